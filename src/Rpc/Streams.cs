@@ -1,0 +1,44 @@
+using System.Runtime.CompilerServices;
+
+namespace Scheduler.Rpc;
+
+/// <summary>Reads messages of a stream one at a time.</summary>
+public interface IAsyncStreamReader<out T>
+{
+    /// <summary>The message read by the last successful <see cref="MoveNext"/>.</summary>
+    T Current { get; }
+
+    /// <summary>Reads the next message; false at the end of the stream. Throws
+    /// <see cref="RpcException"/> when the call failed.</summary>
+    Task<bool> MoveNext(CancellationToken cancellationToken = default);
+}
+
+/// <summary>Writes messages to a stream. Writes must not overlap: await each before the next.</summary>
+public interface IAsyncStreamWriter<in T>
+{
+    Task WriteAsync(T message, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The server's response stream.</summary>
+public interface IServerStreamWriter<in T> : IAsyncStreamWriter<T>
+{
+}
+
+/// <summary>The client's request stream; <see cref="CompleteAsync"/> half-closes it.</summary>
+public interface IClientStreamWriter<in T> : IAsyncStreamWriter<T>
+{
+    Task CompleteAsync();
+}
+
+public static class AsyncStreamReaderExtensions
+{
+    /// <summary>Enumerates the remaining messages of the stream.</summary>
+    public static async IAsyncEnumerable<T> ReadAllAsync<T>(this IAsyncStreamReader<T> reader, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        while (await reader.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            yield return reader.Current;
+        }
+    }
+}
