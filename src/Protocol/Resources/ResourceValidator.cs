@@ -13,8 +13,8 @@ public static class ResourceValidator
     public static IReadOnlyList<string> Validate(IEnumerable<Resource> resources)
     {
         ArgumentNullException.ThrowIfNull(resources);
-        var errors = new List<string>();
-        var kinds = new Dictionary<string, Resource.ValueOneofCase>(StringComparer.Ordinal);
+        var errors = new List<string>(0);
+        var kinds = new Dictionary<string, Resource.ValueOneofCase>(4, StringComparer.Ordinal);
         var index = 0;
         foreach (var r in resources)
         {
@@ -25,19 +25,16 @@ public static class ResourceValidator
                 continue;
             }
 
-            var label = Describe(r, index);
-            ValidateOne(r, label, errors);
-            if (!string.IsNullOrEmpty(r.Name) && r.ValueCase != Resource.ValueOneofCase.None)
+            if (IsPlainlyValid(r))
             {
-                if (kinds.TryGetValue(r.Name, out var kind) && kind != r.ValueCase)
-                {
-                    errors.Add($"{label}: '{r.Name}' is used both as {KindName(kind)} and as {KindName(r.ValueCase)}; a resource name has one value type");
-                }
-                else
-                {
-                    kinds[r.Name] = r.ValueCase;
-                }
+                // The common case (a finite non-negative unreserved scalar with a plain name) needs
+                // no error label; only the one-type-per-name rule is left to check.
+                CheckKind(r, index, kinds, errors);
+                continue;
             }
+
+            ValidateOne(r, Describe(r, index), errors);
+            CheckKind(r, index, kinds, errors);
         }
 
         return errors;
@@ -50,6 +47,33 @@ public static class ResourceValidator
         if (errors.Count > 0)
         {
             throw new InvalidResourceException(errors);
+        }
+    }
+
+    private static bool IsPlainlyValid(Resource r) =>
+        r.ValueCase == Resource.ValueOneofCase.Scalar
+        && r.Scalar >= 0 && r.Scalar <= FixedScalar.MaxValue
+        && r.Reservation is null && r.Disk is null
+        && r.Name.Length > 0 && ResourceText.InvalidNameChar(r.Name) is null
+        && (r.AllocationRole.Length == 0 || RoleName.Validate(r.AllocationRole) is null);
+
+    private static void CheckKind(Resource r, int index, Dictionary<string, Resource.ValueOneofCase> kinds, List<string> errors)
+    {
+        if (string.IsNullOrEmpty(r.Name) || r.ValueCase == Resource.ValueOneofCase.None)
+        {
+            return;
+        }
+
+        if (kinds.TryGetValue(r.Name, out var kind))
+        {
+            if (kind != r.ValueCase)
+            {
+                errors.Add($"{Describe(r, index)}: '{r.Name}' is used both as {KindName(kind)} and as {KindName(r.ValueCase)}; a resource name has one value type");
+            }
+        }
+        else
+        {
+            kinds.Add(r.Name, r.ValueCase);
         }
     }
 
