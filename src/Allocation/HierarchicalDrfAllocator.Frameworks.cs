@@ -78,7 +78,7 @@ public sealed partial class HierarchicalDrfAllocator
         {
             foreach (var agent in _agentList)
             {
-                agent.Filters.Remove(state.Index);
+                agent.FiltersOrNull?.Remove(state.Index);
                 for (var i = agent.Holdings.Count - 1; i >= 0; i--)
                 {
                     var holding = agent.Holdings[i];
@@ -268,7 +268,7 @@ public sealed partial class HierarchicalDrfAllocator
 
         foreach (var agent in _agentList)
         {
-            agent.Filters.Remove(state.Index);
+            agent.FiltersOrNull?.Remove(state.Index);
         }
 
         state.FilterCount = 0;

@@ -155,15 +155,18 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
 
         state.Holdings.Clear();
         AccountTotal(state.Total, -1);
-        foreach (var fw in state.Filters.Frameworks())
+        if (state.FiltersOrNull is { } filters)
         {
-            if (_frameworkByIndex[fw] is { } f)
+            foreach (var fw in filters.Frameworks())
             {
-                f.FilterCount--;
+                if (_frameworkByIndex[fw] is { } f)
+                {
+                    f.FilterCount--;
+                }
             }
-        }
 
-        state.Filters.Clear();
+            filters.Clear();
+        }
         state.Removed = true;
         _agents.Remove(agentId);
         var last = _agentList[^1];
