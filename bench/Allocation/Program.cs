@@ -197,6 +197,7 @@ foreach (var agents in agentGrid)
             var target = (long)agents * frameworks;
             var budget = Stopwatch.StartNew();
             double recoverMs = 0;
+            double recoverCpuMs = 0;
             while (offers < target && budget.Elapsed < declineBudget)
             {
                 var (grants, ms, _) = c.TimedCycle(out var cpuMs);
@@ -209,12 +210,14 @@ foreach (var agents in agentGrid)
                 cpu.Add(cpuMs);
                 offers += grants.Count;
                 var rs = Stopwatch.GetTimestamp();
+                var rc = ThreadCpu.Now();
                 foreach (var g in grants)
                 {
                     c.Allocator.RecoverResources(g.FrameworkId, g.AgentId, g.Resources, TimeSpan.FromDays(1));
                 }
 
                 recoverMs += Stopwatch.GetElapsedTime(rs).TotalMilliseconds;
+                recoverCpuMs += (ThreadCpu.Now() - rc) / 1e6;
             }
 
             Require(wall.Count > 0, "decline-heavy made no offers");
@@ -233,6 +236,7 @@ foreach (var agents in agentGrid)
                 ["complete"] = offers >= target,
                 ["offers_per_s"] = offers / (wall.Sum() / 1000),
                 ["recover_us_per_offer"] = recoverMs * 1000 / offers,
+                ["recover_cpu_us_per_offer"] = recoverCpuMs * 1000 / offers,
                 ["retained_bytes_per_agent"] = (double)retained / agents,
             });
         }

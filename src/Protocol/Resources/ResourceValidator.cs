@@ -14,7 +14,7 @@ public static class ResourceValidator
     {
         ArgumentNullException.ThrowIfNull(resources);
         var errors = new List<string>(0);
-        var kinds = new Dictionary<string, Resource.ValueOneofCase>(4, StringComparer.Ordinal);
+        var kinds = new NameKinds();
         var index = 0;
         foreach (var r in resources)
         {
@@ -57,23 +57,17 @@ public static class ResourceValidator
         && r.Name.Length > 0 && ResourceText.InvalidNameChar(r.Name) is null
         && (r.AllocationRole.Length == 0 || RoleName.Validate(r.AllocationRole) is null);
 
-    private static void CheckKind(Resource r, int index, Dictionary<string, Resource.ValueOneofCase> kinds, List<string> errors)
+    private static void CheckKind(Resource r, int index, NameKinds kinds, List<string> errors)
     {
         if (string.IsNullOrEmpty(r.Name) || r.ValueCase == Resource.ValueOneofCase.None)
         {
             return;
         }
 
-        if (kinds.TryGetValue(r.Name, out var kind))
+        var kind = kinds.GetOrAdd(r.Name, r.ValueCase);
+        if (kind != r.ValueCase)
         {
-            if (kind != r.ValueCase)
-            {
-                errors.Add($"{Describe(r, index)}: '{r.Name}' is used both as {KindName(kind)} and as {KindName(r.ValueCase)}; a resource name has one value type");
-            }
-        }
-        else
-        {
-            kinds.Add(r.Name, r.ValueCase);
+            errors.Add($"{Describe(r, index)}: '{r.Name}' is used both as {KindName(kind)} and as {KindName(r.ValueCase)}; a resource name has one value type");
         }
     }
 
@@ -200,6 +194,57 @@ public static class ResourceValidator
                 errors.Add($"{label}: ranges [{sorted[i - 1].Begin}-{sorted[i - 1].End}] and [{sorted[i].Begin}-{sorted[i].End}] overlap");
             }
         }
+    }
+}
+
+/// <summary>Name → value type seen first; a few inline slots, a dictionary beyond (resource lists are short).</summary>
+internal struct NameKinds
+{
+    private (string Name, Resource.ValueOneofCase Kind) _a, _b, _c, _d;
+    private int _count;
+    private Dictionary<string, Resource.ValueOneofCase>? _more;
+
+    public Resource.ValueOneofCase GetOrAdd(string name, Resource.ValueOneofCase kind)
+    {
+        if (_count > 0 && _a.Name == name)
+        {
+            return _a.Kind;
+        }
+
+        if (_count > 1 && _b.Name == name)
+        {
+            return _b.Kind;
+        }
+
+        if (_count > 2 && _c.Name == name)
+        {
+            return _c.Kind;
+        }
+
+        if (_count > 3 && _d.Name == name)
+        {
+            return _d.Kind;
+        }
+
+        switch (_count)
+        {
+            case 0: _a = (name, kind); break;
+            case 1: _b = (name, kind); break;
+            case 2: _c = (name, kind); break;
+            case 3: _d = (name, kind); break;
+            default:
+                _more ??= new Dictionary<string, Resource.ValueOneofCase>(StringComparer.Ordinal);
+                if (_more.TryGetValue(name, out var existing))
+                {
+                    return existing;
+                }
+
+                _more.Add(name, kind);
+                return kind;
+        }
+
+        _count++;
+        return kind;
     }
 }
 
