@@ -116,6 +116,7 @@ foreach (var agents in agentGrid)
             Require(firstGrants.Count == agents, $"fresh cycle made {firstGrants.Count} offers for {agents} agents");
             c.Held.AddRange(firstGrants);
             var (ratio, starved) = c.Fairness();
+            Heap(); // leave earlier scenarios' garbage out of the timed cycles
             var wall = new List<double>();
             var cpu = new List<double>();
             long bytes = 0;
@@ -156,6 +157,7 @@ foreach (var agents in agentGrid)
             var (g0, _, _) = c.TimedCycle();
             Require(g0.Count == agents, "steady warm-up did not offer every agent");
             var held = g0.ToList();
+            Heap();
             var random = new Random(7);
             var wall = new List<double>();
             var cpu = new List<double>();
@@ -204,6 +206,7 @@ foreach (var agents in agentGrid)
         {
             var baseline = Heap();
             var c = Cluster.Build(agents, frameworks, roles);
+            Heap();
             var wall = new List<double>();
             var cpu = new List<double>();
             long offers = 0;
@@ -271,6 +274,7 @@ if (only is null or "quota")
         c.Held.AddRange(g0);
         var below = c.Allocator.GetSnapshot().Roles.Count(r => r.Quota is not null && Scheduler.Protocol.Resources.ResourceSet.From(r.Allocated).Scalar("cpus") < guarantee - 1e-9);
         var (ratio, starved) = c.Fairness();
+        Heap();
         var wall = new List<double>();
         var cpu = new List<double>();
         for (var i = 0; i < 5; i++)
