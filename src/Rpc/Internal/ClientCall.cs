@@ -380,8 +380,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
             return rpc;
         }
         Status status;
-        if (_deadline != DateTime.MaxValue && DateTime.UtcNow >= _deadline)
+        var byCaller = _options.CancellationToken.IsCancellationRequested || Volatile.Read(ref _disposed) == 1;
+        if (!byCaller && _deadline != DateTime.MaxValue && (_cts.IsCancellationRequested || DateTime.UtcNow >= _deadline))
         {
+            // Our own timer (CancelAfter) is the only other source of cancellation.
             status = new Status(StatusCode.DeadlineExceeded, "Deadline exceeded.");
         }
         else if (_cts.IsCancellationRequested || ex is OperationCanceledException)
