@@ -100,9 +100,8 @@ public sealed class CallBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Cancellation_mid_stream_reaches_the_handler()
     {
-        TestService.StreamCancelled = TestService.NewSignal();
         using var cts = new CancellationTokenSource();
-        var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true }, new CallOptions(CancellationToken: cts.Token));
+        var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true, Path = "cancel-1" }, new CallOptions(CancellationToken: cts.Token));
         Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
         Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
         cts.Cancel();
@@ -113,15 +112,14 @@ public sealed class CallBehaviourTests : IAsyncLifetime
             }
         });
         Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
-        Assert.Equal("/sched.v1.AgentFiles/TailFile", await TestService.StreamCancelled.Task.WaitAsync(Wait));
+        Assert.Equal("/sched.v1.AgentFiles/TailFile", await TestService.StreamCancelledAsync("cancel-1").WaitAsync(Wait));
         call.Dispose();
 
         // Disposing a call also resets the stream.
-        TestService.StreamCancelled = TestService.NewSignal();
-        var call2 = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true });
+        var call2 = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true, Path = "cancel-2" });
         Assert.True(await call2.ResponseStream.MoveNext().WaitAsync(Wait));
         call2.Dispose();
-        await TestService.StreamCancelled.Task.WaitAsync(Wait);
+        await TestService.StreamCancelledAsync("cancel-2").WaitAsync(Wait);
         Assert.Equal(StatusCode.Cancelled, call2.GetStatus().StatusCode);
     }
 
@@ -303,12 +301,11 @@ public sealed class CallBehaviourTests : IAsyncLifetime
     {
         await using var server = await TestService.StartAsync();
         using var channel = RpcChannel.ForAddress("127.0.0.1:" + server.BoundEndpoints[0].Port);
-        TestService.StreamCancelled = TestService.NewSignal();
-        using var call = channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true });
+        using var call = channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true, Path = "stop-1" });
         Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
         await server.StopAsync().WaitAsync(Wait);
         Assert.Equal(0, server.RunningCalls);
-        await TestService.StreamCancelled.Task.WaitAsync(Wait);
+        await TestService.StreamCancelledAsync("stop-1").WaitAsync(Wait);
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             while (await call.ResponseStream.MoveNext().WaitAsync(Wait))

@@ -19,10 +19,11 @@ public static class TestService
     public static readonly Method<GetHealthRequest, GetHealthResponse> Missing =
         new(MethodType.Unary, "test.Echo", "Missing", GetHealthRequest.Parser, GetHealthResponse.Parser);
 
-    /// <summary>Completed by TailFile when its handler observes cancellation.</summary>
-    public static TaskCompletionSource<string> StreamCancelled { get; set; } = NewSignal();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<string>> CancelledStreams = new();
 
-    public static TaskCompletionSource<string> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Completes when a follow-mode TailFile call with this path saw its cancellation.</summary>
+    public static Task<string> StreamCancelledAsync(string id)
+        => CancelledStreams.GetOrAdd(id, _ => new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     public static ServiceRegistry CreateRegistry()
     {
@@ -48,7 +49,8 @@ public static class TestService
         {
             case "fail":
                 var trailers = new Metadata { { "x-reason", "requested" } };
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, headers.GetValue("x-detail") ?? "failed"), trailers);
+                var detail = headers.Get("x-detail-bin") is { } b ? System.Text.Encoding.UTF8.GetString(b.ValueBytes) : headers.GetValue("x-detail") ?? "failed";
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, detail), trailers);
             case "throw":
                 throw new InvalidOperationException("secret internal detail");
             case "sleep":
@@ -72,7 +74,7 @@ public static class TestService
     }
 
     /// <summary>Streams <c>offset</c> chunks (each "chunk-i"); with follow=true, streams until
-    /// cancelled and signals <see cref="StreamCancelled"/>.</summary>
+    /// cancelled and signals <see cref="StreamCancelledAsync"/> for its path.</summary>
     private static async Task TailFileAsync(TailFileRequest request, IServerStreamWriter<FileChunk> stream, ServerCallContext context)
     {
         if (request.Follow)
@@ -88,7 +90,7 @@ public static class TestService
             }
             catch (OperationCanceledException)
             {
-                StreamCancelled.TrySetResult(context.Method);
+                CancelledStreams.GetOrAdd(request.Path, _ => new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(context.Method);
                 throw;
             }
         }
