@@ -3,6 +3,7 @@ using Scheduler.Master.Registry;
 using Scheduler.Master.State;
 using Scheduler.Master.Telemetry;
 using Scheduler.Master.Validation;
+using Scheduler.Protocol.Resources;
 using Scheduler.Rpc;
 using TaskStatus = Sched.V1.TaskStatus;
 
@@ -32,7 +33,7 @@ public sealed partial class MasterLoop
         }
         foreach (var role in info.Roles)
         {
-            if (RoleNames.Validate(role) is { } bad)
+            if (RoleName.Validate(role) is { } bad)
             {
                 return $"invalid role in framework_info.roles: {bad}";
             }

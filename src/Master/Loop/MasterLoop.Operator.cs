@@ -2,6 +2,7 @@ using Sched.V1;
 using Scheduler.Master.Registry;
 using Scheduler.Master.State;
 using Scheduler.Master.Validation;
+using Scheduler.Protocol.Resources;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Loop;
@@ -101,7 +102,7 @@ public sealed partial class MasterLoop
         }
         foreach (var q in request.Quotas)
         {
-            if (RoleNames.Validate(q.Role) is { } bad)
+            if (RoleName.Validate(q.Role) is { } bad)
             {
                 throw MasterErrors.InvalidArgument($"quota role: {bad}");
             }
@@ -170,7 +171,7 @@ public sealed partial class MasterLoop
         }
         foreach (var w in request.Weights)
         {
-            if (RoleNames.Validate(w.Role) is { } bad)
+            if (RoleName.Validate(w.Role) is { } bad)
             {
                 throw MasterErrors.InvalidArgument($"weight role: {bad}");
             }

@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Rpc;
+using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Tests.Harness;
 

@@ -1,6 +1,7 @@
 using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Rpc;
+using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Tests.Harness;
 
