@@ -1,0 +1,288 @@
+using Scheduler.Etcd.V3;
+using Scheduler.Rpc;
+
+namespace Scheduler.Etcd;
+
+/// <summary>
+/// Keeps an etcd lease alive over a LeaseKeepAlive stream, renewing every TTL/3, and decides
+/// locally when the lease must be considered lost.
+/// </summary>
+/// <remarks>
+/// Every renewal request records when it was sent; its answer proves the lease lives at least until
+/// send time + TTL (etcd restarts the TTL when it processes the request, which is after we sent it).
+/// If that bound minus <see cref="SafetyMargin"/> passes without a newer answer, <see cref="Lost"/>
+/// is cancelled — before etcd can expire the lease, so a holder of something guarded by the lease
+/// (leadership) stops before anyone else can get it. A stream on which an answer is overdue
+/// (member paused or partitioned) is abandoned for the next endpoint.
+/// </remarks>
+public sealed class LeaseKeeper : IAsyncDisposable
+{
+    private readonly EtcdClient _client;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _lost = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _gate = new();
+    private readonly ITimer _watchdog;
+    private readonly Task _loop;
+    private long _validUntil;
+    private string? _lostReason;
+    private long _renewals;
+
+    private LeaseKeeper(EtcdClient client, long leaseId, TimeSpan ttl, TimeSpan margin, long grantSentAt)
+    {
+        _client = client;
+        _time = client.Time;
+        LeaseId = leaseId;
+        Ttl = ttl;
+        SafetyMargin = margin;
+        _validUntil = grantSentAt + ToTicks(ttl);
+        _watchdog = _time.CreateTimer(_ => CheckExpiry(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ArmWatchdog();
+        _loop = Task.Run(RunAsync);
+    }
+
+    public long LeaseId { get; }
+
+    /// <summary>The TTL granted by etcd.</summary>
+    public TimeSpan Ttl { get; }
+
+    /// <summary>How long before the lease could expire on etcd it is considered lost here.</summary>
+    public TimeSpan SafetyMargin { get; }
+
+    /// <summary>Cancelled once the lease is (or may be) gone. Never un-cancelled.</summary>
+    public CancellationToken Lost => _lost.Token;
+
+    /// <summary>Why the lease was lost; null while it is kept.</summary>
+    public string? LostReason
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lostReason;
+            }
+        }
+    }
+
+    /// <summary>Successful renewals so far.</summary>
+    public long Renewals => Interlocked.Read(ref _renewals);
+
+    /// <summary>The time left until the lease is considered lost (zero once lost).</summary>
+    public TimeSpan Remaining
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var left = _validUntil - ToTicks(SafetyMargin) - _time.GetTimestamp();
+                return _lost.IsCancellationRequested || left <= 0 ? TimeSpan.Zero : TimeSpan.FromTicks(left * TimeSpan.TicksPerSecond / _time.TimestampFrequency);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Grants a lease of <paramref name="ttl"/> (whole seconds; etcd may raise it to its minimum) and
+    /// keeps it alive. <paramref name="safetyMargin"/> defaults to TTL/6 within [100 ms, 1 s].
+    /// </summary>
+    public static async Task<LeaseKeeper> GrantAsync(EtcdClient client, TimeSpan ttl, TimeSpan? safetyMargin = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        if (ttl < TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ttl), ttl, "An etcd lease TTL is at least 1 second.");
+        }
+        var sentAt = client.Time.GetTimestamp();
+        var response = await client.LeaseGrantAsync(ttl, cancellationToken).ConfigureAwait(false);
+        if (!string.IsNullOrEmpty(response.Error) || response.ID == 0)
+        {
+            throw new EtcdException($"etcd refused to grant a lease of {ttl.TotalSeconds:0.#} s: {response.Error}");
+        }
+        var granted = TimeSpan.FromSeconds(response.TTL);
+        var margin = safetyMargin ?? TimeSpan.FromTicks(Math.Clamp(granted.Ticks / 6, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond));
+        if (margin >= granted / 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(safetyMargin), margin, $"The safety margin must be under half the TTL ({granted.TotalSeconds} s).");
+        }
+        return new LeaseKeeper(client, response.ID, granted, margin, sentAt);
+    }
+
+    /// <summary>Stops renewing and revokes the lease (its keys are deleted at once); best effort.</summary>
+    public async Task RevokeAsync(CancellationToken cancellationToken)
+    {
+        await StopAsync().ConfigureAwait(false);
+        MarkLost("the lease was revoked");
+        await _client.LeaseRevokeAsync(LeaseId, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RunAsync()
+    {
+        var ct = _stop.Token;
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(250));
+        var interval = Ttl / 3;
+        while (!ct.IsCancellationRequested && !_lost.IsCancellationRequested)
+        {
+            var endpoint = -1;
+            try
+            {
+                var (call, index) = await _client.OpenDuplexAsync(EtcdMethods.LeaseKeepAlive, ct).ConfigureAwait(false);
+                endpoint = index;
+                using (call)
+                {
+                    await KeepAliveOnStreamAsync(call, index, interval, backoff, ct).ConfigureAwait(false);
+                }
+            }
+            catch (EtcdLeaseLostException e)
+            {
+                MarkLost(e.Message);
+                return;
+            }
+            catch (Exception) when (!ct.IsCancellationRequested)
+            {
+                // Try the next member; the watchdog decides when it is too late.
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (endpoint >= 0)
+            {
+                _client.ReportFailure(endpoint);
+            }
+            try
+            {
+                await Task.Delay(backoff.Next(), _time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task KeepAliveOnStreamAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call, int endpoint, TimeSpan interval, Backoff backoff, CancellationToken ct)
+    {
+        using var streamCts = CancellationTokenSource.CreateLinkedTokenSource(ct, _lost.Token);
+        var sent = new Queue<long>();
+        var reader = Task.Run(async () =>
+        {
+            while (await call.ResponseStream.MoveNext(streamCts.Token).ConfigureAwait(false))
+            {
+                var response = call.ResponseStream.Current;
+                long sentAt;
+                lock (sent)
+                {
+                    sentAt = sent.Count > 0 ? sent.Dequeue() : _time.GetTimestamp();
+                }
+                if (response.TTL <= 0)
+                {
+                    throw new EtcdLeaseLostException($"etcd lease {LeaseId:x} expired or was revoked (keepalive answered TTL {response.TTL}).");
+                }
+                Renewed(sentAt + ToTicks(TimeSpan.FromSeconds(response.TTL)));
+                backoff.Reset();
+            }
+            throw new IOException("The keepalive stream ended.");
+        }, CancellationToken.None);
+        try
+        {
+            while (!reader.IsCompleted)
+            {
+                lock (sent)
+                {
+                    // An answer still missing after a whole interval: this member is stuck (paused,
+                    // partitioned, without leader). Give up on it and use the next one.
+                    if (sent.Count > 0 && _time.GetElapsedTime(sent.Peek()) > interval)
+                    {
+                        throw new TimeoutException($"No keepalive answer from {_client.EndpointAddress(endpoint)} within {interval.TotalMilliseconds:0} ms.");
+                    }
+                    sent.Enqueue(_time.GetTimestamp());
+                }
+                await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = LeaseId }, streamCts.Token).ConfigureAwait(false);
+                await Task.WhenAny(reader, Task.Delay(interval, _time, streamCts.Token)).ConfigureAwait(false);
+                streamCts.Token.ThrowIfCancellationRequested();
+            }
+            await reader.ConfigureAwait(false);
+        }
+        finally
+        {
+            await streamCts.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await reader.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not EtcdLeaseLostException)
+            {
+                // The reader ends with the stream; its error (if any) is the stream's.
+            }
+        }
+    }
+
+    private void Renewed(long validUntil)
+    {
+        lock (_gate)
+        {
+            if (_lost.IsCancellationRequested)
+            {
+                return;
+            }
+            if (validUntil > _validUntil)
+            {
+                _validUntil = validUntil;
+            }
+            Interlocked.Increment(ref _renewals);
+            ArmWatchdog();
+        }
+    }
+
+    private void ArmWatchdog()
+    {
+        var due = _validUntil - ToTicks(SafetyMargin) - _time.GetTimestamp();
+        _watchdog.Change(due <= 0 ? TimeSpan.Zero : TimeSpan.FromTicks(due * TimeSpan.TicksPerSecond / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+    }
+
+    private void CheckExpiry()
+    {
+        lock (_gate)
+        {
+            var due = _validUntil - ToTicks(SafetyMargin) - _time.GetTimestamp();
+            if (due > 0)
+            {
+                ArmWatchdog();
+                return;
+            }
+        }
+        MarkLost($"no keepalive of lease {LeaseId:x} was confirmed in time; it may expire within {SafetyMargin.TotalMilliseconds:0} ms");
+    }
+
+    private void MarkLost(string reason)
+    {
+        lock (_gate)
+        {
+            if (_lostReason is not null)
+            {
+                return;
+            }
+            _lostReason = reason;
+        }
+        _watchdog.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _lost.Cancel();
+    }
+
+    private async Task StopAsync()
+    {
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+        }
+        await _loop.ConfigureAwait(false);
+    }
+
+    private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary>Stops renewing (the lease then expires on its own after its TTL; use <see cref="RevokeAsync"/> to end it at once).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        MarkLost("the lease keeper was disposed");
+        await _watchdog.DisposeAsync().ConfigureAwait(false);
+    }
+}
