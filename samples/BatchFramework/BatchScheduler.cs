@@ -41,6 +41,9 @@ public sealed class BatchScheduler : IScheduler
         }
     }
 
+    /// <summary>The last failure seen (task, state, reason, message), for reports.</summary>
+    public string? LastFailure { get; private set; }
+
     /// <summary>Completes with the final progress when every task is done.</summary>
     public Task<BatchProgress> Completion => _completion.Task;
 
@@ -129,15 +132,19 @@ public sealed class BatchScheduler : IScheduler
             {
                 _finished++;
             }
-            else if (status.State != TaskState.TaskError && _attempts[index] < _job.MaxAttempts)
-            {
-                _retries++;
-                _waiting.Enqueue(index);
-                revive = true;
-            }
             else
             {
-                _failed++;
+                LastFailure = $"{status.TaskId}: {status.State.ShortName()} ({status.Reason}) {status.Message}".TrimEnd();
+                if (status.State != TaskState.TaskError && _attempts[index] < _job.MaxAttempts)
+                {
+                    _retries++;
+                    _waiting.Enqueue(index);
+                    revive = true;
+                }
+                else
+                {
+                    _failed++;
+                }
             }
             if (_finished + _failed == _job.Count)
             {

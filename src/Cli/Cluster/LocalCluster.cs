@@ -60,6 +60,11 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public string MasterList => string.Join(",", MasterAddresses);
 
+    /// <summary>The last output lines of every daemon (for failure reports).</summary>
+    public string RecentOutput() => string.Join(Environment.NewLine, _masters.Concat(_agents)
+        .Where(d => d.RecentOutput.Length > 0)
+        .Select(d => $"--- {d.Name} (last lines) ---{Environment.NewLine}{d.RecentOutput}"));
+
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
