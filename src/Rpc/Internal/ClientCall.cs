@@ -155,7 +155,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         }
         _response = response;
         var responseHeaders = new Metadata();
-        foreach (var h in response.Headers)
+        foreach (var h in response.Headers.NonValidated)
         {
             foreach (var v in h.Value)
             {
@@ -332,7 +332,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         var trailers = new Metadata();
         var th = _response!.TrailingHeaders;
-        foreach (var h in th)
+        foreach (var h in th.NonValidated)
         {
             foreach (var v in h.Value)
             {
