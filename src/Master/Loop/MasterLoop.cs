@@ -157,7 +157,7 @@ public sealed partial class MasterLoop
                 sub.Send(new OperatorEvent { Heartbeat = new OperatorEvent.Types.Heartbeat() });
             }
         }
-        if (!Recovering && _allocator.NextCycleDue is { } due && due <= now)
+        if (!Recovering && _allocator.NextCycleDue is { } due && due <= Now)
         {
             RunAllocation(false);
         }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Rpc;
@@ -37,6 +38,7 @@ public sealed class MasterFixture : IAsyncDisposable
         var owns = workDir is null;
         workDir ??= Directory.CreateTempSubdirectory("sched-master-test-").FullName;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSchedulerMaster(o =>
         {
             o.Listen = "127.0.0.1:0";
