@@ -33,7 +33,7 @@ public sealed class MasterFixture : IAsyncDisposable
 
     public RpcChannel Channel { get; }
 
-    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null)
+    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null, Action<MasterComponents>? components = null, bool waitForLeadership = true)
     {
         var owns = workDir is null;
         workDir ??= Directory.CreateTempSubdirectory("sched-master-test-").FullName;
@@ -49,12 +49,16 @@ public sealed class MasterFixture : IAsyncDisposable
             o.AllocationInterval = TimeSpan.FromMilliseconds(20);
             o.AgentReregisterTimeout = TimeSpan.FromSeconds(2);
             configure?.Invoke(o);
-        });
+        }, components);
         var host = builder.Build();
         await host.StartAsync();
         var daemon = host.Services.GetRequiredService<MasterDaemon>();
         var address = await daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
         var fixture = new MasterFixture(host, workDir, owns, address);
+        if (!waitForLeadership)
+        {
+            return fixture;
+        }
         // Serving once GetState answers (the first leadership term has started).
         await fixture.WaitUntilAsync(async () =>
         {
