@@ -1,3 +1,4 @@
+using Scheduler.Allocation;
 using Scheduler.Master.Election;
 using Scheduler.Master.Registry;
 
@@ -15,5 +16,9 @@ internal static class MasterDefaults
         components.Election ??= (_, options, self) => options.EtcdEndpoints.Count == 0
             ? new StandaloneElection(self)
             : throw new NotSupportedException("etcd-backed masters are not available in this build; omit --etcd to run a single master");
+        components.Allocator ??= (_, options, time) => new HierarchicalDrfAllocator(
+            new AllocatorOptions { AllocationInterval = options.AllocationInterval },
+            time,
+            new Random(0x5EED));
     }
 }
