@@ -60,6 +60,9 @@ public sealed class RpcServer : IAsyncDisposable
         builder.Services.AddSingleton(Options.LoggerFactory ?? NullLoggerFactory.Instance);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         var listens = new List<ListenOptions>();
+        // Inline scheduling runs socket completions on the I/O thread instead of hopping through
+        // the thread pool; Kestrel still dispatches each HTTP/2 stream (our handlers) to the pool.
+        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -194,13 +197,13 @@ public sealed class RpcServer : IAsyncDisposable
                 status = ex.Status;
                 call.AddTrailers(ex.Trailers);
             }
-            catch (Exception ex) when (call.CancellationToken.IsCancellationRequested && ex is OperationCanceledException or IOException or InvalidOperationException)
+            catch (Exception ex) when (call.IsCancelled && ex is OperationCanceledException or IOException or InvalidOperationException)
             {
                 status = CancelledStatus(call);
             }
             catch (Exception ex)
             {
-                if (call.CancellationToken.IsCancellationRequested)
+                if (call.IsCancelled)
                 {
                     status = CancelledStatus(call);
                 }

@@ -125,9 +125,9 @@ public sealed class ServerMethodDefinition<TRequest, TResponse> : ServerMethodDe
 
     private static async ValueTask<TRequest> ReadSingleAsync(Internal.HttpServerCallContext call, MessageParser<TRequest> parser)
     {
-        var request = await call.ReadMessageAsync(parser, call.CancellationToken).ConfigureAwait(false)
+        var request = await call.ReadMessageAsync(parser, call.ReadToken).ConfigureAwait(false)
             ?? throw new RpcException(new Status(StatusCode.Internal, "The request stream ended without a request message; this method takes exactly one."));
-        if (await call.ReadMessageAsync(parser, call.CancellationToken).ConfigureAwait(false) is not null)
+        if (await call.ReadMessageAsync(parser, call.ReadToken).ConfigureAwait(false) is not null)
         {
             throw new RpcException(new Status(StatusCode.Internal, "The request stream has more than one message; this method takes exactly one."));
         }
