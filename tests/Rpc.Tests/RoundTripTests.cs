@@ -34,6 +34,8 @@ public sealed class RoundTripTests : IAsyncLifetime
     public async Task Server_streaming_round_trip()
     {
         using var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Offset = 50 });
+        // Headers are available before the first message is read.
+        Assert.NotNull(await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(10)));
         var got = new List<FileChunk>();
         await foreach (var chunk in call.ResponseStream.ReadAllAsync())
         {

@@ -27,6 +27,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private readonly TaskCompletionSource<Metadata> _headers = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private StreamingRequestContent? _requestContent;
     private Task<HttpResponseMessage>? _sendTask;
+    private Task<bool>? _responseReady;
     private HttpResponseMessage? _response;
     private Stream? _responseStream;
     private bool _responseGzip;
@@ -86,6 +87,20 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             _sendTask = Task.FromException<HttpResponseMessage>(ex);
         }
+        WatchHeaders();
+    }
+
+    /// <summary>Streaming responses are read only when the caller asks for messages, but
+    /// <c>ResponseHeadersAsync</c> must complete as soon as the headers arrive: process them
+    /// in the background.</summary>
+    private void WatchHeaders()
+    {
+        if (_method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
+        {
+            _responseReady = EnsureResponseCoreAsync();
+            // Observed by the reader; keep an unread failure from surfacing as unobserved.
+            _responseReady.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Starts a call whose request is a stream (client or duplex streaming).</summary>
@@ -93,6 +108,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         _requestContent = new StreamingRequestContent();
         _sendTask = SendAsync(_requestContent);
+        WatchHeaders();
     }
 
     private bool Gzip => _channel.Options.RequestCompression is { } c && c.Equals(GrpcProtocol.Gzip, StringComparison.OrdinalIgnoreCase);
@@ -134,16 +150,25 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
 
     /// <summary>Waits for the response headers; false when the call already ended (trailers-only
     /// or HTTP error — the status is then set).</summary>
-    private async ValueTask<bool> EnsureResponseAsync()
+    private ValueTask<bool> EnsureResponseAsync()
     {
         if (_responseStream is not null)
         {
-            return true;
+            return new ValueTask<bool>(true);
+        }
+        if (_responseReady is not null)
+        {
+            return new ValueTask<bool>(_responseReady);
         }
         if (_status is not null)
         {
-            return false;
+            return _failure is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(_failure);
         }
+        return new ValueTask<bool>(EnsureResponseCoreAsync());
+    }
+
+    private async Task<bool> EnsureResponseCoreAsync()
+    {
         HttpResponseMessage response;
         try
         {
@@ -207,6 +232,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     /// <summary>Reads the next response message, or null at the end of the stream (status OK).</summary>
     private async ValueTask<TResponse?> ReadMessageAsync(CancellationToken cancellationToken)
     {
+        if (_status is not null)
+        {
+            // The call has ended: its error again, or the end of the stream.
+            return _failure is null ? null : throw _failure;
+        }
         if (!await EnsureResponseAsync().ConfigureAwait(false))
         {
             return null;
