@@ -75,4 +75,30 @@ public sealed class RoundTripTests : IAsyncLifetime
         Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
         Assert.Equal("done", call.GetTrailers().GetValue("x-end"));
     }
+
+    [Fact]
+    public async Task Concurrent_writes_on_one_stream_are_serialised_both_ways()
+    {
+        using var server = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Offset = 100, Path = "concurrent" });
+        var perWriter = new int[10];
+        await foreach (var chunk in server.ResponseStream.ReadAllAsync())
+        {
+            Assert.Equal(100 + (int)chunk.Offset, chunk.Data.Length);
+            perWriter[chunk.Offset]++;
+        }
+        Assert.All(perWriter, n => Assert.Equal(100, n));
+
+        using var client = _channel.AsyncClientStreamingCall(TestService.Collect);
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                await client.RequestStream.WriteAsync(new FileChunk { Data = ByteString.CopyFrom((byte)w) });
+            }
+        })));
+        await client.RequestStream.CompleteAsync();
+        var response = await client.ResponseAsync;
+        Assert.Equal(500, response.Offset);
+        Assert.All(Enumerable.Range(0, 10), w => Assert.Equal(50, response.Data.Count(b => b == w)));
+    }
 }

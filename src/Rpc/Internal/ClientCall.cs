@@ -38,7 +38,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private Status? _status;
     private Metadata? _trailers;
     private RpcException? _failure;
-    private int _writing;
+    private SemaphoreSlim? _writeGate;
     private bool _writesCompleted;
     private int _disposed;
 
@@ -107,6 +107,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     public void StartStreaming()
     {
         _requestContent = new StreamingRequestContent();
+        _writeGate = new SemaphoreSlim(1, 1);
         _sendTask = SendAsync(_requestContent);
         WatchHeaders();
     }
@@ -549,9 +550,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             throw new InvalidOperationException("CompleteAsync was called; no more messages can be written.");
         }
-        if (Interlocked.Exchange(ref _writing, 1) == 1)
+        // Concurrent writers queue rather than interleave frames.
+        var gate = _writeGate ?? throw new InvalidOperationException("This call has no request stream.");
+        if (!gate.Wait(0, CancellationToken.None))
         {
-            throw new InvalidOperationException("A write is already in progress on this request stream; await each WriteAsync before the next.");
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         byte[]? frame = null;
         try
@@ -586,7 +589,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
             {
                 ArrayPool<byte>.Shared.Return(frame);
             }
-            Volatile.Write(ref _writing, 0);
+            gate.Release();
         }
     }
 
