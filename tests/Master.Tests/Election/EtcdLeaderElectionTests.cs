@@ -152,6 +152,22 @@ public sealed class EtcdLeaderElectionTests(EtcdClusterFixture fixture, ITestOut
     }
 
     [Fact]
+    public async Task Coordination_lets_the_store_write_only_while_its_election_leads()
+    {
+        using var coordination = new EtcdCoordination([.. fixture.Cluster.Endpoints], new EtcdCoordinationOptions { Root = "/test/" + Guid.NewGuid().ToString("N") });
+        await using var store = coordination.CreateStore();
+        var write = new Scheduler.Master.Registry.RegistryWrite("weights/web", Google.Protobuf.ByteString.CopyFromUtf8("2"));
+        await Assert.ThrowsAsync<Scheduler.Master.Registry.RegistryFencedException>(() => store.CommitAsync([write], Timeout()));
+        await using var election = coordination.CreateElection(new MasterInfo { Id = "c", Address = "h:c" });
+        var leadership = await election.CampaignAsync(Timeout());
+        await store.CommitAsync([write], Timeout());
+        Assert.Equal("2", (await store.LoadAsync(Timeout()))["weights/web"].ToStringUtf8());
+        await election.ResignAsync(Timeout());
+        Assert.True(leadership.Lost.IsCancellationRequested);
+        await Assert.ThrowsAsync<Scheduler.Master.Registry.RegistryFencedException>(() => store.CommitAsync([write], Timeout()));
+    }
+
+    [Fact]
     public async Task Etcd_unreachable_at_start_keeps_campaigning_without_crashing()
     {
         using var client = new EtcdClient(new EtcdClientOptions { Endpoints = ["127.0.0.1:1"], RequestTimeout = TimeSpan.FromMilliseconds(500) });
