@@ -129,18 +129,18 @@ public class ProcessExecutorTests
     {
         var h = new AgentHarness();
         await using var _ = h;
-        h.Launch(AgentHarness.ShellTask("long", "sleep 1000"), AgentHarness.ShellTask("exits", "read x < fifo; exit 42"));
         // A fifo lets the test end "exits" while the agent is down, without sleeping.
+        h.Launch(AgentHarness.ShellTask("long", "sleep 1000"), AgentHarness.ShellTask("exits", "mkfifo fifo && read x < fifo; exit 42"));
         var fifo = Path.Combine(h.WorkDir, "sandboxes", "fw1", "exits", "fifo");
         await h.WaitForStateAsync("long", TaskState.TaskRunning);
-        await h.WaitForStateAsync("exits", TaskState.TaskStarting);
-        Assert.True(Process.Start("mkfifo", [fifo]) is { } p && p.WaitForExit(5000));
         await h.WaitForStateAsync("exits", TaskState.TaskRunning);
+        await WaitUntilAsync(() => File.Exists(fifo));
         var supervisorPid = h.Core.Tasks.Single(t => t.Info.TaskId == "long").Handle!.SupervisorPid;
         Assert.NotEqual(Libc.getsid(0), Libc.getsid(supervisorPid)); // own session: outlives the agent
 
         await h.CrashAsync();
-        await File.WriteAllTextAsync(fifo, "go\n");
+        // Opening a fifo for writing blocks until the reader is there: bound it.
+        await Task.Run(() => File.WriteAllText(fifo, "go\n")).WaitAsync(TimeSpan.FromSeconds(20));
         await WaitUntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", h.Core.Tasks.Single(t => t.Info.TaskId == "exits").ContainerId, "status.json")));
 
         h.Start();
