@@ -10,7 +10,7 @@ internal static class MasterDefaults
 {
     public static void Apply(MasterComponents components)
     {
-        components.Registry ??= (_, options) => options.EtcdEndpoints.Count == 0
+        components.Registry ??= (_, options, _) => options.EtcdEndpoints.Count == 0
             ? FileRegistryStore.Open(options.WorkDir)
             : throw new NotSupportedException("etcd-backed masters are not available in this build; omit --etcd to run a single master");
         components.Election ??= (_, options, self) => options.EtcdEndpoints.Count == 0
