@@ -14,7 +14,7 @@ var hello = new HelloScheduler(count);
 var options = new SchedulerClientOptions
 {
     Masters = [master],
-    Framework = new FrameworkInfo { Name = "hello", Roles = { "*" }, FailoverTimeoutSeconds = 60 },
+    Framework = new FrameworkInfo { Name = "hello", Roles = { "default" }, FailoverTimeoutSeconds = 60 },
 };
 await using var driver = new SchedulerDriver(hello, options);
 var running = driver.RunAsync(stop.Token);

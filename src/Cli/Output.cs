@@ -24,13 +24,19 @@ public static class Output
     public static IAnsiConsole Console(TextWriter writer)
     {
         var interactive = ReferenceEquals(writer, System.Console.Out) && !System.Console.IsOutputRedirected;
-        return AnsiConsole.Create(new AnsiConsoleSettings
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer),
             Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = interactive ? InteractionSupport.Detect : InteractionSupport.No,
         });
+        if (!interactive)
+        {
+            // Pipes and files: do not wrap tables at 80 columns.
+            console.Profile.Width = 250;
+        }
+        return console;
     }
 
     public static Table NewTable(params string[] columns)

@@ -123,7 +123,13 @@ public sealed partial class SchedulerClient : IAsyncDisposable
     /// on, each update is acknowledged once the consumer asks for the next event.
     /// </summary>
     /// <param name="cancellationToken">Stops reading (the client keeps running).</param>
-    public async IAsyncEnumerable<Event> ReadEventsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<Event> ReadEventsAsync(CancellationToken cancellationToken = default)
+    {
+        Start();
+        return ReadOnlyEventsAsync(cancellationToken);
+    }
+
+    private async IAsyncEnumerable<Event> ReadOnlyEventsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var notification in ReadNotificationsAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -67,7 +67,7 @@ public sealed class SchedulerClientOptions
         }
         if (Framework.Roles.Count == 0)
         {
-            throw new ArgumentException("SchedulerClientOptions.Framework.Roles needs at least one role (e.g. \"*\" or \"eng/batch\").");
+            throw new ArgumentException("SchedulerClientOptions.Framework.Roles needs at least one role (e.g. \"default\" or \"eng/batch\").");
         }
         if (MissedHeartbeats < 1)
         {

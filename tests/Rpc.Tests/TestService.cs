@@ -54,7 +54,17 @@ public static class TestService
             case "throw":
                 throw new InvalidOperationException("secret internal detail");
             case "sleep":
-                await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                }
+                catch (OperationCanceledException) when (headers.GetValue("x-id") is { } id)
+                {
+                    var late = DateTime.UtcNow - context.Deadline;
+                    CancelledStreams.GetOrAdd(id, _ => new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously))
+                        .TrySetResult(late.TotalMilliseconds.ToString("F0"));
+                    throw;
+                }
                 break;
             case "deadline":
                 return new GetHealthResponse { Role = context.Deadline == DateTime.MaxValue ? "none" : (context.Deadline - DateTime.UtcNow).TotalMilliseconds.ToString("F0") };

@@ -1,11 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Diagnostics;
-#if HAVE_DAEMONS
 using Scheduler.Agent;
 using Scheduler.Agent.Supervision;
 using Scheduler.Master;
-#endif
 
 namespace Scheduler.Cli.Commands;
 
@@ -68,12 +66,7 @@ public static class DaemonCommands
 
     public static Task<int> SuperviseAsync(string[] args)
     {
-#if HAVE_DAEMONS
         return SupervisorHost.RunAsync(args);
-#else
-        _ = args;
-        throw new CliException("this build of schedctl has no agent");
-#endif
     }
 
     private static TimeSpan? Seconds(ParseResult parse, Option<double?> option)
@@ -101,7 +94,6 @@ public static class DaemonCommands
         }
         var etcd = (parse.GetValue(Etcd) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         using var stop = WatchParentProcess(parse, ct);
-#if HAVE_DAEMONS
         var options = new MasterOptions { Listen = listen, WorkDir = workDir, Advertise = advertise };
         foreach (var e in etcd)
         {
@@ -114,11 +106,6 @@ public static class DaemonCommands
         options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;
         options.AgentReregisterTimeout = Seconds(parse, ReregisterTimeout) ?? options.AgentReregisterTimeout;
         return await MasterHost.RunAsync(options, stop.Token);
-#else
-        _ = (listen, workDir, etcd, Seconds(parse, HeartbeatInterval));
-        await Task.CompletedTask;
-        throw new CliException("this build of schedctl has no master");
-#endif
     }
 
     private static async Task<int> RunAgentAsync(ParseResult parse, CancellationToken ct)
@@ -126,7 +113,6 @@ public static class DaemonCommands
         var masters = Addresses.ParseList(parse.GetValue(AgentMasters)!, "--master");
         var listen = Addresses.Validate(parse.GetValue(AgentListen)!, "--listen", allowPortZero: true);
         using var stop = WatchParentProcess(parse, ct);
-#if HAVE_DAEMONS
         var options = new AgentOptions
         {
             Listen = listen,
@@ -149,11 +135,6 @@ public static class DaemonCommands
             throw CliException.BadInput(problems[0]);
         }
         return await AgentHost.RunAsync(options, stop.Token);
-#else
-        _ = (masters, listen, Seconds(parse, StatusRetry));
-        await Task.CompletedTask;
-        throw new CliException("this build of schedctl has no agent");
-#endif
     }
 
     /// <summary>A token cancelled by <paramref name="ct"/> or when the <c>--watch-parent</c> process exits.</summary>

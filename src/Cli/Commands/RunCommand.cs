@@ -17,7 +17,7 @@ public static class RunCommand
     private static readonly Option<double> Cpus = new("--cpus") { Description = "Cores for the task (default 0.1).", DefaultValueFactory = _ => 0.1 };
     private static readonly Option<double> Mem = new("--mem") { Description = "Memory in MiB (default 64).", DefaultValueFactory = _ => 64 };
     private static readonly Option<double> Disk = new("--disk") { Description = "Disk in MiB (default 0).", DefaultValueFactory = _ => 0 };
-    private static readonly Option<string> Role = new("--role") { Description = "Role to run under (default '*').", DefaultValueFactory = _ => "*" };
+    private static readonly Option<string> Role = new("--role") { Description = "Role to run under (default 'default').", DefaultValueFactory = _ => "default" };
     private static readonly Option<string?> Image = new("--image") { Description = "Run in an OCI container from this image (oci:DIR:TAG, oci-archive:FILE:TAG, NAME:TAG)." };
     private static readonly Option<string?> Name = new("--name") { Description = "Task name (and id prefix)." };
     private static readonly Option<double> Wait = new("--offer-wait") { Description = "Give up if no offer fits within this many seconds (default 30).", DefaultValueFactory = _ => 30 };
@@ -132,7 +132,7 @@ public static class RunCommand
                             }
                             break;
                         case Event.EventOneofCase.Error:
-                            throw new CliException("the master removed the run framework: " + e.Error.Message);
+                            throw new CliException(e.Error.Message);
                     }
                 }
                 throw new CliException(client.TerminationReason ?? "the connection to the master ended");

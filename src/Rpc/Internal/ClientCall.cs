@@ -155,7 +155,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         }
         _response = response;
         var responseHeaders = new Metadata();
-        foreach (var h in response.Headers)
+        foreach (var h in response.Headers.NonValidated)
         {
             foreach (var v in h.Value)
             {
@@ -332,7 +332,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         var trailers = new Metadata();
         var th = _response!.TrailingHeaders;
-        foreach (var h in th)
+        foreach (var h in th.NonValidated)
         {
             foreach (var v in h.Value)
             {
@@ -464,7 +464,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             Finish(new Status(StatusCode.Cancelled, "Call disposed by the client."), [], fromReader: false);
         }
-        _sendTask?.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (_response is null && _sendTask is { IsCompleted: false })
+        {
+            // Headers still on their way: release the response as soon as it arrives.
+            _sendTask.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        else if (_sendTask is { IsCompletedSuccessfully: true })
+        {
+            _sendTask.Result.Dispose();
+        }
     }
 
     // ---- public faces ----
