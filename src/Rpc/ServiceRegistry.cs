@@ -60,6 +60,9 @@ public abstract class ServerMethodDefinition
 
     public abstract Delegate Handler { get; }
 
+    /// <summary>Runs the handler for one call: reads requests, writes responses.</summary>
+    internal abstract Task InvokeAsync(Internal.HttpServerCallContext call);
+
     internal static ServerMethodDefinition Create<TRequest, TResponse>(Method<TRequest, TResponse> method, Delegate handler)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
@@ -82,4 +85,52 @@ public sealed class ServerMethodDefinition<TRequest, TResponse> : ServerMethodDe
     public override IMethod Method => TypedMethod;
 
     public override Delegate Handler { get; }
+
+    internal override async Task InvokeAsync(Internal.HttpServerCallContext call)
+    {
+        var parser = TypedMethod.RequestParser;
+        switch (TypedMethod.Type)
+        {
+            case MethodType.Unary:
+            {
+                var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
+                var response = await ((UnaryServerMethod<TRequest, TResponse>)Handler)(request, call).ConfigureAwait(false);
+                // No flush: Kestrel sends the message and the trailers together when the call ends.
+                await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
+                break;
+            }
+            case MethodType.ServerStreaming:
+            {
+                var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
+                var writer = new Internal.ServerStreamWriter<TResponse>(call);
+                await ((ServerStreamingServerMethod<TRequest, TResponse>)Handler)(request, writer, call).ConfigureAwait(false);
+                break;
+            }
+            case MethodType.ClientStreaming:
+            {
+                var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
+                var response = await ((ClientStreamingServerMethod<TRequest, TResponse>)Handler)(reader, call).ConfigureAwait(false);
+                await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
+                break;
+            }
+            default:
+            {
+                var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
+                var writer = new Internal.ServerStreamWriter<TResponse>(call);
+                await ((DuplexStreamingServerMethod<TRequest, TResponse>)Handler)(reader, writer, call).ConfigureAwait(false);
+                break;
+            }
+        }
+    }
+
+    private static async ValueTask<TRequest> ReadSingleAsync(Internal.HttpServerCallContext call, MessageParser<TRequest> parser)
+    {
+        var request = await call.ReadMessageAsync(parser, call.ReadToken).ConfigureAwait(false)
+            ?? throw new RpcException(new Status(StatusCode.Internal, "The request stream ended without a request message; this method takes exactly one."));
+        if (await call.ReadMessageAsync(parser, call.ReadToken).ConfigureAwait(false) is not null)
+        {
+            throw new RpcException(new Status(StatusCode.Internal, "The request stream has more than one message; this method takes exactly one."));
+        }
+        return request;
+    }
 }

@@ -1,0 +1,303 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.Bench.Rpc;
+
+/// <summary>
+/// Unary calls/s, server-streamed messages/s and unary latency at ~50% of peak, with our client
+/// against our server and against the reference C++ gRPC server (same client, same load).
+/// </summary>
+internal static class BenchProgram
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Contains("--serve"))
+        {
+            return await BenchServer.ServeAsync();
+        }
+        var quick = args.Contains("--quick");
+        var json = args.Contains("--json");
+        var repoRoot = FindRepoRoot();
+        var seconds = quick ? 2 : 5;
+        var rounds = quick ? 2 : 3;
+        // --rate N: run the latency scenario at N calls/s instead of half the measured peak.
+        var rateIndex = Array.IndexOf(args, "--rate");
+        double? fixedRate = rateIndex >= 0 && rateIndex + 1 < args.Length ? double.Parse(args[rateIndex + 1], System.Globalization.CultureInfo.InvariantCulture) : null;
+        if (args.Contains("--latency-only"))
+        {
+            rounds = 0;
+        }
+        const int concurrency = 64;
+        const int streams = 4;
+        var events = quick ? 100_000 : 400_000;
+
+        var targets = new List<(string Name, ServerProcess Server)>();
+        string? cppError = null;
+        var self = SelfCommand();
+        targets.Add(("ours", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve"])));
+        var (cppPath, err) = await CppServer.BuildAsync(repoRoot);
+        if (cppPath is not null)
+        {
+            targets.Add(("cpp", await ServerProcess.StartAsync(cppPath, [])));
+        }
+        else
+        {
+            cppError = err;
+            Console.Error.WriteLine("C++ reference server unavailable: " + err);
+        }
+
+        var unary = new Dictionary<string, double>();
+        var streaming = new Dictionary<string, double>();
+        var latency = new List<(string Name, double Fraction, double Rate, double P50, double P99, double Achieved)>();
+        double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
+        var channels = targets.ToDictionary(t => t.Name, t => RpcChannel.ForAddress("127.0.0.1:" + t.Server.Port));
+        try
+        {
+            foreach (var (name, channel) in channels)
+            {
+                await WarmUpAsync(channel);
+            }
+            // Rounds alternate between the servers so that load from other processes on this
+            // machine hits both alike; the best round of each counts.
+            for (var round = 1; round <= rounds; round++)
+            {
+                foreach (var (name, channel) in channels)
+                {
+                    var u = await UnaryThroughputAsync(channel, concurrency, TimeSpan.FromSeconds(seconds));
+                    unary[name] = Math.Max(unary.GetValueOrDefault(name), u);
+                    Log($"round {round} {name}: unary {u:F0} calls/s (concurrency {concurrency})");
+                    var st = await StreamingThroughputAsync(channel, streams, events);
+                    streaming[name] = Math.Max(streaming.GetValueOrDefault(name), st);
+                    Log($"round {round} {name}: streaming {st:F0} msgs/s ({streams} streams x {events})");
+                }
+            }
+            // Open-loop latency at fractions of each server's own closed-loop peak (50% is the
+            // target figure; the lower ones show where queueing starts on this machine).
+            foreach (var (name, channel) in channels)
+            {
+                foreach (var fraction in fixedRate is null ? fractions : [0])
+                {
+                    var rate = fixedRate ?? unary.GetValueOrDefault(name) * fraction;
+                    var (p50, p99, achieved) = await LatencyAtRateAsync(channel, rate, TimeSpan.FromSeconds(seconds));
+                    latency.Add((name, fraction, rate, p50, p99, achieved));
+                    Log($"{name}: latency at {rate:F0}/s ({fraction:P0} of peak; achieved {achieved:F0}/s): p50 {p50:F3} ms, p99 {p99:F3} ms");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var channel in channels.Values)
+            {
+                channel.Dispose();
+            }
+            foreach (var (_, server) in targets)
+            {
+                await server.DisposeAsync();
+            }
+        }
+
+        var results = new JsonArray();
+        var unaryMetrics = new JsonObject { ["ours_calls_per_s"] = Round(unary.GetValueOrDefault("ours")) };
+        var streamMetrics = new JsonObject { ["ours_msgs_per_s"] = Round(streaming.GetValueOrDefault("ours")) };
+        if (unary.TryGetValue("cpp", out var cppUnary))
+        {
+            unaryMetrics["cpp_calls_per_s"] = Round(cppUnary);
+            unaryMetrics["ratio_vs_cpp"] = cppUnary > 0 ? Math.Round(unary.GetValueOrDefault("ours") / cppUnary, 3) : 0;
+            streamMetrics["cpp_msgs_per_s"] = Round(streaming.GetValueOrDefault("cpp"));
+            streamMetrics["ratio_vs_cpp"] = streaming.GetValueOrDefault("cpp") > 0 ? Math.Round(streaming.GetValueOrDefault("ours") / streaming["cpp"], 3) : 0;
+        }
+        else
+        {
+            unaryMetrics["cpp_error"] = cppError;
+            streamMetrics["cpp_error"] = cppError;
+        }
+        results.Add(Result("unary_throughput", new JsonObject { ["concurrency"] = concurrency, ["duration_s"] = seconds, ["rounds"] = rounds, ["connections"] = 1, ["method"] = "Operator.GetHealth" }, unaryMetrics));
+        results.Add(Result("server_streaming_throughput", new JsonObject { ["streams"] = streams, ["events_per_stream"] = events, ["rounds"] = rounds, ["method"] = "Scheduler.Subscribe", ["message"] = "Event{heartbeat}" }, streamMetrics));
+        foreach (var l in latency)
+        {
+            var scenario = l.Fraction == 0.5 ? "unary_latency_at_half_peak" : "unary_latency_at_fraction_of_peak";
+            results.Add(Result(scenario, new JsonObject { ["server"] = l.Name, ["fraction_of_peak"] = l.Fraction, ["target_rate_per_s"] = Round(l.Rate), ["duration_s"] = seconds },
+                new JsonObject { ["achieved_calls_per_s"] = Round(l.Achieved), ["latency_ms_p50"] = Math.Round(l.P50, 3), ["latency_ms_p99"] = Math.Round(l.P99, 3) }));
+        }
+        var doc = new JsonObject
+        {
+            ["benchmark"] = "Rpc",
+            ["machine"] = new JsonObject
+            {
+                ["cores"] = Environment.ProcessorCount,
+                ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+                ["runtime"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+                ["quick"] = quick,
+            },
+            ["results"] = results,
+        };
+        if (json)
+        {
+            Console.WriteLine(doc.ToJsonString());
+        }
+        else
+        {
+            Console.WriteLine(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return 0;
+    }
+
+    private static double Round(double v) => Math.Round(v, 1);
+
+    private static JsonObject Result(string scenario, JsonObject parameters, JsonObject metrics)
+        => new() { ["scenario"] = scenario, ["params"] = parameters, ["metrics"] = metrics };
+
+    private static void Log(string line) => Console.Error.WriteLine(line);
+
+    private static async Task WarmUpAsync(RpcChannel channel)
+    {
+        var r = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest());
+        if (!r.Healthy)
+        {
+            throw new InvalidOperationException("bench server answered an unhealthy GetHealth");
+        }
+        // Long enough for tiered JIT to reach optimised code in the server process.
+        await UnaryThroughputAsync(channel, 16, TimeSpan.FromSeconds(3));
+        await StreamingThroughputAsync(channel, 1, 50_000);
+    }
+
+    private static async Task<double> UnaryThroughputAsync(RpcChannel channel, int concurrency, TimeSpan duration)
+    {
+        var request = new GetHealthRequest();
+        var stop = false;
+        var counts = new long[concurrency];
+        var sw = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, concurrency).Select(async w =>
+        {
+            await Task.Yield();
+            while (!Volatile.Read(ref stop))
+            {
+                var r = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, request).ResponseAsync.ConfigureAwait(false);
+                if (!r.Healthy)
+                {
+                    throw new InvalidOperationException("bad response");
+                }
+                counts[w]++;
+            }
+        }).ToArray();
+        await Task.Delay(duration);
+        Volatile.Write(ref stop, true);
+        await Task.WhenAll(workers);
+        return counts.Sum() / sw.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<double> StreamingThroughputAsync(RpcChannel channel, int streams, int events)
+    {
+        var sw = Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, streams).Select(async _ =>
+        {
+            var request = new SubscribeRequest { FrameworkInfo = new FrameworkInfo { Name = events.ToString(System.Globalization.CultureInfo.InvariantCulture) } };
+            using var call = channel.AsyncServerStreamingCall(SchedulerMethods.Subscribe, request);
+            var n = 0L;
+            while (await call.ResponseStream.MoveNext().ConfigureAwait(false))
+            {
+                n++;
+            }
+            if (n != events)
+            {
+                throw new InvalidOperationException($"stream delivered {n} of {events} events");
+            }
+            return n;
+        }).ToArray();
+        var total = (await Task.WhenAll(tasks)).Sum();
+        return total / sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Open-loop load: calls issued on a fixed schedule at <paramref name="rate"/>/s by
+    /// a few pacers (1 ms ticks), latency measured per call from issue to response.</summary>
+    private static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(RpcChannel channel, double rate, TimeSpan duration)
+    {
+        const int pacers = 4;
+        var request = new GetHealthRequest();
+        var perPacer = rate / pacers;
+        var max = (int)(perPacer * duration.TotalSeconds) + 16;
+        var latencies = new double[pacers][];
+        var sw = Stopwatch.StartNew();
+        var done = 0;
+        var failures = new Dictionary<string, int>();
+        var runs = Enumerable.Range(0, pacers).Select(p => Task.Run(async () =>
+        {
+            var mine = new double[max];
+            latencies[p] = mine;
+            var pending = new List<Task>(max);
+            var issued = 0;
+            while (sw.Elapsed < duration && issued < max)
+            {
+                var due = Math.Min(max, (long)(sw.Elapsed.TotalSeconds * perPacer));
+                while (issued < due)
+                {
+                    var index = issued++;
+                    var start = Stopwatch.GetTimestamp();
+                    pending.Add(channel.AsyncUnaryCall(OperatorMethods.GetHealth, request).ResponseAsync.ContinueWith(t =>
+                    {
+                        if (t.IsCompletedSuccessfully)
+                        {
+                            mine[index] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                            Interlocked.Increment(ref done);
+                        }
+                        else
+                        {
+                            var code = t.Exception?.InnerException is RpcException rpc ? rpc.StatusCode.ToString() : t.Exception?.InnerException?.GetType().Name ?? "cancelled";
+                            lock (failures)
+                            {
+                                failures[code] = failures.GetValueOrDefault(code) + 1;
+                            }
+                        }
+                    }, TaskContinuationOptions.ExecuteSynchronously));
+                }
+                await Task.Delay(1);
+            }
+            await Task.WhenAll(pending);
+        })).ToArray();
+        await Task.WhenAll(runs);
+        var elapsed = sw.Elapsed.TotalSeconds;
+        if (failures.Count > 0)
+        {
+            Log("latency run failures: " + string.Join(", ", failures.Select(f => f.Key + "=" + f.Value)));
+        }
+        var sorted = latencies.SelectMany(l => l).Where(l => l > 0).Order().ToArray();
+        if (sorted.Length == 0)
+        {
+            throw new InvalidOperationException("no call completed in the latency run");
+        }
+        return (sorted[(int)(sorted.Length * 0.5)], sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * 0.99))], done / elapsed);
+    }
+
+    private static (string File, string[] Args) SelfCommand()
+    {
+        var path = Environment.ProcessPath!;
+        if (Path.GetFileNameWithoutExtension(path) == "dotnet")
+        {
+            return (path, [typeof(BenchProgram).Assembly.Location]);
+        }
+        return (path, []);
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "bench", "Rpc", "cpp", "build.sh")))
+            {
+                return dir.FullName;
+            }
+        }
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "bench", "Rpc", "cpp", "build.sh")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("cannot find the repository root (bench/Rpc/cpp/build.sh)");
+    }
+}

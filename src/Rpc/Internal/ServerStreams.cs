@@ -1,0 +1,45 @@
+using Google.Protobuf;
+
+namespace Scheduler.Rpc.Internal;
+
+/// <summary>The request stream of a client- or duplex-streaming server call.</summary>
+internal sealed class ServerStreamReader<T>(HttpServerCallContext call, MessageParser<T> parser) : IAsyncStreamReader<T>
+    where T : class, IMessage<T>
+{
+    private T? _current;
+
+    public T Current => _current ?? throw new InvalidOperationException("No current message: call MoveNext first and check that it returned true.");
+
+    public async Task<bool> MoveNext(CancellationToken cancellationToken = default)
+    {
+        T? message;
+        if (cancellationToken.CanBeCanceled && cancellationToken != call.CancellationToken)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.CancellationToken);
+            message = await call.ReadMessageAsync(parser, linked.Token).ConfigureAwait(false);
+        }
+        else
+        {
+            message = await call.ReadMessageAsync(parser, call.CancellationToken).ConfigureAwait(false);
+        }
+        _current = message;
+        return message is not null;
+    }
+}
+
+/// <summary>The response stream of a server- or duplex-streaming server call. Each write is
+/// flushed to the network; concurrent writes are serialised (await each one to keep order).</summary>
+internal sealed class ServerStreamWriter<T> : IServerStreamWriter<T>
+    where T : class, IMessage<T>
+{
+    private readonly HttpServerCallContext _call;
+
+    public ServerStreamWriter(HttpServerCallContext call)
+    {
+        _call = call;
+        call.SerialiseWrites();
+    }
+
+    public Task WriteAsync(T message, CancellationToken cancellationToken = default)
+        => _call.WriteMessageAsync(message, flush: true, cancellationToken);
+}
