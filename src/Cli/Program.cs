@@ -1,2 +1,3 @@
-Console.Error.WriteLine("not built yet");
-return 2;
+using Scheduler.Cli;
+
+return await CliApp.RunAsync(args);

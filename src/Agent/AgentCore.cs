@@ -1,0 +1,303 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Sched.V1;
+using Scheduler.Agent.Checkpoint;
+using Scheduler.Agent.Execution;
+using Scheduler.Agent.Isolation;
+using Scheduler.Agent.StatusUpdates;
+using Scheduler.Agent.Supervision;
+
+namespace Scheduler.Agent;
+
+/// <summary>
+/// The agent's task logic, independent of the transport: launches, kills, status updates
+/// (through the checkpointed <see cref="StatusUpdateQueue"/>), acknowledgements, reconciliation,
+/// recovery after a restart, usage. <see cref="MasterLink"/> feeds it master messages and sends
+/// what it produces; tests drive it directly.
+/// </summary>
+public sealed partial class AgentCore : IAsyncDisposable
+{
+    private readonly AgentOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly AgentCheckpointStore _store;
+    private readonly Dictionary<string, IExecutor> _executors;
+    private readonly ConcurrentDictionary<(string Framework, string Task), RunningTask> _tasks = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<Task, byte> _monitors = new();
+
+    public AgentCore(AgentOptions options, IIsolator isolator, TimeProvider time, ILogger logger, IEnumerable<IExecutor>? extraExecutors = null)
+    {
+        _options = options;
+        _time = time;
+        _log = logger;
+        Isolator = isolator;
+        WorkDir = Path.GetFullPath(options.WorkDir);
+        _store = new AgentCheckpointStore(WorkDir);
+        Updates = new StatusUpdateQueue(Path.Combine(_store.MetaDir, "updates"), time, options.StatusRetryMin, options.StatusRetryMax);
+        var launcher = new SupervisorLauncher(options.SupervisorCommand.Count > 0 ? options.SupervisorCommand : SupervisorLauncher.DefaultCommand());
+        _executors = new Dictionary<string, IExecutor>(StringComparer.Ordinal)
+        {
+            ["process"] = new ProcessExecutor(isolator, launcher, options),
+            ["mock"] = new MockExecutor(time),
+        };
+        foreach (var e in extraExecutors ?? [])
+        {
+            _executors[e.Name] = e;
+        }
+        Directory.CreateDirectory(SandboxesDir);
+        AgentId = _store.AgentId;
+    }
+
+    public string WorkDir { get; }
+
+    public string SandboxesDir => Path.Combine(WorkDir, "sandboxes");
+
+    public IIsolator Isolator { get; }
+
+    public StatusUpdateQueue Updates { get; }
+
+    /// <summary>The id the master assigned ("" before the first registration); checkpointed.</summary>
+    public string AgentId { get; private set; }
+
+    /// <summary>Records the id from <c>registered</c>.</summary>
+    public void SetAgentId(string id)
+    {
+        if (id != AgentId)
+        {
+            _store.AgentId = id;
+            AgentId = id;
+        }
+    }
+
+    /// <summary>Tasks known now (running, or ended with unacknowledged updates).</summary>
+    public IReadOnlyCollection<RunningTask> Tasks => [.. _tasks.Values];
+
+    /// <summary>Launches tasks; every task gets STARTING, RUNNING and a terminal update (or a
+    /// terminal one at once when invalid).</summary>
+    public void Launch(FrameworkInfo framework, IEnumerable<TaskInfo> tasks)
+    {
+        foreach (var task in tasks)
+        {
+            var problem = Validate(framework, task);
+            if (problem is not null)
+            {
+                Enqueue(framework.Id, task.TaskId, TaskState.TaskError, TaskStatus.Types.Reason.TaskInvalid, problem);
+                continue;
+            }
+            var key = (framework.Id, task.TaskId);
+            var running = new RunningTask(framework, task, NewContainerId(), ExecutorFor(task));
+            if (!_tasks.TryAdd(key, running))
+            {
+                Enqueue(framework.Id, task.TaskId, TaskState.TaskFailed, TaskStatus.Types.Reason.DuplicateTaskId,
+                    $"task {task.TaskId} of framework {framework.Id} is already running on this agent; task ids must be unique per framework");
+                continue;
+            }
+            Track(RunAsync(running, recovered: null));
+        }
+    }
+
+    /// <summary>Kills a task (SIGTERM, grace, SIGKILL of its container) → TASK_KILLED with
+    /// <paramref name="reason"/>. Unknown tasks get TASK_GONE (REASON_TASK_UNKNOWN).</summary>
+    public async Task KillAsync(string frameworkId, string taskId, KillPolicy? policy, TaskStatus.Types.Reason reason)
+    {
+        if (!_tasks.TryGetValue((frameworkId, taskId), out var task) || task.Ended)
+        {
+            if (task is null)
+            {
+                Enqueue(frameworkId, taskId, TaskState.TaskGone, TaskStatus.Types.Reason.TaskUnknown, $"task {taskId} is not known to this agent");
+            }
+            return;
+        }
+        var grace = policy is { GracePeriodSeconds: > 0 } p ? TimeSpan.FromSeconds(p.GracePeriodSeconds)
+            : TimeSpan.FromSeconds(ProcessExecutor.GraceSeconds(task.Info, _options));
+        task.KillReason ??= reason;
+        if (task.Handle is { } handle)
+        {
+            SaveCheckpoint(task);
+            await task.Executor.KillAsync(handle, grace);
+        }
+        else
+        {
+            task.PendingKillGrace = grace;
+        }
+    }
+
+    /// <summary>Kills every task of a framework.</summary>
+    public async Task ShutdownFrameworkAsync(string frameworkId, TaskStatus.Types.Reason reason)
+    {
+        foreach (var t in _tasks.Values.Where(t => t.Framework.Id == frameworkId).ToList())
+        {
+            await KillAsync(frameworkId, t.Info.TaskId, null, reason);
+        }
+    }
+
+    /// <summary>Applies an acknowledgement; forgets the task once its terminal update is acknowledged.</summary>
+    public void Acknowledge(string frameworkId, string taskId, string uuid)
+    {
+        if (!Updates.Acknowledge(frameworkId, taskId, uuid))
+        {
+            return;
+        }
+        if (_tasks.TryGetValue((frameworkId, taskId), out var task) && task.Ended && Updates.Pending(frameworkId, taskId).Count == 0)
+        {
+            _tasks.TryRemove((frameworkId, taskId), out _);
+            _store.Delete(task.ContainerId);
+            task.AcknowledgedTerminalAt = _time.GetUtcNow();
+        }
+    }
+
+    /// <summary>
+    /// Reconciliation: the latest status of the given tasks (all when empty). Tasks with
+    /// unacknowledged updates get them re-sent through the queue; acknowledged ones are answered
+    /// with an update without uuid (no ack needed), returned here for immediate sending.
+    /// </summary>
+    public List<AgentMessage.Types.StatusUpdate> Reconcile(IReadOnlyCollection<string> taskIds)
+    {
+        var answers = new List<AgentMessage.Types.StatusUpdate>();
+        var any = false;
+        foreach (var (framework, latest) in Updates.Tasks())
+        {
+            if (taskIds.Count > 0 && !taskIds.Contains(latest.TaskId))
+            {
+                continue;
+            }
+            var info = Updates.Latest(framework, latest.TaskId);
+            if (info is { Acknowledged: true })
+            {
+                var copy = latest.Clone();
+                copy.Uuid = "";
+                copy.Reason = TaskStatus.Types.Reason.Reconciliation;
+                copy.Timestamp = Now();
+                answers.Add(new AgentMessage.Types.StatusUpdate { FrameworkId = framework, Status = copy });
+            }
+            else
+            {
+                any = true;
+            }
+        }
+        if (any)
+        {
+            Updates.ResendAllNow();
+        }
+        return answers;
+    }
+
+    /// <summary>The register message: agent info plus every task it runs or holds updates for.</summary>
+    public AgentMessage.Types.Register BuildRegister(AgentInfo info)
+    {
+        info.Id = AgentId;
+        var register = new AgentMessage.Types.Register { AgentInfo = info };
+        var frameworks = new Dictionary<string, FrameworkInfo>(StringComparer.Ordinal);
+        foreach (var t in _tasks.Values)
+        {
+            var latest = Updates.Latest(t.Framework.Id, t.Info.TaskId);
+            var record = new TaskRecord
+            {
+                TaskId = t.Info.TaskId,
+                Name = t.Info.Name,
+                FrameworkId = t.Framework.Id,
+                AgentId = AgentId,
+                State = latest?.Status.State ?? TaskState.TaskStaging,
+                Status = latest?.Status,
+                Role = t.Info.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => !string.IsNullOrEmpty(r)) ?? "",
+                ContainerType = t.Info.Container?.Type ?? ContainerInfo.Types.Type.Process,
+                Info = t.Info,
+                StatusAcknowledged = latest?.Acknowledged ?? false,
+            };
+            record.Resources.AddRange(t.Info.Resources);
+            record.Labels.Add(t.Info.Labels);
+            register.Tasks.Add(record);
+            frameworks[t.Framework.Id] = t.Framework;
+        }
+        register.Frameworks.AddRange(frameworks.Values);
+        return register;
+    }
+
+    /// <summary>Usage of every running task and the total.</summary>
+    public AgentMessage.Types.Usage Usage()
+    {
+        var usage = new AgentMessage.Types.Usage { Total = new ResourceStatistics { Timestamp = Now() } };
+        foreach (var t in _tasks.Values.Where(t => t.Handle is not null && !t.Ended))
+        {
+            ResourceStatistics? stats = null;
+            try
+            {
+                stats = t.Executor.Stats(t.Handle!);
+            }
+            catch (IOException)
+            {
+            }
+            if (stats is null)
+            {
+                continue;
+            }
+            usage.Tasks.Add(new TaskUsage { FrameworkId = t.Framework.Id, TaskId = t.Info.TaskId, Statistics = stats });
+            var total = usage.Total;
+            total.CpuUserSeconds += stats.CpuUserSeconds;
+            total.CpuSystemSeconds += stats.CpuSystemSeconds;
+            total.MemBytes += stats.MemBytes;
+            total.MemLimitBytes += stats.MemLimitBytes;
+            total.CpuLimit += stats.CpuLimit;
+            total.Processes += stats.Processes;
+            total.OomKills += stats.OomKills;
+        }
+        return usage;
+    }
+
+    /// <summary>Stops the agent's monitoring without touching tasks (they keep running under their
+    /// supervisors and are re-adopted by the next agent on this work dir).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        try
+        {
+            await Task.WhenAll(_monitors.Keys).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception)
+        {
+            // Monitors end by cancellation.
+        }
+        _stopping.Dispose();
+    }
+
+    private void Track(Task monitor)
+    {
+        _monitors[monitor] = 0;
+        _ = monitor.ContinueWith(t => _monitors.TryRemove(t, out _), TaskScheduler.Default);
+    }
+
+    private IExecutor ExecutorFor(TaskInfo task) => task.Container?.Type switch
+    {
+        ContainerInfo.Types.Type.Mock => _executors["mock"],
+        ContainerInfo.Types.Type.Oci when _executors.TryGetValue("oci", out var oci) => oci,
+        _ => _executors["process"],
+    };
+
+    private string? Validate(FrameworkInfo framework, TaskInfo task)
+    {
+        if (!IsSafeId(framework.Id))
+        {
+            return $"framework id '{framework.Id}' cannot name a sandbox directory (empty, '.', '..', or contains '/')";
+        }
+        if (!IsSafeId(task.TaskId))
+        {
+            return $"task id '{task.TaskId}' cannot name a sandbox directory (empty, '.', '..', or contains '/'); choose another id";
+        }
+        if (task.Container?.Type == ContainerInfo.Types.Type.Oci && !_executors.ContainsKey("oci"))
+        {
+            return "this agent has no OCI executor; launch the task as a PROCESS or on another agent";
+        }
+        if (task.Container?.Type != ContainerInfo.Types.Type.Mock && task.Command is null)
+        {
+            return "the task has no command; set TaskInfo.command";
+        }
+        return null;
+    }
+
+    private static bool IsSafeId(string id) => id.Length is > 0 and <= 200 && id is not ("." or "..") && !id.Contains('/', StringComparison.Ordinal) && !id.Contains('\0', StringComparison.Ordinal);
+
+    private static string NewContainerId() => "c" + Guid.NewGuid().ToString("N")[..20];
+
+    private double Now() => _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
+}

@@ -1,0 +1,235 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.Agent;
+
+/// <summary>
+/// The agent's end of <c>AgentLink.Connect</c> (CONTRACTS): registers (with its checkpointed id
+/// and tasks), follows <c>sched-leader</c> redirects, heartbeats, sends status updates from the
+/// queue and usage, and dispatches launches, kills, acks and reconciliation to
+/// <see cref="AgentCore"/>. Reconnects with jittered exponential backoff cycling through the masters.
+/// </summary>
+public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random)
+{
+    private readonly Dictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private bool _announced;
+
+    /// <summary>Completes with the first successful registration's agent id.</summary>
+    public TaskCompletionSource<string> Registered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Runs until cancelled (returns 0) or the master refuses the agent for good (non-zero).</summary>
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        if (options.Masters.Count == 0)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            return 0;
+        }
+        var index = 0;
+        string? redirect = null;
+        var backoff = options.ReconnectMin;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var address = redirect ?? options.Masters[index % options.Masters.Count];
+                redirect = null;
+                try
+                {
+                    var registered = await SessionAsync(address, cancellationToken);
+                    if (registered)
+                    {
+                        backoff = options.ReconnectMin;
+                    }
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
+                {
+                    logger.LogError("master {Master} refused this agent: {Detail}; start the agent afresh with a new work dir", address, e.Status.Detail);
+                    await Console.Error.WriteLineAsync($"agent refused by master {address}: {e.Status.Detail}");
+                    return 3;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
+                {
+                    logger.LogError("master {Master} rejected the registration: {Detail}", address, e.Status.Detail);
+                    await Console.Error.WriteLineAsync($"agent registration rejected by {address}: {e.Status.Detail}");
+                    return 4;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.GetValue(MetadataKeys.Leader) is { Length: > 0 } leader)
+                {
+                    logger.LogInformation("master {Master} is not the leader; following to {Leader}", address, leader);
+                    redirect = leader;
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e)
+                {
+                    logger.LogWarning("link to master {Master} lost: {Error}", address, e.Message);
+                    index++;
+                }
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                var delay = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + random.NextDouble())));
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.ReconnectMax.Ticks));
+                await Task.Delay(delay, time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+            return 0;
+        }
+        finally
+        {
+            foreach (var c in _channels.Values)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One connection: returns when it breaks (true if it had registered).</summary>
+    private async Task<bool> SessionAsync(string address, CancellationToken cancellationToken)
+    {
+        if (!_channels.TryGetValue(address, out var channel))
+        {
+            channel = RpcChannel.ForAddress(address);
+            _channels[address] = channel;
+        }
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(CancellationToken: session.Token));
+        await call.RequestStream.WriteAsync(new AgentMessage { Register = core.BuildRegister(agentInfo()) }, session.Token);
+        if (!await call.ResponseStream.MoveNext(session.Token))
+        {
+            throw new RpcException(call.GetStatus(), call.GetTrailers());
+        }
+        var first = call.ResponseStream.Current;
+        if (first.MessageCase != MasterMessage.MessageOneofCase.Registered)
+        {
+            throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
+        }
+        core.SetAgentId(first.Registered.AgentId);
+        if (!_announced)
+        {
+            _announced = true;
+            Console.Out.WriteLine($"agent registered as {core.AgentId}");
+        }
+        Registered.TrySetResult(core.AgentId);
+        logger.LogInformation("registered with master {Master} as {Agent}", address, core.AgentId);
+        var interval = TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1);
+
+        var outbound = Channel.CreateUnbounded<AgentMessage>(new UnboundedChannelOptions { SingleReader = true });
+        long lastPing = time.GetTimestamp();
+        var wake = new SemaphoreSlim(0);
+        void OnHead() => wake.Release();
+        core.Updates.HeadReady += OnHead;
+        core.Updates.ResendAllNow();
+        try
+        {
+            var writer = WriteLoopAsync(call.RequestStream, outbound.Reader, session.Token);
+            var heartbeats = HeartbeatLoopAsync(outbound.Writer, interval, () => lastPing, session);
+            var updates = UpdatePumpAsync(outbound.Writer, wake, session.Token);
+            var reader = ReadLoopAsync(call.ResponseStream, outbound.Writer, () => lastPing = time.GetTimestamp(), session.Token);
+            var done = await Task.WhenAny(writer, heartbeats, updates, reader);
+            await session.CancelAsync();
+            await done; // surfaces the reason (RpcException etc.)
+            return true;
+        }
+        finally
+        {
+            core.Updates.HeadReady -= OnHead;
+        }
+    }
+
+    private static async Task WriteLoopAsync(IClientStreamWriter<AgentMessage> stream, ChannelReader<AgentMessage> reader, CancellationToken ct)
+    {
+        await foreach (var message in reader.ReadAllAsync(ct))
+        {
+            await stream.WriteAsync(message, ct);
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(ChannelWriter<AgentMessage> writer, TimeSpan interval, Func<long> lastPing, CancellationTokenSource session)
+    {
+        using var timer = new PeriodicTimer(interval, time);
+        ulong sequence = 0;
+        while (await timer.WaitForNextTickAsync(session.Token))
+        {
+            if (time.GetElapsedTime(lastPing()) > interval * 3 + TimeSpan.FromMilliseconds(200))
+            {
+                throw new TimeoutException("3 heartbeats without a ping from the master");
+            }
+            await writer.WriteAsync(new AgentMessage { Heartbeat = new AgentMessage.Types.Heartbeat { Sequence = ++sequence } }, session.Token);
+            if (options.UsageEveryHeartbeats > 0 && sequence % (ulong)options.UsageEveryHeartbeats == 0)
+            {
+                await writer.WriteAsync(new AgentMessage { Usage = core.Usage() }, session.Token);
+            }
+        }
+    }
+
+    private async Task UpdatePumpAsync(ChannelWriter<AgentMessage> writer, SemaphoreSlim wake, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var due = core.Updates.TakeDue();
+            if (due.Count > 0)
+            {
+                var batch = new AgentMessage.Types.StatusUpdates();
+                batch.Updates.AddRange(due);
+                await writer.WriteAsync(new AgentMessage { StatusUpdates = batch }, ct);
+            }
+            var next = core.Updates.NextDue();
+            var wait = next is null ? Timeout.InfiniteTimeSpan : next.Value - time.GetUtcNow();
+            if (wait != Timeout.InfiniteTimeSpan && wait < TimeSpan.Zero)
+            {
+                wait = TimeSpan.Zero;
+            }
+            await wake.WaitAsync(wait, ct);
+        }
+    }
+
+    private async Task ReadLoopAsync(IAsyncStreamReader<MasterMessage> stream, ChannelWriter<AgentMessage> writer, Action onMessage, CancellationToken ct)
+    {
+        while (await stream.MoveNext(ct))
+        {
+            onMessage();
+            var m = stream.Current;
+            switch (m.MessageCase)
+            {
+                case MasterMessage.MessageOneofCase.Launch:
+                    core.Launch(m.Launch.Framework, m.Launch.Tasks);
+                    break;
+                case MasterMessage.MessageOneofCase.Kill:
+                    await core.KillAsync(m.Kill.FrameworkId, m.Kill.TaskId, m.Kill.KillPolicy,
+                        m.Kill.Reason == TaskStatus.Types.Reason.Unspecified ? TaskStatus.Types.Reason.KilledByFramework : m.Kill.Reason);
+                    break;
+                case MasterMessage.MessageOneofCase.Acks:
+                    foreach (var ack in m.Acks.Acks)
+                    {
+                        core.Acknowledge(ack.FrameworkId, ack.TaskId, ack.Uuid);
+                    }
+                    break;
+                case MasterMessage.MessageOneofCase.ShutdownFramework:
+                    await core.ShutdownFrameworkAsync(m.ShutdownFramework.FrameworkId,
+                        m.ShutdownFramework.Reason == TaskStatus.Types.Reason.Unspecified ? TaskStatus.Types.Reason.FrameworkRemoved : m.ShutdownFramework.Reason);
+                    break;
+                case MasterMessage.MessageOneofCase.Reconcile:
+                    var answers = core.Reconcile(m.Reconcile.TaskIds);
+                    if (answers.Count > 0)
+                    {
+                        var batch = new AgentMessage.Types.StatusUpdates();
+                        batch.Updates.AddRange(answers);
+                        await writer.WriteAsync(new AgentMessage { StatusUpdates = batch }, ct);
+                    }
+                    break;
+                case MasterMessage.MessageOneofCase.Ping:
+                case MasterMessage.MessageOneofCase.Registered:
+                default:
+                    break;
+            }
+        }
+        throw new IOException("the master closed the stream");
+    }
+}

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using Sched.V1;
+using Scheduler.Agent.Execution;
+using Scheduler.Agent.Native;
+
+namespace Scheduler.Agent.Supervision;
+
+/// <summary>
+/// Agent side of supervisors: starts one for a task (re-invoking the agent's own executable, or
+/// <see cref="AgentOptions.SupervisorCommand"/>), waits for it, kills through it, re-adopts it
+/// after an agent restart, and turns its <c>status.json</c> into a <see cref="TaskExit"/>.
+/// </summary>
+public sealed class SupervisorLauncher(IReadOnlyList<string> command)
+{
+    /// <summary>The command that starts a supervisor when none is configured.</summary>
+    public static List<string> DefaultCommand()
+    {
+        var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the agent's own executable");
+        var command = new List<string> { self };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet" && Assembly.GetEntryAssembly()?.Location is { Length: > 0 } entry)
+        {
+            command.Add(entry);
+        }
+        return command;
+    }
+
+    /// <summary>Writes the spec, starts the supervisor and waits for its handshake.</summary>
+    public async Task<TaskHandle> StartAsync(TaskLaunch launch, SupervisorSpec spec, string executor, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(launch.RunDir);
+        AtomicFile.WriteJson(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), spec, SupervisorJson.Default.SupervisorSpec);
+        var psi = new ProcessStartInfo(command[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = false,
+            RedirectStandardError = false,
+            WorkingDirectory = launch.RunDir,
+        };
+        foreach (var arg in command.Skip(1))
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        foreach (var arg in new[] { "agent", "supervise", "--run-dir", launch.RunDir })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        // Supervisors are tiny: keep the runtime lean.
+        psi.Environment["DOTNET_TieredPGO"] = "0";
+        psi.Environment["DOTNET_TC_QuickJitForLoops"] = "1";
+        psi.Environment["DOTNET_GCgen0size"] = "0x400000";
+        Process process;
+        try
+        {
+            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated, $"cannot start the task supervisor '{command[0]}': {e.Message}");
+        }
+        var stat = ProcFs.Stat(process.Id);
+        var line = await process.StandardOutput.ReadLineAsync(cancellationToken) ?? "";
+        process.StandardOutput.Close();
+        if (!line.StartsWith("started ", StringComparison.Ordinal))
+        {
+            await process.WaitForExitAsync(cancellationToken);
+            var why = line.StartsWith("failed ", StringComparison.Ordinal) ? line["failed ".Length..] : $"supervisor exited with {process.ExitCode} before starting the task";
+            throw new TaskLaunchException(TaskStatus.Types.Reason.ContainerLaunchFailed, $"cannot start the task: {why}");
+        }
+        return new TaskHandle
+        {
+            Executor = executor,
+            ContainerId = launch.ContainerId,
+            RunDir = launch.RunDir,
+            SandboxDir = launch.SandboxDir,
+            SupervisorPid = process.Id,
+            SupervisorStartTime = stat?.StartTime ?? 0,
+            TaskPid = int.Parse(line["started ".Length..], CultureInfo.InvariantCulture),
+            BootId = ProcFs.BootId(),
+            Supervisor = process,
+        };
+    }
+
+    /// <summary>Waits until the supervisor has exited, then reads the recorded result.</summary>
+    public async Task<SupervisorResult?> WaitAsync(TaskHandle handle, CancellationToken cancellationToken)
+    {
+        if (handle.Supervisor is { } process)
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        else
+        {
+            // Re-adopted after an agent restart: not our child, so poll its /proc entry.
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+            while (ProcFs.IsAlive(handle.SupervisorPid, handle.SupervisorStartTime))
+            {
+                await timer.WaitForNextTickAsync(cancellationToken);
+            }
+        }
+        return AtomicFile.ReadJson(Path.Combine(handle.RunDir, SupervisorHost.StatusFile), SupervisorJson.Default.SupervisorResult);
+    }
+
+    /// <summary>Asks the supervisor to kill its task with this grace.</summary>
+    public void Kill(TaskHandle handle, TimeSpan grace)
+    {
+        File.WriteAllText(Path.Combine(handle.RunDir, SupervisorHost.KillRequestFile), grace.TotalSeconds.ToString("R", CultureInfo.InvariantCulture));
+        if (ProcFs.IsAlive(handle.SupervisorPid, handle.SupervisorStartTime))
+        {
+            _ = Libc.kill(handle.SupervisorPid, Libc.SIGTERM);
+        }
+    }
+
+    /// <summary>Whether a checkpointed supervisor is still there (same boot, same pid and start
+    /// time) or has left its result.</summary>
+    public static bool CanRecover(TaskHandle handle)
+        => handle.BootId == ProcFs.BootId()
+           && (ProcFs.IsAlive(handle.SupervisorPid, handle.SupervisorStartTime) || File.Exists(Path.Combine(handle.RunDir, SupervisorHost.StatusFile)));
+
+    /// <summary>Turns a supervisor result into a task end.</summary>
+    public static TaskExit ToExit(SupervisorResult? result, double memLimitMiB)
+    {
+        if (result is null)
+        {
+            return new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.ExecutorTerminated,
+                "the task's supervisor ended without recording how the task ended (was it killed?); the task's state is unknown");
+        }
+        if (result.LaunchError is not null)
+        {
+            return new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.ContainerLaunchFailed, "cannot start the task: " + result.LaunchError);
+        }
+        if (result.OomKilled)
+        {
+            var limit = result.MemLimitBytes > 0 ? result.MemLimitBytes / 1048576.0 : memLimitMiB;
+            return new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.ContainerLimitationMemory,
+                string.Create(CultureInfo.InvariantCulture, $"out of memory: the task reached its memory limit of {limit:0.#} MiB (peak {result.MemPeakBytes / 1048576.0:0.#} MiB) and was killed; give it more mem"),
+                result.ExitCode);
+        }
+        if (result.Killed)
+        {
+            return new TaskExit(TaskState.TaskKilled, TaskStatus.Types.Reason.Unspecified, "the task was killed", result.ExitCode);
+        }
+        if (result.ExitCode == 0)
+        {
+            return new TaskExit(TaskState.TaskFinished, TaskStatus.Types.Reason.Unspecified, "the command exited with status 0", 0);
+        }
+        if (result.Signal is { } sig)
+        {
+            return new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.CommandExitedNonzero, $"the command was terminated by signal {sig}", result.ExitCode);
+        }
+        return new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.CommandExitedNonzero, $"the command exited with status {result.ExitCode}", result.ExitCode);
+    }
+}

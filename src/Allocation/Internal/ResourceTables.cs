@@ -1,0 +1,109 @@
+using Sched.V1;
+
+namespace Scheduler.Allocation.Internal;
+
+/// <summary>Value type a resource name carries everywhere (fixed at its first appearance).</summary>
+internal enum CellKind : byte
+{
+    Scalar,
+    Ranges,
+    Set,
+}
+
+/// <summary>Interns resource names to small indices so quantities live in <c>long[]</c> vectors.</summary>
+internal sealed class NameTable
+{
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+    private readonly List<string> _names = [];
+    private readonly List<CellKind> _kinds = [];
+
+    public int Count => _names.Count;
+
+    public string this[int index] => _names[index];
+
+    public CellKind Kind(int index) => _kinds[index];
+
+    public int Find(string name) => _index.TryGetValue(name, out var i) ? i : -1;
+
+    /// <exception cref="ArgumentException">The name was seen before with another value type.</exception>
+    public int Intern(string name, CellKind kind)
+    {
+        if (_index.TryGetValue(name, out var i))
+        {
+            if (_kinds[i] != kind)
+            {
+                throw new ArgumentException($"Resource '{name}' is {_kinds[i].ToString().ToLowerInvariant()} elsewhere in the cluster but {kind.ToString().ToLowerInvariant()} here; a resource name has one value type.");
+            }
+
+            return i;
+        }
+
+        i = _names.Count;
+        _index.Add(name, i);
+        _names.Add(name);
+        _kinds.Add(kind);
+        return i;
+    }
+}
+
+/// <summary>
+/// A pool: resources sharing one identity apart from name and value — unreserved, or reserved for
+/// one role with one reservation (type, principal, labels), optionally with disk info.
+/// </summary>
+internal sealed class Pool
+{
+    public Pool(int index, Reservation? reservation, DiskInfo? disk, RoleNode? role)
+    {
+        Index = index;
+        Reservation = reservation;
+        Disk = disk;
+        Role = role;
+    }
+
+    public int Index { get; }
+
+    public Reservation? Reservation { get; }
+
+    public DiskInfo? Disk { get; }
+
+    /// <summary>The reservation's role; null for unreserved resources.</summary>
+    public RoleNode? Role { get; }
+
+    public bool IsUnreserved => Role is null;
+}
+
+/// <summary>Interns pools. Pool 0 is "unreserved, no disk info".</summary>
+internal sealed class PoolTable
+{
+    private readonly Dictionary<string, Pool> _byKey = new(StringComparer.Ordinal);
+    private readonly List<Pool> _pools = [];
+
+    public PoolTable()
+    {
+        var unreserved = new Pool(0, null, null, null);
+        _pools.Add(unreserved);
+        _byKey.Add("", unreserved);
+    }
+
+    public Pool this[int index] => _pools[index];
+
+    public int Count => _pools.Count;
+
+    public Pool Intern(Reservation? reservation, DiskInfo? disk, Func<string, RoleNode> roleOf)
+    {
+        if (reservation is null && disk is null)
+        {
+            return _pools[0];
+        }
+
+        var key = (reservation is null ? "-" : reservation.ToString()) + "\u0001" + (disk is null ? "-" : disk.ToString());
+        if (!_byKey.TryGetValue(key, out var pool))
+        {
+            pool = new Pool(_pools.Count, reservation?.Clone(), disk?.Clone(), reservation is null ? null : roleOf(reservation.Role));
+            _pools.Add(pool);
+            _byKey.Add(key, pool);
+        }
+
+        return pool;
+    }
+}

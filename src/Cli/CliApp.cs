@@ -1,0 +1,93 @@
+using System.CommandLine;
+using Scheduler.Cli.Commands;
+
+namespace Scheduler.Cli;
+
+/// <summary>The <c>schedctl</c> command tree and its error handling.</summary>
+public static class CliApp
+{
+    /// <summary>Parses and runs <paramref name="args"/>; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        output ??= Console.Out;
+        error ??= Console.Error;
+
+        // The supervisor mode takes its own arguments verbatim (it is started by the agent).
+        if (args.Length >= 2 && args[0] == "agent" && args[1] == "supervise")
+        {
+            return await DaemonCommands.SuperviseAsync(args);
+        }
+
+        var root = BuildRoot();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            await error.WriteLineAsync($"schedctl: {parse.Errors[0].Message} (see 'schedctl {CommandPath(parse)}--help')");
+            return CliException.Usage;
+        }
+        try
+        {
+            var config = new InvocationConfiguration
+            {
+                Output = output,
+                Error = error,
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = TimeSpan.FromSeconds(30),
+            };
+            return await parse.InvokeAsync(config);
+        }
+        catch (CliException e)
+        {
+            await error.WriteLineAsync($"schedctl: {e.Message}");
+            return e.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            await error.WriteLineAsync("schedctl: interrupted");
+            return 130;
+        }
+        catch (Exception e)
+        {
+            await error.WriteLineAsync($"schedctl: unexpected error ({e.GetType().Name}): {e.Message}");
+            if (Environment.GetEnvironmentVariable("SCHEDCTL_DEBUG") is "1")
+            {
+                await error.WriteLineAsync(e.ToString());
+            }
+            return CliException.Failure;
+        }
+    }
+
+    /// <summary>The root command with every subcommand.</summary>
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("schedctl: run and use a Scheduler cluster (a two-level resource scheduler).");
+        root.Options.Add(GlobalOptions.Master);
+        root.Options.Add(GlobalOptions.Json);
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(DevCommand.Create());
+        root.Subcommands.Add(DaemonCommands.CreateMaster());
+        root.Subcommands.Add(DaemonCommands.CreateAgent());
+        foreach (var command in ClusterCommands.Create())
+        {
+            root.Subcommands.Add(command);
+        }
+        root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(LogsCommand.Create());
+        root.Subcommands.Add(KillCommand.Create());
+        return root;
+    }
+
+    private static string CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var c = parse.CommandResult; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            if (c.Command is not RootCommand)
+            {
+                names.Insert(0, c.Command.Name);
+            }
+        }
+        return names.Count == 0 ? "" : string.Join(' ', names) + " ";
+    }
+}

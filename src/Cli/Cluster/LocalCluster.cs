@@ -1,0 +1,257 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Scheduler.Cli.Cluster;
+
+/// <summary>What <see cref="LocalCluster"/> starts.</summary>
+public sealed class LocalClusterOptions
+{
+    public int Masters { get; init; } = 1;
+
+    public int Agents { get; init; } = 1;
+
+    /// <summary>Port of the first master (0: any free port); further masters take the next ports.</summary>
+    public int MasterPort { get; init; }
+
+    /// <summary>Port of the first agent's file service (0: any free port).</summary>
+    public int AgentPort { get; init; }
+
+    /// <summary>Work directory; null: a new temp directory, removed on stop.</summary>
+    public string? WorkDir { get; init; }
+
+    public string AgentResources { get; init; } = "cpus:4;mem:4096;disk:8192;ports:[31000-31999]";
+
+    public IReadOnlyList<string> MasterArgs { get; init; } = [];
+
+    public IReadOnlyList<string> AgentArgs { get; init; } = [];
+
+    /// <summary>Called with (process name, line) for each output line of every daemon.</summary>
+    public Action<string, string>? OnLine { get; init; }
+
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A master (or several on a local etcd) and agents on loopback, each a separate <c>schedctl</c>
+/// process with its own work dir; used by <c>schedctl dev up</c> and the demo. Stopping it leaves
+/// no process and (for a temp work dir) no files behind.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private static readonly string[] EtcdPaths = ["/usr/bin/etcd", "/usr/local/bin/etcd"];
+    private readonly List<DaemonProcess> _masters = [];
+    private readonly List<DaemonProcess> _agents = [];
+    private readonly bool _ownsWorkDir;
+    private DaemonProcess? _etcd;
+    private int _stopped;
+
+    private LocalCluster(string workDir, bool ownsWorkDir)
+    {
+        WorkDir = workDir;
+        _ownsWorkDir = ownsWorkDir;
+    }
+
+    public string WorkDir { get; }
+
+    public List<string> MasterAddresses { get; } = [];
+
+    public List<(string Id, string Address)> AgentInfo { get; } = [];
+
+    public string MasterList => string.Join(",", MasterAddresses);
+
+    /// <summary>The last output lines of every daemon (for failure reports).</summary>
+    public string RecentOutput() => string.Join(Environment.NewLine, _masters.Concat(_agents)
+        .Where(d => d.RecentOutput.Length > 0)
+        .Select(d => $"--- {d.Name} (last lines) ---{Environment.NewLine}{d.RecentOutput}"));
+
+    public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Masters < 1 || options.Agents < 0)
+        {
+            throw CliException.BadInput("--masters must be at least 1 and --agents at least 0");
+        }
+        var owns = options.WorkDir is null;
+        var workDir = options.WorkDir ?? Path.Combine(Path.GetTempPath(), "schedctl-" + Guid.NewGuid().ToString("N")[..10]);
+        workDir = Path.GetFullPath(workDir);
+        Directory.CreateDirectory(workDir);
+        var cluster = new LocalCluster(workDir, owns);
+        try
+        {
+            await cluster.StartDaemonsAsync(options, ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartDaemonsAsync(LocalClusterOptions o, CancellationToken ct)
+    {
+        var parent = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        var etcdArgs = new List<string>();
+        if (o.Masters > 1)
+        {
+            var etcdUrl = await StartEtcdAsync(o, ct);
+            etcdArgs.AddRange(["--etcd", etcdUrl]);
+        }
+        for (var i = 0; i < o.Masters; i++)
+        {
+            var port = o.MasterPort == 0 ? 0 : o.MasterPort + i;
+            var name = o.Masters == 1 ? "master" : $"master{i + 1}";
+            var args = new List<string> { "master", "run", "--listen", $"127.0.0.1:{port}", "--work-dir", Path.Combine(WorkDir, name), "--watch-parent", parent };
+            args.AddRange(etcdArgs);
+            args.AddRange(o.MasterArgs);
+            var master = DaemonProcess.Start(name, args, Path.Combine(WorkDir, name + ".log"), o.OnLine);
+            _masters.Add(master);
+        }
+        foreach (var master in _masters)
+        {
+            MasterAddresses.Add(await master.WaitForAsync(master.Listening, "'master listening on'", o.StartTimeout, ct));
+        }
+        for (var i = 0; i < o.Agents; i++)
+        {
+            var port = o.AgentPort == 0 ? 0 : o.AgentPort + i;
+            var name = $"agent{i + 1}";
+            var args = new List<string>
+            {
+                "agent", "run", "--master", MasterList, "--listen", $"127.0.0.1:{port}", "--work-dir", Path.Combine(WorkDir, name),
+                "--resources", o.AgentResources, "--attributes", $"host:{name}", "--hostname", name, "--watch-parent", parent,
+            };
+            args.AddRange(o.AgentArgs);
+            _agents.Add(DaemonProcess.Start(name, args, Path.Combine(WorkDir, name + ".log"), o.OnLine));
+        }
+        foreach (var agent in _agents)
+        {
+            var address = await agent.WaitForAsync(agent.Listening, "'agent listening on'", o.StartTimeout, ct);
+            var id = await agent.WaitForAsync(agent.Registered, "'agent registered as'", o.StartTimeout, ct);
+            AgentInfo.Add((id, address));
+        }
+    }
+
+    private async Task<string> StartEtcdAsync(LocalClusterOptions o, CancellationToken ct)
+    {
+        var etcd = EtcdPaths.FirstOrDefault(File.Exists)
+            ?? throw new CliException("--masters > 1 needs etcd (apt-get install etcd-server)");
+        var client = FreePort();
+        var peer = FreePort();
+        var dir = Path.Combine(WorkDir, "etcd");
+        _etcd = DaemonProcess.Start("etcd", [
+            "--name", "dev", "--data-dir", dir,
+            "--listen-client-urls", $"http://127.0.0.1:{client}", "--advertise-client-urls", $"http://127.0.0.1:{client}",
+            "--listen-peer-urls", $"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peer}",
+            "--initial-cluster", $"dev=http://127.0.0.1:{peer}",
+        ], Path.Combine(WorkDir, "etcd.log"), o.OnLine, [etcd]);
+        var ready = new TaskCompletionSource<string>();
+        using var probe = new CancellationTokenSource(o.StartTimeout);
+        while (!probe.IsCancellationRequested)
+        {
+            try
+            {
+                using var tcp = new TcpClient();
+                await tcp.ConnectAsync(IPAddress.Loopback, client, ct);
+                return $"http://127.0.0.1:{client}";
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100, ct);
+            }
+            if (_etcd.Exited.IsCompleted)
+            {
+                break;
+            }
+        }
+        throw new CliException("etcd did not start: " + _etcd.RecentOutput);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Stops agents, any task supervisors left in the work dir, masters and etcd; removes a
+    /// temp work dir.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+        await Task.WhenAll(_agents.Select(a => a.DisposeAsync().AsTask()));
+        await KillLeftoversAsync(WorkDir);
+        await Task.WhenAll(_masters.Select(m => m.DisposeAsync().AsTask()));
+        if (_etcd is not null)
+        {
+            await _etcd.DisposeAsync();
+        }
+        if (_ownsWorkDir)
+        {
+            for (var attempt = 0; attempt < 5; attempt++)
+            {
+                try
+                {
+                    Directory.Delete(WorkDir, recursive: true);
+                    break;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    await Task.Delay(200);
+                }
+                catch (DirectoryNotFoundException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Task supervisors outlive their agent by design; when a local cluster goes away they must go
+    /// too. Any process whose command line names the work dir gets SIGTERM (a supervisor kills its
+    /// task on SIGTERM), then SIGKILL after a grace period.
+    /// </summary>
+    public static async Task KillLeftoversAsync(string workDir)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        var self = Environment.ProcessId;
+        List<int> Find() => Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : -1)
+            .Where(pid => pid > 0 && pid != self && CommandLine(pid).Contains(workDir, StringComparison.Ordinal))
+            .ToList();
+        var pids = Find();
+        foreach (var pid in pids)
+        {
+            DaemonProcess.Signal(pid, 15);
+        }
+        var until = DateTime.UtcNow.AddSeconds(5);
+        while (pids.Count > 0 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(100);
+            pids = Find();
+        }
+        foreach (var pid in pids)
+        {
+            DaemonProcess.Signal(pid, 9);
+        }
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+}

@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Diagnostics;
+using Scheduler.Agent;
+using Scheduler.Agent.Supervision;
+using Scheduler.Master;
+
+namespace Scheduler.Cli.Commands;
+
+/// <summary><c>schedctl master run</c>, <c>schedctl agent run</c> and the hidden <c>agent supervise</c>.</summary>
+public static class DaemonCommands
+{
+    private static readonly Option<string> MasterListen = new("--listen") { Description = "host:port to serve on (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:5050" };
+    private static readonly Option<string> MasterWorkDir = new("--work-dir") { Description = "Directory for the master's registry and state.", Required = true };
+    private static readonly Option<string?> Etcd = new("--etcd") { Description = "etcd client URLs (URL,…): replicated masters; default: embedded file registry." };
+    private static readonly Option<string?> Advertise = new("--advertise") { Description = "host:port others use to reach this master (default: the bound address)." };
+    private static readonly Option<double?> HeartbeatInterval = new("--heartbeat-interval") { Description = "Agent heartbeat interval, seconds (default 1)." };
+    private static readonly Option<double?> AgentTimeout = new("--agent-timeout") { Description = "Seconds without agent messages before it is unreachable (default 5)." };
+    private static readonly Option<double?> FrameworkHeartbeat = new("--framework-heartbeat-interval") { Description = "Framework heartbeat interval, seconds (default 2)." };
+    private static readonly Option<double?> OfferTimeout = new("--offer-timeout") { Description = "Rescind offers after this many seconds (default: never)." };
+    private static readonly Option<double?> AllocationInterval = new("--allocation-interval") { Description = "Allocation batching interval, seconds (default 0.1)." };
+    private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
+
+    private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
+    private static readonly Option<string> AgentListen = new("--listen") { Description = "host:port for the agent's file service (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
+    private static readonly Option<string> AgentWorkDir = new("--work-dir") { Description = "Directory for checkpoints and sandboxes.", Required = true };
+    private static readonly Option<string?> AgentResources = new("--resources") { Description = "Resources, e.g. 'cpus:4;mem:4096;disk:10000;ports:[31000-32000]' (default: detected)." };
+    private static readonly Option<string?> AgentAttributes = new("--attributes") { Description = "Attributes, e.g. 'rack:r1;zone:a'." };
+    private static readonly Option<string?> Isolation = new("--isolation") { Description = "auto | cgroups | none (default auto)." };
+    private static readonly Option<string?> Runtime = new("--runtime") { Description = "OCI runtime: auto | runc | crun (default auto)." };
+    private static readonly Option<string?> Hostname = new("--hostname") { Description = "Hostname reported to the master." };
+    private static readonly Option<double?> StatusRetry = new("--status-retry") { Description = "Initial resend interval of unacknowledged status updates, seconds (default 1)." };
+
+    /// <summary>Exit when this process id is gone (used by <c>dev up</c>, the demo and tests so that
+    /// a killed parent leaves no daemons behind).</summary>
+    private static readonly Option<int?> WatchParent = new("--watch-parent") { Hidden = true };
+
+    public static Command CreateMaster()
+    {
+        var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, WatchParent })
+        {
+            run.Options.Add(o);
+        }
+        run.SetAction((parse, ct) => RunMasterAsync(parse, ct));
+        var master = new Command("master", "The master daemon.");
+        master.Subcommands.Add(run);
+        return master;
+    }
+
+    public static Command CreateAgent()
+    {
+        var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, WatchParent })
+        {
+            run.Options.Add(o);
+        }
+        run.SetAction((parse, ct) => RunAgentAsync(parse, ct));
+        var supervise = new Command("supervise", "Task supervisor (started by the agent).") { Hidden = true, TreatUnmatchedTokensAsErrors = false };
+        supervise.SetAction((parse, _) => SuperviseAsync(["agent", "supervise", .. parse.UnmatchedTokens]));
+        var agent = new Command("agent", "The agent daemon.");
+        agent.Subcommands.Add(run);
+        agent.Subcommands.Add(supervise);
+        return agent;
+    }
+
+    public static Task<int> SuperviseAsync(string[] args)
+    {
+        return SupervisorHost.RunAsync(args);
+    }
+
+    private static TimeSpan? Seconds(ParseResult parse, Option<double?> option)
+    {
+        var value = parse.GetValue(option);
+        if (value is null)
+        {
+            return null;
+        }
+        if (!double.IsFinite(value.Value) || value.Value <= 0)
+        {
+            throw CliException.BadInput($"{option.Name} must be a positive number of seconds, not {value.Value.ToString(CultureInfo.InvariantCulture)}");
+        }
+        return TimeSpan.FromSeconds(value.Value);
+    }
+
+    private static async Task<int> RunMasterAsync(ParseResult parse, CancellationToken ct)
+    {
+        var listen = Addresses.Validate(parse.GetValue(MasterListen)!, "--listen", allowPortZero: true);
+        var workDir = parse.GetValue(MasterWorkDir)!;
+        var advertise = parse.GetValue(Advertise);
+        if (advertise is not null)
+        {
+            Addresses.Validate(advertise, "--advertise", allowPortZero: false);
+        }
+        var etcd = (parse.GetValue(Etcd) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        using var stop = WatchParentProcess(parse, ct);
+        var options = new MasterOptions { Listen = listen, WorkDir = workDir, Advertise = advertise };
+        foreach (var e in etcd)
+        {
+            options.EtcdEndpoints.Add(e);
+        }
+        options.HeartbeatInterval = Seconds(parse, HeartbeatInterval) ?? options.HeartbeatInterval;
+        options.AgentTimeout = Seconds(parse, AgentTimeout) ?? options.AgentTimeout;
+        options.FrameworkHeartbeatInterval = Seconds(parse, FrameworkHeartbeat) ?? options.FrameworkHeartbeatInterval;
+        options.OfferTimeout = Seconds(parse, OfferTimeout) ?? options.OfferTimeout;
+        options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;
+        options.AgentReregisterTimeout = Seconds(parse, ReregisterTimeout) ?? options.AgentReregisterTimeout;
+        return await MasterHost.RunAsync(options, stop.Token);
+    }
+
+    private static async Task<int> RunAgentAsync(ParseResult parse, CancellationToken ct)
+    {
+        var masters = Addresses.ParseList(parse.GetValue(AgentMasters)!, "--master");
+        var listen = Addresses.Validate(parse.GetValue(AgentListen)!, "--listen", allowPortZero: true);
+        using var stop = WatchParentProcess(parse, ct);
+        var options = new AgentOptions
+        {
+            Listen = listen,
+            WorkDir = parse.GetValue(AgentWorkDir)!,
+            Resources = parse.GetValue(AgentResources) ?? "",
+            Attributes = parse.GetValue(AgentAttributes) ?? "",
+            Isolation = parse.GetValue(Isolation) ?? "auto",
+            Runtime = parse.GetValue(Runtime) ?? "auto",
+            Hostname = parse.GetValue(Hostname),
+        };
+        options.Masters.AddRange(masters);
+        if (Seconds(parse, StatusRetry) is { } retry)
+        {
+            options.StatusRetryMin = retry;
+            options.StatusRetryMax = retry * 4;
+        }
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw CliException.BadInput(problems[0]);
+        }
+        return await AgentHost.RunAsync(options, stop.Token);
+    }
+
+    /// <summary>A token cancelled by <paramref name="ct"/> or when the <c>--watch-parent</c> process exits.</summary>
+    private static CancellationTokenSource WatchParentProcess(ParseResult parse, CancellationToken ct)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (parse.GetValue(WatchParent) is not { } pid)
+        {
+            return cts;
+        }
+        Process parent;
+        try
+        {
+            parent = Process.GetProcessById(pid);
+        }
+        catch (ArgumentException)
+        {
+            cts.Cancel();
+            return cts;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await parent.WaitForExitAsync(cts.Token);
+                Console.Error.WriteLine($"parent process {pid} exited; stopping");
+                await cts.CancelAsync();
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                parent.Dispose();
+            }
+        }, CancellationToken.None);
+        return cts;
+    }
+}

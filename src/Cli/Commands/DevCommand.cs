@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Scheduler.Cli.Cluster;
+
+namespace Scheduler.Cli.Commands;
+
+/// <summary><c>schedctl dev up</c>: a local cluster that stays up until Ctrl-C/SIGTERM.</summary>
+public static class DevCommand
+{
+    private static readonly Option<int> Agents = new("--agents") { Description = "Number of agents (default 1).", DefaultValueFactory = _ => 1 };
+    private static readonly Option<int> Masters = new("--masters") { Description = "Number of masters (default 1; more run on a local etcd).", DefaultValueFactory = _ => 1 };
+    private static readonly Option<int> Port = new("--port") { Description = "Port of the (first) master (default 5050); agents use the next ports.", DefaultValueFactory = _ => 5050 };
+    private static readonly Option<string?> WorkDir = new("--work-dir") { Description = "Work directory (default: a temp directory removed on exit)." };
+    private static readonly Option<string?> Resources = new("--resources") { Description = "Each agent's resources (default cpus:4;mem:4096;disk:8192;ports:[31000-31999])." };
+
+    public static Command Create()
+    {
+        var up = new Command("up", "Start a local master and agents; stay up until Ctrl-C.");
+        foreach (var o in new Option[] { Agents, Masters, Port, WorkDir, Resources })
+        {
+            up.Options.Add(o);
+        }
+        up.SetAction((p, ct) => UpAsync(p, ct));
+        var dev = new Command("dev", "A local development cluster.");
+        dev.Subcommands.Add(up);
+        return dev;
+    }
+
+    private static async Task<int> UpAsync(ParseResult parse, CancellationToken ct)
+    {
+        var port = parse.GetValue(Port);
+        if (port is < 1 or > 65000)
+        {
+            throw CliException.BadInput("--port must be between 1 and 65000");
+        }
+        var masters = parse.GetValue(Masters);
+        var options = new LocalClusterOptions
+        {
+            Masters = masters,
+            Agents = parse.GetValue(Agents),
+            MasterPort = port,
+            AgentPort = port + masters,
+            WorkDir = parse.GetValue(WorkDir),
+            AgentResources = parse.GetValue(Resources) ?? new LocalClusterOptions().AgentResources,
+            OnLine = (name, line) => Console.Out.WriteLine($"[{name}] {line}"),
+        };
+        var output = parse.InvocationConfiguration.Output;
+        await using var cluster = await LocalCluster.StartAsync(options, ct);
+        await output.WriteLineAsync();
+        await output.WriteLineAsync($"cluster up: master(s) {cluster.MasterList}, {cluster.AgentInfo.Count} agent(s), work dir {cluster.WorkDir}");
+        await output.WriteLineAsync($"try:  schedctl agents    schedctl run -- echo hello    (export SCHED_MASTER={cluster.MasterList} if not on the default port)");
+        await output.WriteLineAsync("Ctrl-C stops everything.");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await output.WriteLineAsync("stopping…");
+        return 0;
+    }
+}

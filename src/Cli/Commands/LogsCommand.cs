@@ -1,0 +1,100 @@
+using System.CommandLine;
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.Cli.Commands;
+
+/// <summary><c>schedctl logs TASK [--stderr] [--follow]</c>: a task's stdout (or stderr) from its sandbox.</summary>
+public static class LogsCommand
+{
+    private static readonly Argument<string> TaskId = new("task") { Description = "The task id." };
+    private static readonly Option<bool> Stderr = new("--stderr") { Description = "Show stderr instead of stdout." };
+    private static readonly Option<bool> Follow = new("--follow", "-f") { Description = "Keep printing as the task writes (Ctrl-C to stop)." };
+    private static readonly Option<string?> Framework = new("--framework") { Description = "The task's framework id (when several frameworks use the same task id)." };
+
+    public static Command Create()
+    {
+        var command = new Command("logs", "Print a task's stdout (or --stderr).");
+        command.Arguments.Add(TaskId);
+        command.Options.Add(Stderr);
+        command.Options.Add(Follow);
+        command.Options.Add(Framework);
+        command.SetAction((p, ct) => ClusterCommands.RunAsync(p, RunAsync, ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ClusterCommands.Context c)
+    {
+        var taskId = c.Parse.GetValue(TaskId)!;
+        var task = await FindTaskAsync(c.Connection, taskId, c.Parse.GetValue(Framework), c.Cancellation);
+        var agents = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
+        var agent = agents.Agents.FirstOrDefault(a => a.Info.Id == task.AgentId)
+            ?? throw new CliException($"task {taskId} ran on agent {task.AgentId}, which the master no longer knows; its sandbox is out of reach");
+        if (agent.Status != AgentStatus.AgentActive && agent.Status != AgentStatus.AgentDraining)
+        {
+            throw new CliException($"agent {agent.Info.Id} ({agent.Info.Address}) of task {taskId} is {agent.Status}; cannot read its sandbox");
+        }
+        var path = SandboxFiles.PathOf(task.FrameworkId, task.TaskId, c.Parse.GetValue(Stderr) ? "stderr" : "stdout");
+        using var files = new SandboxFiles(agent.Info.Address);
+        using var stdout = Console.OpenStandardOutput();
+        var destination = ReferenceEquals(c.Out, Console.Out) ? stdout : new WriterStream(c.Out);
+        try
+        {
+            if (c.Parse.GetValue(Follow))
+            {
+                await files.FollowAsync(path, 0, destination, c.Cancellation);
+            }
+            else
+            {
+                await files.CopyToEndAsync(path, 0, destination, c.Cancellation);
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            throw new CliException($"no {Path.GetFileName(path)} for task {taskId} on agent {agent.Info.Address} (the sandbox may have been garbage-collected)");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        {
+            throw new CliException($"cannot reach agent {agent.Info.Address} of task {taskId}: {e.Status.Detail}");
+        }
+        return 0;
+    }
+
+    internal static async Task<TaskRecord> FindTaskAsync(MasterConnection connection, string taskId, string? frameworkId, CancellationToken ct)
+    {
+        var response = await connection.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { TaskId = taskId, FrameworkId = frameworkId ?? "", IncludeCompleted = true }, ct);
+        var matches = response.Tasks.Where(t => t.TaskId == taskId).ToList();
+        return matches.Count switch
+        {
+            0 => throw new CliException($"no task '{taskId}' (see 'schedctl tasks --all')"),
+            1 => matches[0],
+            _ when matches.Select(t => t.FrameworkId).Distinct().Count() == 1 => matches[^1],
+            _ => throw CliException.BadInput($"several frameworks have a task '{taskId}' ({string.Join(", ", matches.Select(t => t.FrameworkId).Distinct())}); add --framework ID"),
+        };
+    }
+
+    /// <summary>Adapts a TextWriter (tests, redirected output) to the byte stream the file copy writes.</summary>
+    private sealed class WriterStream(TextWriter writer) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush() => writer.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => writer.Write(System.Text.Encoding.UTF8.GetString(buffer, offset, count));
+    }
+}

@@ -1,0 +1,82 @@
+using Google.Protobuf;
+using Scheduler.FrameworkSdk;
+using Scheduler.Rpc;
+
+namespace Scheduler.Cli;
+
+/// <summary>
+/// The CLI's connection to the masters: follows leader redirects, tries every configured master,
+/// and turns failures into one-line <see cref="CliException"/>s.
+/// </summary>
+public sealed class MasterConnection : IDisposable
+{
+    private readonly MasterDirectory _masters;
+
+    public MasterConnection(IReadOnlyList<string> masters, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(masters);
+        Addresses = masters;
+        _masters = new MasterDirectory(masters);
+        Timeout = timeout ?? TimeSpan.FromSeconds(10);
+    }
+
+    public IReadOnlyList<string> Addresses { get; }
+
+    public TimeSpan Timeout { get; }
+
+    /// <summary>The master that answered last (the leader).</summary>
+    public string Current => _masters.Current;
+
+    public MasterDirectory Directory => _masters;
+
+    public static string Unreachable(IEnumerable<string> masters) =>
+        $"cannot reach the master at {string.Join(",", masters)}: is it running? (schedctl dev up)";
+
+    /// <summary>Calls the leader; throws <see cref="CliException"/> when no master can be reached
+    /// or the call fails.</summary>
+    public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CancellationToken cancellationToken)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        RpcException? last = null;
+        for (var attempt = 0; attempt < Addresses.Count + 1; attempt++)
+        {
+            try
+            {
+                return await _masters.CallAsync(method, request, Timeout, cancellationToken);
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+            {
+                last = e;
+                _masters.FollowLeader(MasterDirectory.LeaderHint(e));
+            }
+            catch (RpcException e)
+            {
+                throw Describe(method, e);
+            }
+        }
+        if (last is not null && MasterDirectory.LeaderHint(last) is not null)
+        {
+            throw new CliException($"no master at {string.Join(",", Addresses)} is the leader right now ({last.Status.Detail}); retry in a few seconds");
+        }
+        throw new CliException(Unreachable(Addresses));
+    }
+
+    public void Dispose() => _masters.Dispose();
+
+    /// <summary>A one-line error for a failed call.</summary>
+    public static CliException Describe(IMethod method, RpcException e)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        ArgumentNullException.ThrowIfNull(e);
+        var detail = string.IsNullOrWhiteSpace(e.Status.Detail) ? e.StatusCode.ToString() : e.Status.Detail;
+        return e.StatusCode switch
+        {
+            StatusCode.InvalidArgument or StatusCode.OutOfRange => CliException.BadInput(detail),
+            StatusCode.NotFound => new CliException(detail),
+            StatusCode.Unimplemented => new CliException($"the master does not serve {method.FullName}; is it an older version?"),
+            _ => new CliException($"{method.Name}: {detail} ({e.StatusCode})"),
+        };
+    }
+}

@@ -1,0 +1,67 @@
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.Cli;
+
+/// <summary>Reads a task's sandbox files from its agent's AgentFiles service.</summary>
+public sealed class SandboxFiles : IDisposable
+{
+    private readonly RpcChannel _channel;
+
+    public SandboxFiles(string agentAddress)
+    {
+        AgentAddress = agentAddress;
+        _channel = RpcChannel.ForAddress(agentAddress);
+    }
+
+    public string AgentAddress { get; }
+
+    public static string PathOf(string frameworkId, string taskId, string file) => $"{frameworkId}/{taskId}/{file}";
+
+    /// <summary>Copies the file from <paramref name="offset"/> to its current end; returns the new offset.</summary>
+    public async Task<long> CopyToEndAsync(string path, long offset, Stream destination, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        while (true)
+        {
+            var request = new ReadFileRequest { Path = path, Offset = offset, Length = 1 << 20 };
+            using var call = _channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, request, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: ct));
+            var response = await call.ResponseAsync;
+            if (response.Data.Length == 0)
+            {
+                return offset;
+            }
+            response.Data.WriteTo(destination);
+            await destination.FlushAsync(ct);
+            offset += response.Data.Length;
+        }
+    }
+
+    /// <summary>Streams the file from <paramref name="offset"/>, following appends until
+    /// <paramref name="ct"/> is cancelled or the sandbox goes away; returns the offset reached.</summary>
+    public async Task<long> FollowAsync(string path, long offset, Stream destination, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        try
+        {
+            using var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Path = path, Offset = offset, Follow = true }, new CallOptions(CancellationToken: ct));
+            while (await call.ResponseStream.MoveNext(ct))
+            {
+                var chunk = call.ResponseStream.Current;
+                chunk.Data.WriteTo(destination);
+                await destination.FlushAsync(ct);
+                offset = chunk.Offset + chunk.Data.Length;
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (RpcException e) when (ct.IsCancellationRequested || e.StatusCode == StatusCode.Cancelled)
+        {
+        }
+        return offset;
+    }
+
+    public void Dispose() => _channel.Dispose();
+}

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.FrameworkSdk;
+
+/// <summary>
+/// The masters a client knows and which one it talks to: starts with the first configured one,
+/// follows leader hints, and otherwise cycles through the list. Keeps one channel per address.
+/// Thread-safe.
+/// </summary>
+public sealed class MasterDirectory : IDisposable
+{
+    private readonly List<string> _configured;
+    private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly RpcChannelOptions? _channelOptions;
+    private readonly Lock _lock = new();
+    private int _next;
+    private string _current;
+
+    /// <summary>Creates a directory over <paramref name="masters"/> (at least one <c>host:port</c>).</summary>
+    /// <param name="masters">The configured master addresses.</param>
+    /// <param name="channelOptions">Options for the channels; null for defaults.</param>
+    public MasterDirectory(IEnumerable<string> masters, RpcChannelOptions? channelOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(masters);
+        _configured = masters.Select(m => m.Trim()).Where(m => m.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        if (_configured.Count == 0)
+        {
+            throw new ArgumentException("At least one master address (host:port) is needed.", nameof(masters));
+        }
+        _channelOptions = channelOptions;
+        _current = _configured[0];
+    }
+
+    /// <summary>The address calls go to now (the leader, as far as the client knows).</summary>
+    public string Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current;
+            }
+        }
+    }
+
+    /// <summary>The configured addresses.</summary>
+    public IReadOnlyList<string> Configured => _configured;
+
+    /// <summary>The channel to <see cref="Current"/>.</summary>
+    public RpcChannel CurrentChannel => ChannelFor(Current);
+
+    /// <summary>The (cached) channel to <paramref name="address"/>.</summary>
+    /// <param name="address">A master's <c>host:port</c>.</param>
+    public RpcChannel ChannelFor(string address) =>
+        _channels.GetOrAdd(address, a => RpcChannel.ForAddress(a, _channelOptions));
+
+    /// <summary>
+    /// Moves to the leader named by a redirect (<c>sched-leader</c> trailer). Returns false (and
+    /// moves to the next configured master instead) when the hint is empty.
+    /// </summary>
+    /// <param name="leader">The hinted leader address, possibly empty.</param>
+    public bool FollowLeader(string? leader)
+    {
+        if (string.IsNullOrWhiteSpace(leader))
+        {
+            MoveNext();
+            return false;
+        }
+        lock (_lock)
+        {
+            _current = leader.Trim();
+        }
+        return true;
+    }
+
+    /// <summary>Moves to the next configured master (after a connection failure).</summary>
+    public void MoveNext()
+    {
+        lock (_lock)
+        {
+            _next = (_next + 1) % _configured.Count;
+            _current = _configured[_next];
+        }
+    }
+
+    /// <summary>Sets the current master after learning it (e.g. from <c>Subscribed.master</c>).</summary>
+    /// <param name="address">The leader's <c>host:port</c>.</param>
+    public void SetCurrent(string address)
+    {
+        if (!string.IsNullOrWhiteSpace(address))
+        {
+            lock (_lock)
+            {
+                _current = address.Trim();
+            }
+        }
+    }
+
+    /// <summary>The leader hint of a redirect, or null when <paramref name="error"/> is not one.</summary>
+    /// <param name="error">A failed call.</param>
+    public static string? LeaderHint(RpcException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return error.StatusCode == StatusCode.Unavailable ? error.Trailers.GetValue(MetadataKeys.Leader) : null;
+    }
+
+    /// <summary>
+    /// Runs a unary call against the current master, following up to <paramref name="maxRedirects"/>
+    /// leader redirects. Other failures are thrown as <see cref="RpcException"/>.
+    /// </summary>
+    /// <typeparam name="TRequest">The request type.</typeparam>
+    /// <typeparam name="TResponse">The response type.</typeparam>
+    /// <param name="method">The method.</param>
+    /// <param name="request">The request.</param>
+    /// <param name="timeout">The deadline of each attempt.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <param name="maxRedirects">Redirects to follow before giving up.</param>
+    public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, TimeSpan timeout, CancellationToken cancellationToken, int maxRedirects = 3)
+        where TRequest : class, Google.Protobuf.IMessage<TRequest>
+        where TResponse : class, Google.Protobuf.IMessage<TResponse>
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        for (var attempt = 0; ; attempt++)
+        {
+            var address = Current;
+            try
+            {
+                using var call = ChannelFor(address).AsyncUnaryCall(method, request, new CallOptions(Deadline: DateTime.UtcNow + timeout, CancellationToken: cancellationToken));
+                return await call.ResponseAsync.ConfigureAwait(false);
+            }
+            catch (RpcException e) when (attempt < maxRedirects && LeaderHint(e) is { Length: > 0 } leader && !string.Equals(leader, address, StringComparison.Ordinal))
+            {
+                FollowLeader(leader);
+            }
+        }
+    }
+
+    /// <summary>Closes every channel.</summary>
+    public void Dispose()
+    {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+        _channels.Clear();
+    }
+}

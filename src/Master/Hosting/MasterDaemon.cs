@@ -1,0 +1,162 @@
+using System.Net;
+using System.Reflection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sched.V1;
+using Scheduler.Master.Election;
+using Scheduler.Master.Loop;
+using Scheduler.Master.Registry;
+using Scheduler.Master.Services;
+using Scheduler.Master.Telemetry;
+using Scheduler.Rpc;
+
+namespace Scheduler.Master;
+
+/// <summary>
+/// The master process: serves gRPC, campaigns for leadership, and runs one
+/// <see cref="MasterLoop"/> per leadership term, rebuilding state from the registry each time.
+/// </summary>
+public sealed class MasterDaemon : BackgroundService
+{
+    private readonly MasterOptions _options;
+    private readonly MasterComponents _components;
+    private readonly MasterRuntime _runtime;
+    private readonly IServiceProvider _services;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly MasterMetrics _metrics;
+    private readonly TaskCompletionSource<string> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public MasterDaemon(IOptions<MasterOptions> options, IOptions<MasterComponents> components, MasterRuntime runtime, MasterMetrics metrics, IServiceProvider services, ILoggerFactory loggerFactory)
+    {
+        _options = options.Value;
+        _components = components.Value;
+        _runtime = runtime;
+        _metrics = metrics;
+        _services = services;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Scheduler.Master");
+    }
+
+    /// <summary>Completes with <c>HOST:PORT</c> once the master listens (faults if it fails first).</summary>
+    public Task<string> Listening => _listening.Task;
+
+    /// <summary>Set when the master stopped because of an error.</summary>
+    public Exception? Failure { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        RpcServer? server = null;
+        ILeaderElection? election = null;
+        IRegistryStore? store = null;
+        try
+        {
+            var registry = new ServiceRegistry();
+            new SchedulerService(_runtime).Map(registry);
+            new AgentLinkService(_runtime).Map(registry);
+            new OperatorService(_runtime).Map(registry);
+            if (!MasterOptions.TryParseEndpoint(_options.Listen, out var endpoint))
+            {
+                throw new InvalidOperationException($"Listen '{_options.Listen}' is not HOST:PORT.");
+            }
+            var serverOptions = new RpcServerOptions { LoggerFactory = _loggerFactory };
+            serverOptions.Endpoints.Add(new RpcEndpoint(endpoint));
+            server = new RpcServer(registry, serverOptions);
+            await server.StartAsync(stoppingToken);
+            var bound = server.BoundEndpoints[0];
+            var address = bound.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                ? $"[{bound.Address}]:{bound.Port}"
+                : $"{bound.Address}:{bound.Port}";
+            var advertise = string.IsNullOrEmpty(_options.Advertise)
+                ? (IPAddress.Any.Equals(bound.Address) ? $"{Dns.GetHostName()}:{bound.Port}" : address)
+                : _options.Advertise;
+            var self = new MasterInfo
+            {
+                Id = Guid.NewGuid().ToString("N"),
+                Address = advertise,
+                Hostname = Dns.GetHostName(),
+                Version = typeof(MasterDaemon).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0",
+                StartTime = _runtime.Time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0,
+            };
+            _runtime.Self = self;
+            election = (_components.Election ?? throw new InvalidOperationException("no leader election configured"))(_services, _options, self);
+            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
+            _runtime.Election = election;
+            _runtime.Standalone = election is StandaloneElection;
+            Console.Out.WriteLine($"master listening on {address}");
+            Console.Out.Flush();
+            MasterLog.Listening(_logger, address);
+            _listening.TrySetResult(address);
+            _metrics.SetGaugeSource(() => _runtime.CurrentLoop?.Gauges ?? new MasterGauges(0, 0, new Dictionary<TaskState, int>()));
+
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var leadership = await election.CampaignAsync(stoppingToken);
+                await RunTermAsync(leadership, store, self, stoppingToken);
+                if (!stoppingToken.IsCancellationRequested)
+                {
+                    MasterLog.LeadershipLost(_logger, leadership.Term);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Failure = e;
+            _listening.TrySetException(e);
+            MasterLog.MasterFailed(_logger, e);
+            throw;
+        }
+        finally
+        {
+            _runtime.End();
+            _metrics.SetGaugeSource(null);
+            if (election is not null)
+            {
+                try
+                {
+                    using var resignTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    await election.ResignAsync(resignTimeout.Token);
+                }
+                catch (Exception)
+                {
+                    // Best effort: the lease expires anyway.
+                }
+                await election.DisposeAsync();
+            }
+            if (server is not null)
+            {
+                await server.DisposeAsync();
+            }
+            if (store is not null)
+            {
+                await store.DisposeAsync();
+            }
+            _listening.TrySetCanceled(CancellationToken.None);
+        }
+    }
+
+    private async Task RunTermAsync(Leadership leadership, IRegistryStore store, MasterInfo self, CancellationToken stoppingToken)
+    {
+        using var term = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, leadership.Lost);
+        var location = _options.EtcdEndpoints.Count == 0 ? Path.Combine(_options.WorkDir, "registry") : "etcd " + string.Join(",", _options.EtcdEndpoints);
+        var records = await RegistryRecords.LoadAsync(store, location, term.Token);
+        var allocator = (_components.Allocator ?? throw new InvalidOperationException("no allocator configured"))(_services, _options, _runtime.Time);
+        var leaderSelf = self.Clone();
+        leaderSelf.Term = leadership.Term;
+        await using var writer = new RegistryWriter(store, _logger, () => term.Cancel(), term.Token);
+        var loop = new MasterLoop(_options, _runtime.Time, allocator, writer, leaderSelf, _logger, _metrics, _runtime.LeaderHint);
+        _runtime.Begin(loop, term.Token);
+        try
+        {
+            await loop.RunAsync(records, term.Token);
+        }
+        finally
+        {
+            _runtime.End();
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Scheduler.Master;
+
+/// <summary>Runs a master daemon in-process (what <c>schedctl master run</c> calls).</summary>
+public static class MasterHost
+{
+    /// <summary>Runs a master until <paramref name="ct"/> is cancelled. Returns 0 after a clean
+    /// stop, 2 for invalid options, 1 when the master failed.</summary>
+    public static async Task<int> RunAsync(MasterOptions options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Services.AddSchedulerMaster(options.CopyTo);
+        using var host = builder.Build();
+        MasterDaemon? daemon = null;
+        try
+        {
+            // RunAsync disposes the host: keep the daemon to read its outcome afterwards.
+            daemon = host.Services.GetRequiredService<MasterDaemon>();
+            await host.RunAsync(ct);
+        }
+        catch (OptionsValidationException e)
+        {
+            await Console.Error.WriteLineAsync($"master: invalid options: {string.Join(" ", e.Failures)}");
+            return 2;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            await Console.Error.WriteLineAsync($"master: {e.Message}");
+            return 1;
+        }
+        if (daemon?.Failure is { } failure)
+        {
+            await Console.Error.WriteLineAsync($"master failed: {failure.Message}");
+            return 1;
+        }
+        return 0;
+    }
+}

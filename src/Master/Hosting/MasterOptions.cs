@@ -1,0 +1,140 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace Scheduler.Master;
+
+/// <summary>Settings of a master daemon (see CONTRACTS.md "Entry points").</summary>
+public sealed class MasterOptions
+{
+    /// <summary>host:port to serve gRPC on; port 0 picks a free port.</summary>
+    public string Listen { get; set; } = "127.0.0.1:5050";
+
+    /// <summary>Directory for the embedded registry and other state.</summary>
+    public string WorkDir { get; set; } = "";
+
+    /// <summary>host:port other parties use to reach this master; default: the bound listen address.</summary>
+    public string? Advertise { get; set; }
+
+    /// <summary>etcd client URLs; empty: embedded file registry and standalone election.</summary>
+    public IList<string> EtcdEndpoints { get; } = [];
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan FrameworkHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Outstanding offers are rescinded after this long; null: never.</summary>
+    public TimeSpan? OfferTimeout { get; set; }
+
+    public TimeSpan AllocationInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>After becoming leader, how long to wait for agents to re-register.</summary>
+    public TimeSpan AgentReregisterTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Completed tasks kept per framework for inspection.</summary>
+    public int MaxCompletedTasksPerFramework { get; set; } = 1000;
+
+    /// <summary>Copies every setting into <paramref name="target"/>.</summary>
+    public void CopyTo(MasterOptions target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        target.Listen = Listen;
+        target.WorkDir = WorkDir;
+        target.Advertise = Advertise;
+        target.EtcdEndpoints.Clear();
+        foreach (var e in EtcdEndpoints)
+        {
+            target.EtcdEndpoints.Add(e);
+        }
+        target.HeartbeatInterval = HeartbeatInterval;
+        target.AgentTimeout = AgentTimeout;
+        target.FrameworkHeartbeatInterval = FrameworkHeartbeatInterval;
+        target.OfferTimeout = OfferTimeout;
+        target.AllocationInterval = AllocationInterval;
+        target.AgentReregisterTimeout = AgentReregisterTimeout;
+        target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
+    }
+
+    /// <summary>Parses <c>host:port</c> (IPv4, [IPv6] or a name resolving to loopback/any).</summary>
+    public static bool TryParseEndpoint(string text, out IPEndPoint endpoint)
+    {
+        endpoint = null!;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out var port) || port is < 0 or > 65535)
+        {
+            return false;
+        }
+        var host = text[..colon].Trim('[', ']');
+        IPAddress? address;
+        if (host is "localhost")
+        {
+            address = IPAddress.Loopback;
+        }
+        else if (host is "*" or "0.0.0.0")
+        {
+            address = IPAddress.Any;
+        }
+        else if (!IPAddress.TryParse(host, out address))
+        {
+            return false;
+        }
+        endpoint = new IPEndPoint(address, port);
+        return true;
+    }
+}
+
+/// <summary>Checks <see cref="MasterOptions"/> at start-up, saying what to fix.</summary>
+public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MasterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (!MasterOptions.TryParseEndpoint(options.Listen, out _))
+        {
+            errors.Add($"Listen '{options.Listen}' is not HOST:PORT with an IP address (or localhost) and a port 0-65535.");
+        }
+        if (string.IsNullOrWhiteSpace(options.WorkDir))
+        {
+            errors.Add("WorkDir is required: give a directory for the master's registry (--work-dir).");
+        }
+        if (options.Advertise is { Length: > 0 } adv && !adv.Contains(':', StringComparison.Ordinal))
+        {
+            errors.Add($"Advertise '{adv}' must be HOST:PORT.");
+        }
+        CheckPositive(errors, nameof(options.HeartbeatInterval), options.HeartbeatInterval);
+        CheckPositive(errors, nameof(options.AgentTimeout), options.AgentTimeout);
+        CheckPositive(errors, nameof(options.FrameworkHeartbeatInterval), options.FrameworkHeartbeatInterval);
+        CheckPositive(errors, nameof(options.AllocationInterval), options.AllocationInterval);
+        if (options.AgentReregisterTimeout < TimeSpan.Zero)
+        {
+            errors.Add("AgentReregisterTimeout must not be negative.");
+        }
+        if (options.OfferTimeout is { } ot && ot <= TimeSpan.Zero)
+        {
+            errors.Add("OfferTimeout must be positive (or unset to keep offers until used).");
+        }
+        if (options.AgentTimeout < options.HeartbeatInterval)
+        {
+            errors.Add($"AgentTimeout ({options.AgentTimeout}) must be at least HeartbeatInterval ({options.HeartbeatInterval}).");
+        }
+        if (options.MaxCompletedTasksPerFramework < 0)
+        {
+            errors.Add("MaxCompletedTasksPerFramework must not be negative.");
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckPositive(List<string> errors, string name, TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{name} must be positive (got {value}).");
+        }
+    }
+}

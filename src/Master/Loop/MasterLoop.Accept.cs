@@ -1,0 +1,232 @@
+using Sched.V1;
+using Scheduler.Master.State;
+using Scheduler.Master.Validation;
+using TaskStatus = Sched.V1.TaskStatus;
+
+namespace Scheduler.Master.Loop;
+
+/// <summary>Accept: offer validation, task validation, launch, leftovers.</summary>
+public sealed partial class MasterLoop
+{
+    public AcceptResponse Accept(AcceptRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        if (request.OfferIds.Count == 0)
+        {
+            throw MasterErrors.InvalidArgument("offer_ids is empty: list the offers to use (or call Decline to return them)");
+        }
+        foreach (var op in request.Operations)
+        {
+            if (op.OperationCase != Operation.OperationOneofCase.Launch)
+            {
+                throw MasterErrors.Unimplemented($"operation {op.OperationCase} is not supported by this master yet; only LAUNCH is");
+            }
+        }
+        var tasks = request.Operations.SelectMany(o => o.Launch.Tasks).ToList();
+        var now = NowSeconds;
+
+        var (offers, offerProblem) = CheckOffers(fw, request.OfferIds);
+        if (offerProblem is not null)
+        {
+            // Usable offers in a refused call go back to the allocator without a filter.
+            foreach (var offer in offers)
+            {
+                _offers.Retire(offer.Offer.Id, "it was part of an Accept refused for invalid offers");
+                Recover(fw.Id, offer.Offer.AgentId, offer.Offer.Resources, null);
+            }
+            foreach (var task in tasks)
+            {
+                Refuse(fw, task, offers.FirstOrDefault()?.Offer.AgentId ?? task.AgentId, TaskState.TaskDropped, TaskStatus.Types.Reason.InvalidOffers, offerProblem, now);
+            }
+            return new AcceptResponse();
+        }
+
+        var agentId = offers[0].Offer.AgentId;
+        var agent = _agents[agentId];
+        // What the offers hold, per allocation role.
+        var remaining = new Dictionary<string, ResourceBag>(StringComparer.Ordinal);
+        foreach (var offer in offers)
+        {
+            _offers.Retire(offer.Offer.Id, "it was already used by an earlier Accept");
+            if (!remaining.TryGetValue(offer.Offer.Role, out var bag))
+            {
+                remaining[offer.Offer.Role] = bag = new ResourceBag();
+            }
+            bag.Add(offer.Offer.Resources);
+        }
+
+        var launch = new MasterMessage.Types.LaunchTasks { Framework = fw.Info };
+        var inCall = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var task in tasks)
+        {
+            var (problem, reason) = CheckTask(fw, task, agentId, inCall);
+            string? role = null;
+            if (problem is null)
+            {
+                var wanted = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0);
+                var candidates = wanted is not null ? remaining.Where(p => p.Key == wanted) : remaining;
+                string? shortfall = wanted is not null && !remaining.ContainsKey(wanted)
+                    ? $"the task's resources name allocation_role '{wanted}' but the offers are for {string.Join(", ", remaining.Keys)}"
+                    : null;
+                foreach (var (r, bag) in candidates)
+                {
+                    shortfall = bag.FindShortfall(task.Resources);
+                    if (shortfall is null)
+                    {
+                        role = r;
+                        break;
+                    }
+                }
+                if (role is null)
+                {
+                    problem = $"task '{task.TaskId}' needs more than the accepted offers hold ({shortfall}); ask for at most what the offers contain, minus earlier tasks of this call";
+                    reason = TaskStatus.Types.Reason.ResourcesExceeded;
+                }
+            }
+            inCall.Add(task.TaskId);
+            if (problem is not null)
+            {
+                Refuse(fw, task, agentId, TaskState.TaskError, reason, problem, now);
+                continue;
+            }
+            remaining[role!].Subtract(task.Resources);
+            var info = task.Clone();
+            foreach (var r in info.Resources)
+            {
+                r.AllocationRole = role!;
+            }
+            var record = new TaskRecord
+            {
+                TaskId = info.TaskId,
+                Name = info.Name,
+                FrameworkId = fw.Id,
+                AgentId = agentId,
+                State = TaskState.TaskStaging,
+                Role = role!,
+                ContainerType = info.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
+                Info = info,
+                Status = MasterStatus(new TaskRecord { TaskId = info.TaskId, AgentId = agentId, FrameworkId = fw.Id }, TaskState.TaskStaging, TaskStatus.Types.Reason.Unspecified, "launch sent to the agent", now),
+            };
+            record.Resources.AddRange(info.Resources);
+            record.Labels.Add(info.Labels);
+            fw.Tasks[info.TaskId] = record;
+            agent.Tasks[(fw.Id, info.TaskId)] = record;
+            launch.Tasks.Add(info);
+            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = record } });
+        }
+        if (launch.Tasks.Count > 0)
+        {
+            agent.Link?.Outbox.Send(new MasterMessage { Launch = launch });
+            _metrics.TasksLaunched(launch.Tasks.Count);
+        }
+        var refuse = RefuseFor(request.Filters);
+        foreach (var (role, bag) in remaining)
+        {
+            Recover(fw.Id, agentId, bag.ToResources(role), refuse);
+        }
+        return new AcceptResponse();
+    }
+
+    /// <summary>Looks up the offers of an Accept; returns the usable ones and, if any is not
+    /// usable, what is wrong (naming the offer id).</summary>
+    private (List<OutstandingOffer> Offers, string? Problem) CheckOffers(FrameworkEntry fw, IEnumerable<string> ids)
+    {
+        var offers = new List<OutstandingOffer>();
+        string? problem = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in ids)
+        {
+            if (!seen.Add(id))
+            {
+                problem ??= $"offer {id} is listed twice in offer_ids; list each offer once";
+                continue;
+            }
+            if (_offers.TryGet(id, out var offer))
+            {
+                if (offer.Offer.FrameworkId != fw.Id)
+                {
+                    problem ??= $"offer {id} belongs to another framework; use only offers sent to you";
+                }
+                else
+                {
+                    offers.Add(offer);
+                }
+                continue;
+            }
+            var retired = _offers.RetiredReason(id);
+            problem ??= retired is null
+                ? $"offer {id} is unknown to this master; use offer ids from Event.offers"
+                : $"offer {id} is no longer valid: {retired}; wait for a new offer";
+        }
+        if (problem is null)
+        {
+            var agents = offers.Select(o => o.Offer.AgentId).Distinct(StringComparer.Ordinal).ToList();
+            if (agents.Count > 1)
+            {
+                var a = offers.First(o => o.Offer.AgentId == agents[0]);
+                var b = offers.First(o => o.Offer.AgentId == agents[1]);
+                problem = $"offers {a.Offer.Id} (agent {agents[0]}) and {b.Offer.Id} (agent {agents[1]}) are on different agents; accept offers of one agent per call";
+            }
+            else if (!_agents.TryGetValue(agents[0], out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining))
+            {
+                problem = $"agent {agents[0]} of the offers is not connected; wait for new offers";
+            }
+        }
+        return (offers, problem);
+    }
+
+    /// <summary>Checks one task before resources; null when fine.</summary>
+    private static (string? Problem, TaskStatus.Types.Reason Reason) CheckTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall)
+    {
+        var invalid = TaskStatus.Types.Reason.TaskInvalid;
+        if (string.IsNullOrWhiteSpace(task.TaskId))
+        {
+            return ("task_id is required: give every task an id unique within the framework", invalid);
+        }
+        if (fw.Tasks.ContainsKey(task.TaskId) || inCall.Contains(task.TaskId))
+        {
+            return ($"task id '{task.TaskId}' is already used by a live task of this framework; choose a unique task id", TaskStatus.Types.Reason.DuplicateTaskId);
+        }
+        if (task.AgentId != agentId)
+        {
+            return ($"task '{task.TaskId}' has agent_id '{task.AgentId}' but the offers are on agent {agentId}; set agent_id to the offers' agent", invalid);
+        }
+        var isMock = task.Container?.Type == ContainerInfo.Types.Type.Mock;
+        var isOci = task.Container?.Type == ContainerInfo.Types.Type.Oci && !string.IsNullOrEmpty(task.Container.Oci?.Image);
+        if (!isMock && !isOci && string.IsNullOrWhiteSpace(task.Command?.Value))
+        {
+            return ($"task '{task.TaskId}' has no command: set command.value (or use container.type MOCK)", invalid);
+        }
+        if (task.Resources.Count == 0)
+        {
+            return ($"task '{task.TaskId}' has no resources: give at least cpus or mem from the offers", invalid);
+        }
+        if (ResourceChecks.Validate(task.Resources) is { } bad)
+        {
+            return ($"task '{task.TaskId}': {bad}", invalid);
+        }
+        return (null, TaskStatus.Types.Reason.Unspecified);
+    }
+
+    /// <summary>Answers a task that will not be launched with a master-generated terminal update.</summary>
+    private void Refuse(FrameworkEntry fw, TaskInfo task, string agentId, TaskState state, TaskStatus.Types.Reason reason, string message, double now)
+    {
+        var record = new TaskRecord
+        {
+            TaskId = task.TaskId,
+            Name = task.Name,
+            FrameworkId = fw.Id,
+            AgentId = agentId,
+            State = state,
+            Info = task,
+            ContainerType = task.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
+        };
+        record.Status = MasterStatus(record, state, reason, message, now);
+        if (task.TaskId.Length > 0 && !fw.Tasks.ContainsKey(task.TaskId))
+        {
+            AddCompleted(fw, record);
+        }
+        _metrics.TaskInvalid(state);
+        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = record.Status } });
+    }
+}

@@ -1,0 +1,306 @@
+using Sched.V1;
+using Scheduler.Allocation;
+using Scheduler.Master.Registry;
+using Scheduler.Master.State;
+using Scheduler.Master.Telemetry;
+using Scheduler.Master.Validation;
+using Scheduler.Rpc;
+using TaskStatus = Sched.V1.TaskStatus;
+
+namespace Scheduler.Master.Loop;
+
+/// <summary>AgentLink: registration, heartbeats, usage, timeouts.</summary>
+public sealed partial class MasterLoop
+{
+    /// <summary>Starts tracking a new AgentLink.Connect stream.</summary>
+    public AgentLinkSession OpenAgentLink() => new(Interlocked.Increment(ref _nextSessionId));
+
+    /// <summary>One message from an agent's stream.</summary>
+    public void OnAgentMessage(AgentLinkSession session, AgentMessage message)
+    {
+        if (session.Outbox.IsClosed)
+        {
+            return;
+        }
+        if (message.MessageCase == AgentMessage.MessageOneofCase.Register)
+        {
+            Register(session, message.Register);
+            return;
+        }
+        if (session.AgentId is null || !_agents.TryGetValue(session.AgentId, out var agent) || agent.Link != session)
+        {
+            session.Outbox.Close(new RpcException(new Status(StatusCode.FailedPrecondition, "send `register` first on a new AgentLink stream")));
+            return;
+        }
+        agent.LastSeen = Now;
+        switch (message.MessageCase)
+        {
+            case AgentMessage.MessageOneofCase.Heartbeat:
+                agent.LastHeartbeatTime = NowSeconds;
+                session.Outbox.Send(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = message.Heartbeat.Sequence } });
+                break;
+            case AgentMessage.MessageOneofCase.StatusUpdates:
+                foreach (var update in message.StatusUpdates.Updates)
+                {
+                    OnStatusUpdate(agent, update);
+                }
+                break;
+            case AgentMessage.MessageOneofCase.Usage:
+                agent.Usage = message.Usage.Total;
+                break;
+            case AgentMessage.MessageOneofCase.ExecutorMessage:
+                if (_frameworks.TryGetValue(message.ExecutorMessage.FrameworkId, out var fw))
+                {
+                    fw.Subscription?.Outbox.Send(new Event
+                    {
+                        Message = new Event.Types.Message { AgentId = agent.Id, ExecutorId = message.ExecutorMessage.TaskId, Data = message.ExecutorMessage.Data },
+                    });
+                }
+                break;
+            default:
+                break;
+        }
+    }
+
+    /// <summary>The agent's stream ended. The agent stays registered until the agent timeout.</summary>
+    public void OnAgentLinkClosed(AgentLinkSession session)
+    {
+        session.Outbox.Close();
+        if (session.AgentId is not null && _agents.TryGetValue(session.AgentId, out var agent) && agent.Link == session)
+        {
+            agent.Link = null;
+        }
+    }
+
+    private void Register(AgentLinkSession session, AgentMessage.Types.Register register)
+    {
+        var info = register.AgentInfo ?? new AgentInfo();
+        var problem = ResourceChecks.Validate(info.Resources);
+        if (problem is null && info.Resources.Count == 0)
+        {
+            problem = "the agent offers no resources; give --resources or let the agent detect them";
+        }
+        if (problem is not null)
+        {
+            MasterLog.AgentRefused(_logger, problem);
+            session.Outbox.Close(MasterErrors.InvalidArgument($"bad agent resources: {problem}"));
+            return;
+        }
+        if (session.AgentId is not null)
+        {
+            session.Outbox.Close(MasterErrors.FailedPrecondition("this stream already registered; open a new stream to re-register"));
+            return;
+        }
+        var id = info.Id;
+        if (id.Length > 0 && (_goneAgents.Contains(id) || _agents.TryGetValue(id, out var g) && g.Status == AgentStatus.AgentGone))
+        {
+            session.Outbox.Close(MasterErrors.FailedPrecondition($"agent {id} was marked gone; start the agent afresh with an empty work dir"));
+            return;
+        }
+        var now = Now;
+        var isNew = id.Length == 0;
+        if (isNew)
+        {
+            id = $"agent-{Guid.NewGuid():N}";
+            info = info.Clone();
+            info.Id = id;
+        }
+        if (!_agents.TryGetValue(id, out var agent))
+        {
+            agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable };
+            _agents[id] = agent;
+            agent.InAllocator = false;
+        }
+        else
+        {
+            if (agent.Link is { } old && old != session)
+            {
+                old.Outbox.Close(MasterErrors.FailedPrecondition("the agent re-registered on a newer stream"));
+            }
+            agent.Info = info;
+            agent.Total = new ResourceBag(info.Resources);
+        }
+        var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
+        var previousTasks = agent.Tasks.Values.ToList();
+        agent.Link = session;
+        session.AgentId = id;
+        agent.LastSeen = now;
+        agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
+        agent.UnreachableSince = null;
+        _expectedAgents.Remove(id);
+
+        // Offers on the agent are stale: its resources are about to be re-counted.
+        foreach (var offer in _offers.ForAgent(id))
+        {
+            RescindOffer(offer, $"rescinded: agent {id} re-registered");
+        }
+        var used = AdoptReportedTasks(agent, register, previousTasks);
+        if (agent.InAllocator)
+        {
+            _allocator.RemoveAgent(id);
+        }
+        agent.Granted.Subtract(agent.Granted.Clone());
+        foreach (var u in used)
+        {
+            agent.Granted.Add(u.Resources);
+        }
+        _allocator.AddAgent(Spec(agent), used);
+        agent.InAllocator = true;
+
+        if (isNew || !wasActive)
+        {
+            Persist(RegistryWrite.Put(RegistryKeys.Agent(id), ToRecord(agent)));
+        }
+        session.Outbox.Send(new MasterMessage
+        {
+            Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds, Master = Self },
+        });
+        if (isNew || !wasActive && previousTasks.Count == 0)
+        {
+            MasterLog.AgentRegistered(_logger, id, info.Hostname, agent.Total.ToString());
+            Emit(new OperatorEvent { AgentAdded = new OperatorEvent.Types.AgentAdded { Agent = AgentState(agent) } });
+        }
+        else
+        {
+            MasterLog.AgentReregistered(_logger, id, register.Tasks.Count);
+        }
+    }
+
+    /// <summary>
+    /// Takes the agent's word for its tasks: reported tasks become live (frameworks unknown to
+    /// this master are rebuilt, disconnected, from the FrameworkInfos sent along); tasks the master
+    /// had on the agent but that were not reported are gone. Returns what the tasks use.
+    /// </summary>
+    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskRecord> previous)
+    {
+        var now = NowSeconds;
+        var reported = new HashSet<(string, string)>();
+        var used = new List<AllocationUse>();
+        foreach (var reportedTask in register.Tasks)
+        {
+            var fwId = reportedTask.FrameworkId;
+            if (fwId.Length == 0 || reportedTask.TaskId.Length == 0)
+            {
+                continue;
+            }
+            if (!_frameworks.TryGetValue(fwId, out var fw))
+            {
+                if (_removedFrameworks.Contains(fwId))
+                {
+                    agent.Link!.Outbox.Send(new MasterMessage
+                    {
+                        ShutdownFramework = new MasterMessage.Types.ShutdownFramework { FrameworkId = fwId, Reason = TaskStatus.Types.Reason.FrameworkRemoved },
+                    });
+                    continue;
+                }
+                var info = register.Frameworks.FirstOrDefault(f => f.Id == fwId) ?? new FrameworkInfo { Id = fwId, Name = fwId };
+                fw = new FrameworkEntry(info) { RegisteredTime = now, DisconnectedTime = now, FailoverDeadline = Now + TimeSpan.FromSeconds(info.FailoverTimeoutSeconds) };
+                _frameworks[fwId] = fw;
+                _allocator.AddFramework(Spec(fw), []);
+                _allocator.DeactivateFramework(fwId);
+                Persist(RegistryWrite.Put(RegistryKeys.Framework(fwId), ToRecord(fw)));
+            }
+            var task = reportedTask.Clone();
+            task.AgentId = agent.Id;
+            if (IsTerminal(task.State))
+            {
+                // The agent still holds an unacknowledged terminal update; it will re-send it.
+                if (fw.Tasks.Remove(task.TaskId, out var live))
+                {
+                    agent.Tasks.Remove((fwId, task.TaskId));
+                }
+                AddCompleted(fw, task);
+                continue;
+            }
+            reported.Add((fwId, task.TaskId));
+            fw.Tasks.TryGetValue(task.TaskId, out var known);
+            fw.Tasks[task.TaskId] = task;
+            agent.Tasks[(fwId, task.TaskId)] = task;
+            if (task.Role.Length == 0)
+            {
+                task.Role = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
+            }
+            used.Add(new AllocationUse(fwId, agent.Id, task.Role, [.. task.Resources]));
+            if (known is not null && known.State != task.State)
+            {
+                // E.g. TASK_UNREACHABLE → TASK_RUNNING: tell the framework the task is back.
+                var status = task.Status?.Clone() ?? MasterStatus(task, task.State, TaskStatus.Types.Reason.Unspecified, "", now);
+                status.Source = TaskStatus.Types.Source.Master;
+                status.Uuid = "";
+                status.State = task.State;
+                status.Message = $"agent {agent.Id} re-registered; the task is {task.State}";
+                status.Timestamp = now;
+                fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
+            }
+        }
+        foreach (var old in previous)
+        {
+            if (reported.Contains((old.FrameworkId, old.TaskId)))
+            {
+                continue;
+            }
+            agent.Tasks.Remove((old.FrameworkId, old.TaskId));
+            if (!_frameworks.TryGetValue(old.FrameworkId, out var fw) || !fw.Tasks.Remove(old.TaskId))
+            {
+                continue;
+            }
+            var state = old.State == TaskState.TaskStaging ? TaskState.TaskDropped : fw.PartitionAware ? TaskState.TaskGone : TaskState.TaskLost;
+            var status = MasterStatus(old, state, TaskStatus.Types.Reason.AgentRestarted,
+                $"agent {agent.Id} re-registered without this task; relaunch it if still needed", now);
+            old.State = state;
+            old.Status = status;
+            AddCompleted(fw, old);
+            fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
+        }
+        return used;
+    }
+
+    private void CheckAgentTimeouts(DateTimeOffset now)
+    {
+        foreach (var agent in _agents.Values)
+        {
+            if (agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining && agent.InAllocator && now - agent.LastSeen > _options.AgentTimeout)
+            {
+                MarkUnreachable(agent, $"no message for {(now - agent.LastSeen).TotalSeconds:0.#} s (agent timeout {_options.AgentTimeout.TotalSeconds:0.#} s)");
+            }
+        }
+    }
+
+    private void MarkUnreachable(AgentEntry agent, string why)
+    {
+        MasterLog.AgentUnreachable(_logger, agent.Id, why);
+        agent.Status = AgentStatus.AgentUnreachable;
+        agent.UnreachableSince = Now;
+        agent.Link?.Outbox.Close(MasterErrors.Unavailable($"agent {agent.Id} was marked unreachable ({why}); re-register"));
+        agent.Link = null;
+        foreach (var offer in _offers.ForAgent(agent.Id))
+        {
+            RescindOffer(offer, $"rescinded: agent {agent.Id} became unreachable");
+        }
+        var now = NowSeconds;
+        foreach (var task in agent.Tasks.Values)
+        {
+            if (!_frameworks.TryGetValue(task.FrameworkId, out var fw))
+            {
+                continue;
+            }
+            task.State = TaskState.TaskUnreachable;
+            var sent = fw.PartitionAware ? TaskState.TaskUnreachable : TaskState.TaskLost;
+            var status = MasterStatus(task, sent, TaskStatus.Types.Reason.AgentDisconnected,
+                $"agent {agent.Id} stopped responding ({why}); the task may still be running and will be reported again if the agent comes back", now);
+            task.Status = status;
+            fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
+            Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fw.Id, Status = status, State = task.State } });
+        }
+        _allocator.DeactivateAgent(agent.Id);
+        Persist(RegistryWrite.Put(RegistryKeys.Agent(agent.Id), ToRecord(agent)));
+    }
+
+    private void SendToAgent(string agentId, MasterMessage message)
+    {
+        if (_agents.TryGetValue(agentId, out var agent))
+        {
+            agent.Link?.Outbox.Send(message);
+        }
+    }
+}

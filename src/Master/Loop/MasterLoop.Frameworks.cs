@@ -1,0 +1,342 @@
+using Sched.V1;
+using Scheduler.Master.Registry;
+using Scheduler.Master.State;
+using Scheduler.Master.Telemetry;
+using Scheduler.Master.Validation;
+using Scheduler.Protocol.Resources;
+using Scheduler.Rpc;
+using TaskStatus = Sched.V1.TaskStatus;
+
+namespace Scheduler.Master.Loop;
+
+/// <summary>Framework subscriptions, failover and teardown.</summary>
+public sealed partial class MasterLoop
+{
+    /// <summary>Validates a FrameworkInfo as the Subscribe contract demands; null when valid.</summary>
+    public static string? ValidateFrameworkInfo(FrameworkInfo? info)
+    {
+        if (info is null)
+        {
+            return "framework_info is required";
+        }
+        if (string.IsNullOrWhiteSpace(info.Name))
+        {
+            return "framework_info.name is required: give the framework a human-readable name";
+        }
+        if (info.Roles.Count == 0)
+        {
+            return "framework_info.roles is empty: subscribe with at least one role (e.g. \"default\" or \"eng/web\")";
+        }
+        if (info.Roles.Count > 1 && !info.Capabilities.Contains(FrameworkCapability.MultiRole))
+        {
+            return $"framework_info.roles has {info.Roles.Count} roles but capabilities lack MULTI_ROLE: add MULTI_ROLE or subscribe with one role";
+        }
+        foreach (var role in info.Roles)
+        {
+            if (RoleName.Validate(role) is { } bad)
+            {
+                return $"invalid role in framework_info.roles: {bad}";
+            }
+        }
+        if (info.Roles.Distinct(StringComparer.Ordinal).Count() != info.Roles.Count)
+        {
+            return "framework_info.roles lists a role twice";
+        }
+        if (double.IsNaN(info.FailoverTimeoutSeconds) || info.FailoverTimeoutSeconds < 0)
+        {
+            return "framework_info.failover_timeout_seconds must be a non-negative number";
+        }
+        return null;
+    }
+
+    /// <summary>Subscribes (or re-subscribes) a framework; returns the subscription whose outbox
+    /// already holds <c>Event.subscribed</c>.</summary>
+    public FrameworkSubscription Subscribe(SubscribeRequest request)
+    {
+        if (ValidateFrameworkInfo(request.FrameworkInfo) is { } problem)
+        {
+            throw MasterErrors.InvalidArgument(problem);
+        }
+        var info = request.FrameworkInfo.Clone();
+        foreach (var role in request.SuppressedRoles)
+        {
+            if (!info.Roles.Contains(role))
+            {
+                throw MasterErrors.InvalidArgument($"suppressed role '{role}' is not one of the framework's roles ({string.Join(", ", info.Roles)})");
+            }
+        }
+        var now = NowSeconds;
+        var isNew = false;
+        if (info.Id.Length > 0 && _removedFrameworks.Contains(info.Id))
+        {
+            throw MasterErrors.NotFound($"framework {info.Id} was removed (torn down or failover timeout expired); subscribe without an id to register anew");
+        }
+        if (info.Id.Length == 0)
+        {
+            info.Id = $"fw-{Guid.NewGuid():N}";
+        }
+        if (!_frameworks.TryGetValue(info.Id, out var fw))
+        {
+            isNew = true;
+            fw = new FrameworkEntry(info) { RegisteredTime = now };
+            _frameworks[info.Id] = fw;
+        }
+        var oldSub = fw.Subscription;
+        oldSub?.Outbox.Close(MasterErrors.FailedPrecondition("a newer subscription of this framework replaced this stream"));
+        fw.Info = info;
+        fw.SuppressedRoles.Clear();
+        fw.SuppressedRoles.UnionWith(request.SuppressedRoles);
+        fw.DisconnectedTime = 0;
+        fw.FailoverDeadline = null;
+        var sub = new FrameworkSubscription(Guid.NewGuid().ToString("N"));
+        fw.Subscription = sub;
+        if (isNew)
+        {
+            _allocator.AddFramework(Spec(fw), []);
+        }
+        else
+        {
+            _allocator.UpdateFramework(Spec(fw));
+            _allocator.ActivateFramework(fw.Id);
+            // Offers made to the previous subscription are void.
+            foreach (var offer in _offers.ForFramework(fw.Id))
+            {
+                RescindOffer(offer, "rescinded: the framework re-subscribed", tellFramework: false);
+            }
+        }
+        sub.Outbox.Send(new Event
+        {
+            Subscribed = new Event.Types.Subscribed
+            {
+                FrameworkId = fw.Id,
+                StreamId = sub.StreamId,
+                HeartbeatIntervalSeconds = _options.FrameworkHeartbeatInterval.TotalSeconds,
+                Master = Self,
+            },
+        });
+        Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+        MasterLog.FrameworkSubscribed(_logger, fw.Id, info.Name, string.Join(",", info.Roles));
+        Emit(isNew
+            ? new OperatorEvent { FrameworkAdded = new OperatorEvent.Types.FrameworkAdded { Framework = FrameworkState(fw) } }
+            : new OperatorEvent { FrameworkUpdated = new OperatorEvent.Types.FrameworkUpdated { Framework = FrameworkState(fw) } });
+        return sub;
+    }
+
+    /// <summary>The Subscribe stream ended (client gone). Starts the failover timer if it was current.</summary>
+    public void OnSubscriptionClosed(string frameworkId, FrameworkSubscription subscription)
+    {
+        subscription.Outbox.Close();
+        if (!_frameworks.TryGetValue(frameworkId, out var fw) || fw.Subscription != subscription)
+        {
+            return;
+        }
+        fw.Subscription = null;
+        if (fw.Info.FailoverTimeoutSeconds <= 0)
+        {
+            RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkFailoverTimeout, "disconnected with failover_timeout_seconds = 0");
+            return;
+        }
+        fw.DisconnectedTime = NowSeconds;
+        fw.FailoverDeadline = Now + TimeSpan.FromSeconds(fw.Info.FailoverTimeoutSeconds);
+        _allocator.DeactivateFramework(fw.Id);
+        foreach (var offer in _offers.ForFramework(fw.Id))
+        {
+            RescindOffer(offer, "rescinded: the framework disconnected", tellFramework: false);
+        }
+        Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+        MasterLog.FrameworkDisconnected(_logger, fw.Id, fw.FailoverDeadline.Value);
+        Emit(new OperatorEvent { FrameworkUpdated = new OperatorEvent.Types.FrameworkUpdated { Framework = FrameworkState(fw) } });
+    }
+
+    private void CheckFailoverDeadlines(DateTimeOffset now)
+    {
+        foreach (var fw in _frameworks.Values.Where(f => f.Subscription is null && f.FailoverDeadline <= now).ToList())
+        {
+            RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkFailoverTimeout,
+                $"did not re-subscribe within its failover timeout of {fw.Info.FailoverTimeoutSeconds:0.###} s");
+        }
+    }
+
+    /// <summary>Removes a framework: offers rescinded, tasks killed on their agents, resources
+    /// recovered, record deleted, stream closed.</summary>
+    private void RemoveFramework(FrameworkEntry fw, TaskStatus.Types.Reason reason, string why)
+    {
+        MasterLog.FrameworkRemoved(_logger, fw.Id, why);
+        foreach (var offer in _offers.ForFramework(fw.Id))
+        {
+            RescindOffer(offer, $"rescinded: framework removed ({why})", tellFramework: false);
+        }
+        var agents = new HashSet<string>(StringComparer.Ordinal);
+        var now = NowSeconds;
+        foreach (var task in fw.Tasks.Values.ToList())
+        {
+            agents.Add(task.AgentId);
+            if (_agents.TryGetValue(task.AgentId, out var agent))
+            {
+                agent.Tasks.Remove((fw.Id, task.TaskId));
+            }
+            Recover(fw.Id, task.AgentId, task.Resources, null);
+            task.State = TaskState.TaskKilled;
+            task.Status = MasterStatus(task, TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now);
+        }
+        foreach (var agentId in agents)
+        {
+            SendToAgent(agentId, new MasterMessage { ShutdownFramework = new MasterMessage.Types.ShutdownFramework { FrameworkId = fw.Id, Reason = reason } });
+        }
+        fw.Tasks.Clear();
+        _allocator.RemoveFramework(fw.Id);
+        _frameworks.Remove(fw.Id);
+        _removedFrameworks.Add(fw.Id);
+        if (fw.Subscription is { } sub)
+        {
+            sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });
+            sub.Outbox.Close();
+        }
+        Persist(RegistryWrite.Delete(RegistryKeys.Framework(fw.Id)));
+        Emit(new OperatorEvent { FrameworkRemoved = new OperatorEvent.Types.FrameworkRemoved { Framework = fw.Info } });
+    }
+
+    /// <summary>Checks framework id and stream id of a call; returns the framework.</summary>
+    private FrameworkEntry Caller(string frameworkId, string streamId)
+    {
+        if (string.IsNullOrEmpty(frameworkId))
+        {
+            throw MasterErrors.InvalidArgument("framework_id is required: use the id from Event.subscribed");
+        }
+        if (!_frameworks.TryGetValue(frameworkId, out var fw))
+        {
+            throw _removedFrameworks.Contains(frameworkId)
+                ? MasterErrors.NotFound($"framework {frameworkId} was removed; subscribe anew")
+                : MasterErrors.NotFound($"framework {frameworkId} is not known to this master; subscribe first");
+        }
+        if (fw.Subscription is null || fw.Subscription.StreamId != streamId)
+        {
+            throw MasterErrors.FailedPrecondition($"stream_id '{streamId}' is not the framework's current subscription; re-subscribe");
+        }
+        return fw;
+    }
+
+    public DeclineResponse Decline(DeclineRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        var refuse = RefuseFor(request.Filters);
+        foreach (var id in request.OfferIds)
+        {
+            if (_offers.TryGet(id, out var offer) && offer.Offer.FrameworkId == fw.Id)
+            {
+                _offers.Retire(id, "it was declined");
+                Recover(fw.Id, offer.Offer.AgentId, offer.Offer.Resources, refuse);
+            }
+        }
+        return new DeclineResponse();
+    }
+
+    public ReviveResponse Revive(ReviveRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        CheckRoles(fw, request.Roles);
+        if (request.Roles.Count == 0)
+        {
+            fw.SuppressedRoles.Clear();
+        }
+        else
+        {
+            fw.SuppressedRoles.ExceptWith(request.Roles);
+        }
+        _allocator.ReviveOffers(fw.Id, [.. request.Roles]);
+        return new ReviveResponse();
+    }
+
+    public SuppressResponse Suppress(SuppressRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        CheckRoles(fw, request.Roles);
+        fw.SuppressedRoles.UnionWith(request.Roles.Count == 0 ? fw.Info.Roles : request.Roles);
+        _allocator.SuppressOffers(fw.Id, [.. request.Roles]);
+        return new SuppressResponse();
+    }
+
+    public TeardownResponse Teardown(TeardownRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkRemoved, "torn down by the framework");
+        return new TeardownResponse();
+    }
+
+    public UpdateFrameworkResponse UpdateFramework(UpdateFrameworkRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        if (ValidateFrameworkInfo(request.FrameworkInfo) is { } problem)
+        {
+            throw MasterErrors.InvalidArgument(problem);
+        }
+        if (request.FrameworkInfo.Id.Length > 0 && request.FrameworkInfo.Id != fw.Id)
+        {
+            throw MasterErrors.InvalidArgument($"framework_info.id '{request.FrameworkInfo.Id}' differs from framework_id '{fw.Id}'");
+        }
+        var info = request.FrameworkInfo.Clone();
+        info.Id = fw.Id;
+        foreach (var role in request.SuppressedRoles)
+        {
+            if (!info.Roles.Contains(role))
+            {
+                throw MasterErrors.InvalidArgument($"suppressed role '{role}' is not one of the framework's roles");
+            }
+        }
+        fw.Info = info;
+        fw.SuppressedRoles.Clear();
+        fw.SuppressedRoles.UnionWith(request.SuppressedRoles);
+        foreach (var offer in _offers.ForFramework(fw.Id).Where(o => !info.Roles.Contains(o.Offer.Role)))
+        {
+            RescindOffer(offer, "rescinded: the framework left the offer's role");
+        }
+        _allocator.UpdateFramework(Spec(fw));
+        Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+        Emit(new OperatorEvent { FrameworkUpdated = new OperatorEvent.Types.FrameworkUpdated { Framework = FrameworkState(fw) } });
+        return new UpdateFrameworkResponse();
+    }
+
+    public MessageResponse Message(MessageRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        if (!_agents.TryGetValue(request.AgentId, out var agent))
+        {
+            throw MasterErrors.NotFound($"agent '{request.AgentId}' is not known");
+        }
+        if (agent.Link is null)
+        {
+            throw MasterErrors.Unavailable($"agent {agent.Id} is not connected; retry later");
+        }
+        agent.Link.Outbox.Send(new MasterMessage
+        {
+            FrameworkMessage = new MasterMessage.Types.FrameworkMessage { FrameworkId = fw.Id, TaskId = request.ExecutorId, Data = request.Data },
+        });
+        return new MessageResponse();
+    }
+
+    private static void CheckRoles(FrameworkEntry fw, IEnumerable<string> roles)
+    {
+        foreach (var role in roles)
+        {
+            if (!fw.Info.Roles.Contains(role))
+            {
+                throw MasterErrors.InvalidArgument($"role '{role}' is not one of the framework's roles ({string.Join(", ", fw.Info.Roles)})");
+            }
+        }
+    }
+
+    /// <summary>The decline filter of a call: absent filters → 5 s; refuse_seconds 0 → none.</summary>
+    private static TimeSpan? RefuseFor(Filters? filters)
+    {
+        if (filters is null)
+        {
+            return TimeSpan.FromSeconds(5);
+        }
+        var seconds = filters.RefuseSeconds;
+        if (double.IsNaN(seconds) || seconds < 0)
+        {
+            return TimeSpan.FromSeconds(5);
+        }
+        return seconds == 0 ? null : TimeSpan.FromSeconds(Math.Min(seconds, 365 * 24 * 3600));
+    }
+}

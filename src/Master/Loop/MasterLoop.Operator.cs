@@ -1,0 +1,301 @@
+using Sched.V1;
+using Scheduler.Master.Registry;
+using Scheduler.Master.State;
+using Scheduler.Master.Validation;
+using Scheduler.Protocol.Resources;
+using TaskStatus = Sched.V1.TaskStatus;
+
+namespace Scheduler.Master.Loop;
+
+/// <summary>The Operator service's reads and writes.</summary>
+public sealed partial class MasterLoop
+{
+    public GetStateResponse GetState()
+    {
+        var response = new GetStateResponse { Master = Self };
+        response.Agents.AddRange(_agents.Values.Select(AgentState));
+        response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
+        response.Tasks.AddRange(_frameworks.Values.SelectMany(f => f.Tasks.Values));
+        response.CompletedTasks.AddRange(_frameworks.Values.SelectMany(f => f.Completed));
+        response.Roles.AddRange(GetRoles().Roles);
+        return response;
+    }
+
+    public GetAgentsResponse GetAgents()
+    {
+        var response = new GetAgentsResponse();
+        response.Agents.AddRange(_agents.Values.Select(AgentState));
+        return response;
+    }
+
+    public GetFrameworksResponse GetFrameworks()
+    {
+        var response = new GetFrameworksResponse();
+        response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
+        return response;
+    }
+
+    public GetTasksResponse GetTasks(GetTasksRequest request)
+    {
+        var response = new GetTasksResponse();
+        var frameworks = request.FrameworkId.Length > 0
+            ? _frameworks.Values.Where(f => f.Id == request.FrameworkId)
+            : _frameworks.Values;
+        foreach (var fw in frameworks)
+        {
+            IEnumerable<TaskRecord> tasks = fw.Tasks.Values;
+            if (request.IncludeCompleted)
+            {
+                tasks = tasks.Concat(fw.Completed);
+            }
+            response.Tasks.AddRange(tasks.Where(t =>
+                (request.AgentId.Length == 0 || t.AgentId == request.AgentId)
+                && (request.State == TaskState.Unspecified || t.State == request.State)
+                && (request.TaskId.Length == 0 || t.TaskId == request.TaskId)));
+        }
+        return response;
+    }
+
+    public GetRolesResponse GetRoles()
+    {
+        var snapshot = _allocator.GetSnapshot();
+        var response = new GetRolesResponse();
+        var offered = _offers.All.GroupBy(o => o.Offer.Role, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => new ResourceBag(g.SelectMany(o => o.Offer.Resources)), StringComparer.Ordinal);
+        var running = _frameworks.Values.SelectMany(f => f.Tasks.Values).GroupBy(t => t.Role, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (uint)g.Count(), StringComparer.Ordinal);
+        foreach (var role in snapshot.Roles)
+        {
+            var state = new RoleState
+            {
+                Name = role.Role,
+                Weight = role.Weight,
+                Quota = role.Quota ?? _quotas.GetValueOrDefault(role.Role),
+                DominantShare = role.DominantShare,
+                RunningTasks = running.GetValueOrDefault(role.Role),
+            };
+            state.Allocated.AddRange(role.Allocated);
+            state.Reserved.AddRange(role.Reserved);
+            state.Frameworks.AddRange(role.Frameworks);
+            if (offered.TryGetValue(role.Role, out var bag))
+            {
+                state.Offered.AddRange(bag.ToResources(role.Role));
+            }
+            response.Roles.Add(state);
+        }
+        return response;
+    }
+
+    public GetQuotaResponse GetQuota()
+    {
+        var response = new GetQuotaResponse();
+        response.Quotas.AddRange(_quotas.Values.OrderBy(q => q.Role, StringComparer.Ordinal));
+        return response;
+    }
+
+    /// <summary>Validates and applies quotas; returns the registry write to await.</summary>
+    public Task UpdateQuota(UpdateQuotaRequest request)
+    {
+        if (request.Quotas.Count == 0)
+        {
+            throw MasterErrors.InvalidArgument("quotas is empty: give at least one role's quota");
+        }
+        foreach (var q in request.Quotas)
+        {
+            if (RoleName.Validate(q.Role) is { } bad)
+            {
+                throw MasterErrors.InvalidArgument($"quota role: {bad}");
+            }
+            foreach (var r in q.Guarantees.Concat(q.Limits))
+            {
+                if (r.ValueCase != Resource.ValueOneofCase.Scalar)
+                {
+                    throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': resource '{r.Name}' is not a scalar; quotas take cpus, mem, disk, gpus");
+                }
+            }
+            if (ResourceChecks.Validate(q.Guarantees.Concat(q.Limits)) is { } badResource)
+            {
+                throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': {badResource}");
+            }
+            foreach (var g in q.Guarantees)
+            {
+                var limit = q.Limits.FirstOrDefault(l => l.Name == g.Name);
+                if (limit is not null && limit.Scalar < g.Scalar)
+                {
+                    throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': guarantee of {g.Name} ({g.Scalar}) exceeds its limit ({limit.Scalar})");
+                }
+            }
+        }
+        if (!request.Force)
+        {
+            var merged = new Dictionary<string, QuotaInfo>(_quotas, StringComparer.Ordinal);
+            foreach (var q in request.Quotas)
+            {
+                merged[q.Role] = q;
+            }
+            var cluster = new ResourceBag();
+            foreach (var agent in _agents.Values.Where(a => a.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining))
+            {
+                cluster.Add(agent.Total);
+            }
+            var shortfall = cluster.FindShortfall(merged.Values.SelectMany(q => q.Guarantees).Select(r => new Resource { Name = r.Name, Scalar = r.Scalar }));
+            if (shortfall is not null)
+            {
+                throw MasterErrors.FailedPrecondition($"the sum of quota guarantees exceeds the cluster's resources ({shortfall.Replace("offered", "in the cluster", StringComparison.Ordinal)}); lower the guarantees or pass force");
+            }
+        }
+        var writes = new List<RegistryWrite>();
+        foreach (var q in request.Quotas)
+        {
+            if (q.Guarantees.Count == 0 && q.Limits.Count == 0)
+            {
+                _quotas.Remove(q.Role);
+                writes.Add(RegistryWrite.Delete(RegistryKeys.Quota(q.Role)));
+            }
+            else
+            {
+                _quotas[q.Role] = q.Clone();
+                writes.Add(RegistryWrite.Put(RegistryKeys.Quota(q.Role), q));
+            }
+            _allocator.UpdateQuota(q);
+        }
+        return _registry.Enqueue([.. writes]);
+    }
+
+    /// <summary>Validates and applies weights; returns the registry write to await.</summary>
+    public Task UpdateWeights(UpdateWeightsRequest request)
+    {
+        if (request.Weights.Count == 0)
+        {
+            throw MasterErrors.InvalidArgument("weights is empty: give at least one role's weight");
+        }
+        foreach (var w in request.Weights)
+        {
+            if (RoleName.Validate(w.Role) is { } bad)
+            {
+                throw MasterErrors.InvalidArgument($"weight role: {bad}");
+            }
+            if (double.IsNaN(w.Weight) || double.IsInfinity(w.Weight) || w.Weight <= 0)
+            {
+                throw MasterErrors.InvalidArgument($"weight of role '{w.Role}' must be a positive finite number (got {w.Weight})");
+            }
+        }
+        foreach (var w in request.Weights)
+        {
+            _weights[w.Role] = w.Weight;
+        }
+        _allocator.UpdateWeights([.. request.Weights]);
+        return _registry.Enqueue([.. request.Weights.Select(w => RegistryWrite.Put(RegistryKeys.Weight(w.Role), w))]);
+    }
+
+    public DrainAgentResponse DrainAgent(DrainAgentRequest request)
+    {
+        var agent = OperatorAgent(request.AgentId);
+        agent.Draining = true;
+        if (agent.Status == AgentStatus.AgentActive)
+        {
+            agent.Status = AgentStatus.AgentDraining;
+        }
+        foreach (var offer in _offers.ForAgent(agent.Id))
+        {
+            RescindOffer(offer, $"rescinded: agent {agent.Id} is draining");
+        }
+        if (agent.InAllocator)
+        {
+            _allocator.UpdateAgent(Spec(agent));
+        }
+        if (request.KillTasks)
+        {
+            foreach (var task in agent.Tasks.Values)
+            {
+                agent.Link?.Outbox.Send(new MasterMessage
+                {
+                    Kill = new MasterMessage.Types.KillTask { FrameworkId = task.FrameworkId, TaskId = task.TaskId, KillPolicy = task.Info?.KillPolicy, Reason = TaskStatus.Types.Reason.AgentDraining },
+                });
+            }
+        }
+        Persist(RegistryWrite.Put(RegistryKeys.Agent(agent.Id), ToRecord(agent)));
+        return new DrainAgentResponse();
+    }
+
+    public ReactivateAgentResponse ReactivateAgent(ReactivateAgentRequest request)
+    {
+        var agent = OperatorAgent(request.AgentId);
+        agent.Draining = false;
+        if (agent.Status is AgentStatus.AgentDraining or AgentStatus.AgentDrained)
+        {
+            agent.Status = AgentStatus.AgentActive;
+        }
+        if (agent.InAllocator)
+        {
+            _allocator.UpdateAgent(Spec(agent));
+        }
+        Persist(RegistryWrite.Put(RegistryKeys.Agent(agent.Id), ToRecord(agent)));
+        return new ReactivateAgentResponse();
+    }
+
+    /// <summary>Opens an operator event stream; its first event is the state snapshot.</summary>
+    public Outbox<OperatorEvent> SubscribeOperator()
+    {
+        var outbox = new Outbox<OperatorEvent>();
+        outbox.Send(new OperatorEvent { Subscribed = GetState() });
+        _operatorSubscribers.Add(outbox);
+        return outbox;
+    }
+
+    public void UnsubscribeOperator(Outbox<OperatorEvent> outbox)
+    {
+        outbox.Close();
+        _operatorSubscribers.Remove(outbox);
+    }
+
+    private AgentEntry OperatorAgent(string agentId)
+    {
+        if (string.IsNullOrEmpty(agentId))
+        {
+            throw MasterErrors.InvalidArgument("agent_id is required");
+        }
+        return _agents.TryGetValue(agentId, out var agent) ? agent : throw MasterErrors.NotFound($"agent '{agentId}' is not known; see GetAgents");
+    }
+
+    private AgentState AgentState(AgentEntry agent)
+    {
+        var offered = new ResourceBag(_offers.ForAgent(agent.Id).SelectMany(o => o.Offer.Resources));
+        var allocated = new ResourceBag(agent.Tasks.Values.SelectMany(t => t.Resources));
+        var available = agent.Total.Clone();
+        available.Subtract(agent.Granted);
+        var state = new AgentState
+        {
+            Info = agent.Info,
+            Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && agent.Tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
+            RegisteredTime = agent.RegisteredTime,
+            LastHeartbeatTime = agent.LastHeartbeatTime,
+            RunningTasks = (uint)agent.Tasks.Values.Count(t => t.State == TaskState.TaskRunning),
+            Usage = agent.Usage,
+        };
+        state.Total.AddRange(agent.Total.ToResources());
+        state.Offered.AddRange(offered.ToResources());
+        state.Allocated.AddRange(allocated.ToResources());
+        state.Available.AddRange(available.ToResources());
+        return state;
+    }
+
+    private FrameworkState FrameworkState(FrameworkEntry fw)
+    {
+        var state = new FrameworkState
+        {
+            Info = fw.Info,
+            Connected = fw.Connected,
+            Active = fw.Connected,
+            RegisteredTime = fw.RegisteredTime,
+            FailoverDeadline = fw.FailoverDeadline is { } d ? d.ToUnixTimeMilliseconds() / 1000.0 : 0,
+            RunningTasks = (uint)fw.Tasks.Values.Count(t => t.State == TaskState.TaskRunning),
+            FinishedTasks = fw.FinishedTasks,
+            FailedTasks = fw.FailedTasks,
+        };
+        state.Allocated.AddRange(new ResourceBag(fw.Tasks.Values.SelectMany(t => t.Resources)).ToResources());
+        state.Offered.AddRange(new ResourceBag(_offers.ForFramework(fw.Id).SelectMany(o => o.Offer.Resources)).ToResources());
+        state.SuppressedRoles.AddRange(fw.SuppressedRoles.Order(StringComparer.Ordinal));
+        return state;
+    }
+}

@@ -1,0 +1,217 @@
+using Sched.V1;
+using Scheduler.Master.State;
+using TaskStatus = Sched.V1.TaskStatus;
+
+namespace Scheduler.Master.Loop;
+
+/// <summary>Status updates, kills, acknowledgements, reconciliation.</summary>
+public sealed partial class MasterLoop
+{
+    private void OnStatusUpdate(AgentEntry agent, AgentMessage.Types.StatusUpdate update)
+    {
+        var status = update.Status;
+        if (status is null || status.TaskId.Length == 0)
+        {
+            return;
+        }
+        var fwId = update.FrameworkId.Length > 0 ? update.FrameworkId : status.FrameworkId;
+        status.FrameworkId = fwId;
+        if (status.AgentId.Length == 0)
+        {
+            status.AgentId = agent.Id;
+        }
+        _metrics.StatusUpdate(status.State);
+        if (!_frameworks.TryGetValue(fwId, out var fw))
+        {
+            // Nobody will acknowledge it: the framework is gone. Acknowledge for it so the agent's
+            // queue drains.
+            if (status.Uuid.Length > 0)
+            {
+                var acks = new MasterMessage.Types.StatusAcks();
+                acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fwId, TaskId = status.TaskId, Uuid = status.Uuid });
+                agent.Link?.Outbox.Send(new MasterMessage { Acks = acks });
+            }
+            return;
+        }
+        if (fw.Tasks.TryGetValue(status.TaskId, out var task))
+        {
+            task.State = status.State;
+            task.Status = status;
+            task.StatusAcknowledged = false;
+            if (IsTerminal(status.State))
+            {
+                fw.Tasks.Remove(task.TaskId);
+                agent.Tasks.Remove((fwId, task.TaskId));
+                Recover(fwId, task.AgentId, task.Resources, null);
+                AddCompleted(fw, task);
+            }
+        }
+        else if (fw.CompletedById.TryGetValue(status.TaskId, out var done) && done.Status?.Uuid == status.Uuid)
+        {
+            // A re-sent terminal update: forward again (at-least-once) without changing state.
+            done.StatusAcknowledged = false;
+        }
+        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
+        Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fwId, Status = status, State = status.State } });
+    }
+
+    private void AddCompleted(FrameworkEntry fw, TaskRecord task)
+    {
+        if (task.State == TaskState.TaskFinished)
+        {
+            fw.FinishedTasks++;
+        }
+        else
+        {
+            fw.FailedTasks++;
+        }
+        if (fw.CompletedById.Remove(task.TaskId, out var previous))
+        {
+            fw.Completed.Remove(previous);
+        }
+        fw.Completed.AddLast(task);
+        fw.CompletedById[task.TaskId] = task;
+        while (fw.Completed.Count > _options.MaxCompletedTasksPerFramework && fw.Completed.First is { } first)
+        {
+            fw.Completed.RemoveFirst();
+            if (fw.CompletedById.TryGetValue(first.Value.TaskId, out var t) && t == first.Value)
+            {
+                fw.CompletedById.Remove(first.Value.TaskId);
+            }
+        }
+    }
+
+    public KillResponse Kill(KillRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        if (string.IsNullOrEmpty(request.TaskId))
+        {
+            throw MasterErrors.InvalidArgument("task_id is required");
+        }
+        var now = NowSeconds;
+        if (fw.Tasks.TryGetValue(request.TaskId, out var task))
+        {
+            SendToAgent(task.AgentId, new MasterMessage
+            {
+                Kill = new MasterMessage.Types.KillTask
+                {
+                    FrameworkId = fw.Id,
+                    TaskId = task.TaskId,
+                    KillPolicy = request.KillPolicy ?? task.Info?.KillPolicy,
+                    Reason = TaskStatus.Types.Reason.KilledByFramework,
+                },
+            });
+            return new KillResponse();
+        }
+        TaskStatus status;
+        if (fw.CompletedById.TryGetValue(request.TaskId, out var done) && done.Status is not null)
+        {
+            status = done.Status.Clone();
+            status.Source = TaskStatus.Types.Source.Master;
+            status.Uuid = "";
+            status.Message = $"task '{request.TaskId}' already ended ({done.State}); nothing to kill";
+        }
+        else
+        {
+            var unknown = new TaskRecord { TaskId = request.TaskId, AgentId = request.AgentId, FrameworkId = fw.Id };
+            status = MasterStatus(unknown, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
+                $"task '{request.TaskId}' is not known to the master; it was never launched or its agent is gone", now);
+        }
+        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
+        return new KillResponse();
+    }
+
+    public AcknowledgeResponse Acknowledge(AcknowledgeRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        var items = new List<AcknowledgeRequest.Types.Item>();
+        if (request.TaskId.Length > 0 || request.Uuid.Length > 0 || request.AgentId.Length > 0)
+        {
+            items.Add(new AcknowledgeRequest.Types.Item { AgentId = request.AgentId, TaskId = request.TaskId, Uuid = request.Uuid });
+        }
+        items.AddRange(request.Items);
+        if (items.Count == 0)
+        {
+            throw MasterErrors.InvalidArgument("nothing to acknowledge: set agent_id, task_id and uuid (or items)");
+        }
+        var tasks = new List<TaskRecord>();
+        foreach (var item in items)
+        {
+            if (item.Uuid.Length == 0)
+            {
+                throw MasterErrors.InvalidArgument($"uuid is empty for task '{item.TaskId}': acknowledge only updates with a uuid (master-generated ones need no acknowledgement)");
+            }
+            if (!_agents.ContainsKey(item.AgentId))
+            {
+                throw MasterErrors.NotFound($"agent '{item.AgentId}' is not known; use the agent_id of the status update");
+            }
+            if (!fw.Tasks.TryGetValue(item.TaskId, out var task) && !fw.CompletedById.TryGetValue(item.TaskId, out task))
+            {
+                throw MasterErrors.NotFound($"task '{item.TaskId}' is not known for framework {fw.Id}");
+            }
+            tasks.Add(task);
+        }
+        foreach (var group in items.Select((item, i) => (item, task: tasks[i])).GroupBy(p => p.item.AgentId, StringComparer.Ordinal))
+        {
+            var acks = new MasterMessage.Types.StatusAcks();
+            foreach (var (item, task) in group)
+            {
+                acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = item.TaskId, Uuid = item.Uuid });
+                if (task.Status?.Uuid == item.Uuid)
+                {
+                    task.StatusAcknowledged = true;
+                }
+            }
+            SendToAgent(group.Key, new MasterMessage { Acks = acks });
+        }
+        return new AcknowledgeResponse();
+    }
+
+    public ReconcileResponse Reconcile(ReconcileRequest request)
+    {
+        var fw = Caller(request.FrameworkId, request.StreamId);
+        var now = NowSeconds;
+        var answers = new List<TaskStatus>();
+        if (request.Tasks.Count == 0)
+        {
+            answers.AddRange(fw.Tasks.Values.Select(t => Reconciled(t, now)));
+        }
+        else
+        {
+            foreach (var query in request.Tasks)
+            {
+                var unknown = new TaskRecord { TaskId = query.TaskId, AgentId = query.AgentId, FrameworkId = fw.Id };
+                if (query.AgentId.Length > 0 && !_agents.ContainsKey(query.AgentId))
+                {
+                    answers.Add(MasterStatus(unknown, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                        $"agent '{query.AgentId}' is not known to this master (never registered, or removed); the task is unknown", now));
+                }
+                else if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
+                {
+                    answers.Add(Reconciled(task, now));
+                }
+                else
+                {
+                    answers.Add(MasterStatus(unknown, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                        $"task '{query.TaskId}' is not known to this master", now));
+                }
+            }
+        }
+        foreach (var status in answers)
+        {
+            fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
+        }
+        return new ReconcileResponse();
+    }
+
+    private static TaskStatus Reconciled(TaskRecord task, double now)
+    {
+        var status = task.Status?.Clone() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
+        status.State = task.State;
+        status.Reason = TaskStatus.Types.Reason.Reconciliation;
+        status.Source = TaskStatus.Types.Source.Master;
+        status.Uuid = "";
+        status.Timestamp = now;
+        return status;
+    }
+}

@@ -1,0 +1,61 @@
+using Sched.V1;
+using Scheduler.Master.Election;
+using Scheduler.Master.Loop;
+
+namespace Scheduler.Master.Services;
+
+/// <summary>
+/// What the RPC handlers see of the master: the loop of the current leadership term, or none
+/// (then every call but GetHealth/GetLeader answers UNAVAILABLE with the leader hint).
+/// </summary>
+public sealed class MasterRuntime
+{
+    private volatile Term? _term;
+
+    public MasterRuntime(TimeProvider time)
+    {
+        Time = time;
+        StartedAt = time.GetUtcNow();
+    }
+
+    public TimeProvider Time { get; }
+
+    public DateTimeOffset StartedAt { get; }
+
+    /// <summary>This master (set once it listens).</summary>
+    public MasterInfo? Self { get; set; }
+
+    /// <summary>The election, once started (for leader hints).</summary>
+    public ILeaderElection? Election { get; set; }
+
+    /// <summary>Whether the registry is embedded (single master) rather than etcd.</summary>
+    public bool Standalone { get; set; }
+
+    public MasterLoop? CurrentLoop => _term is { Lost.IsCancellationRequested: false } term ? term.Loop : null;
+
+    /// <summary>The leader's address as far as this master knows (null if unknown).</summary>
+    public string? LeaderHint()
+    {
+        var term = _term;
+        if (term is not null && !term.Lost.IsCancellationRequested)
+        {
+            return term.Loop.Self.Address;
+        }
+        var leader = Election?.CurrentLeader;
+        return leader is null || leader.Address == Self?.Address ? null : leader.Address;
+    }
+
+    /// <summary>The current term, or UNAVAILABLE with the leader hint.</summary>
+    public Term Require()
+    {
+        var term = _term;
+        return term is not null && !term.Lost.IsCancellationRequested ? term : throw MasterErrors.NotLeader(LeaderHint());
+    }
+
+    internal void Begin(MasterLoop loop, CancellationToken lost) => _term = new Term(loop, lost);
+
+    internal void End() => _term = null;
+
+    /// <summary>One leadership term: its loop and the token cancelled when it ends.</summary>
+    public sealed record Term(MasterLoop Loop, CancellationToken Lost);
+}

@@ -1,0 +1,53 @@
+using Sched.V1;
+
+namespace Scheduler.Master.State;
+
+/// <summary>
+/// Outstanding offers by id, framework and agent, plus a bounded memory of retired offer ids and
+/// why they retired, so that a late Accept can be told precisely what happened to its offer.
+/// </summary>
+public sealed class OfferBook
+{
+    private const int RetiredCapacity = 50_000;
+
+    private readonly Dictionary<string, OutstandingOffer> _offers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _retired = new(StringComparer.Ordinal);
+    private readonly Queue<string> _retiredOrder = new();
+    private long _next;
+
+    public int Count => _offers.Count;
+
+    public IEnumerable<OutstandingOffer> All => _offers.Values;
+
+    public string NextId(string masterPrefix) => $"{masterPrefix}-O{++_next}";
+
+    public void Add(OutstandingOffer offer) => _offers.Add(offer.Offer.Id, offer);
+
+    public bool TryGet(string id, out OutstandingOffer offer) => _offers.TryGetValue(id, out offer!);
+
+    /// <summary>Why a no-longer-outstanding offer id retired (used, declined, rescinded…), or null if never seen.</summary>
+    public string? RetiredReason(string id) => _retired.GetValueOrDefault(id);
+
+    /// <summary>Removes an outstanding offer, remembering why.</summary>
+    public OutstandingOffer? Retire(string id, string reason)
+    {
+        if (!_offers.Remove(id, out var offer))
+        {
+            return null;
+        }
+        _retired[id] = reason;
+        _retiredOrder.Enqueue(id);
+        while (_retiredOrder.Count > RetiredCapacity)
+        {
+            _retired.Remove(_retiredOrder.Dequeue());
+        }
+        return offer;
+    }
+
+    public List<OutstandingOffer> ForAgent(string agentId) => [.. _offers.Values.Where(o => o.Offer.AgentId == agentId)];
+
+    public List<OutstandingOffer> ForFramework(string frameworkId) => [.. _offers.Values.Where(o => o.Offer.FrameworkId == frameworkId)];
+}
+
+/// <summary>An offer and when it expires (offer timeout), if it does.</summary>
+public sealed record OutstandingOffer(Offer Offer, DateTimeOffset? ExpiresAt);

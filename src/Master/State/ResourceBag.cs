@@ -1,0 +1,335 @@
+using System.Globalization;
+using System.Text;
+using Sched.V1;
+
+namespace Scheduler.Master.State;
+
+/// <summary>
+/// A mutable multiset of resources keyed by name and reservation role (allocation roles are
+/// ignored: one bag tracks one agent or one offer). Scalars add up, ranges and sets unite.
+/// The master's own accounting; values are validated (finite, non-negative) before they get here.
+/// </summary>
+public sealed class ResourceBag
+{
+    private const double Epsilon = 1e-6;
+    private readonly Dictionary<(string Name, string Reservation), Entry> _entries = [];
+
+    public ResourceBag()
+    {
+    }
+
+    public ResourceBag(IEnumerable<Resource> resources)
+    {
+        Add(resources);
+    }
+
+    public bool IsEmpty => _entries.Values.All(e => e.IsEmpty);
+
+    public ResourceBag Clone()
+    {
+        var copy = new ResourceBag();
+        foreach (var (k, e) in _entries)
+        {
+            copy._entries[k] = e.Clone();
+        }
+        return copy;
+    }
+
+    public void Add(IEnumerable<Resource> resources)
+    {
+        foreach (var r in resources)
+        {
+            Get(Key(r)).Add(r);
+        }
+    }
+
+    public void Add(ResourceBag other)
+    {
+        foreach (var (k, e) in other._entries)
+        {
+            Get(k).Add(e);
+        }
+    }
+
+    /// <summary>Removes what is present; parts not present are ignored.</summary>
+    public void Subtract(IEnumerable<Resource> resources)
+    {
+        foreach (var r in resources)
+        {
+            if (_entries.TryGetValue(Key(r), out var e))
+            {
+                e.Subtract(r);
+            }
+        }
+    }
+
+    public void Subtract(ResourceBag other)
+    {
+        foreach (var (k, e) in other._entries)
+        {
+            if (_entries.TryGetValue(k, out var mine))
+            {
+                mine.Subtract(e);
+            }
+        }
+    }
+
+    /// <summary>Null when <paramref name="resources"/> fit in this bag, else a description of the first shortfall.</summary>
+    public string? FindShortfall(IEnumerable<Resource> resources)
+    {
+        var need = new ResourceBag(resources);
+        foreach (var (k, e) in need._entries)
+        {
+            _entries.TryGetValue(k, out var have);
+            var missing = e.Missing(have);
+            if (missing is not null)
+            {
+                var label = k.Reservation.Length == 0 ? k.Name : $"{k.Name}({k.Reservation})";
+                return $"{label}: {missing}";
+            }
+        }
+        return null;
+    }
+
+    public bool Contains(IEnumerable<Resource> resources) => FindShortfall(resources) is null;
+
+    /// <summary>The bag as resources, each tagged with <paramref name="allocationRole"/> when given.</summary>
+    public List<Resource> ToResources(string? allocationRole = null)
+    {
+        var list = new List<Resource>();
+        foreach (var (k, e) in _entries.OrderBy(p => p.Key.Name, StringComparer.Ordinal).ThenBy(p => p.Key.Reservation, StringComparer.Ordinal))
+        {
+            var r = e.ToResource(k.Name);
+            if (r is null)
+            {
+                continue;
+            }
+            if (k.Reservation.Length > 0)
+            {
+                r.Reservation = e.Reservation!.Clone();
+            }
+            if (allocationRole is not null)
+            {
+                r.AllocationRole = allocationRole;
+            }
+            list.Add(r);
+        }
+        return list;
+    }
+
+    /// <summary>Compares scalar totals, range and set contents (for invariant checks).</summary>
+    public bool SameAs(ResourceBag other) => FindShortfallBag(this, other) is null && FindShortfallBag(other, this) is null;
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        foreach (var r in ToResources())
+        {
+            if (sb.Length > 0)
+            {
+                sb.Append(';');
+            }
+            sb.Append(Format(r));
+        }
+        return sb.ToString();
+    }
+
+    public static string Format(Resource r) => r.ValueCase switch
+    {
+        Resource.ValueOneofCase.Scalar => $"{r.Name}:{r.Scalar.ToString("0.###", CultureInfo.InvariantCulture)}",
+        Resource.ValueOneofCase.Ranges => $"{r.Name}:[{string.Join(',', r.Ranges.Range.Select(x => $"{x.Begin}-{x.End}"))}]",
+        Resource.ValueOneofCase.Set => $"{r.Name}:{{{string.Join(',', r.Set.Items)}}}",
+        _ => r.Name,
+    };
+
+    private static string? FindShortfallBag(ResourceBag have, ResourceBag need) => have.FindShortfall(need.ToResources());
+
+    private static (string, string) Key(Resource r) => (r.Name, r.Reservation?.Role ?? "");
+
+    private Entry Get((string, string) key)
+    {
+        if (!_entries.TryGetValue(key, out var e))
+        {
+            e = new Entry();
+            _entries[key] = e;
+        }
+        return e;
+    }
+
+    private sealed class Entry
+    {
+        private double _scalar;
+        private bool _hasScalar;
+        private List<(ulong Begin, ulong End)> _ranges = [];
+        private readonly SortedSet<string> _set = new(StringComparer.Ordinal);
+
+        public Reservation? Reservation { get; private set; }
+
+        public bool IsEmpty => (!_hasScalar || _scalar < Epsilon) && _ranges.Count == 0 && _set.Count == 0;
+
+        public Entry Clone()
+        {
+            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, _ranges = [.. _ranges], Reservation = Reservation };
+            e._set.UnionWith(_set);
+            return e;
+        }
+
+        public void Add(Resource r)
+        {
+            Reservation ??= r.Reservation;
+            switch (r.ValueCase)
+            {
+                case Resource.ValueOneofCase.Scalar:
+                    _hasScalar = true;
+                    _scalar = Math.Round(_scalar + r.Scalar, 3);
+                    break;
+                case Resource.ValueOneofCase.Ranges:
+                    foreach (var x in r.Ranges.Range)
+                    {
+                        _ranges.Add((Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End)));
+                    }
+                    _ranges = Normalize(_ranges);
+                    break;
+                case Resource.ValueOneofCase.Set:
+                    _set.UnionWith(r.Set.Items);
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        public void Add(Entry other)
+        {
+            Reservation ??= other.Reservation;
+            if (other._hasScalar)
+            {
+                _hasScalar = true;
+                _scalar = Math.Round(_scalar + other._scalar, 3);
+            }
+            _ranges = Normalize([.. _ranges, .. other._ranges]);
+            _set.UnionWith(other._set);
+        }
+
+        public void Subtract(Resource r)
+        {
+            switch (r.ValueCase)
+            {
+                case Resource.ValueOneofCase.Scalar:
+                    _scalar = Math.Max(0, Math.Round(_scalar - r.Scalar, 3));
+                    break;
+                case Resource.ValueOneofCase.Ranges:
+                    foreach (var x in r.Ranges.Range)
+                    {
+                        _ranges = Cut(_ranges, Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End));
+                    }
+                    break;
+                case Resource.ValueOneofCase.Set:
+                    _set.ExceptWith(r.Set.Items);
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        public void Subtract(Entry other)
+        {
+            if (other._hasScalar)
+            {
+                _scalar = Math.Max(0, Math.Round(_scalar - other._scalar, 3));
+            }
+            foreach (var (b, e) in other._ranges)
+            {
+                _ranges = Cut(_ranges, b, e);
+            }
+            _set.ExceptWith(other._set);
+        }
+
+        public string? Missing(Entry? have)
+        {
+            if (_hasScalar && _scalar > Epsilon)
+            {
+                var h = have?._scalar ?? 0;
+                if (_scalar > h + Epsilon)
+                {
+                    return $"needs {_scalar.ToString("0.###", CultureInfo.InvariantCulture)}, only {h.ToString("0.###", CultureInfo.InvariantCulture)} offered";
+                }
+            }
+            foreach (var (b, e) in _ranges)
+            {
+                if (have is null || !have._ranges.Any(x => x.Begin <= b && e <= x.End))
+                {
+                    return $"range [{b}-{e}] is not offered";
+                }
+            }
+            foreach (var item in _set)
+            {
+                if (have is null || !have._set.Contains(item))
+                {
+                    return $"item '{item}' is not offered";
+                }
+            }
+            return null;
+        }
+
+        public Resource? ToResource(string name)
+        {
+            if (_ranges.Count > 0)
+            {
+                var rs = new Ranges();
+                rs.Range.AddRange(_ranges.Select(x => new Sched.V1.Range { Begin = x.Begin, End = x.End }));
+                return new Resource { Name = name, Ranges = rs };
+            }
+            if (_set.Count > 0)
+            {
+                var s = new ValueSet();
+                s.Items.AddRange(_set);
+                return new Resource { Name = name, Set = s };
+            }
+            if (_hasScalar && _scalar > Epsilon)
+            {
+                return new Resource { Name = name, Scalar = _scalar };
+            }
+            return null;
+        }
+
+        private static List<(ulong Begin, ulong End)> Normalize(List<(ulong Begin, ulong End)> ranges)
+        {
+            ranges.Sort();
+            var result = new List<(ulong Begin, ulong End)>();
+            foreach (var r in ranges)
+            {
+                if (result.Count > 0 && r.Begin <= result[^1].End + 1)
+                {
+                    result[^1] = (result[^1].Begin, Math.Max(result[^1].End, r.End));
+                }
+                else
+                {
+                    result.Add(r);
+                }
+            }
+            return result;
+        }
+
+        private static List<(ulong Begin, ulong End)> Cut(List<(ulong Begin, ulong End)> ranges, ulong b, ulong e)
+        {
+            var result = new List<(ulong Begin, ulong End)>();
+            foreach (var r in ranges)
+            {
+                if (r.End < b || r.Begin > e)
+                {
+                    result.Add(r);
+                    continue;
+                }
+                if (r.Begin < b)
+                {
+                    result.Add((r.Begin, b - 1));
+                }
+                if (r.End > e)
+                {
+                    result.Add((e + 1, r.End));
+                }
+            }
+            return result;
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+
+namespace Scheduler.Master.Telemetry;
+
+/// <summary>The master's log messages.</summary>
+public static partial class MasterLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Master listening on {Address}")]
+    public static partial void Listening(ILogger logger, string address);
+
+    [LoggerMessage(2, LogLevel.Information, "Became leader (term {Term}); recovering {Agents} agents and {Frameworks} frameworks from the registry")]
+    public static partial void BecameLeader(ILogger logger, ulong term, int agents, int frameworks);
+
+    [LoggerMessage(3, LogLevel.Warning, "Leadership lost (term {Term}); closing every stream")]
+    public static partial void LeadershipLost(ILogger logger, ulong term);
+
+    [LoggerMessage(4, LogLevel.Information, "Agent {AgentId} ({Hostname}) registered with {Resources}")]
+    public static partial void AgentRegistered(ILogger logger, string agentId, string hostname, string resources);
+
+    [LoggerMessage(5, LogLevel.Information, "Agent {AgentId} re-registered with {Tasks} tasks")]
+    public static partial void AgentReregistered(ILogger logger, string agentId, int tasks);
+
+    [LoggerMessage(6, LogLevel.Warning, "Agent {AgentId} unreachable: {Why}")]
+    public static partial void AgentUnreachable(ILogger logger, string agentId, string why);
+
+    [LoggerMessage(7, LogLevel.Information, "Framework {FrameworkId} ({Name}) subscribed with roles {Roles}")]
+    public static partial void FrameworkSubscribed(ILogger logger, string frameworkId, string name, string roles);
+
+    [LoggerMessage(8, LogLevel.Information, "Framework {FrameworkId} disconnected; tearing down at {Deadline} unless it re-subscribes")]
+    public static partial void FrameworkDisconnected(ILogger logger, string frameworkId, DateTimeOffset deadline);
+
+    [LoggerMessage(9, LogLevel.Information, "Framework {FrameworkId} removed: {Why}")]
+    public static partial void FrameworkRemoved(ILogger logger, string frameworkId, string why);
+
+    [LoggerMessage(10, LogLevel.Error, "Master command failed")]
+    public static partial void CommandFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Error, "Registry write failed: {Why}")]
+    public static partial void RegistryWriteFailed(ILogger logger, string why, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Information, "Recovery finished: {Back} agents re-registered, {Missing} marked unreachable")]
+    public static partial void RecoveryFinished(ILogger logger, int back, int missing);
+
+    [LoggerMessage(13, LogLevel.Warning, "Agent registration refused: {Why}")]
+    public static partial void AgentRefused(ILogger logger, string why);
+
+    [LoggerMessage(14, LogLevel.Error, "Master failed")]
+    public static partial void MasterFailed(ILogger logger, Exception exception);
+}

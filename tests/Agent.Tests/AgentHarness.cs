@@ -1,0 +1,191 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Sched.V1;
+using Scheduler.Agent.Isolation;
+using Scheduler.Agent.Native;
+using Xunit;
+
+namespace Scheduler.Agent.Tests;
+
+/// <summary>
+/// Drives an <see cref="AgentCore"/> directly on a temp work dir, standing in for the master: it
+/// collects every status update the agent sends and acknowledges it. Supervisors are real
+/// processes started through the SupervisorShim test entry point.
+/// </summary>
+public sealed class AgentHarness : IAsyncDisposable
+{
+    private readonly List<(string Framework, TaskStatus Status)> _seen = [];
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _cts = new();
+    private readonly SemaphoreSlim _changed = new(0);
+    private Task _pump = Task.CompletedTask;
+
+    public AgentHarness(string? workDir = null, string isolation = "auto", bool autoAck = true)
+    {
+        WorkDir = workDir ?? Directory.CreateTempSubdirectory("agent-test-").FullName;
+        AutoAck = autoAck;
+        Options = new AgentOptions { WorkDir = WorkDir, Isolation = isolation, DefaultKillGrace = TimeSpan.FromSeconds(1) };
+        Options.SupervisorCommand.AddRange(ShimCommand());
+        Isolation = isolation;
+        Start();
+    }
+
+    public string WorkDir { get; }
+
+    public AgentOptions Options { get; }
+
+    public string Isolation { get; }
+
+    public bool AutoAck { get; set; }
+
+    public AgentCore Core { get; private set; } = null!;
+
+    public static bool IsRoot => Libc.geteuid() == 0;
+
+    public static FrameworkInfo Framework { get; } = new() { Id = "fw1", Name = "test", Roles = { "*" } };
+
+    public IReadOnlyList<TaskStatus> Updates(string taskId)
+    {
+        lock (_lock)
+        {
+            return _seen.Where(s => s.Status.TaskId == taskId).Select(s => s.Status).ToList();
+        }
+    }
+
+    /// <summary>Starts (or restarts) the agent core on the work dir and recovers its tasks.</summary>
+    public void Start()
+    {
+        var isolator = Isolators.Create(Isolation, Isolators.ScopeFor(WorkDir));
+        Core = new AgentCore(Options, isolator, TimeProvider.System, NullLogger.Instance);
+        Core.SetAgentId("agent-test");
+        Core.Updates.HeadReady += () => _changed.Release();
+        Core.Recover();
+        _pump = Task.Run(PumpAsync);
+    }
+
+    /// <summary>Stops the agent abruptly: no task is touched (like a SIGKILLed agent).</summary>
+    public async Task CrashAsync()
+    {
+        var old = Core;
+        await old.DisposeAsync();
+    }
+
+    public void Launch(params TaskInfo[] tasks) => Core.Launch(Framework, tasks);
+
+    /// <summary>Waits until the task's latest update has the state, failing on timeout.</summary>
+    public async Task<TaskStatus> WaitForAsync(string taskId, Func<TaskStatus, bool> predicate, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var match = Updates(taskId).FirstOrDefault(predicate);
+            if (match is not null)
+            {
+                return match;
+            }
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new Xunit.Sdk.XunitException($"task {taskId}: no matching update within the timeout; saw: {string.Join(", ", Updates(taskId).Select(u => $"{u.State}/{u.Reason}/{u.Message}"))}");
+            }
+            await _changed.WaitAsync(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
+        }
+    }
+
+    public Task<TaskStatus> WaitForStateAsync(string taskId, TaskState state, TimeSpan? timeout = null)
+        => WaitForAsync(taskId, s => s.State == state, timeout);
+
+    public Task<TaskStatus> WaitTerminalAsync(string taskId, TimeSpan? timeout = null)
+        => WaitForAsync(taskId, s => StatusUpdates.StatusUpdateQueue.IsTerminal(s.State), timeout);
+
+    public static TaskInfo ShellTask(string id, string command, double cpus = 0.5, double mem = 64) => new()
+    {
+        TaskId = id,
+        Name = id,
+        AgentId = "agent-test",
+        Command = new CommandInfo { Shell = true, Value = command },
+        Container = new ContainerInfo { Type = ContainerInfo.Types.Type.Process },
+        Resources = { new Resource { Name = "cpus", Scalar = cpus }, new Resource { Name = "mem", Scalar = mem } },
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cts.CancelAsync();
+        foreach (var t in Core.Tasks.Where(t => !t.Ended).ToList())
+        {
+            await Core.KillAsync(t.Framework.Id, t.Info.TaskId, new KillPolicy { GracePeriodSeconds = 0.1 }, TaskStatus.Types.Reason.KilledByOperator);
+        }
+        foreach (var t in Core.Tasks.ToList())
+        {
+            try
+            {
+                await WaitTerminalAsync(t.Info.TaskId, TimeSpan.FromSeconds(10));
+            }
+            catch (Xunit.Sdk.XunitException)
+            {
+            }
+        }
+        await Core.DisposeAsync();
+        try
+        {
+            await _pump;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        Core.Isolator.RemoveStale(new HashSet<string>());
+        Core.Isolator.RemoveScopeIfEmpty();
+        try
+        {
+            Directory.Delete(WorkDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        var core = Core;
+        while (!_cts.IsCancellationRequested)
+        {
+            foreach (var update in core.Updates.TakeDue())
+            {
+                lock (_lock)
+                {
+                    if (!_seen.Any(s => s.Status.Uuid == update.Status.Uuid))
+                    {
+                        _seen.Add((update.FrameworkId, update.Status));
+                    }
+                }
+                if (AutoAck)
+                {
+                    core.Acknowledge(update.FrameworkId, update.Status.TaskId, update.Status.Uuid);
+                }
+                _changed.Release();
+            }
+            try
+            {
+                await Task.Delay(20, _cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (!ReferenceEquals(core, Core))
+            {
+                return;
+            }
+        }
+    }
+
+    private static List<string> ShimCommand()
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        // tests/Agent.Tests/bin/<Config>/net10.0/ → tests/Agent.Tests/SupervisorShim/bin/<Config>/net10.0/
+        var config = output.Parent!.Name;
+        var testsDir = output.Parent!.Parent!.Parent!.FullName;
+        var shim = Path.Combine(testsDir, "SupervisorShim", "bin", config, "net10.0", "SupervisorShim.dll");
+        Assert.True(File.Exists(shim), $"supervisor shim not built at {shim}");
+        return [Path.Combine(Path.GetDirectoryName(Environment.ProcessPath!)!, "dotnet") is var d && File.Exists(d) ? d : "dotnet", shim];
+    }
+}

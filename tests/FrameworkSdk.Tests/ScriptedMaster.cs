@@ -1,0 +1,149 @@
+using System.Net;
+using System.Threading.Channels;
+using Google.Protobuf;
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.FrameworkSdk.Tests;
+
+/// <summary>
+/// A scripted stand-in for a master (a test double, not the real master): a real RpcServer on
+/// loopback serving sched.v1.Scheduler, where each Subscribe call is handed to the test to drive
+/// and every unary request is recorded. Lets SDK tests exercise redirects, silent masters and
+/// refusals that a real master only produces under failure.
+/// </summary>
+public sealed class ScriptedMaster : IAsyncDisposable
+{
+    private readonly RpcServer _server;
+    private readonly Channel<Subscription> _subscriptions = Channel.CreateUnbounded<Subscription>();
+    private readonly Channel<IMessage> _calls = Channel.CreateUnbounded<IMessage>();
+
+    private ScriptedMaster(RpcServer server)
+    {
+        _server = server;
+    }
+
+    public string Address => $"127.0.0.1:{_server.BoundEndpoints[0].Port}";
+
+    /// <summary>When set, every call answers UNAVAILABLE with this leader hint.</summary>
+    public string? RedirectTo { get; set; }
+
+    /// <summary>When set, Subscribe fails with this status.</summary>
+    public Status? SubscribeFailure { get; set; }
+
+    public static async Task<ScriptedMaster> StartAsync()
+    {
+        ScriptedMaster? master = null;
+        var registry = new ServiceRegistry();
+        registry.AddServerStreaming(SchedulerMethods.Subscribe, (request, stream, context) => master!.SubscribeAsync(request, stream, context));
+        Unary(registry, SchedulerMethods.Accept, () => master!);
+        Unary(registry, SchedulerMethods.Decline, () => master!);
+        Unary(registry, SchedulerMethods.Revive, () => master!);
+        Unary(registry, SchedulerMethods.Suppress, () => master!);
+        Unary(registry, SchedulerMethods.Kill, () => master!);
+        Unary(registry, SchedulerMethods.Acknowledge, () => master!);
+        Unary(registry, SchedulerMethods.Reconcile, () => master!);
+        Unary(registry, SchedulerMethods.Message, () => master!);
+        Unary(registry, SchedulerMethods.Teardown, () => master!);
+        Unary(registry, SchedulerMethods.UpdateFramework, () => master!);
+        var options = new RpcServerOptions();
+        options.Endpoints.Add(new RpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
+        var server = new RpcServer(registry, options);
+        await server.StartAsync();
+        master = new ScriptedMaster(server);
+        return master;
+    }
+
+    /// <summary>The next Subscribe call (waits up to 10 s).</summary>
+    public async Task<Subscription> NextSubscriptionAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        return await _subscriptions.Reader.ReadAsync(cts.Token);
+    }
+
+    /// <summary>The next unary request of type <typeparamref name="T"/> (others are skipped).</summary>
+    public async Task<T> NextCallAsync<T>()
+        where T : IMessage
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            if (await _calls.Reader.ReadAsync(cts.Token) is T call)
+            {
+                return call;
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
+
+    private static void Unary<TRequest, TResponse>(ServiceRegistry registry, Method<TRequest, TResponse> method, Func<ScriptedMaster> master)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>, new()
+    {
+        registry.AddUnary(method, (request, _) =>
+        {
+            var m = master();
+            m.ThrowIfRedirecting();
+            m._calls.Writer.TryWrite(request);
+            return Task.FromResult(new TResponse());
+        });
+    }
+
+    private void ThrowIfRedirecting()
+    {
+        if (RedirectTo is { } leader)
+        {
+            var trailers = new Metadata { { MetadataKeys.Leader, leader } };
+            throw new RpcException(new Status(StatusCode.Unavailable, "not the leader; the leader is " + leader), trailers);
+        }
+    }
+
+    private async Task SubscribeAsync(SubscribeRequest request, IServerStreamWriter<Event> stream, ServerCallContext context)
+    {
+        ThrowIfRedirecting();
+        if (SubscribeFailure is { } failure)
+        {
+            throw new RpcException(failure);
+        }
+        var subscription = new Subscription(request, stream);
+        _subscriptions.Writer.TryWrite(subscription);
+        await subscription.RunAsync(context.CancellationToken);
+    }
+
+    /// <summary>One Subscribe call, driven by the test.</summary>
+    public sealed class Subscription(SubscribeRequest request, IServerStreamWriter<Event> stream)
+    {
+        private readonly Channel<Event> _outbox = Channel.CreateUnbounded<Event>();
+        private readonly TaskCompletionSource _clientGone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public SubscribeRequest Request => request;
+
+        /// <summary>Completes when the client cancelled the call (e.g. it gave up on heartbeats).</summary>
+        public Task ClientGone => _clientGone.Task;
+
+        public void Send(Event e) => _outbox.Writer.TryWrite(e);
+
+        public void SendSubscribed(string frameworkId, string streamId, double heartbeatSeconds = 30) =>
+            Send(new Event { Subscribed = new Event.Types.Subscribed { FrameworkId = frameworkId, StreamId = streamId, HeartbeatIntervalSeconds = heartbeatSeconds } });
+
+        /// <summary>Ends the stream normally (as a master does when it steps down).</summary>
+        public void Close() => _outbox.Writer.TryComplete();
+
+        internal async Task RunAsync(CancellationToken ct)
+        {
+            try
+            {
+                await foreach (var e in _outbox.Reader.ReadAllAsync(ct))
+                {
+                    await stream.WriteAsync(e, ct);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                _clientGone.TrySetResult();
+            }
+        }
+    }
+}

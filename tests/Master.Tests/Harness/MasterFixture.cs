@@ -1,0 +1,147 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+using Xunit;
+
+namespace Scheduler.Master.Tests.Harness;
+
+/// <summary>
+/// A real master in-process: generic host + AddSchedulerMaster, Kestrel on 127.0.0.1:0, the
+/// embedded file registry in a temp work dir. Short intervals so tests run fast.
+/// </summary>
+public sealed class MasterFixture : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private readonly bool _ownsWorkDir;
+    private bool _stopped;
+
+    private MasterFixture(IHost host, string workDir, bool ownsWorkDir, string address)
+    {
+        _host = host;
+        WorkDir = workDir;
+        _ownsWorkDir = ownsWorkDir;
+        Address = address;
+        Channel = RpcChannel.ForAddress(address);
+    }
+
+    public string WorkDir { get; }
+
+    public string Address { get; }
+
+    public RpcChannel Channel { get; }
+
+    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null, Action<MasterComponents>? components = null, bool waitForLeadership = true)
+    {
+        var owns = workDir is null;
+        workDir ??= Directory.CreateTempSubdirectory("sched-master-test-").FullName;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSchedulerMaster(o =>
+        {
+            o.Listen = "127.0.0.1:0";
+            o.WorkDir = workDir;
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+            o.AgentTimeout = TimeSpan.FromSeconds(3);
+            o.FrameworkHeartbeatInterval = TimeSpan.FromMilliseconds(500);
+            o.AllocationInterval = TimeSpan.FromMilliseconds(20);
+            o.AgentReregisterTimeout = TimeSpan.FromSeconds(2);
+            configure?.Invoke(o);
+        }, components);
+        var host = builder.Build();
+        await host.StartAsync();
+        var daemon = host.Services.GetRequiredService<MasterDaemon>();
+        var address = await daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
+        var fixture = new MasterFixture(host, workDir, owns, address);
+        if (!waitForLeadership)
+        {
+            return fixture;
+        }
+        // Serving once GetState answers (the first leadership term has started).
+        await fixture.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await fixture.Operator(OperatorMethods.GetFrameworks, new GetFrameworksRequest());
+                return true;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, "the master to lead");
+        return fixture;
+    }
+
+    public Task<TResponse> Operator<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request)
+        where TRequest : class, Google.Protobuf.IMessage<TRequest>
+        where TResponse : class, Google.Protobuf.IMessage<TResponse>
+        => Channel.AsyncUnaryCall(method, request, new CallOptions().WithTimeout(TimeSpan.FromSeconds(10))).ResponseAsync;
+
+    public async Task<IReadOnlyList<AgentState>> GetAgentsAsync() => (await Operator(OperatorMethods.GetAgents, new GetAgentsRequest())).Agents;
+
+    public async Task<IReadOnlyList<FrameworkState>> GetFrameworksAsync() => (await Operator(OperatorMethods.GetFrameworks, new GetFrameworksRequest())).Frameworks;
+
+    public async Task<IReadOnlyList<TaskRecord>> GetTasksAsync(GetTasksRequest? request = null) => (await Operator(OperatorMethods.GetTasks, request ?? new GetTasksRequest())).Tasks;
+
+    /// <summary>Asserts, for every agent, offered + allocated + available == total (scalars).</summary>
+    public async Task AssertAccountingAsync()
+    {
+        foreach (var agent in await GetAgentsAsync())
+        {
+            var total = Res.Sum(agent.Total);
+            var sum = Res.Sum(agent.Offered.Concat(agent.Allocated).Concat(agent.Available));
+            foreach (var name in total.Keys.Union(sum.Keys))
+            {
+                Assert.True(
+                    Math.Abs(total.GetValueOrDefault(name) - sum.GetValueOrDefault(name)) < 1e-6,
+                    $"agent {agent.Info.Id}: {name} offered {Res.Get(agent.Offered, name)} + allocated {Res.Get(agent.Allocated, name)} + available {Res.Get(agent.Available, name)} != total {total.GetValueOrDefault(name)}");
+                Assert.True(Res.Get(agent.Available, name) >= -1e-6, $"agent {agent.Info.Id}: {name} over-committed");
+            }
+        }
+    }
+
+    /// <summary>Polls <paramref name="condition"/> (a state query, not a sleep-synchronisation)
+    /// until true or the timeout.</summary>
+    public async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for {what}");
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stopped)
+        {
+            return;
+        }
+        _stopped = true;
+        Channel.Dispose();
+        await _host.StopAsync(TimeSpan.FromSeconds(10));
+        _host.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        if (_ownsWorkDir)
+        {
+            try
+            {
+                Directory.Delete(WorkDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
