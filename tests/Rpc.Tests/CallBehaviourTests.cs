@@ -65,6 +65,7 @@ public sealed class CallBehaviourTests : IAsyncLifetime
             await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), With(("x-mode", "fail"), ("x-detail", "placeholder"))));
         Assert.Equal(StatusCode.FailedPrecondition, ex.StatusCode);
         Assert.Equal("requested", ex.Trailers.GetValue("x-reason"));
+        Assert.Equal("", ex.Trailers.GetValue("x-empty"));
 
         // Non-ASCII text cannot travel in an ASCII header, so this handler takes it from a -bin key.
         var registry = new ServiceRegistry().AddUnary(OperatorMethods.GetHealth, (_, ctx) =>
@@ -144,6 +145,11 @@ public sealed class CallBehaviourTests : IAsyncLifetime
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
             await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), With(("x-mode", "big"), ("x-size", "70000"))));
         Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        // Client refuses to send a unary request over its limit: nothing is sent.
+        using var tooBig = _channel.AsyncUnaryCall(TestService.EchoUnary, new FileChunk { Data = ByteString.CopyFrom(new byte[70_000]) });
+        var ex1 = await Assert.ThrowsAsync<RpcException>(() => tooBig.ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, ex1.StatusCode);
+        Assert.Equal(StatusCode.ResourceExhausted, tooBig.GetStatus().StatusCode);
         // Client refuses to send over its limit.
         using var call = _channel.AsyncClientStreamingCall(TestService.Collect);
         var big = new FileChunk { Data = ByteString.CopyFrom(new byte[70_000]) };

@@ -411,7 +411,9 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         if (ex is RpcException rpc)
         {
-            return rpc;
+            // E.g. a request too large to send: that is the call's outcome.
+            Finish(rpc.Status, rpc.Trailers);
+            return _failure ?? rpc;
         }
         Status status;
         var byCaller = _options.CancellationToken.IsCancellationRequested || Volatile.Read(ref _disposed) == 1;
@@ -434,6 +436,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
                 0xc => new Status(StatusCode.PermissionDenied, "Inadequate security: " + hpe.Message),
                 _ => new Status(StatusCode.Internal, "HTTP/2 protocol error: " + hpe.Message),
             };
+        }
+        else if (ex is ObjectDisposedException)
+        {
+            status = new Status(StatusCode.Unavailable, "The channel was disposed.");
         }
         else if (ex is HttpRequestException { InnerException: SocketException se })
         {
