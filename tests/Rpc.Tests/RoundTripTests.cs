@@ -74,6 +74,7 @@ public sealed class RoundTripTests : IAsyncLifetime
         Assert.False(await call.ResponseStream.MoveNext());
         Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
         Assert.Equal("done", call.GetTrailers().GetValue("x-end"));
+        Assert.Equal("", call.GetTrailers().GetValue("x-end-empty"));
     }
 
     [Fact]

@@ -39,6 +39,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private Metadata? _trailers;
     private RpcException? _failure;
     private SemaphoreSlim? _writeGate;
+    private TaskCompletionSource? _finished;
     private bool _writesCompleted;
     private int _disposed;
 
@@ -108,6 +109,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         _requestContent = new StreamingRequestContent();
         _writeGate = new SemaphoreSlim(1, 1);
+        _finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _sendTask = SendAsync(_requestContent);
         WatchHeaders();
     }
@@ -396,6 +398,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
             }
         }
         _headers.TrySetResult([]);
+        _finished?.TrySetResult();
         Release(abort: _status.Value.StatusCode != StatusCode.OK, fromReader);
         return _failure;
     }
@@ -408,7 +411,9 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         if (ex is RpcException rpc)
         {
-            return rpc;
+            // E.g. a request too large to send: that is the call's outcome.
+            Finish(rpc.Status, rpc.Trailers);
+            return _failure ?? rpc;
         }
         Status status;
         var byCaller = _options.CancellationToken.IsCancellationRequested || Volatile.Read(ref _disposed) == 1;
@@ -431,6 +436,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
                 0xc => new Status(StatusCode.PermissionDenied, "Inadequate security: " + hpe.Message),
                 _ => new Status(StatusCode.Internal, "HTTP/2 protocol error: " + hpe.Message),
             };
+        }
+        else if (ex is ObjectDisposedException)
+        {
+            status = new Status(StatusCode.Unavailable, "The channel was disposed.");
         }
         else if (ex is HttpRequestException { InnerException: SocketException se })
         {
@@ -581,6 +590,21 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         }
         catch (Exception ex) when (ex is not RpcException)
         {
+            if (_failure is null && !_cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // A write usually fails because the server has ended the call (e.g. it rejected
+                // the message) and reset the stream: its status, not the reset, is the answer.
+                try
+                {
+                    // (Duplex: once a response body has started, its status comes with the
+                    // messages the caller reads, so there is nothing more to wait for here.)
+                    var outcome = _responseReady is null ? _finished!.Task : Task.WhenAny(_finished!.Task, _responseReady);
+                    await outcome.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
             throw _failure ?? Fail(ex);
         }
         finally

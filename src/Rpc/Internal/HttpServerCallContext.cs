@@ -116,7 +116,7 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         {
             if (!MetadataCodec.IsReserved(e.Key))
             {
-                headers.Append(e.Key, MetadataCodec.ToHeaderValue(e));
+                AddField(headers, e.Key, MetadataCodec.ToHeaderValue(e));
             }
         }
         _headersWritten = true;
@@ -303,16 +303,18 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
                 {
                     if (!MetadataCodec.IsReserved(e.Key))
                     {
-                        headers.Append(e.Key, MetadataCodec.ToHeaderValue(e));
+                        AddField(headers, e.Key, MetadataCodec.ToHeaderValue(e));
                     }
                 }
             }
             return;
         }
-        response.AppendTrailer(GrpcProtocol.StatusHeader, StatusText(status.StatusCode));
+        var trailers = _http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers
+            ?? throw new InvalidOperationException("The HTTP/2 response does not support trailers.");
+        trailers[GrpcProtocol.StatusHeader] = StatusText(status.StatusCode);
         if (!string.IsNullOrEmpty(status.Detail))
         {
-            response.AppendTrailer(GrpcProtocol.MessageHeader, GrpcProtocol.EncodeMessage(status.Detail));
+            trailers[GrpcProtocol.MessageHeader] = GrpcProtocol.EncodeMessage(status.Detail);
         }
         if (_responseTrailers is not null)
         {
@@ -320,11 +322,16 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
             {
                 if (!MetadataCodec.IsReserved(e.Key))
                 {
-                    response.AppendTrailer(e.Key, MetadataCodec.ToHeaderValue(e));
+                    AddField(trailers, e.Key, MetadataCodec.ToHeaderValue(e));
                 }
             }
         }
     }
+
+    /// <summary>Adds a header or trailer value, keeping earlier values of the key and empty
+    /// values (the Append helpers drop empty strings, but an empty metadata value is valid).</summary>
+    private static void AddField(IHeaderDictionary fields, string key, string value)
+        => fields[key] = Microsoft.Extensions.Primitives.StringValues.Concat(fields[key], value);
 
     private static string StatusText(StatusCode code) => code switch
     {
