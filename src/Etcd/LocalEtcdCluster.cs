@@ -53,7 +53,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
     private const int SigCont = 18;
 
     // Members still running when the process exits without disposing the cluster are killed.
-    private static readonly ConcurrentDictionary<int, Process> s_live = new();
+    private static readonly ConcurrentDictionary<int, Process> LiveMembers = new();
 
     private readonly LocalEtcdClusterOptions _options;
     private readonly bool _ownsDirectory;
@@ -64,7 +64,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
     {
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            foreach (var p in s_live.Values)
+            foreach (var p in LiveMembers.Values)
             {
                 try
                 {
@@ -303,14 +303,14 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         process.ErrorDataReceived += OnLine;
         process.Exited += (_, _) =>
         {
-            s_live.TryRemove(KeyValuePair.Create(process.Id, process));
+            LiveMembers.TryRemove(KeyValuePair.Create(process.Id, process));
         };
         process.EnableRaisingEvents = true;
         if (!process.Start())
         {
             throw new InvalidOperationException($"Could not start {Binary}.");
         }
-        s_live[process.Id] = process;
+        LiveMembers[process.Id] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         m.Process = process;
@@ -347,7 +347,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         }
         finally
         {
-            s_live.TryRemove(KeyValuePair.Create(SafeId(p), p));
+            LiveMembers.TryRemove(KeyValuePair.Create(SafeId(p), p));
             p.Dispose();
         }
     }
