@@ -80,8 +80,8 @@ public sealed class MasterDaemon : BackgroundService
                 StartTime = _runtime.Time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0,
             };
             _runtime.Self = self;
-            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options);
             election = (_components.Election ?? throw new InvalidOperationException("no leader election configured"))(_services, _options, self);
+            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
             _runtime.Election = election;
             _runtime.Standalone = election is StandaloneElection;
             Console.Out.WriteLine($"master listening on {address}");
