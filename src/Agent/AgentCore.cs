@@ -40,6 +40,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             ["process"] = new ProcessExecutor(isolator, launcher, options),
             ["mock"] = new MockExecutor(time),
+            ["oci"] = new OciExecutor(isolator, launcher, options, new Images.ImageStore(Path.Combine(WorkDir, "images"), options.MaxImageBytes)),
         };
         foreach (var e in extraExecutors ?? [])
         {

@@ -92,6 +92,7 @@ public static class AgentHost
         using var gc = new SandboxCollector(core, options, log).Start(cancellationToken);
         var code = await link.RunAsync(cancellationToken);
         await server.StopAsync(CancellationToken.None);
+        isolator.RemoveScopeIfEmpty();
         return code;
     }
 }

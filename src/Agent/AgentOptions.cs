@@ -60,6 +60,9 @@ public sealed class AgentOptions
     /// <summary>Above this fraction of the work dir's disk used, the oldest sandboxes go first.</summary>
     public double SandboxDiskPressure { get; set; } = 0.90;
 
+    /// <summary>Largest unpacked image accepted (bytes).</summary>
+    public long MaxImageBytes { get; set; } = 4L << 30;
+
     /// <summary>Validates the options; returns human-readable problems (empty = fine).</summary>
     public IReadOnlyList<string> Validate()
     {

@@ -110,11 +110,35 @@ public sealed class CgroupV1Isolator : IIsolator
 
     public void RemoveScopeIfEmpty()
     {
-        foreach (var dir in Controllers.Select(c => Path.Combine(_mounts[c], "sched", _scope)).Distinct())
+        foreach (var dir in AllHierarchies().Select(m => Path.Combine(m, "sched", _scope)).Distinct())
         {
             if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
             {
                 _ = Libc.rmdir(dir);
+            }
+        }
+    }
+
+    /// <summary>Every mounted cgroup hierarchy (OCI runtimes also create the container's cgroup in
+    /// blkio, devices, cpuset, name=systemd, the unified mount…).</summary>
+    private static IEnumerable<string> AllHierarchies()
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines("/proc/self/mountinfo");
+        }
+        catch (IOException)
+        {
+            yield break;
+        }
+        foreach (var line in lines)
+        {
+            var sep = line.IndexOf(" - ", StringComparison.Ordinal);
+            var left = line.Split(' ');
+            if (sep > 0 && left.Length > 4 && line[(sep + 3)..].StartsWith("cgroup", StringComparison.Ordinal))
+            {
+                yield return left[4];
             }
         }
     }
@@ -205,6 +229,14 @@ public sealed class CgroupV1Isolator : IIsolator
             foreach (var dir in Dirs.Values.Distinct())
             {
                 CgroupFiles.RemoveDir(dir);
+            }
+            foreach (var hierarchy in AllHierarchies())
+            {
+                var extra = Path.Combine(hierarchy, Path.GetRelativePath(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(Dirs["memory"])!)!)!, Dirs["memory"]));
+                if (Directory.Exists(extra))
+                {
+                    _ = Libc.rmdir(extra);
+                }
             }
         }
 

@@ -56,7 +56,8 @@ public static class SupervisorHost
         int pid;
         try
         {
-            cgroup = Isolators.ByName(spec.Isolator, spec.Scope).Open(spec.ContainerId);
+            // For OCI tasks the runtime creates the cgroup itself: it is opened once the task ran.
+            cgroup = spec.JoinCgroups ? Isolators.ByName(spec.Isolator, spec.Scope).Open(spec.ContainerId) : null;
             pid = Libc.SpawnInNewSession(BuildArgv(spec, cgroup), spec.Env.Select(kv => kv.Key + "=" + kv.Value).ToList(), spec.WorkingDir, spec.Stdout, spec.Stderr);
         }
         catch (Exception e)
@@ -120,8 +121,10 @@ public static class SupervisorHost
     internal static double Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
 
     /// <summary>The running part of a supervisor: waits for the task, handles kills, records the end.</summary>
-    private sealed class Supervision(string runDir, SupervisorSpec spec, int pid, IContainerCgroup? cgroup)
+    private sealed class Supervision(string runDir, SupervisorSpec spec, int pid, IContainerCgroup? joined)
     {
+        private IContainerCgroup? Cgroup => joined ?? (spec.Isolator == "none" ? null : Isolators.ByName(spec.Isolator, spec.Scope).Open(spec.ContainerId));
+
         private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _killRequested;
 
@@ -135,6 +138,7 @@ public static class SupervisorHost
             var status = await _exited.Task;
 
             // The main process is gone; anything it left in the container goes too (no orphans).
+            var cgroup = Cgroup;
             cgroup?.KillAll();
             _ = Libc.kill(-pid, Libc.SIGKILL);
             var stats = cgroup?.Statistics();
@@ -157,6 +161,10 @@ public static class SupervisorHost
                 result.Signal = Libc.WTermSig(status);
                 result.ExitCode = 128 + result.Signal;
             }
+            if (spec.Runtime is not null)
+            {
+                DeleteContainer();
+            }
             try
             {
                 cgroup?.Destroy();
@@ -167,6 +175,25 @@ public static class SupervisorHost
             }
             AtomicFile.WriteJson(Path.Combine(runDir, StatusFile), result, SupervisorJson.Default.SupervisorResult);
             return 0;
+        }
+
+        /// <summary>Removes the runtime's state of the container (<c>runc delete --force</c>).</summary>
+        private void DeleteContainer()
+        {
+            try
+            {
+                var psi = new ProcessStartInfo(spec.Runtime!) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+                foreach (var a in new[] { "--root", spec.RuntimeRoot ?? "/run/runc", "delete", "--force", spec.ContainerId })
+                {
+                    psi.ArgumentList.Add(a);
+                }
+                using var p = Process.Start(psi);
+                p?.WaitForExit(10000);
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                Console.Error.WriteLine($"supervisor: cannot delete container {spec.ContainerId}: {e.Message}");
+            }
         }
 
         private void Wait()
@@ -205,6 +232,7 @@ public static class SupervisorHost
             _ = Task.Run(async () =>
             {
                 _ = Libc.kill(-pid, Libc.SIGTERM);
+                var cgroup = Cgroup;
                 if (cgroup is not null)
                 {
                     foreach (var p in cgroup.Pids())

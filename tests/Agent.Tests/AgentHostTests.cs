@@ -1,0 +1,87 @@
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+using Xunit;
+
+namespace Scheduler.Agent.Tests;
+
+public class AgentHostTests
+{
+    [Fact]
+    public async Task Agent_follows_the_leader_hint_registers_runs_a_task_reliably_and_serves_its_files()
+    {
+        await using var leader = await TestMasterEndpoint.StartAsync();
+        await using var follower = await TestMasterEndpoint.StartAsync(redirectTo: leader.Address);
+        var work = Directory.CreateTempSubdirectory("agent-host-").FullName;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var options = new AgentOptions { WorkDir = work, Resources = "cpus:2;mem:1024", Attributes = "rack:r1", Isolation = "none", StatusRetryMin = TimeSpan.FromMilliseconds(200) };
+        options.Masters.Add(follower.Address);
+        var run = AgentHost.RunAsync(options, cts.Token);
+        try
+        {
+            var register = await NextAsync(leader, AgentMessage.MessageOneofCase.Register, cts.Token);
+            Assert.Equal(1, follower.Connections);
+            Assert.Equal("", register.Register.AgentInfo.Id);
+            Assert.Equal(2, register.Register.AgentInfo.Resources.Where(r => r.Name == "cpus").Sum(r => r.Scalar));
+            Assert.Equal("r1", register.Register.AgentInfo.Attributes.Single().Text);
+
+            var task = new TaskInfo { TaskId = "m1", AgentId = "agent-1", Container = new ContainerInfo { Type = ContainerInfo.Types.Type.Mock } };
+            await leader.SendAsync(new MasterMessage { Launch = new MasterMessage.Types.LaunchTasks { Framework = AgentHarness.Framework, Tasks = { task } } });
+            var states = new List<TaskState>();
+            var resends = 0;
+            while (states.LastOrDefault() != TaskState.TaskFinished)
+            {
+                var batch = await NextAsync(leader, AgentMessage.MessageOneofCase.StatusUpdates, cts.Token);
+                foreach (var u in batch.StatusUpdates.Updates)
+                {
+                    if (states.Count > 0 && states[^1] == u.Status.State)
+                    {
+                        resends++;
+                    }
+                    else
+                    {
+                        states.Add(u.Status.State);
+                    }
+                    // Ack only after the first resend, to see the agent retry.
+                    if (resends > 0 || u.Status.State != TaskState.TaskStarting)
+                    {
+                        await leader.SendAsync(new MasterMessage { Acks = new MasterMessage.Types.StatusAcks { Acks = { new MasterMessage.Types.StatusAck { FrameworkId = u.FrameworkId, TaskId = u.Status.TaskId, Uuid = u.Status.Uuid } } } });
+                    }
+                }
+            }
+            Assert.Equal([TaskState.TaskStarting, TaskState.TaskRunning, TaskState.TaskFinished], states);
+            Assert.True(resends >= 1, "an unacknowledged update was not re-sent");
+            // The assigned id is checkpointed (the agent handled `registered` before the launch).
+            Assert.Equal("agent-1", (await File.ReadAllTextAsync(Path.Combine(work, "meta", "agent.id"), cts.Token)).Trim());
+
+
+            // AgentFiles on the advertised address.
+            Directory.CreateDirectory(Path.Combine(work, "sandboxes", "fw1", "m1"));
+            await File.WriteAllTextAsync(Path.Combine(work, "sandboxes", "fw1", "m1", "stdout"), "hello files", cts.Token);
+            var port = register.Register.AgentInfo.Address.Split(':')[^1];
+            using var channel = RpcChannel.ForAddress("127.0.0.1:" + port);
+            var read = await channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, new ReadFileRequest { Path = "fw1/m1/stdout" });
+            Assert.Equal("hello files", read.Data.ToStringUtf8());
+            var denied = await Assert.ThrowsAsync<RpcException>(async () => await channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, new ReadFileRequest { Path = "../meta/agent.id" }));
+            Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(20)));
+            Directory.Delete(work, true);
+        }
+    }
+
+    private static async Task<AgentMessage> NextAsync(TestMasterEndpoint master, AgentMessage.MessageOneofCase kind, CancellationToken ct)
+    {
+        while (true)
+        {
+            var m = await master.FromAgent.Reader.ReadAsync(ct);
+            if (m.MessageCase == kind)
+            {
+                return m;
+            }
+        }
+    }
+}

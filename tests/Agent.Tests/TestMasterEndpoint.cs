@@ -1,0 +1,92 @@
+using System.Net;
+using System.Threading.Channels;
+using Sched.V1;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
+
+namespace Scheduler.Agent.Tests;
+
+/// <summary>
+/// A master-side test double for the AgentLink protocol: an RpcServer mapping
+/// <c>AgentLinkMethods.Connect</c> that either redirects (UNAVAILABLE + sched-leader) or
+/// registers the agent, answers heartbeats with pings, records what the agent sends, and lets the
+/// test send master messages.
+/// </summary>
+public sealed class TestMasterEndpoint : IAsyncDisposable
+{
+    private readonly RpcServer _server;
+    private readonly string? _redirectTo;
+    private readonly Channel<MasterMessage> _toAgent = Channel.CreateUnbounded<MasterMessage>();
+
+    private TestMasterEndpoint(string? redirectTo)
+    {
+        _redirectTo = redirectTo;
+        var options = new RpcServerOptions();
+        options.Endpoints.Add(new RpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
+        _server = new RpcServer(new ServiceRegistry().AddDuplexStreaming(AgentLinkMethods.Connect, ConnectAsync), options);
+    }
+
+    public string Address => $"127.0.0.1:{_server.BoundEndpoints[0].Port}";
+
+    public Channel<AgentMessage> FromAgent { get; } = Channel.CreateUnbounded<AgentMessage>();
+
+    public int Connections;
+
+    public static async Task<TestMasterEndpoint> StartAsync(string? redirectTo = null)
+    {
+        var m = new TestMasterEndpoint(redirectTo);
+        await m._server.StartAsync();
+        return m;
+    }
+
+    public ValueTask SendAsync(MasterMessage message) => _toAgent.Writer.WriteAsync(message);
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    private async Task ConnectAsync(IAsyncStreamReader<AgentMessage> requests, IServerStreamWriter<MasterMessage> responses, ServerCallContext context)
+    {
+        Interlocked.Increment(ref Connections);
+        if (_redirectTo is not null)
+        {
+            var trailers = new Metadata { { MetadataKeys.Leader, _redirectTo } };
+            throw new RpcException(new Status(StatusCode.Unavailable, $"not the leader; the leader is {_redirectTo}"), trailers);
+        }
+        var ct = context.CancellationToken;
+        if (!await requests.MoveNext(ct) || requests.Current.MessageCase != AgentMessage.MessageOneofCase.Register)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "register first"));
+        }
+        await FromAgent.Writer.WriteAsync(requests.Current, ct);
+        var id = string.IsNullOrEmpty(requests.Current.Register.AgentInfo.Id) ? "agent-1" : requests.Current.Register.AgentInfo.Id;
+        var writeLock = new SemaphoreSlim(1);
+        async Task WriteAsync(MasterMessage m)
+        {
+            await writeLock.WaitAsync(ct);
+            try
+            {
+                await responses.WriteAsync(m, ct);
+            }
+            finally
+            {
+                writeLock.Release();
+            }
+        }
+        await WriteAsync(new MasterMessage { Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = 0.2 } });
+        var pump = Task.Run(async () =>
+        {
+            await foreach (var m in _toAgent.Reader.ReadAllAsync(ct))
+            {
+                await WriteAsync(m);
+            }
+        }, ct);
+        while (await requests.MoveNext(ct))
+        {
+            var m = requests.Current;
+            if (m.MessageCase == AgentMessage.MessageOneofCase.Heartbeat)
+            {
+                await WriteAsync(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = m.Heartbeat.Sequence } });
+            }
+            await FromAgent.Writer.WriteAsync(m, ct);
+        }
+    }
+}
