@@ -104,6 +104,18 @@ public static class TestService
                 throw;
             }
         }
+        if (request.Path == "concurrent")
+        {
+            // Ten writers at once: the stream must queue them, never interleave frames.
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0L; i < request.Offset; i++)
+                {
+                    await stream.WriteAsync(new FileChunk { Offset = w, Data = ByteString.CopyFrom(new byte[100 + w]) });
+                }
+            })));
+            return;
+        }
         for (var i = 0L; i < request.Offset; i++)
         {
             await stream.WriteAsync(new FileChunk { Offset = i, Data = ByteString.CopyFromUtf8("chunk-" + i) });
