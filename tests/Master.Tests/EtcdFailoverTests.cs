@@ -44,6 +44,8 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
             return leader is not null && (ra == "follower" || rb == "follower");
         }, "one leader and one follower", TimeSpan.FromSeconds(20));
         var follower = leader == a ? b : a;
+        await follower.WaitUntilAsync(async () => (await follower.Operator(OperatorMethods.GetLeader, new GetLeaderRequest())).Leader?.Address == leader!.Address,
+            "the follower to observe the leader");
 
         var e = await Assert.ThrowsAsync<RpcException>(() => follower.Operator(OperatorMethods.GetState, new GetStateRequest()));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
