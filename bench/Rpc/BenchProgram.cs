@@ -52,7 +52,8 @@ internal static class BenchProgram
 
         var unary = new Dictionary<string, double>();
         var streaming = new Dictionary<string, double>();
-        var latency = new Dictionary<string, (double Rate, double P50, double P99, double Achieved)>();
+        var latency = new List<(string Name, double Fraction, double Rate, double P50, double P99, double Achieved)>();
+        double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
         var channels = targets.ToDictionary(t => t.Name, t => RpcChannel.ForAddress("127.0.0.1:" + t.Server.Port));
         try
         {
@@ -74,12 +75,17 @@ internal static class BenchProgram
                     Log($"round {round} {name}: streaming {st:F0} msgs/s ({streams} streams x {events})");
                 }
             }
+            // Open-loop latency at fractions of each server's own closed-loop peak (50% is the
+            // target figure; the lower ones show where queueing starts on this machine).
             foreach (var (name, channel) in channels)
             {
-                var rate = fixedRate ?? unary.GetValueOrDefault(name) * 0.5;
-                var (p50, p99, achieved) = await LatencyAtRateAsync(channel, rate, TimeSpan.FromSeconds(seconds));
-                latency[name] = (rate, p50, p99, achieved);
-                Log($"{name}: latency at {rate:F0}/s (achieved {achieved:F0}/s): p50 {p50:F3} ms, p99 {p99:F3} ms");
+                foreach (var fraction in fixedRate is null ? fractions : [0])
+                {
+                    var rate = fixedRate ?? unary.GetValueOrDefault(name) * fraction;
+                    var (p50, p99, achieved) = await LatencyAtRateAsync(channel, rate, TimeSpan.FromSeconds(seconds));
+                    latency.Add((name, fraction, rate, p50, p99, achieved));
+                    Log($"{name}: latency at {rate:F0}/s ({fraction:P0} of peak; achieved {achieved:F0}/s): p50 {p50:F3} ms, p99 {p99:F3} ms");
+                }
             }
         }
         finally
@@ -111,9 +117,10 @@ internal static class BenchProgram
         }
         results.Add(Result("unary_throughput", new JsonObject { ["concurrency"] = concurrency, ["duration_s"] = seconds, ["rounds"] = rounds, ["connections"] = 1, ["method"] = "Operator.GetHealth" }, unaryMetrics));
         results.Add(Result("server_streaming_throughput", new JsonObject { ["streams"] = streams, ["events_per_stream"] = events, ["rounds"] = rounds, ["method"] = "Scheduler.Subscribe", ["message"] = "Event{heartbeat}" }, streamMetrics));
-        foreach (var (name, l) in latency)
+        foreach (var l in latency)
         {
-            results.Add(Result("unary_latency_at_half_peak", new JsonObject { ["server"] = name, ["target_rate_per_s"] = Round(l.Rate), ["duration_s"] = seconds },
+            var scenario = l.Fraction == 0.5 ? "unary_latency_at_half_peak" : "unary_latency_at_fraction_of_peak";
+            results.Add(Result(scenario, new JsonObject { ["server"] = l.Name, ["fraction_of_peak"] = l.Fraction, ["target_rate_per_s"] = Round(l.Rate), ["duration_s"] = seconds },
                 new JsonObject { ["achieved_calls_per_s"] = Round(l.Achieved), ["latency_ms_p50"] = Math.Round(l.P50, 3), ["latency_ms_p99"] = Math.Round(l.P99, 3) }));
         }
         var doc = new JsonObject
@@ -153,8 +160,9 @@ internal static class BenchProgram
         {
             throw new InvalidOperationException("bench server answered an unhealthy GetHealth");
         }
-        await UnaryThroughputAsync(channel, 16, TimeSpan.FromSeconds(1));
-        await StreamingThroughputAsync(channel, 1, 10_000);
+        // Long enough for tiered JIT to reach optimised code in the server process.
+        await UnaryThroughputAsync(channel, 16, TimeSpan.FromSeconds(3));
+        await StreamingThroughputAsync(channel, 1, 50_000);
     }
 
     private static async Task<double> UnaryThroughputAsync(RpcChannel channel, int concurrency, TimeSpan duration)
@@ -215,6 +223,7 @@ internal static class BenchProgram
         var latencies = new double[pacers][];
         var sw = Stopwatch.StartNew();
         var done = 0;
+        var failures = new Dictionary<string, int>();
         var runs = Enumerable.Range(0, pacers).Select(p => Task.Run(async () =>
         {
             var mine = new double[max];
@@ -235,6 +244,14 @@ internal static class BenchProgram
                             mine[index] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                             Interlocked.Increment(ref done);
                         }
+                        else
+                        {
+                            var code = t.Exception?.InnerException is RpcException rpc ? rpc.StatusCode.ToString() : t.Exception?.InnerException?.GetType().Name ?? "cancelled";
+                            lock (failures)
+                            {
+                                failures[code] = failures.GetValueOrDefault(code) + 1;
+                            }
+                        }
                     }, TaskContinuationOptions.ExecuteSynchronously));
                 }
                 await Task.Delay(1);
@@ -243,6 +260,10 @@ internal static class BenchProgram
         })).ToArray();
         await Task.WhenAll(runs);
         var elapsed = sw.Elapsed.TotalSeconds;
+        if (failures.Count > 0)
+        {
+            Log("latency run failures: " + string.Join(", ", failures.Select(f => f.Key + "=" + f.Value)));
+        }
         var sorted = latencies.SelectMany(l => l).Where(l => l > 0).Order().ToArray();
         if (sorted.Length == 0)
         {

@@ -207,8 +207,7 @@ public sealed partial class HierarchicalDrfAllocator
         {
             for (SortNode n = client; n.Parent is not null; n = n.Parent)
             {
-                n.Share = ComputeShare(n);
-                n.Parent.Reposition(n);
+                n.Parent.UpdateShare(n, ComputeShare(n));
             }
         }
     }

@@ -182,7 +182,7 @@ public sealed partial class HierarchicalDrfAllocator
             return false;
         }
 
-        if (agent.Filters.IsFiltered(framework.Index, now))
+        if (agent.IsFiltered(framework.Index, now))
         {
             return false;
         }

@@ -46,7 +46,7 @@ public sealed partial class HierarchicalDrfAllocator
                 continue;
             }
 
-            var bag = ToBag(use.Resources, $"use of framework '{framework.FrameworkId}' on agent '{use.AgentId}'");
+            var bag = ToBag(use.Resources, "use of framework '{0}' on agent '{1}'", framework.FrameworkId, use.AgentId);
             DetachFree(agent);
             var taken = agent.Free.TakeAll(bag);
             AttachFree(agent);
@@ -78,7 +78,7 @@ public sealed partial class HierarchicalDrfAllocator
         {
             foreach (var agent in _agentList)
             {
-                agent.Filters.Remove(state.Index);
+                agent.FiltersOrNull?.Remove(state.Index);
                 for (var i = agent.Holdings.Count - 1; i >= 0; i--)
                 {
                     var holding = agent.Holdings[i];
@@ -138,23 +138,23 @@ public sealed partial class HierarchicalDrfAllocator
         }
 
         var recovered = false;
-        foreach (var group in resources.GroupBy(r => r.AllocationRole, StringComparer.Ordinal))
+        var role = resources.Count > 0 ? resources[0].AllocationRole : "";
+        var oneRole = true;
+        for (var i = 1; i < resources.Count && oneRole; i++)
         {
-            var bag = ToBag(group, $"recovery from framework '{frameworkId}' on agent '{agentId}'");
-            DetachFree(agent);
-            foreach (var holding in HoldingsFor(agent, framework, group.Key))
-            {
-                var taken = TakeFromHolding(agent, holding, bag);
-                bag.RemoveAll(taken);
-                agent.Free.AddAll(taken);
-                recovered |= !taken.IsEmpty;
-                if (bag.IsEmpty)
-                {
-                    break;
-                }
-            }
+            oneRole = resources[i].AllocationRole == role;
+        }
 
-            AttachFree(agent);
+        if (oneRole)
+        {
+            recovered = RecoverForRole(agent, framework, role, resources);
+        }
+        else
+        {
+            foreach (var group in resources.GroupBy(r => r.AllocationRole, StringComparer.Ordinal))
+            {
+                recovered |= RecoverForRole(agent, framework, group.Key, group.ToList());
+            }
         }
 
         if (refuseFor is { } refuse && refuse > TimeSpan.Zero)
@@ -183,6 +183,33 @@ public sealed partial class HierarchicalDrfAllocator
         }
     }
 
+    /// <summary>Gives back what the framework holds of <paramref name="resources"/> under the role ("" = any of its roles).</summary>
+    private bool RecoverForRole(AgentEntry agent, FrameworkEntry framework, string role, IReadOnlyList<Resource> resources)
+    {
+        var bag = ToBag(resources, "recovery from framework '{0}' on agent '{1}'", framework.Id, agent.Id);
+        var recovered = false;
+        DetachFree(agent);
+        for (var i = agent.Holdings.Count - 1; i >= 0 && !bag.IsEmpty; i--)
+        {
+            var holding = agent.Holdings[i];
+            if (!ReferenceEquals(holding.Client.Framework, framework) || (role.Length > 0 && holding.Client.Role.Name != role))
+            {
+                continue;
+            }
+
+            var taken = TakeFromHolding(agent, holding, bag);
+            if (!taken.IsEmpty)
+            {
+                bag.RemoveAll(taken);
+                agent.Free.AddAll(taken);
+                recovered = true;
+            }
+        }
+
+        AttachFree(agent);
+        return recovered;
+    }
+
     /// <summary>The framework's holdings on the agent for a role ("" = any of its roles).</summary>
     private static List<Holding> HoldingsFor(AgentEntry agent, FrameworkEntry framework, string role)
     {
@@ -206,8 +233,8 @@ public sealed partial class HierarchicalDrfAllocator
         var framework = GetFramework(frameworkId);
         var role = from.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? "";
         var holdings = HoldingsFor(agent, framework, role);
-        var fromBag = ToBag(from, $"operation of framework '{frameworkId}' on agent '{agentId}'");
-        var toBag = ToBag(to, $"operation of framework '{frameworkId}' on agent '{agentId}'");
+        var fromBag = ToBag(from, "operation of framework '{0}' on agent '{1}'", frameworkId, agentId);
+        var toBag = ToBag(to, "operation of framework '{0}' on agent '{1}'", frameworkId, agentId);
         var holding = holdings.FirstOrDefault(h => h.Resources.Contains(fromBag))
             ?? throw new ArgumentException(
                 $"Framework '{frameworkId}' does not hold the resources the operation converts on agent '{agentId}'; " +
@@ -268,7 +295,7 @@ public sealed partial class HierarchicalDrfAllocator
 
         foreach (var agent in _agentList)
         {
-            agent.Filters.Remove(state.Index);
+            agent.FiltersOrNull?.Remove(state.Index);
         }
 
         state.FilterCount = 0;

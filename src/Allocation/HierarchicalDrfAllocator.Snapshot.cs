@@ -38,14 +38,14 @@ public sealed partial class HierarchicalDrfAllocator
         var activeFilters = 0;
         foreach (var agent in _agentList)
         {
-            if (agent.Filters.Count == 0)
+            if (agent.FiltersOrNull is not { Count: > 0 } filters)
             {
                 continue;
             }
 
-            foreach (var fw in agent.Filters.Frameworks())
+            foreach (var fw in filters.Frameworks())
             {
-                if (agent.Filters.IsFiltered(fw, now))
+                if (filters.IsFiltered(fw, now))
                 {
                     activeFilters++;
                     filtersByFramework[fw] = filtersByFramework.GetValueOrDefault(fw) + 1;

@@ -93,7 +93,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
             throw new ArgumentException($"Agent '{agent.AgentId}' is already added; use UpdateAgent to change it.", nameof(agent));
         }
 
-        var total = ToBag(agent.Resources, $"agent '{agent.AgentId}'");
+        var total = ToBag(agent.Resources, "agent '{0}'{1}", agent.AgentId, "");
         var state = new AgentEntry(agent, total) { HasGpus = HasGpus(total) };
         AccountTotal(state.Total, +1);
         foreach (var use in used)
@@ -104,7 +104,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
             }
 
             var client = ClientForUse(use.FrameworkId, use.Role);
-            var bag = ToBag(use.Resources, $"use of framework '{use.FrameworkId}' on agent '{agent.AgentId}'");
+            var bag = ToBag(use.Resources, "use of framework '{0}' on agent '{1}'", use.FrameworkId, agent.AgentId);
             var taken = state.Free.TakeAll(bag);
             AddToHolding(state, client, taken);
         }
@@ -122,7 +122,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         ArgumentNullException.ThrowIfNull(agent);
         var state = GetAgent(agent.AgentId);
         var sameTotal = state.Spec.Resources.SequenceEqual(agent.Resources);
-        var total = sameTotal ? state.Total : ToBag(agent.Resources, $"agent '{agent.AgentId}'");
+        var total = sameTotal ? state.Total : ToBag(agent.Resources, "agent '{0}'{1}", agent.AgentId, "");
         DetachFree(state);
         state.Spec = agent;
         if (!sameTotal)
@@ -155,15 +155,18 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
 
         state.Holdings.Clear();
         AccountTotal(state.Total, -1);
-        foreach (var fw in state.Filters.Frameworks())
+        if (state.FiltersOrNull is { } filters)
         {
-            if (_frameworkByIndex[fw] is { } f)
+            foreach (var fw in filters.Frameworks())
             {
-                f.FilterCount--;
+                if (_frameworkByIndex[fw] is { } f)
+                {
+                    f.FilterCount--;
+                }
             }
-        }
 
-        state.Filters.Clear();
+            filters.Clear();
+        }
         state.Removed = true;
         _agents.Remove(agentId);
         var last = _agentList[^1];
@@ -222,7 +225,8 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         state.Free = free;
     }
 
-    private Bag ToBag(IEnumerable<Resource> resources, string what)
+    /// <param name="what">Composite format naming the resources' origin for error messages (formatted only on error).</param>
+    private Bag ToBag(IEnumerable<Resource> resources, [System.Diagnostics.CodeAnalysis.StringSyntax("CompositeFormat")] string what, string arg0, string arg1)
     {
         Bag bag;
         try
@@ -231,7 +235,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         }
         catch (ArgumentException e)
         {
-            throw new ArgumentException($"Invalid resources for {what}: {e.Message}", e);
+            throw new ArgumentException($"Invalid resources for {string.Format(System.Globalization.CultureInfo.InvariantCulture, what, arg0, arg1)}: {e.Message}", e);
         }
 
         SyncNameFlags();

@@ -49,7 +49,7 @@ public sealed class EtcdClient : IDisposable
             KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
         };
         _endpoints = options.Endpoints.Select(e => new Endpoint(e, RpcChannel.ForAddress(e, channelOptions))).ToArray();
-        _current = Random.Shared.Next(_endpoints.Length);
+        _current = options.ShuffleEndpoints ? Random.Shared.Next(_endpoints.Length) : 0;
     }
 
     public EtcdClientOptions Options { get; }
@@ -170,7 +170,11 @@ public sealed class EtcdClient : IDisposable
             {
                 last = e;
             }
-            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+            catch (RpcException e) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException($"etcd {method.Name} was cancelled.", e, cancellationToken);
+            }
+            catch (RpcException e)
             {
                 throw new EtcdException($"etcd {method.Name} failed on {endpoint.Address}: {e.Status.Detail} ({e.StatusCode}).", e);
             }

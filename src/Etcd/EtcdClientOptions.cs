@@ -11,6 +11,9 @@ public sealed class EtcdClientOptions
     /// </summary>
     public IList<string> Endpoints { get; init; } = [];
 
+    /// <summary>Start at a random endpoint (spreads clients over members); false = start at the first.</summary>
+    public bool ShuffleEndpoints { get; init; } = true;
+
     /// <summary>User name for etcd authentication; null = no authentication.</summary>
     public string? Username { get; init; }
 

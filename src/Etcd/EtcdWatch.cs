@@ -41,6 +41,24 @@ public sealed class EtcdWatch : IAsyncDisposable
     /// <summary>The events, in revision order. Completes with an exception when the watch cannot continue.</summary>
     public ChannelReader<EtcdWatchBatch> Batches => _batches.Reader;
 
+    /// <summary>
+    /// The next batch. Throws the watch's failure itself (<see cref="EtcdCompactedException"/>,
+    /// <see cref="EtcdException"/>) when it cannot continue, and <see cref="ChannelClosedException"/>
+    /// once it was disposed.
+    /// </summary>
+    public async ValueTask<EtcdWatchBatch> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _batches.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException e) when (e.InnerException is { } inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+            throw;
+        }
+    }
+
     /// <summary>Completes with the first revision watched once etcd confirmed the watch.</summary>
     public Task<long> Created => _created.Task;
 

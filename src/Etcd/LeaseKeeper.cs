@@ -27,6 +27,8 @@ public sealed class LeaseKeeper : IAsyncDisposable
     private long _validUntil;
     private string? _lostReason;
     private long _renewals;
+    private DateTimeOffset? _lastRenewal;
+    private Task _revokeOnLoss = Task.CompletedTask;
 
     private LeaseKeeper(EtcdClient client, long leaseId, TimeSpan ttl, TimeSpan margin, long grantSentAt)
     {
@@ -66,6 +68,18 @@ public sealed class LeaseKeeper : IAsyncDisposable
 
     /// <summary>Successful renewals so far.</summary>
     public long Renewals => Interlocked.Read(ref _renewals);
+
+    /// <summary>When the last renewal was answered (null before the first).</summary>
+    public DateTimeOffset? LastRenewal
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lastRenewal;
+            }
+        }
+    }
 
     /// <summary>The time left until the lease is considered lost (zero once lost).</summary>
     public TimeSpan Remaining
@@ -126,9 +140,13 @@ public sealed class LeaseKeeper : IAsyncDisposable
             {
                 var (call, index) = await _client.OpenDuplexAsync(EtcdMethods.LeaseKeepAlive, ct).ConfigureAwait(false);
                 endpoint = index;
-                using (call)
+                try
                 {
                     await KeepAliveOnStreamAsync(call, index, interval, backoff, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    DisposeInBackground(call);
                 }
             }
             catch (EtcdLeaseLostException e)
@@ -136,13 +154,13 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 MarkLost(e.Message);
                 return;
             }
-            catch (Exception) when (!ct.IsCancellationRequested)
+            catch (Exception)
             {
+                if (ct.IsCancellationRequested)
+                {
+                    return;
+                }
                 // Try the next member; the watchdog decides when it is too late.
-            }
-            catch (OperationCanceledException)
-            {
-                return;
             }
             if (endpoint >= 0)
             {
@@ -161,60 +179,73 @@ public sealed class LeaseKeeper : IAsyncDisposable
 
     private async Task KeepAliveOnStreamAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call, int endpoint, TimeSpan interval, Backoff backoff, CancellationToken ct)
     {
+        // An answer normally takes milliseconds. One missing for half an interval means the member is
+        // stuck (paused, partitioned, without raft leader): switch members early enough that a
+        // renewal through another one still lands well before the watchdog's deadline.
+        var answerTimeout = interval / 2;
         using var streamCts = CancellationTokenSource.CreateLinkedTokenSource(ct, _lost.Token);
-        var sent = new Queue<long>();
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reader = Task.Run(async () =>
         {
             while (await call.ResponseStream.MoveNext(streamCts.Token).ConfigureAwait(false))
             {
                 var response = call.ResponseStream.Current;
-                long sentAt;
-                lock (sent)
-                {
-                    sentAt = sent.Count > 0 ? sent.Dequeue() : _time.GetTimestamp();
-                }
                 if (response.TTL <= 0)
                 {
                     throw new EtcdLeaseLostException($"etcd lease {LeaseId:x} expired or was revoked (keepalive answered TTL {response.TTL}).");
                 }
-                Renewed(sentAt + ToTicks(TimeSpan.FromSeconds(response.TTL)));
-                backoff.Reset();
+                Volatile.Read(ref answered).TrySetResult();
             }
             throw new IOException("The keepalive stream ended.");
         }, CancellationToken.None);
         try
         {
-            while (!reader.IsCompleted)
+            while (true)
             {
-                lock (sent)
+                var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref answered, signal);
+                var sentAt = _time.GetTimestamp();
+                var write = call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = LeaseId }, streamCts.Token);
+                // Bound the write too: one to a stuck member may never complete (flow control).
+                var timeout = Task.Delay(answerTimeout, _time, streamCts.Token);
+                var done = await Task.WhenAny(signal.Task, reader, timeout).ConfigureAwait(false);
+                if (done == reader)
                 {
-                    // An answer still missing after a whole interval: this member is stuck (paused,
-                    // partitioned, without leader). Give up on it and use the next one.
-                    if (sent.Count > 0 && _time.GetElapsedTime(sent.Peek()) > interval)
-                    {
-                        throw new TimeoutException($"No keepalive answer from {_client.EndpointAddress(endpoint)} within {interval.TotalMilliseconds:0} ms.");
-                    }
-                    sent.Enqueue(_time.GetTimestamp());
+                    await reader.ConfigureAwait(false);
                 }
-                await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = LeaseId }, streamCts.Token).ConfigureAwait(false);
-                await Task.WhenAny(reader, Task.Delay(interval, _time, streamCts.Token)).ConfigureAwait(false);
-                streamCts.Token.ThrowIfCancellationRequested();
+                if (done == timeout)
+                {
+                    streamCts.Token.ThrowIfCancellationRequested();
+                    throw new TimeoutException($"No keepalive answer from {_client.EndpointAddress(endpoint)} within {answerTimeout.TotalMilliseconds:0} ms.");
+                }
+                await write.ConfigureAwait(false);
+                // Answers come in request order and only one request is outstanding: this one renewed
+                // the lease for a TTL counted from no earlier than when it was sent.
+                Renewed(sentAt + ToTicks(Ttl));
+                backoff.Reset();
+                var rest = interval - _time.GetElapsedTime(sentAt);
+                if (rest > TimeSpan.Zero)
+                {
+                    var wait = Task.Delay(rest, _time, streamCts.Token);
+                    if (await Task.WhenAny(reader, wait).ConfigureAwait(false) == reader)
+                    {
+                        await reader.ConfigureAwait(false);
+                    }
+                    await wait.ConfigureAwait(false);
+                }
             }
-            await reader.ConfigureAwait(false);
         }
         finally
         {
             await streamCts.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await reader.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not EtcdLeaseLostException)
-            {
-                // The reader ends with the stream; its error (if any) is the stream's.
-            }
+            // Do not wait for the reader: on a stuck member even a cancelled read may take long to
+            // unwind, and the next member must be tried now. Its outcome is the stream's, not ours.
+            _ = reader.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
     }
+
+    /// <summary>Disposes an abandoned call without letting a stuck connection hold up the keeper.</summary>
+    private static void DisposeInBackground(IDisposable call) => _ = Task.Run(call.Dispose);
 
     private void Renewed(long validUntil)
     {
@@ -229,6 +260,7 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 _validUntil = validUntil;
             }
             Interlocked.Increment(ref _renewals);
+            _lastRenewal = _time.GetUtcNow();
             ArmWatchdog();
         }
     }
@@ -251,6 +283,25 @@ public sealed class LeaseKeeper : IAsyncDisposable
             }
         }
         MarkLost($"no keepalive of lease {LeaseId:x} was confirmed in time; it may expire within {SafetyMargin.TotalMilliseconds:0} ms");
+        // Whatever the lease guards is given up now: revoke it (best effort) so that the guarded keys
+        // go at once instead of when the lease expires, and a successor need not wait.
+        lock (_gate)
+        {
+            _revokeOnLoss = RevokeQuietlyAsync();
+        }
+    }
+
+    private async Task RevokeQuietlyAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(Ttl);
+            await _client.LeaseRevokeAsync(LeaseId, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is EtcdException or RpcException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The lease expires on its own.
+        }
     }
 
     private void MarkLost(string reason)
@@ -284,5 +335,11 @@ public sealed class LeaseKeeper : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         MarkLost("the lease keeper was disposed");
         await _watchdog.DisposeAsync().ConfigureAwait(false);
+        Task revoke;
+        lock (_gate)
+        {
+            revoke = _revokeOnLoss;
+        }
+        await revoke.ConfigureAwait(false);
     }
 }

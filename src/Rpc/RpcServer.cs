@@ -60,9 +60,6 @@ public sealed class RpcServer : IAsyncDisposable
         builder.Services.AddSingleton(Options.LoggerFactory ?? NullLoggerFactory.Instance);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         var listens = new List<ListenOptions>();
-        // Inline scheduling runs socket completions on the I/O thread instead of hopping through
-        // the thread pool; Kestrel still dispatches each HTTP/2 stream (our handlers) to the pool.
-        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -123,7 +120,11 @@ public sealed class RpcServer : IAsyncDisposable
             _drained.TrySetResult();
         }
         await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+        // Every call has ended; give idle client connections a moment to take the GOAWAY, then
+        // let Kestrel abort whatever is left rather than wait for clients that never close.
+        using var linger = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        linger.CancelAfter(TimeSpan.FromSeconds(2));
+        await _app.StopAsync(linger.Token).ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -212,6 +213,11 @@ public sealed class RpcServer : IAsyncDisposable
                     RpcLog.HandlerFailed(_logger, path, ex);
                     status = new Status(StatusCode.Unknown, "Exception was thrown by handler.");
                 }
+            }
+            if (status.StatusCode == StatusCode.OK && call.DeadlineExceeded)
+            {
+                // The client has given up already; per the spec the call ends DEADLINE_EXCEEDED.
+                status = new Status(StatusCode.DeadlineExceeded, "Deadline exceeded.");
             }
             if (status.StatusCode != StatusCode.OK)
             {

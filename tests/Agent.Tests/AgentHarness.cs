@@ -133,6 +133,7 @@ public sealed class AgentHarness : IAsyncDisposable
         {
         }
         Core.Isolator.RemoveStale(new HashSet<string>());
+        Core.Isolator.RemoveScopeIfEmpty();
         try
         {
             Directory.Delete(WorkDir, recursive: true);

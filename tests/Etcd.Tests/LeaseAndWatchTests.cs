@@ -29,7 +29,7 @@ public sealed class LeaseAndWatchTests(EtcdClusterFixture fixture) : IClassFixtu
         var key = TestKeys.Prefix() + "ephemeral";
         var put = await client.PutAsync(key, "x", grant.ID, TestKeys.Timeout());
         await using var watch = client.Watch(EtcdClient.Key(key), startRevision: put.Header.Revision + 1);
-        var batch = await watch.Batches.ReadAsync(TestKeys.Timeout(20));
+        var batch = await watch.ReadAsync(TestKeys.Timeout(20));
         Assert.Equal(Event.Types.EventType.Delete, Assert.Single(batch.Events).Type);
         Assert.Equal(-1, (await client.LeaseTimeToLiveAsync(grant.ID, TestKeys.Timeout())).TTL);
     }
@@ -72,7 +72,7 @@ public sealed class LeaseAndWatchTests(EtcdClusterFixture fixture) : IClassFixtu
         var events = new List<Event>();
         while (events.Count < 3)
         {
-            events.AddRange((await watch.Batches.ReadAsync(TestKeys.Timeout())).Events);
+            events.AddRange((await watch.ReadAsync(TestKeys.Timeout())).Events);
         }
         Assert.Equal(["PUT a", "PUT b", "DELETE a"], events.Select(e => $"{e.Type.ToString().ToUpperInvariant()} {EtcdClient.KeyText(e.Kv.Key)[prefix.Length..]}"));
         Assert.True(events.Zip(events.Skip(1)).All(p => p.First.Kv.ModRevision < p.Second.Kv.ModRevision));
@@ -87,7 +87,7 @@ public sealed class LeaseAndWatchTests(EtcdClusterFixture fixture) : IClassFixtu
         var last = await client.PutAsync(key, "2", cancellationToken: TestKeys.Timeout());
         await client.CompactAsync(last.Header.Revision, TestKeys.Timeout());
         await using var watch = client.Watch(EtcdClient.Key(key), startRevision: first.Header.Revision);
-        var e = await Assert.ThrowsAsync<EtcdCompactedException>(async () => await watch.Batches.ReadAsync(TestKeys.Timeout()));
+        var e = await Assert.ThrowsAsync<EtcdCompactedException>(async () => await watch.ReadAsync(TestKeys.Timeout()));
         Assert.Equal(first.Header.Revision, e.RequestedRevision);
         Assert.True(e.CompactRevision >= last.Header.Revision);
     }

@@ -124,7 +124,7 @@ public sealed class AgentLifecycleTests
         var offer = await fw.NextOfferAsync();
         await cluster.Master.Operator(OperatorMethods.DrainAgent, new DrainAgentRequest { AgentId = agent.AgentId });
         await fw.Events.TakeAsync(e => e.EventCase == Event.EventOneofCase.Rescind && e.Rescind.OfferId == offer.Id, what: "rescind on drain");
-        Assert.True(await fw.Events.NoneWithinAsync(e => e.EventCase == Event.EventOneofCase.Offers, TimeSpan.FromMilliseconds(500)));
+        Assert.True(await fw.Offers.NoneWithinAsync(_ => true, TimeSpan.FromMilliseconds(500)));
         await cluster.Master.AssertAccountingAsync();
         await cluster.Master.Operator(OperatorMethods.ReactivateAgent, new ReactivateAgentRequest { AgentId = agent.AgentId });
         await fw.NextOfferAsync();

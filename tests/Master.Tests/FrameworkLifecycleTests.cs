@@ -73,7 +73,7 @@ public sealed class FrameworkLifecycleTests
         var fw = await cluster.AddFrameworkAsync();
         var offer = await fw.NextOfferAsync();
         await fw.DeclineAsync(offer.Id, refuseSeconds: 60);
-        Assert.True(await fw.Events.NoneWithinAsync(e => e.EventCase == Event.EventOneofCase.Offers, TimeSpan.FromMilliseconds(600)));
+        Assert.True(await fw.Offers.NoneWithinAsync(_ => true, TimeSpan.FromMilliseconds(600)));
         await cluster.Master.AssertAccountingAsync();
         await fw.ReviveAsync();
         var again = await fw.NextOfferAsync();
@@ -101,7 +101,7 @@ public sealed class FrameworkLifecycleTests
         var offer = await fw.NextOfferAsync();
         await fw.SuppressAsync();
         await fw.DeclineAsync(offer.Id, refuseSeconds: 0);
-        Assert.True(await fw.Events.NoneWithinAsync(e => e.EventCase == Event.EventOneofCase.Offers, TimeSpan.FromMilliseconds(600)));
+        Assert.True(await fw.Offers.NoneWithinAsync(_ => true, TimeSpan.FromMilliseconds(600)));
         var state = Assert.Single(await cluster.Master.GetFrameworksAsync());
         Assert.Contains("default", state.SuppressedRoles);
         await fw.ReviveAsync("default");
@@ -117,7 +117,7 @@ public sealed class FrameworkLifecycleTests
         var fw = await cluster.AddFrameworkAsync(TestFramework.DefaultInfo(failoverSeconds: 1));
         var offer = await fw.NextOfferAsync();
         await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 100))]);
-        await fw.NextUpdateAsync("t1", TaskState.TaskRunning);
+        await fw.AckUntilAsync("t1", TaskState.TaskRunning);
         await fw.DisconnectAsync();
 
         var shutdown = await agent.Messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.ShutdownFramework, TimeSpan.FromSeconds(10), "shutdown_framework");

@@ -17,7 +17,7 @@ public sealed class OperatorTests
         var fw = await cluster.AddFrameworkAsync();
         var offer = await fw.NextOfferAsync();
         await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 100))]);
-        await fw.NextUpdateAsync("t1", TaskState.TaskRunning);
+        await fw.AckUntilAsync("t1", TaskState.TaskRunning);
 
         var health = await cluster.Master.Operator(OperatorMethods.GetHealth, new GetHealthRequest());
         Assert.True(health.Healthy);

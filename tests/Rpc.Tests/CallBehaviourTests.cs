@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -91,6 +94,10 @@ public sealed class CallBehaviourTests : IAsyncLifetime
             await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), With(("x-mode", "sleep")).WithTimeout(TimeSpan.FromMilliseconds(200))).ResponseAsync.WaitAsync(Wait));
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
+        // The handler's token fired at the deadline (its own timer, not only the client's reset).
+        var serverSide = await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), With(("x-mode", "sleep"), ("x-id", "deadline-1")).WithTimeout(TimeSpan.FromMilliseconds(200))).ResponseAsync
+            .ContinueWith(_ => TestService.StreamCancelledAsync("deadline-1")).Unwrap().WaitAsync(Wait);
+        Assert.InRange(double.Parse(serverSide), -50, 2000);
         // An already-expired deadline fails at once.
         var ex2 = await Assert.ThrowsAsync<RpcException>(async () =>
             await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(-1))).ResponseAsync.WaitAsync(Wait));
@@ -282,6 +289,31 @@ public sealed class CallBehaviourTests : IAsyncLifetime
         });
         var seqs = await Task.WhenAll(streams).WaitAsync(Wait);
         Assert.Equal(Enumerable.Range(0, 100).Select(i => (ulong)i), seqs.OrderBy(s => s));
+    }
+
+    [Theory]
+    [InlineData(404, "application/grpc", StatusCode.Unimplemented)]
+    [InlineData(503, "text/plain", StatusCode.Unavailable)]
+    [InlineData(401, "text/plain", StatusCode.Unauthenticated)]
+    [InlineData(200, "text/html", StatusCode.Internal)]
+    public async Task Http_level_failures_map_to_grpc_codes(int httpStatus, string contentType, StatusCode expected)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+            k.Listen(IPAddress.Loopback, 0, o => o.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2));
+        await using var app = builder.Build();
+        app.Run(async ctx =>
+        {
+            ctx.Response.StatusCode = httpStatus;
+            ctx.Response.ContentType = contentType;
+            await ctx.Response.WriteAsync("not a gRPC answer");
+        });
+        await app.StartAsync();
+        var address = app.Urls.Single();
+        using var channel = RpcChannel.ForAddress(address);
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync.WaitAsync(Wait));
+        Assert.Equal(expected, ex.StatusCode);
+        await app.StopAsync();
     }
 
     [Fact]

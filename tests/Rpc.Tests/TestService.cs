@@ -54,7 +54,17 @@ public static class TestService
             case "throw":
                 throw new InvalidOperationException("secret internal detail");
             case "sleep":
-                await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                }
+                catch (OperationCanceledException) when (headers.GetValue("x-id") is { } id)
+                {
+                    var late = DateTime.UtcNow - context.Deadline;
+                    CancelledStreams.GetOrAdd(id, _ => new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously))
+                        .TrySetResult(late.TotalMilliseconds.ToString("F0"));
+                    throw;
+                }
                 break;
             case "deadline":
                 return new GetHealthResponse { Role = context.Deadline == DateTime.MaxValue ? "none" : (context.Deadline - DateTime.UtcNow).TotalMilliseconds.ToString("F0") };
@@ -93,6 +103,18 @@ public static class TestService
                 CancelledStreams.GetOrAdd(request.Path, _ => new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(context.Method);
                 throw;
             }
+        }
+        if (request.Path == "concurrent")
+        {
+            // Ten writers at once: the stream must queue them, never interleave frames.
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0L; i < request.Offset; i++)
+                {
+                    await stream.WriteAsync(new FileChunk { Offset = w, Data = ByteString.CopyFrom(new byte[100 + w]) });
+                }
+            })));
+            return;
         }
         for (var i = 0L; i < request.Offset; i++)
         {

@@ -108,6 +108,17 @@ public sealed class CgroupV1Isolator : IIsolator
         return [.. stale];
     }
 
+    public void RemoveScopeIfEmpty()
+    {
+        foreach (var dir in Controllers.Select(c => Path.Combine(_mounts[c], "sched", _scope)).Distinct())
+        {
+            if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
+            {
+                _ = Libc.rmdir(dir);
+            }
+        }
+    }
+
     private sealed class Container : IContainerCgroup
     {
         public Container(CgroupV1Isolator owner, string id)

@@ -113,6 +113,15 @@ public sealed class CgroupV2Isolator : IIsolator
         return removed;
     }
 
+    public void RemoveScopeIfEmpty()
+    {
+        var dir = Path.Combine(_mount, "sched", _scope);
+        if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
+        {
+            _ = Libc.rmdir(dir);
+        }
+    }
+
     private static void EnableControllers(string dir)
     {
         var enabled = (CgroupFiles.Read(dir, "cgroup.subtree_control") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -31,6 +31,9 @@ public interface IIsolator
     /// <summary>Kills and removes every container of this scope not in <paramref name="keep"/>.</summary>
     /// <returns>The ids removed.</returns>
     IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep);
+
+    /// <summary>Removes this agent's scope cgroup(s) when no container is left in them.</summary>
+    void RemoveScopeIfEmpty();
 }
 
 /// <summary>One container's cgroup(s).</summary>

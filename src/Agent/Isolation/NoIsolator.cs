@@ -13,4 +13,8 @@ public sealed class NoIsolator : IIsolator
     public string? RuntimeCgroupsPath(string containerId) => null;
 
     public IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep) => [];
+
+    public void RemoveScopeIfEmpty()
+    {
+    }
 }

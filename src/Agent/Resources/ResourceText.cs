@@ -10,67 +10,12 @@ namespace Scheduler.Agent.Resources;
 /// </summary>
 public static class ResourceText
 {
-    /// <summary>Parses resources. Throws <see cref="FormatException"/> naming the bad entry.</summary>
+    /// <summary>Parses resources with the protocol's parser (<see cref="Scheduler.Protocol.Resources.ResourceText"/>).
+    /// Throws <see cref="FormatException"/> naming the bad entry.</summary>
     public static List<Resource> ParseResources(string text)
     {
-        var list = new List<Resource>();
-        foreach (var raw in Split(text))
-        {
-            var colon = raw.IndexOf(':');
-            if (colon <= 0)
-            {
-                throw new FormatException($"Resource '{raw}' is not NAME:VALUE or NAME(ROLE):VALUE (e.g. cpus:4, mem(web):1024, ports:[31000-32000]).");
-            }
-            var name = raw[..colon].Trim();
-            var valueText = raw[(colon + 1)..].Trim();
-            string? role = null;
-            var paren = name.IndexOf('(');
-            if (paren >= 0)
-            {
-                if (!name.EndsWith(')'))
-                {
-                    throw new FormatException($"Resource '{raw}': the role must be written NAME(ROLE).");
-                }
-                role = name[(paren + 1)..^1].Trim();
-                name = name[..paren].Trim();
-                if (role.Length == 0)
-                {
-                    throw new FormatException($"Resource '{raw}': empty role in parentheses.");
-                }
-            }
-            if (name.Length == 0)
-            {
-                throw new FormatException($"Resource '{raw}' has no name.");
-            }
-            var resource = new Resource { Name = name };
-            if (valueText.StartsWith('['))
-            {
-                resource.Ranges = ParseRanges(valueText, raw);
-            }
-            else if (valueText.StartsWith('{'))
-            {
-                if (!valueText.EndsWith('}'))
-                {
-                    throw new FormatException($"Resource '{raw}': a set must be written {{a,b,c}}.");
-                }
-                resource.Set = new ValueSet();
-                resource.Set.Items.AddRange(valueText[1..^1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-            }
-            else
-            {
-                if (!double.TryParse(valueText, NumberStyles.Float, CultureInfo.InvariantCulture, out var scalar) || !double.IsFinite(scalar) || scalar < 0)
-                {
-                    throw new FormatException($"Resource '{raw}': '{valueText}' is not a non-negative number.");
-                }
-                resource.Scalar = Math.Round(scalar, 3);
-            }
-            if (role is not null && role != "*")
-            {
-                resource.Reservation = new Reservation { Type = Reservation.Types.Type.Static, Role = role };
-            }
-            list.Add(resource);
-        }
-        return list;
+        // ResourceFormatException is a FormatException naming the entry and the expected syntax.
+        return Scheduler.Protocol.Resources.ResourceText.Parse(text ?? "");
     }
 
     /// <summary>Parses attributes; numbers become scalars, <c>[a-b]</c> ranges, <c>{x,y}</c> sets, the rest text.</summary>

@@ -3,13 +3,14 @@ using Sched.V1;
 namespace Scheduler.Allocation.Internal;
 
 /// <summary>Resources a client holds on one agent (offered or allocated).</summary>
-internal sealed class Holding
+internal sealed class Holding : Bag
 {
-    public Holding(ClientNode client) => Client = client;
+    public Holding(ClientNode client)
+        : base(4) => Client = client;
 
     public ClientNode Client { get; }
 
-    public Bag Resources { get; } = new(4);
+    public Bag Resources => this;
 }
 
 /// <summary>An agent as the allocator tracks it: total, free, holdings, decline filters.</summary>
@@ -50,7 +51,15 @@ internal sealed class AgentEntry
     /// <summary>Queued for the next incremental cycle.</summary>
     public bool Queued { get; set; }
 
-    public DeclineFilters Filters { get; } = new();
+    private DeclineFilters? _filters;
+
+    /// <summary>Decline filters, created on first use (most agents never have any).</summary>
+    public DeclineFilters Filters => _filters ??= new DeclineFilters();
+
+    /// <summary>The filters if any were ever set (no allocation).</summary>
+    public DeclineFilters? FiltersOrNull => _filters;
+
+    public bool IsFiltered(int framework, long now) => _filters is not null && _filters.IsFiltered(framework, now);
 
     /// <summary>Earliest filter expiry already pushed to the expiry queue (long.MaxValue: none).</summary>
     public long ScheduledExpiry { get; set; } = long.MaxValue;

@@ -9,19 +9,32 @@ internal struct Cell
     public int Pool;
     public int Name;
     public long Milli;
-    public RangeSet? Ranges;
-    public string[]? Items;
+
+    /// <summary>A <see cref="RangeSet"/>, a sorted <c>string[]</c> (set), or null for a scalar: one field keeps the cell at 24 bytes.</summary>
+    private object? _value;
+
+    public RangeSet? Ranges
+    {
+        readonly get => _value as RangeSet;
+        set => _value = value;
+    }
+
+    public string[]? Items
+    {
+        readonly get => _value as string[];
+        set => _value = value;
+    }
 
     public readonly bool IsEmpty => Ranges is not null ? Ranges.IsEmpty : Items is not null ? Items.Length == 0 : Milli <= 0;
 
-    public readonly bool IsScalar => Ranges is null && Items is null;
+    public readonly bool IsScalar => _value is null;
 }
 
 /// <summary>
 /// The allocator's compact, mutable resource bag: a few cells sorted by (pool, name). Agents hold
 /// three or four cells typically, so linear scans beat any map. Never holds empty cells.
 /// </summary>
-internal sealed class Bag
+internal class Bag
 {
     private Cell[] _cells;
     private int _count;

@@ -11,10 +11,8 @@ internal abstract class SortNode
 
     public ContainerNode? Parent { get; set; }
 
-    /// <summary>Index in <see cref="Parent"/>'s sorted children.</summary>
-    public int Pos { get; set; } = -1;
-
-    /// <summary>Dominant share divided by weight: the sort key.</summary>
+    /// <summary>Dominant share divided by weight: the sort key. Change it only through the parent's
+    /// <see cref="ContainerNode.UpdateShare"/> (or before a full <see cref="ContainerNode.SortKids"/>).</summary>
     public double Share { get; set; }
 
     /// <summary>Creation order: the tie-break that keeps sorting deterministic.</summary>
@@ -53,72 +51,115 @@ internal class ContainerNode : SortNode
         }
 
         kid.Parent = this;
-        _kids[KidCount] = kid;
-        kid.Pos = KidCount;
+        var pos = InsertionPoint(kid);
+        Array.Copy(_kids, pos, _kids, pos + 1, KidCount - pos);
+        _kids[pos] = kid;
         KidCount++;
-        Reposition(kid);
     }
 
     public void RemoveKid(SortNode kid)
     {
-        var pos = kid.Pos;
+        var pos = IndexOf(kid);
         KidCount--;
         Array.Copy(_kids, pos + 1, _kids, pos, KidCount - pos);
         _kids[KidCount] = null!;
-        for (var i = pos; i < KidCount; i++)
-        {
-            _kids[i].Pos = i;
-        }
-
         kid.Parent = null;
-        kid.Pos = -1;
     }
 
-    /// <summary>Moves <paramref name="kid"/> to its place after its share changed.</summary>
-    public void Reposition(SortNode kid)
+    /// <summary>
+    /// Sets a child's share and moves it to its place: binary searches on the sorted (share,
+    /// sequence) keys to find it and its new slot, then one block move — O(log n) comparisons.
+    /// </summary>
+    public void UpdateShare(SortNode kid, double share)
     {
-        var pos = kid.Pos;
+        if (share == kid.Share)
+        {
+            return;
+        }
+
+        var pos = IndexOf(kid);
+        kid.Share = share;
         var kids = _kids;
         if (pos + 1 < KidCount && kids[pos + 1].SortsBefore(kid))
         {
-            var target = pos + 1;
-            while (target + 1 < KidCount && kids[target + 1].SortsBefore(kid))
+            // Moves right: the first slot in (pos, count) whose node sorts after kid, minus one.
+            int lo = pos + 1, hi = KidCount;
+            while (lo < hi)
             {
-                target++;
+                var mid = (lo + hi) >>> 1;
+                if (kids[mid].SortsBefore(kid))
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
             }
 
+            var target = lo - 1;
             Array.Copy(kids, pos + 1, kids, pos, target - pos);
             kids[target] = kid;
-            for (var i = pos; i <= target; i++)
-            {
-                kids[i].Pos = i;
-            }
         }
         else if (pos > 0 && kid.SortsBefore(kids[pos - 1]))
         {
-            var target = pos - 1;
-            while (target > 0 && kid.SortsBefore(kids[target - 1]))
+            // Moves left: the first slot in [0, pos) whose node sorts after kid.
+            int lo = 0, hi = pos;
+            while (lo < hi)
             {
-                target--;
+                var mid = (lo + hi) >>> 1;
+                if (kids[mid].SortsBefore(kid))
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
             }
 
-            Array.Copy(kids, target, kids, target + 1, pos - target);
-            kids[target] = kid;
-            for (var i = target; i <= pos; i++)
+            Array.Copy(kids, lo, kids, lo + 1, pos - lo);
+            kids[lo] = kid;
+        }
+    }
+
+    /// <summary>Where a node with kid's key would go (first slot whose node does not sort before it).</summary>
+    private int InsertionPoint(SortNode kid)
+    {
+        int lo = 0, hi = KidCount;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_kids[mid].SortsBefore(kid))
             {
-                kids[i].Pos = i;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
             }
         }
+
+        return lo;
+    }
+
+    /// <summary>Finds a child by its current key (the array is sorted by it).</summary>
+    private int IndexOf(SortNode kid)
+    {
+        var pos = InsertionPoint(kid);
+        if (pos < KidCount && ReferenceEquals(_kids[pos], kid))
+        {
+            return pos;
+        }
+
+        // Unreachable while the sort invariant holds; kept as a safe fallback.
+        return Array.IndexOf(_kids, kid, 0, KidCount);
     }
 
     /// <summary>Sorts all children (after every share changed, e.g. the cluster total did).</summary>
     public void SortKids()
     {
         Array.Sort(_kids, 0, KidCount, KidOrder.Instance);
-        for (var i = 0; i < KidCount; i++)
-        {
-            _kids[i].Pos = i;
-        }
     }
 
     private sealed class KidOrder : IComparer<SortNode>

@@ -80,10 +80,10 @@ public sealed class MasterDaemon : BackgroundService
                 StartTime = _runtime.Time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0,
             };
             _runtime.Self = self;
-            _runtime.Standalone = _options.EtcdEndpoints.Count == 0;
-            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options);
             election = (_components.Election ?? throw new InvalidOperationException("no leader election configured"))(_services, _options, self);
+            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
             _runtime.Election = election;
+            _runtime.Standalone = election is StandaloneElection;
             Console.Out.WriteLine($"master listening on {address}");
             Console.Out.Flush();
             MasterLog.Listening(_logger, address);
@@ -142,7 +142,8 @@ public sealed class MasterDaemon : BackgroundService
     private async Task RunTermAsync(Leadership leadership, IRegistryStore store, MasterInfo self, CancellationToken stoppingToken)
     {
         using var term = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, leadership.Lost);
-        var records = await store.LoadAsync(term.Token);
+        var location = _options.EtcdEndpoints.Count == 0 ? Path.Combine(_options.WorkDir, "registry") : "etcd " + string.Join(",", _options.EtcdEndpoints);
+        var records = await RegistryRecords.LoadAsync(store, location, term.Token);
         var allocator = (_components.Allocator ?? throw new InvalidOperationException("no allocator configured"))(_services, _options, _runtime.Time);
         var leaderSelf = self.Clone();
         leaderSelf.Term = leadership.Term;

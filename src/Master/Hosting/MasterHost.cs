@@ -19,8 +19,11 @@ public static class MasterHost
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Services.AddSchedulerMaster(options.CopyTo);
         using var host = builder.Build();
+        MasterDaemon? daemon = null;
         try
         {
+            // RunAsync disposes the host: keep the daemon to read its outcome afterwards.
+            daemon = host.Services.GetRequiredService<MasterDaemon>();
             await host.RunAsync(ct);
         }
         catch (OptionsValidationException e)
@@ -36,8 +39,7 @@ public static class MasterHost
             await Console.Error.WriteLineAsync($"master: {e.Message}");
             return 1;
         }
-        var daemon = host.Services.GetRequiredService<MasterDaemon>();
-        if (daemon.Failure is { } failure)
+        if (daemon?.Failure is { } failure)
         {
             await Console.Error.WriteLineAsync($"master failed: {failure.Message}");
             return 1;

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Allocation;
 using Scheduler.Master.Registry;
@@ -10,57 +9,50 @@ namespace Scheduler.Master.Loop;
 /// <summary>Start of a leadership term: rebuild from the registry, wait for agents.</summary>
 public sealed partial class MasterLoop
 {
-    private void Load(IReadOnlyDictionary<string, ByteString> records)
+    private void Load(RegistrySnapshot snapshot)
     {
         var now = Now;
-        foreach (var (key, value) in records)
+        foreach (var record in snapshot.Agents.Values)
         {
-            if (key.StartsWith(RegistryKeys.AgentPrefix, StringComparison.Ordinal))
+            if (record.State == AgentRecord.Types.State.Gone)
             {
-                var record = AgentRecord.Parser.ParseFrom(value);
-                if (record.State == AgentRecord.Types.State.Gone)
-                {
-                    _goneAgents.Add(record.Info.Id);
-                    continue;
-                }
-                var agent = new AgentEntry(record.Info)
-                {
-                    Status = AgentStatus.AgentUnreachable,
-                    Draining = record.Draining,
-                    UnreachableSince = record.UnreachableSince > 0 ? DateTimeOffset.FromUnixTimeMilliseconds((long)(record.UnreachableSince * 1000)) : now,
-                };
-                _agents[agent.Id] = agent;
-                if (record.State == AgentRecord.Types.State.Admitted)
-                {
-                    _expectedAgents.Add(agent.Id);
-                }
+                _goneAgents.Add(record.Info.Id);
+                continue;
             }
-            else if (key.StartsWith(RegistryKeys.FrameworkPrefix, StringComparison.Ordinal))
+            var agent = new AgentEntry(record.Info)
             {
-                var record = FrameworkRecord.Parser.ParseFrom(value);
-                var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };
-                fw.DisconnectedTime = record.DisconnectedTime > 0 ? record.DisconnectedTime : NowSeconds;
-                fw.FailoverDeadline = DateTimeOffset.FromUnixTimeMilliseconds((long)((fw.DisconnectedTime + fw.Info.FailoverTimeoutSeconds) * 1000));
-                _frameworks[fw.Id] = fw;
-                _allocator.AddFramework(Spec(fw), []);
-                _allocator.DeactivateFramework(fw.Id);
-                if (record.DisconnectedTime <= 0)
-                {
-                    // Record when the deadline clock started, so it survives another failover.
-                    Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
-                }
-            }
-            else if (key.StartsWith(RegistryKeys.QuotaPrefix, StringComparison.Ordinal))
+                Status = AgentStatus.AgentUnreachable,
+                Draining = record.Draining,
+                UnreachableSince = record.UnreachableSince > 0 ? DateTimeOffset.FromUnixTimeMilliseconds((long)(record.UnreachableSince * 1000)) : now,
+            };
+            _agents[agent.Id] = agent;
+            if (record.State == AgentRecord.Types.State.Admitted)
             {
-                var quota = QuotaInfo.Parser.ParseFrom(value);
-                _quotas[quota.Role] = quota;
-                _allocator.UpdateQuota(quota);
+                _expectedAgents.Add(agent.Id);
             }
-            else if (key.StartsWith(RegistryKeys.WeightPrefix, StringComparison.Ordinal))
+        }
+        foreach (var record in snapshot.Frameworks.Values)
+        {
+            var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };
+            fw.DisconnectedTime = record.DisconnectedTime > 0 ? record.DisconnectedTime : NowSeconds;
+            fw.FailoverDeadline = DateTimeOffset.FromUnixTimeMilliseconds((long)((fw.DisconnectedTime + fw.Info.FailoverTimeoutSeconds) * 1000));
+            _frameworks[fw.Id] = fw;
+            _allocator.AddFramework(Spec(fw), []);
+            _allocator.DeactivateFramework(fw.Id);
+            if (record.DisconnectedTime <= 0)
             {
-                var weight = WeightInfo.Parser.ParseFrom(value);
-                _weights[weight.Role] = weight.Weight;
+                // Record when the deadline clock started, so it survives another failover.
+                Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
             }
+        }
+        foreach (var quota in snapshot.Quotas.Values)
+        {
+            _quotas[quota.Role] = quota;
+            _allocator.UpdateQuota(quota);
+        }
+        foreach (var weight in snapshot.Weights.Values)
+        {
+            _weights[weight.Role] = weight.Weight;
         }
         if (_weights.Count > 0)
         {

@@ -1,5 +1,4 @@
 using System.Threading.Channels;
-using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Allocation;
@@ -86,9 +85,9 @@ public sealed partial class MasterLoop
     public void Post(Action<MasterLoop> body) => _commands.Writer.TryWrite(new MasterAction(body));
 
     /// <summary>Loads the registry records, then serves commands until <paramref name="stop"/> fires.</summary>
-    public async Task RunAsync(IReadOnlyDictionary<string, ByteString> records, CancellationToken stop)
+    public async Task RunAsync(RegistrySnapshot registry, CancellationToken stop)
     {
-        Load(records);
+        Load(registry);
         var period = TimeSpan.FromMilliseconds(Math.Clamp(Math.Min(_options.AllocationInterval.TotalMilliseconds, _options.HeartbeatInterval.TotalMilliseconds / 2), 5, 1000));
         _ticker = _time.CreateTimer(_ => PostTick(), null, period, period);
         using var registration = stop.Register(() => _commands.Writer.TryComplete());
@@ -157,7 +156,7 @@ public sealed partial class MasterLoop
                 sub.Send(new OperatorEvent { Heartbeat = new OperatorEvent.Types.Heartbeat() });
             }
         }
-        if (!Recovering && _allocator.NextCycleDue is { } due && due <= now)
+        if (!Recovering && _allocator.NextCycleDue is { } due && due <= Now)
         {
             RunAllocation(false);
         }

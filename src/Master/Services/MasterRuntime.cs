@@ -31,13 +31,13 @@ public sealed class MasterRuntime
     /// <summary>Whether the registry is embedded (single master) rather than etcd.</summary>
     public bool Standalone { get; set; }
 
-    public MasterLoop? CurrentLoop => _term?.Loop;
+    public MasterLoop? CurrentLoop => _term is { Lost.IsCancellationRequested: false } term ? term.Loop : null;
 
     /// <summary>The leader's address as far as this master knows (null if unknown).</summary>
     public string? LeaderHint()
     {
         var term = _term;
-        if (term is not null)
+        if (term is not null && !term.Lost.IsCancellationRequested)
         {
             return term.Loop.Self.Address;
         }
@@ -46,7 +46,11 @@ public sealed class MasterRuntime
     }
 
     /// <summary>The current term, or UNAVAILABLE with the leader hint.</summary>
-    public Term Require() => _term ?? throw MasterErrors.NotLeader(LeaderHint());
+    public Term Require()
+    {
+        var term = _term;
+        return term is not null && !term.Lost.IsCancellationRequested ? term : throw MasterErrors.NotLeader(LeaderHint());
+    }
 
     internal void Begin(MasterLoop loop, CancellationToken lost) => _term = new Term(loop, lost);
 

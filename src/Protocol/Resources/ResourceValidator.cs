@@ -13,8 +13,8 @@ public static class ResourceValidator
     public static IReadOnlyList<string> Validate(IEnumerable<Resource> resources)
     {
         ArgumentNullException.ThrowIfNull(resources);
-        var errors = new List<string>();
-        var kinds = new Dictionary<string, Resource.ValueOneofCase>(StringComparer.Ordinal);
+        var errors = new List<string>(0);
+        var kinds = new NameKinds();
         var index = 0;
         foreach (var r in resources)
         {
@@ -25,19 +25,16 @@ public static class ResourceValidator
                 continue;
             }
 
-            var label = Describe(r, index);
-            ValidateOne(r, label, errors);
-            if (!string.IsNullOrEmpty(r.Name) && r.ValueCase != Resource.ValueOneofCase.None)
+            if (IsPlainlyValid(r))
             {
-                if (kinds.TryGetValue(r.Name, out var kind) && kind != r.ValueCase)
-                {
-                    errors.Add($"{label}: '{r.Name}' is used both as {KindName(kind)} and as {KindName(r.ValueCase)}; a resource name has one value type");
-                }
-                else
-                {
-                    kinds[r.Name] = r.ValueCase;
-                }
+                // The common case (a finite non-negative unreserved scalar with a plain name) needs
+                // no error label; only the one-type-per-name rule is left to check.
+                CheckKind(r, index, kinds, errors);
+                continue;
             }
+
+            ValidateOne(r, Describe(r, index), errors);
+            CheckKind(r, index, kinds, errors);
         }
 
         return errors;
@@ -50,6 +47,27 @@ public static class ResourceValidator
         if (errors.Count > 0)
         {
             throw new InvalidResourceException(errors);
+        }
+    }
+
+    private static bool IsPlainlyValid(Resource r) =>
+        r.ValueCase == Resource.ValueOneofCase.Scalar
+        && r.Scalar >= 0 && r.Scalar <= FixedScalar.MaxValue
+        && r.Reservation is null && r.Disk is null
+        && r.Name.Length > 0 && ResourceText.InvalidNameChar(r.Name) is null
+        && (r.AllocationRole.Length == 0 || RoleName.Validate(r.AllocationRole) is null);
+
+    private static void CheckKind(Resource r, int index, NameKinds kinds, List<string> errors)
+    {
+        if (string.IsNullOrEmpty(r.Name) || r.ValueCase == Resource.ValueOneofCase.None)
+        {
+            return;
+        }
+
+        var kind = kinds.GetOrAdd(r.Name, r.ValueCase);
+        if (kind != r.ValueCase)
+        {
+            errors.Add($"{Describe(r, index)}: '{r.Name}' is used both as {KindName(kind)} and as {KindName(r.ValueCase)}; a resource name has one value type");
         }
     }
 
@@ -176,6 +194,57 @@ public static class ResourceValidator
                 errors.Add($"{label}: ranges [{sorted[i - 1].Begin}-{sorted[i - 1].End}] and [{sorted[i].Begin}-{sorted[i].End}] overlap");
             }
         }
+    }
+}
+
+/// <summary>Name → value type seen first; a few inline slots, a dictionary beyond (resource lists are short).</summary>
+internal struct NameKinds
+{
+    private (string Name, Resource.ValueOneofCase Kind) _a, _b, _c, _d;
+    private int _count;
+    private Dictionary<string, Resource.ValueOneofCase>? _more;
+
+    public Resource.ValueOneofCase GetOrAdd(string name, Resource.ValueOneofCase kind)
+    {
+        if (_count > 0 && _a.Name == name)
+        {
+            return _a.Kind;
+        }
+
+        if (_count > 1 && _b.Name == name)
+        {
+            return _b.Kind;
+        }
+
+        if (_count > 2 && _c.Name == name)
+        {
+            return _c.Kind;
+        }
+
+        if (_count > 3 && _d.Name == name)
+        {
+            return _d.Kind;
+        }
+
+        switch (_count)
+        {
+            case 0: _a = (name, kind); break;
+            case 1: _b = (name, kind); break;
+            case 2: _c = (name, kind); break;
+            case 3: _d = (name, kind); break;
+            default:
+                _more ??= new Dictionary<string, Resource.ValueOneofCase>(StringComparer.Ordinal);
+                if (_more.TryGetValue(name, out var existing))
+                {
+                    return existing;
+                }
+
+                _more.Add(name, kind);
+                return kind;
+        }
+
+        _count++;
+        return kind;
     }
 }
 

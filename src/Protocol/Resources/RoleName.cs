@@ -27,8 +27,16 @@ public static class RoleName
             return $"role '{role}' must not start or end with '/'";
         }
 
-        foreach (var segment in role.Split('/'))
+        var start = 0;
+        while (start <= role.Length)
         {
+            var end = role.IndexOf('/', start);
+            if (end < 0)
+            {
+                end = role.Length;
+            }
+
+            var segment = role.AsSpan(start, end - start);
             if (segment.Length == 0)
             {
                 return $"role '{role}' has an empty segment ('//')";
@@ -51,6 +59,8 @@ public static class RoleName
                     return $"role '{role}' contains the character '{c}'; use letters, digits, '-', '_', '.' and '/' between segments";
                 }
             }
+
+            start = end + 1;
         }
 
         return null;

@@ -27,6 +27,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private readonly TaskCompletionSource<Metadata> _headers = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private StreamingRequestContent? _requestContent;
     private Task<HttpResponseMessage>? _sendTask;
+    private Task<bool>? _responseReady;
     private HttpResponseMessage? _response;
     private Stream? _responseStream;
     private bool _responseGzip;
@@ -37,7 +38,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private Status? _status;
     private Metadata? _trailers;
     private RpcException? _failure;
-    private int _writing;
+    private SemaphoreSlim? _writeGate;
     private bool _writesCompleted;
     private int _disposed;
 
@@ -86,13 +87,29 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             _sendTask = Task.FromException<HttpResponseMessage>(ex);
         }
+        WatchHeaders();
+    }
+
+    /// <summary>Streaming responses are read only when the caller asks for messages, but
+    /// <c>ResponseHeadersAsync</c> must complete as soon as the headers arrive: process them
+    /// in the background.</summary>
+    private void WatchHeaders()
+    {
+        if (_method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
+        {
+            _responseReady = EnsureResponseCoreAsync();
+            // Observed by the reader; keep an unread failure from surfacing as unobserved.
+            _responseReady.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Starts a call whose request is a stream (client or duplex streaming).</summary>
     public void StartStreaming()
     {
         _requestContent = new StreamingRequestContent();
+        _writeGate = new SemaphoreSlim(1, 1);
         _sendTask = SendAsync(_requestContent);
+        WatchHeaders();
     }
 
     private bool Gzip => _channel.Options.RequestCompression is { } c && c.Equals(GrpcProtocol.Gzip, StringComparison.OrdinalIgnoreCase);
@@ -134,16 +151,25 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
 
     /// <summary>Waits for the response headers; false when the call already ended (trailers-only
     /// or HTTP error — the status is then set).</summary>
-    private async ValueTask<bool> EnsureResponseAsync()
+    private ValueTask<bool> EnsureResponseAsync()
     {
         if (_responseStream is not null)
         {
-            return true;
+            return new ValueTask<bool>(true);
+        }
+        if (_responseReady is not null)
+        {
+            return new ValueTask<bool>(_responseReady);
         }
         if (_status is not null)
         {
-            return false;
+            return _failure is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(_failure);
         }
+        return new ValueTask<bool>(EnsureResponseCoreAsync());
+    }
+
+    private async Task<bool> EnsureResponseCoreAsync()
+    {
         HttpResponseMessage response;
         try
         {
@@ -155,7 +181,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         }
         _response = response;
         var responseHeaders = new Metadata();
-        foreach (var h in response.Headers)
+        foreach (var h in response.Headers.NonValidated)
         {
             foreach (var v in h.Value)
             {
@@ -207,6 +233,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     /// <summary>Reads the next response message, or null at the end of the stream (status OK).</summary>
     private async ValueTask<TResponse?> ReadMessageAsync(CancellationToken cancellationToken)
     {
+        if (_status is not null)
+        {
+            // The call has ended: its error again, or the end of the stream.
+            return _failure is null ? null : throw _failure;
+        }
         if (!await EnsureResponseAsync().ConfigureAwait(false))
         {
             return null;
@@ -332,7 +363,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         var trailers = new Metadata();
         var th = _response!.TrailingHeaders;
-        foreach (var h in th)
+        foreach (var h in th.NonValidated)
         {
             foreach (var v in h.Value)
             {
@@ -464,7 +495,15 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             Finish(new Status(StatusCode.Cancelled, "Call disposed by the client."), [], fromReader: false);
         }
-        _sendTask?.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (_response is null && _sendTask is { IsCompleted: false })
+        {
+            // Headers still on their way: release the response as soon as it arrives.
+            _sendTask.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        else if (_sendTask is { IsCompletedSuccessfully: true })
+        {
+            _sendTask.Result.Dispose();
+        }
     }
 
     // ---- public faces ----
@@ -511,9 +550,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             throw new InvalidOperationException("CompleteAsync was called; no more messages can be written.");
         }
-        if (Interlocked.Exchange(ref _writing, 1) == 1)
+        // Concurrent writers queue rather than interleave frames.
+        var gate = _writeGate ?? throw new InvalidOperationException("This call has no request stream.");
+        if (!gate.Wait(0, CancellationToken.None))
         {
-            throw new InvalidOperationException("A write is already in progress on this request stream; await each WriteAsync before the next.");
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         byte[]? frame = null;
         try
@@ -548,7 +589,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
             {
                 ArrayPool<byte>.Shared.Return(frame);
             }
-            Volatile.Write(ref _writing, 0);
+            gate.Release();
         }
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Rpc;
@@ -32,11 +33,12 @@ public sealed class MasterFixture : IAsyncDisposable
 
     public RpcChannel Channel { get; }
 
-    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null)
+    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null, Action<MasterComponents>? components = null, bool waitForLeadership = true)
     {
         var owns = workDir is null;
         workDir ??= Directory.CreateTempSubdirectory("sched-master-test-").FullName;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSchedulerMaster(o =>
         {
             o.Listen = "127.0.0.1:0";
@@ -47,12 +49,16 @@ public sealed class MasterFixture : IAsyncDisposable
             o.AllocationInterval = TimeSpan.FromMilliseconds(20);
             o.AgentReregisterTimeout = TimeSpan.FromSeconds(2);
             configure?.Invoke(o);
-        });
+        }, components);
         var host = builder.Build();
         await host.StartAsync();
         var daemon = host.Services.GetRequiredService<MasterDaemon>();
         var address = await daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
         var fixture = new MasterFixture(host, workDir, owns, address);
+        if (!waitForLeadership)
+        {
+            return fixture;
+        }
         // Serving once GetState answers (the first leadership term has started).
         await fixture.WaitUntilAsync(async () =>
         {

@@ -38,13 +38,18 @@ public sealed class TestFramework : IAsyncDisposable
 
     public EventLog<Event> Events { get; private set; } = new();
 
+    /// <summary>Every offer received, one entry per offer (an Event.offers may carry several).</summary>
+    public EventLog<Offer> Offers { get; private set; } = new();
+
     /// <summary>Subscribes (re-subscribes with the known id) and waits for <c>subscribed</c>.</summary>
     public async Task<Event.Types.Subscribed> SubscribeAsync(params string[] suppressedRoles)
     {
         var request = new SubscribeRequest { FrameworkInfo = Info };
         request.SuppressedRoles.AddRange(suppressedRoles);
         var events = new EventLog<Event>();
+        var offers = new EventLog<Offer>();
         Events = events;
+        Offers = offers;
         _stop = new CancellationTokenSource();
         _call = _channel.AsyncServerStreamingCall(SchedulerMethods.Subscribe, request, new CallOptions(CancellationToken: _stop.Token));
         var call = _call;
@@ -55,7 +60,15 @@ public sealed class TestFramework : IAsyncDisposable
             {
                 while (await call.ResponseStream.MoveNext(token))
                 {
-                    events.Add(call.ResponseStream.Current);
+                    var e = call.ResponseStream.Current;
+                    events.Add(e);
+                    if (e.EventCase == Event.EventOneofCase.Offers)
+                    {
+                        foreach (var offer in e.Offers.Offers_)
+                        {
+                            offers.Add(offer);
+                        }
+                    }
                 }
                 events.End(null);
             }
@@ -86,8 +99,7 @@ public sealed class TestFramework : IAsyncDisposable
 
     public async Task<Offer> NextOfferAsync(TimeSpan? timeout = null, Func<Offer, bool>? match = null)
     {
-        var e = await Events.TakeAsync(e => e.EventCase == Event.EventOneofCase.Offers && e.Offers.Offers_.Any(o => match?.Invoke(o) ?? true), timeout, "an offer");
-        return e.Offers.Offers_.First(o => match?.Invoke(o) ?? true);
+        return await Offers.TakeAsync(o => match?.Invoke(o) ?? true, timeout, "an offer");
     }
 
     public async Task<TaskStatus> NextUpdateAsync(Func<TaskStatus, bool> match, TimeSpan? timeout = null, string? what = null)
@@ -98,6 +110,23 @@ public sealed class TestFramework : IAsyncDisposable
 
     public Task<TaskStatus> NextUpdateAsync(string taskId, TaskState state, TimeSpan? timeout = null) =>
         NextUpdateAsync(s => s.TaskId == taskId && s.State == state, timeout, $"{state} of {taskId}");
+
+    /// <summary>Acknowledges each update of the task until one in <paramref name="state"/> arrives (acknowledged too).</summary>
+    public async Task<TaskStatus> AckUntilAsync(string taskId, TaskState state, TimeSpan? timeout = null)
+    {
+        while (true)
+        {
+            var update = await NextUpdateAsync(s => s.TaskId == taskId, timeout, $"{state} of {taskId}");
+            if (update.Uuid.Length > 0)
+            {
+                await AcknowledgeAsync(update);
+            }
+            if (update.State == state)
+            {
+                return update;
+            }
+        }
+    }
 
     public Task<AcceptResponse> AcceptAsync(IEnumerable<string> offerIds, IEnumerable<TaskInfo> tasks, double? refuseSeconds = null)
     {

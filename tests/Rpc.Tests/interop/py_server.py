@@ -58,12 +58,15 @@ class Operator(operator_pb2_grpc.OperatorServicer):
 class Files(agent_pb2_grpc.AgentFilesServicer):
     def TailFile(self, request, context):
         if request.follow:
+            # A follow stream only ends when the client goes away; the termination callback
+            # fires even when grpc stops pulling from this generator mid-yield.
+            path = request.path
+            context.add_callback(lambda: say("cancelled " + path))
             i = 0
             while context.is_active():
                 yield agent_pb2.FileChunk(offset=i, data=b"tick")
                 i += 1
                 time.sleep(0.01)
-            say("cancelled " + request.path)
             return
         for i in range(request.offset):
             yield agent_pb2.FileChunk(offset=i, data=("chunk-%d" % i).encode())
