@@ -27,7 +27,9 @@ internal sealed class LoadFramework : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _allRunning = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _allTerminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly System.Threading.Channels.Channel<Sched.V1.TaskStatus> _acks = System.Threading.Channels.Channel.CreateUnbounded<Sched.V1.TaskStatus>();
     private Task? _loop;
+    private Task? _ackLoop;
     private int _next;
     private int _running;
     private int _terminal;
@@ -43,8 +45,9 @@ internal sealed class LoadFramework : IAsyncDisposable
         _client = new SchedulerClient(new SchedulerClientOptions
         {
             Masters = [master],
-            Framework = new FrameworkInfo { Name = name, Roles = { "load" }, FailoverTimeoutSeconds = 0 },
+            Framework = new FrameworkInfo { Name = name, Roles = { "load" }, FailoverTimeoutSeconds = 600 },
             CallTimeout = TimeSpan.FromSeconds(60),
+            AutoAcknowledge = false,
         });
     }
 
@@ -72,7 +75,54 @@ internal sealed class LoadFramework : IAsyncDisposable
 
     public IEnumerable<double> Latencies => _latencyMs.Where((_, i) => _state[i] != 0);
 
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+    public long AckFailures;
+
+    public void Start()
+    {
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+        _ackLoop = Task.Run(() => AckLoopAsync(_stop.Token));
+    }
+
+    /// <summary>
+    /// Acknowledges in batches, terminal and non-terminal updates in separate calls: the master
+    /// rejects a whole Acknowledge batch when one task of it has left its bounded completed-task
+    /// list, which must not hold back the acknowledgements of running tasks.
+    /// </summary>
+    private async Task AckLoopAsync(CancellationToken ct)
+    {
+        var live = new List<Sched.V1.TaskStatus>();
+        var done = new List<Sched.V1.TaskStatus>();
+        try
+        {
+            while (await _acks.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                live.Clear();
+                done.Clear();
+                while (live.Count + done.Count < 1024 && _acks.Reader.TryRead(out var s))
+                {
+                    (TaskStates.IsTerminal(s.State) ? done : live).Add(s);
+                }
+                foreach (var batch in new[] { live, done })
+                {
+                    if (batch.Count == 0)
+                    {
+                        continue;
+                    }
+                    try
+                    {
+                        await _client.AcknowledgeAsync(batch, ct).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        Interlocked.Add(ref AckFailures, batch.Count);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
 
     public Task TeardownAsync() => _client.TeardownAsync();
 
@@ -153,6 +203,10 @@ internal sealed class LoadFramework : IAsyncDisposable
     private void OnUpdate(Sched.V1.TaskStatus status)
     {
         Updates++;
+        if (status.Uuid.Length > 0)
+        {
+            _acks.Writer.TryWrite(status);
+        }
         var id = status.TaskId;
         if (!id.StartsWith(_prefix, StringComparison.Ordinal) || !int.TryParse(id.AsSpan(_prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var index) || index >= _total)
         {
@@ -195,6 +249,10 @@ internal sealed class LoadFramework : IAsyncDisposable
         if (_loop is not null)
         {
             await _loop.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        if (_ackLoop is not null)
+        {
+            await _ackLoop.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
         }
         _stop.Dispose();
     }

@@ -27,6 +27,7 @@ var tasksArg = Arg("--tasks");
 var frameworks = Math.Max(1, Arg("--frameworks") ?? 1);
 var taskMs = Arg("--task-ms") ?? 0;
 var capSeconds = Arg("--cap-s") ?? (quick ? 40 : 120);
+var retryMs = Arg("--retry-ms") ?? 10_000;
 
 List<(int Agents, int Tasks)> grid = agentsArg is not null || tasksArg is not null
     ? [(agentsArg ?? 100, tasksArg ?? 10_000)]
@@ -42,7 +43,7 @@ foreach (var (agents, tasks) in grid)
     results.Add(new JsonObject
     {
         ["scenario"] = $"agents{agents}_tasks{tasks}",
-        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds },
+        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs },
         ["metrics"] = metrics,
         ["complete"] = ok,
         ["note"] = note,
@@ -98,6 +99,8 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
         Count = agentCount,
         Resources = resources,
         HostnamePrefix = "load-",
+        StatusRetry = TimeSpan.FromMilliseconds(Math.Max(1, retryMs)),
+        StatusRetryMax = TimeSpan.FromMilliseconds(Math.Max(10_000, retryMs)),
     });
     var sw = Stopwatch.StartNew();
     host.Start();
@@ -145,6 +148,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     metrics["churn_master_cpu_s_per_1000_tasks"] = churn.CpuPer1000;
     metrics["tasks_finished"] = churn.Terminal;
     metrics["task_failures"] = hold.Failed + churn.Failed;
+    metrics["acks_rejected_by_master"] = hold.AckFailures + churn.AckFailures;
     if (!churn.Complete)
     {
         notes.Add($"churn: {churn.Terminal}/{taskCount} FINISHED within {capSeconds} s");
@@ -188,12 +192,14 @@ async Task<PhaseResult> PhaseAsync(MasterProcess master, SimulatedAgentHost host
     var updates = frameworksList.Sum(f => f.Updates);
     var wall = Math.Max(1e-6, Stopwatch.GetElapsedTime(start).TotalSeconds);
     var failedCalls = frameworksList.Sum(f => Interlocked.Read(ref f.FailedCalls));
-    Log($"  phase run_ms={runMs}: running {running}, terminal {terminal}, offers {offers}, updates {updates}, failed calls {failedCalls}, {wall:0.0} s, complete {complete}");
+    var ackFailures = frameworksList.Sum(f => Interlocked.Read(ref f.AckFailures));
+    Log($"  phase run_ms={runMs}: running {running}, terminal {terminal}, offers {offers}, updates {updates}, failed calls {failedCalls}, rejected acks {ackFailures}, {wall:0.0} s, complete {complete}");
     return new PhaseResult(
         complete,
         running,
         terminal,
         frameworksList.Sum(f => f.Failed),
+        ackFailures,
         Math.Round(running / launchS),
         Pct(0.50),
         Pct(0.99),
@@ -217,5 +223,5 @@ async Task<PhaseResult> PhaseAsync(MasterProcess master, SimulatedAgentHost host
         });
 }
 
-internal sealed record PhaseResult(bool Complete, int Running, int Terminal, long Failed, double LaunchesPerS, double P50, double P99,
+internal sealed record PhaseResult(bool Complete, int Running, int Terminal, long Failed, long AckFailures, double LaunchesPerS, double P50, double P99,
     double UpdatesPerS, double OffersPerS, double CpuPer1000, Func<Task> Teardown);
