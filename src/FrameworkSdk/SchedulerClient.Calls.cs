@@ -243,18 +243,39 @@ public sealed partial class SchedulerClient
                 {
                     batch.Add(item);
                 }
-                try
-                {
-                    await SendAcknowledgementsAsync(batch, ct).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is RpcException or SchedulerException or TimeoutException or HttpRequestException)
-                {
-                    _logger.LogWarning("Could not acknowledge {Count} status update(s); the agent will re-send them: {Error}", batch.Count, e.Message);
-                }
+                await SendBatchAsync(batch, ct).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>
+    /// Sends one batch. The master refuses a whole batch when one item is bad (a task it no longer
+    /// knows, e.g. a completed task it has pruned); then the batch is split in halves so that every
+    /// good acknowledgement still gets through and only the bad ones are dropped.
+    /// </summary>
+    private async Task SendBatchAsync(List<AcknowledgeRequest.Types.Item> batch, CancellationToken ct)
+    {
+        try
+        {
+            await SendAcknowledgementsAsync(batch, ct).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument)
+        {
+            if (batch.Count == 1)
+            {
+                _logger.LogDebug("Acknowledgement of task {TaskId} ({Uuid}) refused: {Error}", batch[0].TaskId, batch[0].Uuid, e.Status.Detail);
+                return;
+            }
+            var half = batch.Count / 2;
+            await SendBatchAsync(batch.GetRange(0, half), ct).ConfigureAwait(false);
+            await SendBatchAsync(batch.GetRange(half, batch.Count - half), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or SchedulerException or TimeoutException or HttpRequestException)
+        {
+            _logger.LogWarning("Could not acknowledge {Count} status update(s); the agent will re-send them: {Error}", batch.Count, e.Message);
         }
     }
 

@@ -154,6 +154,37 @@ public sealed class SchedulerClientTests
     }
 
     [Fact]
+    public async Task A_refused_acknowledgement_does_not_hold_back_the_others_of_its_batch()
+    {
+        await using var master = await ScriptedMaster.StartAsync();
+        master.UnknownTask = "t3";
+        await using var client = new SchedulerClient(Options(master.Address));
+        var events = client.ReadEventsAsync().GetAsyncEnumerator();
+        var sub = await master.NextSubscriptionAsync();
+        sub.SendSubscribed("fw-1", "s1");
+        Assert.True(await events.MoveNextAsync());
+        var batch = new Event { Updates = new Event.Types.Updates() };
+        for (var i = 1; i <= 5; i++)
+        {
+            batch.Updates.Statuses.Add(Status($"t{i}", $"u{i}"));
+        }
+        sub.Send(batch);
+        sub.Send(new Event { Heartbeat = new Event.Types.Heartbeat() });
+        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync());
+
+        var acked = new HashSet<string>();
+        while (acked.Count < 4)
+        {
+            var ack = await master.NextCallAsync<AcknowledgeRequest>();
+            acked.Add(ack.TaskId);
+            acked.UnionWith(ack.Items.Select(i => i.TaskId));
+        }
+        Assert.Equal(["t1", "t2", "t4", "t5"], acked.Order());
+        await events.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_refused_subscription_ends_the_events_with_an_error()
     {
         await using var master = await ScriptedMaster.StartAsync();

@@ -29,6 +29,9 @@ public sealed class ScriptedMaster : IAsyncDisposable
     /// <summary>When set, every call answers UNAVAILABLE with this leader hint.</summary>
     public string? RedirectTo { get; set; }
 
+    /// <summary>Acknowledge calls naming this task fail with NOT_FOUND (as for a task the master forgot).</summary>
+    public string? UnknownTask { get; set; }
+
     /// <summary>When set, Subscribe fails with this status.</summary>
     public Status? SubscribeFailure { get; set; }
 
@@ -86,6 +89,10 @@ public sealed class ScriptedMaster : IAsyncDisposable
         {
             var m = master();
             m.ThrowIfRedirecting();
+            if (request is AcknowledgeRequest ack && m.UnknownTask is { } unknown && (ack.TaskId == unknown || ack.Items.Any(i => i.TaskId == unknown)))
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"task '{unknown}' is not known"));
+            }
             m._calls.Writer.TryWrite(request);
             return Task.FromResult(new TResponse());
         });
