@@ -218,6 +218,43 @@ public sealed partial class MasterLoop
         return new DrainAgentResponse();
     }
 
+    /// <summary>An operator kills a live task by id (the framework needs no stream); the terminal
+    /// update (TASK_KILLED, REASON_KILLED_BY_OPERATOR) reaches the framework as usual.</summary>
+    public KillTaskResponse KillTask(KillTaskRequest request)
+    {
+        if (string.IsNullOrEmpty(request.TaskId))
+        {
+            throw MasterErrors.InvalidArgument("task_id is required");
+        }
+        var matches = _frameworks.Values
+            .Where(f => request.FrameworkId.Length == 0 || f.Id == request.FrameworkId)
+            .Select(f => f.Tasks.TryGetValue(request.TaskId, out var t) ? t : null)
+            .OfType<TaskRecord>()
+            .ToList();
+        if (matches.Count == 0)
+        {
+            var scope = request.FrameworkId.Length == 0 ? "" : $" of framework '{request.FrameworkId}'";
+            throw MasterErrors.NotFound($"no live task '{request.TaskId}'{scope}; see 'schedctl tasks' (ended tasks cannot be killed)");
+        }
+        if (matches.Count > 1)
+        {
+            throw MasterErrors.FailedPrecondition(
+                $"task id '{request.TaskId}' is live in {matches.Count} frameworks ({string.Join(", ", matches.Select(t => t.FrameworkId))}); set framework_id");
+        }
+        var task = matches[0];
+        SendToAgent(task.AgentId, new MasterMessage
+        {
+            Kill = new MasterMessage.Types.KillTask
+            {
+                FrameworkId = task.FrameworkId,
+                TaskId = task.TaskId,
+                KillPolicy = request.KillPolicy ?? task.Info?.KillPolicy,
+                Reason = TaskStatus.Types.Reason.KilledByOperator,
+            },
+        });
+        return new KillTaskResponse { FrameworkId = task.FrameworkId, AgentId = task.AgentId };
+    }
+
     public ReactivateAgentResponse ReactivateAgent(ReactivateAgentRequest request)
     {
         var agent = OperatorAgent(request.AgentId);

@@ -134,7 +134,7 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("nothing to acknowledge: set agent_id, task_id and uuid (or items)");
         }
-        var tasks = new List<TaskRecord>();
+        var tasks = new List<TaskRecord?>();
         foreach (var item in items)
         {
             if (item.Uuid.Length == 0)
@@ -145,9 +145,12 @@ public sealed partial class MasterLoop
             {
                 throw MasterErrors.NotFound($"agent '{item.AgentId}' is not known; use the agent_id of the status update");
             }
-            if (!fw.Tasks.TryGetValue(item.TaskId, out var task) && !fw.CompletedById.TryGetValue(item.TaskId, out task))
+            // A task the master no longer tracks (a completed task pruned from its history) may
+            // still have that update queued on the agent: pass the acknowledgement on regardless,
+            // the agent drops the update if it holds it.
+            if (!fw.Tasks.TryGetValue(item.TaskId, out var task))
             {
-                throw MasterErrors.NotFound($"task '{item.TaskId}' is not known for framework {fw.Id}");
+                fw.CompletedById.TryGetValue(item.TaskId, out task);
             }
             tasks.Add(task);
         }
@@ -157,7 +160,7 @@ public sealed partial class MasterLoop
             foreach (var (item, task) in group)
             {
                 acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = item.TaskId, Uuid = item.Uuid });
-                if (task.Status?.Uuid == item.Uuid)
+                if (task?.Status?.Uuid == item.Uuid)
                 {
                     task.StatusAcknowledged = true;
                 }

@@ -32,6 +32,7 @@ public sealed class OperatorService(MasterRuntime runtime)
         });
         registry.AddUnary(OperatorMethods.DrainAgent, (r, _) => Invoke(l => l.DrainAgent(r)));
         registry.AddUnary(OperatorMethods.ReactivateAgent, (r, _) => Invoke(l => l.ReactivateAgent(r)));
+        registry.AddUnary(OperatorMethods.KillTask, (r, _) => Invoke(l => l.KillTask(r)));
         registry.AddServerStreaming(OperatorMethods.Subscribe, SubscribeAsync);
     }
 
