@@ -57,6 +57,7 @@ public static class OperatorMethods
     public static readonly Method<UpdateWeightsRequest, UpdateWeightsResponse> UpdateWeights = Method.FromDescriptor<UpdateWeightsRequest, UpdateWeightsResponse>(Service, "UpdateWeights");
     public static readonly Method<DrainAgentRequest, DrainAgentResponse> DrainAgent = Method.FromDescriptor<DrainAgentRequest, DrainAgentResponse>(Service, "DrainAgent");
     public static readonly Method<ReactivateAgentRequest, ReactivateAgentResponse> ReactivateAgent = Method.FromDescriptor<ReactivateAgentRequest, ReactivateAgentResponse>(Service, "ReactivateAgent");
+    public static readonly Method<KillTaskRequest, KillTaskResponse> KillTask = Method.FromDescriptor<KillTaskRequest, KillTaskResponse>(Service, "KillTask");
     public static readonly Method<OperatorSubscribeRequest, OperatorEvent> Subscribe = Method.FromDescriptor<OperatorSubscribeRequest, OperatorEvent>(Service, "Subscribe");
 }
 

@@ -1,17 +1,12 @@
 using System.CommandLine;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
 
 namespace Scheduler.Cli.Commands;
 
 /// <summary><c>schedctl kill TASK</c>: an operator kill (the framework sees TASK_KILLED).</summary>
 public static class KillCommand
 {
-    /// <summary><c>sched.v1.Operator/KillTask</c>.</summary>
-    public static readonly Method<KillTaskRequest, KillTaskResponse> KillTask =
-        Method.FromDescriptor<KillTaskRequest, KillTaskResponse>(OperatorMethods.Service, "KillTask");
-
     private static readonly Argument<string> TaskId = new("task") { Description = "The task id." };
     private static readonly Option<string?> Framework = new("--framework") { Description = "The task's framework id (when several frameworks use the same task id)." };
     private static readonly Option<double?> Grace = new("--grace") { Description = "Seconds between SIGTERM and SIGKILL (default: the task's kill policy)." };
@@ -37,7 +32,7 @@ public static class KillCommand
             }
             request.KillPolicy = new KillPolicy { GracePeriodSeconds = grace };
         }
-        var response = await c.Connection.CallAsync(KillTask, request, c.Cancellation);
+        var response = await c.Connection.CallAsync(OperatorMethods.KillTask, request, c.Cancellation);
         if (!c.Print(response))
         {
             c.Out.WriteLine($"kill sent to task {request.TaskId} (framework {response.FrameworkId}, agent {response.AgentId}); 'schedctl tasks --all' shows its end");
