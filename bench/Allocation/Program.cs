@@ -8,7 +8,7 @@ using Scheduler.Bench.Allocation;
 var quick = args.Contains("--quick");
 var json = args.Contains("--json");
 var only = args.SkipWhile(a => a != "--scenario").Skip(1).FirstOrDefault();
-var declineBudget = TimeSpan.FromSeconds(quick ? 1.5 : 5);
+var declineBudget = TimeSpan.FromSeconds(quick ? 1.5 : 8);
 
 int[] agentGrid = quick ? [1_000, 10_000] : [1_000, 10_000, 50_000];
 int[] frameworkGrid = quick ? [100, 1_000] : [100, 1_000, 3_000];
@@ -23,19 +23,28 @@ void Add(string scenario, int agents, int frameworks, int roles, Dictionary<stri
     var p = new JsonObject { ["agents"] = agents, ["frameworks"] = frameworks, ["roles"] = roles };
     foreach (var (k, v) in extraParams ?? [])
     {
-        p[k] = JsonValue.Create(v);
+        p[k] = ToNode(v);
     }
 
     var m = new JsonObject();
     foreach (var (k, v) in metrics)
     {
-        m[k] = v is double d ? (double.IsFinite(d) ? Math.Round(d, 4) : null) : JsonValue.Create(v);
+        m[k] = ToNode(v);
     }
 
     results.Add(new JsonObject { ["scenario"] = scenario, ["params"] = p, ["metrics"] = m });
     table.Add($"{scenario,-14} {agents,7} {frameworks,6} {roles,5}  " + string.Join("  ", metrics.Select(kv => $"{kv.Key}={Format(kv.Value)}")));
     Log(table[^1]);
 }
+
+static JsonNode? ToNode(object v) => v switch
+{
+    double d => double.IsFinite(d) ? JsonValue.Create(Math.Round(d, 4)) : null,
+    int i => JsonValue.Create(i),
+    long l => JsonValue.Create(l),
+    bool b => JsonValue.Create(b),
+    _ => JsonValue.Create(v.ToString()),
+};
 
 static string Format(object v) => v switch
 {
@@ -107,6 +116,7 @@ foreach (var agents in agentGrid)
             Require(firstGrants.Count == agents, $"fresh cycle made {firstGrants.Count} offers for {agents} agents");
             c.Held.AddRange(firstGrants);
             var (ratio, starved) = c.Fairness();
+            Heap(); // leave earlier scenarios' garbage out of the timed cycles
             var wall = new List<double>();
             var cpu = new List<double>();
             long bytes = 0;
@@ -147,12 +157,14 @@ foreach (var agents in agentGrid)
             var (g0, _, _) = c.TimedCycle();
             Require(g0.Count == agents, "steady warm-up did not offer every agent");
             var held = g0.ToList();
+            Heap();
             var random = new Random(7);
             var wall = new List<double>();
             var cpu = new List<double>();
             long bytes = 0;
             var offers = 0;
             var recoverPerCycle = Math.Max(1, agents / 100);
+            var gcTimed = 0;
             for (var i = 0; i < 30; i++)
             {
                 for (var k = 0; k < recoverPerCycle; k++)
@@ -164,7 +176,9 @@ foreach (var agents in agentGrid)
                     c.Allocator.RecoverResources(g.FrameworkId, g.AgentId, g.Resources, null);
                 }
 
+                var gen1 = GC.CollectionCount(1);
                 var (grants, ms, b) = c.TimedCycle(out var cpuMs);
+                gcTimed += GC.CollectionCount(1) - gen1;
                 Require(grants.Count > 0, "steady cycle made no offers");
                 held.AddRange(grants);
                 offers += grants.Count;
@@ -180,6 +194,7 @@ foreach (var agents in agentGrid)
                 ["cycle_cpu_ms_p50"] = Percentile(cpu, 0.5),
                 ["cycle_cpu_ms_p99"] = Percentile(cpu, 0.99),
                 ["offers_per_cycle"] = (double)offers / wall.Count,
+                ["gen1_or_2_gcs_in_timed_cycles"] = gcTimed,
                 ["cycle_alloc_bytes"] = (double)bytes / wall.Count,
                 ["samples"] = wall.Count,
             });
@@ -191,6 +206,7 @@ foreach (var agents in agentGrid)
         {
             var baseline = Heap();
             var c = Cluster.Build(agents, frameworks, roles);
+            Heap();
             var wall = new List<double>();
             var cpu = new List<double>();
             long offers = 0;
@@ -258,6 +274,7 @@ if (only is null or "quota")
         c.Held.AddRange(g0);
         var below = c.Allocator.GetSnapshot().Roles.Count(r => r.Quota is not null && Scheduler.Protocol.Resources.ResourceSet.From(r.Allocated).Scalar("cpus") < guarantee - 1e-9);
         var (ratio, starved) = c.Fairness();
+        Heap();
         var wall = new List<double>();
         var cpu = new List<double>();
         for (var i = 0; i < 5; i++)

@@ -160,8 +160,9 @@ internal static class BenchProgram
         {
             throw new InvalidOperationException("bench server answered an unhealthy GetHealth");
         }
-        await UnaryThroughputAsync(channel, 16, TimeSpan.FromSeconds(1));
-        await StreamingThroughputAsync(channel, 1, 10_000);
+        // Long enough for tiered JIT to reach optimised code in the server process.
+        await UnaryThroughputAsync(channel, 16, TimeSpan.FromSeconds(3));
+        await StreamingThroughputAsync(channel, 1, 50_000);
     }
 
     private static async Task<double> UnaryThroughputAsync(RpcChannel channel, int concurrency, TimeSpan duration)
@@ -222,6 +223,7 @@ internal static class BenchProgram
         var latencies = new double[pacers][];
         var sw = Stopwatch.StartNew();
         var done = 0;
+        var failures = new Dictionary<string, int>();
         var runs = Enumerable.Range(0, pacers).Select(p => Task.Run(async () =>
         {
             var mine = new double[max];
@@ -242,6 +244,14 @@ internal static class BenchProgram
                             mine[index] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                             Interlocked.Increment(ref done);
                         }
+                        else
+                        {
+                            var code = t.Exception?.InnerException is RpcException rpc ? rpc.StatusCode.ToString() : t.Exception?.InnerException?.GetType().Name ?? "cancelled";
+                            lock (failures)
+                            {
+                                failures[code] = failures.GetValueOrDefault(code) + 1;
+                            }
+                        }
                     }, TaskContinuationOptions.ExecuteSynchronously));
                 }
                 await Task.Delay(1);
@@ -250,6 +260,10 @@ internal static class BenchProgram
         })).ToArray();
         await Task.WhenAll(runs);
         var elapsed = sw.Elapsed.TotalSeconds;
+        if (failures.Count > 0)
+        {
+            Log("latency run failures: " + string.Join(", ", failures.Select(f => f.Key + "=" + f.Value)));
+        }
         var sorted = latencies.SelectMany(l => l).Where(l => l > 0).Order().ToArray();
         if (sorted.Length == 0)
         {

@@ -30,6 +30,14 @@ public sealed class LocalEtcdClusterOptions
     /// <summary>Further etcd flags, e.g. <c>--max-txn-ops=1024</c>.</summary>
     public IList<string> ExtraArguments { get; init; } = [];
 
+    /// <summary>
+    /// Serve clients over TLS with this certificate and key (PEM files); null = plain HTTP/2.
+    /// Peers still talk plain HTTP on loopback.
+    /// </summary>
+    public string? TlsCertificateFile { get; init; }
+
+    public string? TlsKeyFile { get; init; }
+
     /// <summary>Receives the members' log lines (prefixed with the member name); null = log files only.</summary>
     public Action<string>? Log { get; init; }
 }
@@ -45,18 +53,18 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
     private const int SigCont = 18;
 
     // Members still running when the process exits without disposing the cluster are killed.
-    private static readonly ConcurrentDictionary<int, Process> s_live = new();
+    private static readonly ConcurrentDictionary<int, Process> LiveMembers = new();
 
     private readonly LocalEtcdClusterOptions _options;
     private readonly bool _ownsDirectory;
     private readonly Member[] _members;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private readonly HttpClient _http;
 
     static LocalEtcdCluster()
     {
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            foreach (var p in s_live.Values)
+            foreach (var p in LiveMembers.Values)
             {
                 try
                 {
@@ -72,13 +80,23 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
     private LocalEtcdCluster(LocalEtcdClusterOptions options, string directory, bool ownsDirectory, string binary)
     {
         _options = options;
+        var scheme = options.TlsCertificateFile is null ? "http" : "https";
+        var handler = new HttpClientHandler();
+        if (options.TlsCertificateFile is not null)
+        {
+            // Health probes trust exactly the cluster's own certificate.
+            using var expected = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(options.TlsCertificateFile, options.TlsKeyFile);
+            var thumbprint = expected.Thumbprint;
+            handler.ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Thumbprint == thumbprint;
+        }
+        _http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
         Directory = directory;
         _ownsDirectory = ownsDirectory;
         Binary = binary;
         var ports = FreePorts(options.Members * 2);
         var token = "sched-" + Guid.NewGuid().ToString("N")[..12];
         _members = Enumerable.Range(0, options.Members).Select(i => new Member(
-            $"m{i}", $"http://127.0.0.1:{ports[2 * i]}", $"http://127.0.0.1:{ports[2 * i + 1]}", Path.Combine(directory, $"m{i}"))).ToArray();
+            $"m{i}", $"{scheme}://127.0.0.1:{ports[2 * i]}", $"http://127.0.0.1:{ports[2 * i + 1]}", Path.Combine(directory, $"m{i}"))).ToArray();
         InitialCluster = string.Join(",", _members.Select(m => $"{m.Name}={m.PeerUrl}"));
         ClusterToken = token;
     }
@@ -89,8 +107,8 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
     /// <summary>Holds the members' data dirs (<c>m0</c>, <c>m1</c>…) and logs (<c>m0.log</c>…).</summary>
     public string Directory { get; }
 
-    /// <summary>Client endpoints, <c>127.0.0.1:port</c>, one per member in member order.</summary>
-    public IReadOnlyList<string> Endpoints => _members.Select(m => m.ClientUrl["http://".Length..]).ToArray();
+    /// <summary>Client endpoints, one per member in member order: <c>127.0.0.1:port</c>, or <c>https://127.0.0.1:port</c> with TLS.</summary>
+    public IReadOnlyList<string> Endpoints => _members.Select(m => m.ClientUrl.StartsWith("http://", StringComparison.Ordinal) ? m.ClientUrl["http://".Length..] : m.ClientUrl).ToArray();
 
     public int Count => _members.Length;
 
@@ -251,7 +269,8 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
             "--log-outputs", "stderr",
             "--log-level", "warn",
         ];
-        foreach (var a in args.Concat(_options.ExtraArguments))
+        IEnumerable<string> tls = _options.TlsCertificateFile is null ? [] : ["--cert-file", _options.TlsCertificateFile, "--key-file", _options.TlsKeyFile ?? ""];
+        foreach (var a in args.Concat(tls).Concat(_options.ExtraArguments))
         {
             psi.ArgumentList.Add(a);
         }
@@ -284,14 +303,14 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         process.ErrorDataReceived += OnLine;
         process.Exited += (_, _) =>
         {
-            s_live.TryRemove(KeyValuePair.Create(process.Id, process));
+            LiveMembers.TryRemove(KeyValuePair.Create(process.Id, process));
         };
         process.EnableRaisingEvents = true;
         if (!process.Start())
         {
             throw new InvalidOperationException($"Could not start {Binary}.");
         }
-        s_live[process.Id] = process;
+        LiveMembers[process.Id] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         m.Process = process;
@@ -328,7 +347,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         }
         finally
         {
-            s_live.TryRemove(KeyValuePair.Create(SafeId(p), p));
+            LiveMembers.TryRemove(KeyValuePair.Create(SafeId(p), p));
             p.Dispose();
         }
     }

@@ -1,6 +1,6 @@
 using Google.Protobuf.Reflection;
-using Scheduler.Rpc;
 using Sched.V1;
+using Scheduler.Rpc;
 
 namespace Scheduler.Protocol;
 

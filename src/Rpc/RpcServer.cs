@@ -60,9 +60,6 @@ public sealed class RpcServer : IAsyncDisposable
         builder.Services.AddSingleton(Options.LoggerFactory ?? NullLoggerFactory.Instance);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         var listens = new List<ListenOptions>();
-        // Inline scheduling runs socket completions on the I/O thread instead of hopping through
-        // the thread pool; Kestrel still dispatches each HTTP/2 stream (our handlers) to the pool.
-        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

@@ -13,7 +13,9 @@ public interface IAsyncStreamReader<out T>
     Task<bool> MoveNext(CancellationToken cancellationToken = default);
 }
 
-/// <summary>Writes messages to a stream. Writes must not overlap: await each before the next.</summary>
+/// <summary>Writes messages to a stream. Concurrent writes are serialised by the stream (they
+/// queue, never interleave); await each write before the next to keep their order and to see
+/// its failure.</summary>
 public interface IAsyncStreamWriter<in T>
 {
     Task WriteAsync(T message, CancellationToken cancellationToken = default);

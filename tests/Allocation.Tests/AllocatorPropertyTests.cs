@@ -158,42 +158,42 @@ public class AllocatorPropertyTests
                     h.Time.Advance(TimeSpan.FromSeconds(r.Next(1, 8)));
                     break;
                 case 8:
-                {
-                    var fw = m.Frameworks.Values.ElementAt(r.Next(m.Frameworks.Count));
-                    var role = fw.Roles[r.Next(fw.Roles.Count)];
-                    if (r.Next(2) == 0)
                     {
-                        h.Allocator.SuppressOffers(fw.FrameworkId, [role]);
-                        m.Suppressed.Add((fw.FrameworkId, role));
-                    }
-                    else
-                    {
-                        h.Allocator.ReviveOffers(fw.FrameworkId, [role]);
-                        m.Suppressed.Remove((fw.FrameworkId, role));
-                        foreach (var key in m.Filters.Keys.Where(k => k.Fw == fw.FrameworkId).ToList())
+                        var fw = m.Frameworks.Values.ElementAt(r.Next(m.Frameworks.Count));
+                        var role = fw.Roles[r.Next(fw.Roles.Count)];
+                        if (r.Next(2) == 0)
                         {
-                            m.Filters.Remove(key);
+                            h.Allocator.SuppressOffers(fw.FrameworkId, [role]);
+                            m.Suppressed.Add((fw.FrameworkId, role));
                         }
-                    }
+                        else
+                        {
+                            h.Allocator.ReviveOffers(fw.FrameworkId, [role]);
+                            m.Suppressed.Remove((fw.FrameworkId, role));
+                            foreach (var key in m.Filters.Keys.Where(k => k.Fw == fw.FrameworkId).ToList())
+                            {
+                                m.Filters.Remove(key);
+                            }
+                        }
 
-                    break;
-                }
+                        break;
+                    }
 
                 case 9:
-                {
-                    var agent = m.Totals.Keys.ElementAt(r.Next(m.Totals.Count));
-                    if (m.InactiveAgents.Remove(agent))
                     {
-                        h.Allocator.ActivateAgent(agent);
-                    }
-                    else
-                    {
-                        h.Allocator.DeactivateAgent(agent);
-                        m.InactiveAgents.Add(agent);
-                    }
+                        var agent = m.Totals.Keys.ElementAt(r.Next(m.Totals.Count));
+                        if (m.InactiveAgents.Remove(agent))
+                        {
+                            h.Allocator.ActivateAgent(agent);
+                        }
+                        else
+                        {
+                            h.Allocator.DeactivateAgent(agent);
+                            m.InactiveAgents.Add(agent);
+                        }
 
-                    break;
-                }
+                        break;
+                    }
 
                 case 10:
                     if (r.Next(2) == 0 || m.Totals.Count == 1)

@@ -89,6 +89,33 @@ public sealed class RegistryPersistenceTests : IDisposable
         await restarted.AssertAccountingAsync();
     }
 
+    [Fact]
+    public async Task Agents_that_do_not_re_register_become_unreachable_and_failover_deadlines_survive_a_restart()
+    {
+        double deadline;
+        string agentId;
+        await using (var cluster = await ClusterOn(_workDir))
+        {
+            var agent = await cluster.AddAgentAsync();
+            agentId = agent.AgentId;
+            var fw = await cluster.AddFrameworkAsync(TestFramework.DefaultInfo(failoverSeconds: 600));
+            await fw.DisconnectAsync();
+            await cluster.Master.WaitUntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, "disconnect");
+            deadline = (await cluster.Master.GetFrameworksAsync()).Single().FailoverDeadline;
+        }
+
+        await using var restarted = await MasterFixture.StartAsync(workDir: _workDir);
+        var health = await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest());
+        Assert.Equal("recovering", health.Role);
+        // The deadline counts from the original disconnect, not from the restart.
+        Assert.Equal(deadline, (await restarted.GetFrameworksAsync()).Single().FailoverDeadline, 2);
+        await restarted.WaitUntilAsync(async () => (await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "standalone",
+            "the re-registration window to close");
+        var lost = Assert.Single(await restarted.GetAgentsAsync());
+        Assert.Equal(agentId, lost.Info.Id);
+        Assert.Equal(AgentStatus.AgentUnreachable, lost.Status);
+    }
+
     private static async Task<Cluster> ClusterOn(string workDir)
     {
         var cluster = await Cluster.StartOnAsync(workDir);

@@ -34,6 +34,8 @@ public sealed class RoundTripTests : IAsyncLifetime
     public async Task Server_streaming_round_trip()
     {
         using var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Offset = 50 });
+        // Headers are available before the first message is read.
+        Assert.NotNull(await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(10)));
         var got = new List<FileChunk>();
         await foreach (var chunk in call.ResponseStream.ReadAllAsync())
         {
@@ -72,5 +74,32 @@ public sealed class RoundTripTests : IAsyncLifetime
         Assert.False(await call.ResponseStream.MoveNext());
         Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
         Assert.Equal("done", call.GetTrailers().GetValue("x-end"));
+        Assert.Equal("", call.GetTrailers().GetValue("x-end-empty"));
+    }
+
+    [Fact]
+    public async Task Concurrent_writes_on_one_stream_are_serialised_both_ways()
+    {
+        using var server = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Offset = 100, Path = "concurrent" });
+        var perWriter = new int[10];
+        await foreach (var chunk in server.ResponseStream.ReadAllAsync())
+        {
+            Assert.Equal(100 + (int)chunk.Offset, chunk.Data.Length);
+            perWriter[chunk.Offset]++;
+        }
+        Assert.All(perWriter, n => Assert.Equal(100, n));
+
+        using var client = _channel.AsyncClientStreamingCall(TestService.Collect);
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                await client.RequestStream.WriteAsync(new FileChunk { Data = ByteString.CopyFrom((byte)w) });
+            }
+        })));
+        await client.RequestStream.CompleteAsync();
+        var response = await client.ResponseAsync;
+        Assert.Equal(500, response.Offset);
+        Assert.All(Enumerable.Range(0, 10), w => Assert.Equal(50, response.Data.Count(b => b == w)));
     }
 }

@@ -15,6 +15,10 @@ public static class TestService
     public static readonly Method<FileChunk, FileChunk> Collect =
         new(MethodType.ClientStreaming, "test.Echo", "Collect", FileChunk.Parser, FileChunk.Parser);
 
+    /// <summary>A unary method not in sched.v1 (never reached when the client refuses to send).</summary>
+    public static readonly Method<FileChunk, FileChunk> EchoUnary =
+        new(MethodType.Unary, "test.Echo", "Echo", FileChunk.Parser, FileChunk.Parser);
+
     /// <summary>A method the server does not map.</summary>
     public static readonly Method<GetHealthRequest, GetHealthResponse> Missing =
         new(MethodType.Unary, "test.Echo", "Missing", GetHealthRequest.Parser, GetHealthResponse.Parser);
@@ -31,6 +35,7 @@ public static class TestService
         registry.AddUnary(OperatorMethods.GetHealth, GetHealthAsync);
         registry.AddServerStreaming(AgentFilesMethods.TailFile, TailFileAsync);
         registry.AddClientStreaming(Collect, CollectAsync);
+        registry.AddUnary(EchoUnary, static (chunk, _) => Task.FromResult(chunk));
         registry.AddDuplexStreaming(AgentLinkMethods.Connect, ConnectAsync);
         return registry;
     }
@@ -48,7 +53,7 @@ public static class TestService
         switch (mode)
         {
             case "fail":
-                var trailers = new Metadata { { "x-reason", "requested" } };
+                var trailers = new Metadata { { "x-reason", "requested" }, { "x-empty", "" } };
                 var detail = headers.Get("x-detail-bin") is { } b ? System.Text.Encoding.UTF8.GetString(b.ValueBytes) : headers.GetValue("x-detail") ?? "failed";
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, detail), trailers);
             case "throw":
@@ -104,6 +109,18 @@ public static class TestService
                 throw;
             }
         }
+        if (request.Path == "concurrent")
+        {
+            // Ten writers at once: the stream must queue them, never interleave frames.
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0L; i < request.Offset; i++)
+                {
+                    await stream.WriteAsync(new FileChunk { Offset = w, Data = ByteString.CopyFrom(new byte[100 + w]) });
+                }
+            })));
+            return;
+        }
         for (var i = 0L; i < request.Offset; i++)
         {
             await stream.WriteAsync(new FileChunk { Offset = i, Data = ByteString.CopyFromUtf8("chunk-" + i) });
@@ -137,6 +154,7 @@ public static class TestService
             }
         }
         context.ResponseTrailers.Add("x-end", "done");
+        context.ResponseTrailers.Add("x-end-empty", "");
     }
 
     public static async Task<RpcServer> StartAsync(RpcServerOptions? options = null, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)

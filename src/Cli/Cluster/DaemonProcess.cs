@@ -211,13 +211,17 @@ public sealed partial class DaemonProcess : IAsyncDisposable
 
     private void OnExited()
     {
+        // Not WaitForExit(): it also waits for the output pipes to close, which children that
+        // inherited them (task supervisors outlive a killed agent by design) keep open.
+        int code;
         try
         {
-            _process.WaitForExit();
+            code = _process.ExitCode;
         }
         catch (InvalidOperationException)
         {
+            code = -1;
         }
-        _exited.TrySetResult(_process.ExitCode);
+        _exited.TrySetResult(code);
     }
 }

@@ -66,7 +66,9 @@ public static class RunCommand
         }
 
         var masters = GlobalOptions.Masters(parse);
-        var framework = new FrameworkInfo { Name = "schedctl-run", User = Environment.UserName, FailoverTimeoutSeconds = 0 };
+        // The framework outlives this process for a while (disconnected) so that 'schedctl tasks --all'
+        // can still show how the task ended; the master removes it after the failover timeout.
+        var framework = new FrameworkInfo { Name = "schedctl-run", User = Environment.UserName, FailoverTimeoutSeconds = 300 };
         framework.Roles.Add(parse.GetValue(Role)!);
         framework.Capabilities.Add(FrameworkCapability.PartitionAware);
         var options = new SchedulerClientOptions
@@ -96,6 +98,7 @@ public static class RunCommand
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
             deadline.CancelAfter(options.SubscribeTimeout * 2);
             var launched = false;
+            var finished = false;
             try
             {
                 await foreach (var e in client.ReadEventsAsync(linked.Token))
@@ -119,6 +122,7 @@ public static class RunCommand
                         case Event.EventOneofCase.Update:
                             if (await OnUpdateAsync(client, e.Update.Status, linked.Token) is { } code)
                             {
+                                finished = true;
                                 return code;
                             }
                             break;
@@ -127,6 +131,7 @@ public static class RunCommand
                             {
                                 if (await OnUpdateAsync(client, status, linked.Token) is { } exit)
                                 {
+                                    finished = true;
                                     return exit;
                                 }
                             }
@@ -152,8 +157,9 @@ public static class RunCommand
                 {
                     await _tailTask.ContinueWith(_ => { }, TaskScheduler.Default);
                 }
-                if (client.IsConnected)
+                if (client.IsConnected && !finished)
                 {
+                    // Interrupted or failed: remove the framework, which kills the task.
                     try
                     {
                         await client.TeardownAsync(CancellationToken.None);
@@ -230,7 +236,10 @@ public static class RunCommand
                     await log.WriteLineAsync($"schedctl: could not read the task's stdout from {_agentAddress}: {e.Status.Detail}");
                 }
             }
-            _ = client;
+            if (status.NeedsAcknowledgement())
+            {
+                await client.AcknowledgeAsync(status, ct);
+            }
             return status.State switch
             {
                 TaskState.TaskFinished => status.HasExitCode ? status.ExitCode : 0,

@@ -109,6 +109,10 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
         {
             exit = Fail(e.Message, cluster);
         }
+        catch (Exception e)
+        {
+            exit = Fail($"{e.GetType().Name}: {e.Message}", cluster);
+        }
         finally
         {
             if (batchDriver is not null)

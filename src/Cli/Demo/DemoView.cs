@@ -9,7 +9,7 @@ public sealed class DemoView
 {
     private readonly TextWriter _out;
     private readonly IAnsiConsole _console;
-    private TimeSpan _lastLine = TimeSpan.MinValue;
+    private TimeSpan? _lastLine;
     private int _eventsPrinted;
 
     public DemoView(TextWriter output, bool interactive)
@@ -42,12 +42,12 @@ public sealed class DemoView
         {
             _out.WriteLine($"  [{Seconds(s.Elapsed)}] {s.Events[_eventsPrinted]}");
         }
-        if (s.Elapsed - _lastLine < TimeSpan.FromSeconds(1))
+        if (_lastLine is { } last && s.Elapsed - last < TimeSpan.FromSeconds(1))
         {
             return;
         }
         _lastLine = s.Elapsed;
-        var roles = string.Join("  ", s.Roles.Select(r => $"{r.Role}: share {Output.Percent(r.DominantShare)}, {r.RunningTasks} running"));
+        var roles = s.Roles.Count == 0 ? "roles: none yet" : string.Join("  ", s.Roles.Select(r => $"{r.Role}: share {Output.Percent(r.DominantShare)}, {r.RunningTasks} running"));
         _out.WriteLine($"  [{Seconds(s.Elapsed)}] {roles} | batch {s.Batch.Finished}/{s.Batch.Total} done | service {s.Service.Running}/{s.Service.Desired} up, {s.Service.Restarts} restart(s)");
     }
 

@@ -160,6 +160,8 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
 
     private async Task<LeaseKeeper> GrantAsync(CancellationToken ct)
     {
+        // The lease of an earlier, lost leadership goes first (its keys with it).
+        await DropKeeperAsync(revoke: true).ConfigureAwait(false);
         var keeper = await LeaseKeeper.GrantAsync(_client, _options.Ttl, _options.SafetyMargin, ct).ConfigureAwait(false);
         lock (_gate)
         {

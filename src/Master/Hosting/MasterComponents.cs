@@ -12,8 +12,8 @@ namespace Scheduler.Master;
 /// </summary>
 public sealed class MasterComponents
 {
-    /// <summary>Opens the registry store (once per master process).</summary>
-    public Func<IServiceProvider, MasterOptions, IRegistryStore>? Registry { get; set; }
+    /// <summary>Opens the registry store (once per master process); writes are fenced by the election.</summary>
+    public Func<IServiceProvider, MasterOptions, ILeaderElection, IRegistryStore>? Registry { get; set; }
 
     /// <summary>Creates the election for this master (its MasterInfo carries the advertised address).</summary>
     public Func<IServiceProvider, MasterOptions, MasterInfo, ILeaderElection>? Election { get; set; }

@@ -80,8 +80,8 @@ public sealed class MasterDaemon : BackgroundService
                 StartTime = _runtime.Time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0,
             };
             _runtime.Self = self;
-            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options);
             election = (_components.Election ?? throw new InvalidOperationException("no leader election configured"))(_services, _options, self);
+            store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
             _runtime.Election = election;
             _runtime.Standalone = election is StandaloneElection;
             Console.Out.WriteLine($"master listening on {address}");
@@ -147,7 +147,7 @@ public sealed class MasterDaemon : BackgroundService
         var allocator = (_components.Allocator ?? throw new InvalidOperationException("no allocator configured"))(_services, _options, _runtime.Time);
         var leaderSelf = self.Clone();
         leaderSelf.Term = leadership.Term;
-        await using var writer = new RegistryWriter(store, _logger, () => term.Cancel(), term.Token);
+        await using var writer = new RegistryWriter(store, _logger, () => term.Cancel(), leadership.Lost);
         var loop = new MasterLoop(_options, _runtime.Time, allocator, writer, leaderSelf, _logger, _metrics, _runtime.LeaderHint);
         _runtime.Begin(loop, term.Token);
         try

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Scheduler.Etcd;
 using Scheduler.Master.Services;
 using Scheduler.Master.Telemetry;
 
@@ -27,6 +28,12 @@ public static class MasterServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new MasterRuntime(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(_ => new MasterMetrics());
+        services.TryAddSingleton(sp =>
+        {
+            // Shared by the etcd election and registry store; only created when etcd is configured.
+            var options = sp.GetRequiredService<IOptions<MasterOptions>>().Value;
+            return new EtcdClient(new EtcdClientOptions { Endpoints = [.. options.EtcdEndpoints] });
+        });
         services.TryAddSingleton<MasterDaemon>();
         services.AddHostedService(sp => sp.GetRequiredService<MasterDaemon>());
         return services;

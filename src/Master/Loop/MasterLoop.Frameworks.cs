@@ -136,8 +136,10 @@ public sealed partial class MasterLoop
             RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkFailoverTimeout, "disconnected with failover_timeout_seconds = 0");
             return;
         }
-        fw.DisconnectedTime = NowSeconds;
-        fw.FailoverDeadline = Now + TimeSpan.FromSeconds(fw.Info.FailoverTimeoutSeconds);
+        // One clock reading for both: the persisted time and the in-memory deadline must agree.
+        var now = Now;
+        fw.DisconnectedTime = now.ToUnixTimeMilliseconds() / 1000.0;
+        fw.FailoverDeadline = DateTimeOffset.FromUnixTimeMilliseconds((long)((fw.DisconnectedTime + fw.Info.FailoverTimeoutSeconds) * 1000));
         _allocator.DeactivateFramework(fw.Id);
         foreach (var offer in _offers.ForFramework(fw.Id))
         {

@@ -15,17 +15,18 @@ public sealed class RegistryWriter : IAsyncDisposable
     private readonly IRegistryStore _store;
     private readonly ILogger _logger;
     private readonly Action _onFenced;
-    private readonly CancellationToken _stop;
+    private readonly CancellationTokenSource _stop;
     private readonly Channel<(IReadOnlyList<RegistryWrite> Writes, TaskCompletionSource Done)> _queue =
         Channel.CreateUnbounded<(IReadOnlyList<RegistryWrite>, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _worker;
 
-    public RegistryWriter(IRegistryStore store, ILogger logger, Action onFenced, CancellationToken stop)
+    /// <param name="lost">Cancelled when the leadership ends: pending writes are abandoned.</param>
+    public RegistryWriter(IRegistryStore store, ILogger logger, Action onFenced, CancellationToken lost)
     {
         _store = store;
         _logger = logger;
         _onFenced = onFenced;
-        _stop = stop;
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(lost);
         _worker = Task.Run(RunAsync, CancellationToken.None);
     }
 
@@ -40,10 +41,14 @@ public sealed class RegistryWriter : IAsyncDisposable
         return done.Task;
     }
 
+    /// <summary>Flushes the queued writes (a graceful stop keeps them), giving up after a few
+    /// seconds or when the leadership is lost.</summary>
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
+        _stop.CancelAfter(TimeSpan.FromSeconds(5));
         await _worker;
+        _stop.Dispose();
     }
 
     private async Task RunAsync()
@@ -60,7 +65,7 @@ public sealed class RegistryWriter : IAsyncDisposable
                 }
                 try
                 {
-                    await _store.CommitAsync(writes, _stop);
+                    await _store.CommitAsync(writes, _stop.Token);
                     done.TrySetResult();
                     break;
                 }
@@ -69,7 +74,7 @@ public sealed class RegistryWriter : IAsyncDisposable
                     MasterLog.RegistryWriteFailed(_logger, "registry unavailable, retrying", e);
                     try
                     {
-                        await Task.Delay(delay, _stop);
+                        await Task.Delay(delay, _stop.Token);
                     }
                     catch (OperationCanceledException)
                     {

@@ -257,7 +257,9 @@ public sealed class EtcdRegistryStore : IRegistryStore
         }
         catch (EtcdUnavailableException e)
         {
-            throw new RegistryUnavailableException($"The registry in etcd is unavailable; nothing was written. {e.Message}", e);
+            // A transaction that timed out may still commit later, but only as a whole and only while
+            // this master's term is still current (the compare is part of it).
+            throw new RegistryUnavailableException($"The registry in etcd is unavailable; the write was not confirmed (if it lands later, it lands whole). {e.Message}", e);
         }
         catch (EtcdException e)
         {

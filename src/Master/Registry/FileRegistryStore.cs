@@ -25,7 +25,7 @@ public sealed class FileRegistryStore : IRegistryStore
 {
     private const string FileName = "registry.bin";
     private const string LockFileName = "LOCK";
-    private static readonly byte[] s_magic = "SCHREG01"u8.ToArray();
+    private static readonly byte[] Magic = "SCHREG01"u8.ToArray();
 
     private readonly string _directory;
     private readonly string _path;
@@ -204,7 +204,7 @@ public sealed class FileRegistryStore : IRegistryStore
                 BinaryPrimitives.WriteInt32LittleEndian(int32, value);
                 Put(int32);
             }
-            Put(s_magic);
+            Put(Magic);
             PutInt(records.Count);
             foreach (var (key, value) in records.OrderBy(r => r.Key, StringComparer.Ordinal))
             {
@@ -235,7 +235,7 @@ public sealed class FileRegistryStore : IRegistryStore
         }
         string Corrupt(string what) =>
             $"The registry file '{path}' is corrupt ({what}). Restore it from a backup, or move it away to start with an empty registry (agents and frameworks will have to register again).";
-        if (data.Length < s_magic.Length + 4 + 32 || !data.AsSpan(0, s_magic.Length).SequenceEqual(s_magic))
+        if (data.Length < Magic.Length + 4 + 32 || !data.AsSpan(0, Magic.Length).SequenceEqual(Magic))
         {
             throw new RegistryCorruptException(path, null, Corrupt("bad header"));
         }
@@ -244,7 +244,7 @@ public sealed class FileRegistryStore : IRegistryStore
         {
             throw new RegistryCorruptException(path, null, Corrupt("checksum mismatch"));
         }
-        var pos = s_magic.Length;
+        var pos = Magic.Length;
         int ReadInt(ReadOnlySpan<byte> b)
         {
             if (pos + 4 > b.Length)

@@ -33,5 +33,9 @@ public readonly record struct RegistryWrite(string Key, ByteString? Value)
 /// <summary>The write was refused because this master's leadership ended.</summary>
 public sealed class RegistryFencedException(string message) : Exception(message);
 
-/// <summary>The store could not be reached; nothing was written.</summary>
+/// <summary>
+/// The store could not be reached, or did not confirm the write (etcd: timeout or lost quorum).
+/// An unconfirmed write lands entirely or not at all — never in part — and only while the writer's
+/// term is current; retrying it is safe because writes are whole values.
+/// </summary>
 public sealed class RegistryUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -29,12 +29,12 @@ public static class ResourceValidator
             {
                 // The common case (a finite non-negative unreserved scalar with a plain name) needs
                 // no error label; only the one-type-per-name rule is left to check.
-                CheckKind(r, index, kinds, errors);
+                CheckKind(r, index, ref kinds, errors);
                 continue;
             }
 
             ValidateOne(r, Describe(r, index), errors);
-            CheckKind(r, index, kinds, errors);
+            CheckKind(r, index, ref kinds, errors);
         }
 
         return errors;
@@ -57,7 +57,7 @@ public static class ResourceValidator
         && r.Name.Length > 0 && ResourceText.InvalidNameChar(r.Name) is null
         && (r.AllocationRole.Length == 0 || RoleName.Validate(r.AllocationRole) is null);
 
-    private static void CheckKind(Resource r, int index, NameKinds kinds, List<string> errors)
+    private static void CheckKind(Resource r, int index, ref NameKinds kinds, List<string> errors)
     {
         if (string.IsNullOrEmpty(r.Name) || r.ValueCase == Resource.ValueOneofCase.None)
         {

@@ -27,6 +27,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private readonly TaskCompletionSource<Metadata> _headers = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private StreamingRequestContent? _requestContent;
     private Task<HttpResponseMessage>? _sendTask;
+    private Task<bool>? _responseReady;
     private HttpResponseMessage? _response;
     private Stream? _responseStream;
     private bool _responseGzip;
@@ -37,7 +38,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     private Status? _status;
     private Metadata? _trailers;
     private RpcException? _failure;
-    private int _writing;
+    private SemaphoreSlim? _writeGate;
+    private TaskCompletionSource? _finished;
     private bool _writesCompleted;
     private int _disposed;
 
@@ -86,13 +88,30 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             _sendTask = Task.FromException<HttpResponseMessage>(ex);
         }
+        WatchHeaders();
+    }
+
+    /// <summary>Streaming responses are read only when the caller asks for messages, but
+    /// <c>ResponseHeadersAsync</c> must complete as soon as the headers arrive: process them
+    /// in the background.</summary>
+    private void WatchHeaders()
+    {
+        if (_method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
+        {
+            _responseReady = EnsureResponseCoreAsync();
+            // Observed by the reader; keep an unread failure from surfacing as unobserved.
+            _responseReady.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Starts a call whose request is a stream (client or duplex streaming).</summary>
     public void StartStreaming()
     {
         _requestContent = new StreamingRequestContent();
+        _writeGate = new SemaphoreSlim(1, 1);
+        _finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _sendTask = SendAsync(_requestContent);
+        WatchHeaders();
     }
 
     private bool Gzip => _channel.Options.RequestCompression is { } c && c.Equals(GrpcProtocol.Gzip, StringComparison.OrdinalIgnoreCase);
@@ -134,16 +153,25 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
 
     /// <summary>Waits for the response headers; false when the call already ended (trailers-only
     /// or HTTP error — the status is then set).</summary>
-    private async ValueTask<bool> EnsureResponseAsync()
+    private ValueTask<bool> EnsureResponseAsync()
     {
         if (_responseStream is not null)
         {
-            return true;
+            return new ValueTask<bool>(true);
+        }
+        if (_responseReady is not null)
+        {
+            return new ValueTask<bool>(_responseReady);
         }
         if (_status is not null)
         {
-            return false;
+            return _failure is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(_failure);
         }
+        return new ValueTask<bool>(EnsureResponseCoreAsync());
+    }
+
+    private async Task<bool> EnsureResponseCoreAsync()
+    {
         HttpResponseMessage response;
         try
         {
@@ -207,6 +235,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     /// <summary>Reads the next response message, or null at the end of the stream (status OK).</summary>
     private async ValueTask<TResponse?> ReadMessageAsync(CancellationToken cancellationToken)
     {
+        if (_status is not null)
+        {
+            // The call has ended: its error again, or the end of the stream.
+            return _failure is null ? null : throw _failure;
+        }
         if (!await EnsureResponseAsync().ConfigureAwait(false))
         {
             return null;
@@ -365,6 +398,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
             }
         }
         _headers.TrySetResult([]);
+        _finished?.TrySetResult();
         Release(abort: _status.Value.StatusCode != StatusCode.OK, fromReader);
         return _failure;
     }
@@ -377,7 +411,9 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
     {
         if (ex is RpcException rpc)
         {
-            return rpc;
+            // E.g. a request too large to send: that is the call's outcome.
+            Finish(rpc.Status, rpc.Trailers);
+            return _failure ?? rpc;
         }
         Status status;
         var byCaller = _options.CancellationToken.IsCancellationRequested || Volatile.Read(ref _disposed) == 1;
@@ -400,6 +436,10 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
                 0xc => new Status(StatusCode.PermissionDenied, "Inadequate security: " + hpe.Message),
                 _ => new Status(StatusCode.Internal, "HTTP/2 protocol error: " + hpe.Message),
             };
+        }
+        else if (ex is ObjectDisposedException)
+        {
+            status = new Status(StatusCode.Unavailable, "The channel was disposed.");
         }
         else if (ex is HttpRequestException { InnerException: SocketException se })
         {
@@ -519,9 +559,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         {
             throw new InvalidOperationException("CompleteAsync was called; no more messages can be written.");
         }
-        if (Interlocked.Exchange(ref _writing, 1) == 1)
+        // Concurrent writers queue rather than interleave frames.
+        var gate = _writeGate ?? throw new InvalidOperationException("This call has no request stream.");
+        if (!gate.Wait(0, CancellationToken.None))
         {
-            throw new InvalidOperationException("A write is already in progress on this request stream; await each WriteAsync before the next.");
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         byte[]? frame = null;
         try
@@ -548,6 +590,21 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
         }
         catch (Exception ex) when (ex is not RpcException)
         {
+            if (_failure is null && !_cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // A write usually fails because the server has ended the call (e.g. it rejected
+                // the message) and reset the stream: its status, not the reset, is the answer.
+                try
+                {
+                    // (Duplex: once a response body has started, its status comes with the
+                    // messages the caller reads, so there is nothing more to wait for here.)
+                    var outcome = _responseReady is null ? _finished!.Task : Task.WhenAny(_finished!.Task, _responseReady);
+                    await outcome.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
             throw _failure ?? Fail(ex);
         }
         finally
@@ -556,7 +613,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IAsyncStreamReader<TResp
             {
                 ArrayPool<byte>.Shared.Return(frame);
             }
-            Volatile.Write(ref _writing, 0);
+            gate.Release();
         }
     }
 

@@ -24,7 +24,7 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
     private Metadata? _requestHeaders;
     private Metadata? _responseTrailers;
     private DateTime _deadline = DateTime.MaxValue;
-    private int _writing;
+    private SemaphoreSlim? _writeGate;
     private bool _bodyWritten;
     private bool _headersWritten;
     private bool _completed;
@@ -116,7 +116,7 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         {
             if (!MetadataCodec.IsReserved(e.Key))
             {
-                headers.Append(e.Key, MetadataCodec.ToHeaderValue(e));
+                AddField(headers, e.Key, MetadataCodec.ToHeaderValue(e));
             }
         }
         _headersWritten = true;
@@ -220,14 +220,20 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         }
     }
 
-    /// <summary>Writes one response message. Writes must not overlap: callers await each one.</summary>
+    /// <summary>Serialises writes of a streaming response: concurrent writers queue instead of
+    /// interleaving frames. (Unary responses are written once, by the server itself.)</summary>
+    public void SerialiseWrites() => _writeGate ??= new SemaphoreSlim(1, 1);
+
+    /// <summary>Writes one response message. Concurrent writes are serialised; callers that care
+    /// about order await each write before the next.</summary>
     public async Task WriteMessageAsync<T>(T message, bool flush, CancellationToken cancellationToken)
         where T : IMessage<T>
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (Interlocked.Exchange(ref _writing, 1) == 1)
+        var gate = _writeGate;
+        if (gate is not null && !gate.Wait(0, CancellationToken.None))
         {
-            throw new InvalidOperationException("A write is already in progress on this response stream; await each WriteAsync before the next.");
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         try
         {
@@ -272,7 +278,7 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         }
         finally
         {
-            Volatile.Write(ref _writing, 0);
+            gate?.Release();
         }
     }
 
@@ -297,16 +303,18 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
                 {
                     if (!MetadataCodec.IsReserved(e.Key))
                     {
-                        headers.Append(e.Key, MetadataCodec.ToHeaderValue(e));
+                        AddField(headers, e.Key, MetadataCodec.ToHeaderValue(e));
                     }
                 }
             }
             return;
         }
-        response.AppendTrailer(GrpcProtocol.StatusHeader, StatusText(status.StatusCode));
+        var trailers = _http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers
+            ?? throw new InvalidOperationException("The HTTP/2 response does not support trailers.");
+        trailers[GrpcProtocol.StatusHeader] = StatusText(status.StatusCode);
         if (!string.IsNullOrEmpty(status.Detail))
         {
-            response.AppendTrailer(GrpcProtocol.MessageHeader, GrpcProtocol.EncodeMessage(status.Detail));
+            trailers[GrpcProtocol.MessageHeader] = GrpcProtocol.EncodeMessage(status.Detail);
         }
         if (_responseTrailers is not null)
         {
@@ -314,11 +322,16 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
             {
                 if (!MetadataCodec.IsReserved(e.Key))
                 {
-                    response.AppendTrailer(e.Key, MetadataCodec.ToHeaderValue(e));
+                    AddField(trailers, e.Key, MetadataCodec.ToHeaderValue(e));
                 }
             }
         }
     }
+
+    /// <summary>Adds a header or trailer value, keeping earlier values of the key and empty
+    /// values (the Append helpers drop empty strings, but an empty metadata value is valid).</summary>
+    private static void AddField(IHeaderDictionary fields, string key, string value)
+        => fields[key] = Microsoft.Extensions.Primitives.StringValues.Concat(fields[key], value);
 
     private static string StatusText(StatusCode code) => code switch
     {
@@ -353,7 +366,11 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         return metadata;
     }
 
-    public void Dispose() => _cts?.Dispose();
+    public void Dispose()
+    {
+        _cts?.Dispose();
+        _writeGate?.Dispose();
+    }
 
     internal ILogger Logger => _logger;
 }

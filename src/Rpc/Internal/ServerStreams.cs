@@ -28,10 +28,18 @@ internal sealed class ServerStreamReader<T>(HttpServerCallContext call, MessageP
 }
 
 /// <summary>The response stream of a server- or duplex-streaming server call. Each write is
-/// flushed to the network; writes must not overlap (await each one).</summary>
-internal sealed class ServerStreamWriter<T>(HttpServerCallContext call) : IServerStreamWriter<T>
+/// flushed to the network; concurrent writes are serialised (await each one to keep order).</summary>
+internal sealed class ServerStreamWriter<T> : IServerStreamWriter<T>
     where T : class, IMessage<T>
 {
+    private readonly HttpServerCallContext _call;
+
+    public ServerStreamWriter(HttpServerCallContext call)
+    {
+        _call = call;
+        call.SerialiseWrites();
+    }
+
     public Task WriteAsync(T message, CancellationToken cancellationToken = default)
-        => call.WriteMessageAsync(message, flush: true, cancellationToken);
+        => _call.WriteMessageAsync(message, flush: true, cancellationToken);
 }

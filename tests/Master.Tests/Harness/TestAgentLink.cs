@@ -77,11 +77,21 @@ public sealed class TestAgentLink : IAsyncDisposable
         var register = new AgentMessage.Types.Register { AgentInfo = Info };
         register.Tasks.AddRange(Tasks.Values);
         register.Frameworks.AddRange(Frameworks);
-        await WriteAsync(new AgentMessage { Register = register });
         var messages = Messages;
         var call = _call;
         var token = _linkStop.Token;
         _pump = Task.Run(() => PumpAsync(call, messages, token));
+        try
+        {
+            await WriteAsync(new AgentMessage { Register = register });
+        }
+        catch (RpcException)
+        {
+            // The master may end the call before the write completes (refusal): its status is
+            // what the response stream reports.
+            await _pump;
+            throw messages.Ended ?? new InvalidOperationException("the stream ended without a status");
+        }
         var registered = await messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.Registered, what: "registered");
         Info.Id = registered.Registered.AgentId;
         _heartbeats = Task.Run(() => HeartbeatAsync(registered.Registered.HeartbeatIntervalSeconds, token));

@@ -95,7 +95,7 @@ public sealed class EtcdRegistryStoreTests(EtcdClusterFixture fixture) : Registr
         var load = await Assert.ThrowsAsync<RegistryUnavailableException>(() => store.LoadAsync(Timeout));
         Assert.Contains("127.0.0.1:1", load.Message);
         var commit = await Assert.ThrowsAsync<RegistryUnavailableException>(() => store.CommitAsync([new RegistryWrite("agents/a", Bytes("x"))], Timeout));
-        Assert.Contains("nothing was written", commit.Message);
+        Assert.Contains("not confirmed", commit.Message);
     }
 
     [Fact]

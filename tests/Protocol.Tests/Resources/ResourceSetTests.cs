@@ -133,6 +133,16 @@ public class ResourceSetTests
         Assert.Equal(errors.Count, ex.Errors.Count);
     }
 
+    [Theory]
+    [InlineData("cpus:1;cpus:[1-2]")]
+    [InlineData("a:1;b:1;c:1;d:1;e:1;f:{x};f:2")]
+    [InlineData("a:1;b:1;c:1;d:1;d:{y}")]
+    public void A_name_has_one_value_type_in_a_list(string text)
+    {
+        var list = text.Split(';').SelectMany(ResourceText.Parse).ToList();
+        Assert.Contains(ResourceValidator.Validate(list), e => e.Contains("one value type"));
+    }
+
     [Fact]
     public void Extension_methods_work_on_proto_lists()
     {

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Globalization;
+using Sched.V1;
+using Scheduler.FrameworkSdk;
+using Scheduler.Protocol.Resources;
+
+namespace Scheduler.Bench.Load;
+
+/// <summary>
+/// A framework on the C# SDK that accepts every offer and launches as many small MOCK tasks as
+/// fit until its total is launched; updates are acknowledged by the SDK (auto-ack, batched).
+/// Records Accept → RUNNING latency per task and counts distinct RUNNING / terminal tasks.
+/// </summary>
+internal sealed class LoadFramework : IAsyncDisposable
+{
+    private const double TaskCpus = 0.01;
+    private const double TaskMem = 1;
+    private static readonly List<Resource> TaskResources = ResourceText.Parse("cpus:0.01;mem:1");
+
+    private readonly SchedulerClient _client;
+    private readonly int _total;
+    private readonly int _runMs;
+    private readonly string _prefix;
+    private readonly long[] _acceptedAt;
+    private readonly double[] _latencyMs;
+    private readonly byte[] _state; // 0 none, 1 running seen, 2 terminal seen
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _allRunning = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _allTerminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly System.Threading.Channels.Channel<Sched.V1.TaskStatus> _acks = System.Threading.Channels.Channel.CreateUnbounded<Sched.V1.TaskStatus>();
+    private Task? _loop;
+    private Task? _ackLoop;
+    private int _next;
+    private int _running;
+    private int _terminal;
+
+    public LoadFramework(string master, string name, int total, int runMs)
+    {
+        _total = total;
+        _runMs = runMs;
+        _prefix = name + "-t";
+        _acceptedAt = new long[total];
+        _latencyMs = new double[total];
+        _state = new byte[total];
+        _client = new SchedulerClient(new SchedulerClientOptions
+        {
+            Masters = [master],
+            Framework = new FrameworkInfo { Name = name, Roles = { "load" }, FailoverTimeoutSeconds = 600 },
+            CallTimeout = TimeSpan.FromSeconds(60),
+            AutoAcknowledge = false,
+        });
+    }
+
+    public long FirstAcceptAt { get; private set; }
+
+    public long LastRunningAt { get; private set; }
+
+    public long LastTerminalAt { get; private set; }
+
+    public long Offers { get; private set; }
+
+    public long Updates { get; private set; }
+
+    public long Failed { get; private set; }
+
+    public long FailedCalls;
+
+    public int Running => Volatile.Read(ref _running);
+
+    public int Terminal => Volatile.Read(ref _terminal);
+
+    public Task AllRunning => _allRunning.Task;
+
+    public Task AllTerminal => _allTerminal.Task;
+
+    public IEnumerable<double> Latencies => _latencyMs.Where((_, i) => _state[i] != 0);
+
+    public long AckFailures;
+
+    public void Start()
+    {
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+        _ackLoop = Task.Run(() => AckLoopAsync(_stop.Token));
+    }
+
+    /// <summary>
+    /// Acknowledges in batches, terminal and non-terminal updates in separate calls: the master
+    /// rejects a whole Acknowledge batch when one task of it has left its bounded completed-task
+    /// list, which must not hold back the acknowledgements of running tasks.
+    /// </summary>
+    private async Task AckLoopAsync(CancellationToken ct)
+    {
+        var live = new List<Sched.V1.TaskStatus>();
+        var done = new List<Sched.V1.TaskStatus>();
+        try
+        {
+            while (await _acks.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                live.Clear();
+                done.Clear();
+                while (live.Count + done.Count < 1024 && _acks.Reader.TryRead(out var s))
+                {
+                    (TaskStates.IsTerminal(s.State) ? done : live).Add(s);
+                }
+                foreach (var batch in new[] { live, done })
+                {
+                    if (batch.Count == 0)
+                    {
+                        continue;
+                    }
+                    try
+                    {
+                        await _client.AcknowledgeAsync(batch, ct).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        Interlocked.Add(ref AckFailures, batch.Count);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    public Task TeardownAsync() => _client.TeardownAsync();
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var e in _client.ReadEventsAsync(ct))
+            {
+                switch (e.EventCase)
+                {
+                    case Event.EventOneofCase.Offers:
+                        foreach (var offer in e.Offers.Offers_)
+                        {
+                            Offers++;
+                            Launch(offer, ct);
+                        }
+                        break;
+                    case Event.EventOneofCase.Update:
+                        OnUpdate(e.Update.Status);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Launch(Offer offer, CancellationToken ct)
+    {
+        var cpus = OfferResources.Scalar(offer.Resources, "cpus");
+        var mem = OfferResources.Scalar(offer.Resources, "mem");
+        var fit = (int)Math.Min(Math.Floor(cpus / TaskCpus + 1e-6), Math.Floor(mem / TaskMem + 1e-6));
+        var n = Math.Min(fit, _total - _next);
+        if (n <= 0)
+        {
+            _ = Call(_client.DeclineAsync([offer.Id], refuseSeconds: 3600, ct));
+            return;
+        }
+        var tasks = new List<TaskInfo>(n);
+        var now = Stopwatch.GetTimestamp();
+        if (FirstAcceptAt == 0)
+        {
+            FirstAcceptAt = now;
+        }
+        var runMs = _runMs.ToString(CultureInfo.InvariantCulture);
+        for (var i = 0; i < n; i++)
+        {
+            var index = _next++;
+            _acceptedAt[index] = now;
+            var task = new TaskInfo
+            {
+                TaskId = _prefix + index.ToString(CultureInfo.InvariantCulture),
+                Name = "load",
+                AgentId = offer.AgentId,
+                Container = new ContainerInfo { Type = ContainerInfo.Types.Type.Mock },
+                Labels = { ["mock.run_ms"] = runMs },
+            };
+            task.Resources.AddRange(TaskResources);
+            tasks.Add(task);
+        }
+        _ = Call(_client.LaunchAsync(offer, tasks, refuseSeconds: _next >= _total ? 3600 : 0, ct));
+    }
+
+    private async Task Call(Task call)
+    {
+        try
+        {
+            await call.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            Interlocked.Increment(ref FailedCalls);
+        }
+    }
+
+    private void OnUpdate(Sched.V1.TaskStatus status)
+    {
+        Updates++;
+        if (status.Uuid.Length > 0)
+        {
+            _acks.Writer.TryWrite(status);
+        }
+        var id = status.TaskId;
+        if (!id.StartsWith(_prefix, StringComparison.Ordinal) || !int.TryParse(id.AsSpan(_prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var index) || index >= _total)
+        {
+            return;
+        }
+        var now = Stopwatch.GetTimestamp();
+        if (status.State == TaskState.TaskRunning && _state[index] == 0)
+        {
+            _state[index] = 1;
+            _latencyMs[index] = Stopwatch.GetElapsedTime(_acceptedAt[index], now).TotalMilliseconds;
+            LastRunningAt = now;
+            if (Interlocked.Increment(ref _running) == _total)
+            {
+                _allRunning.TrySetResult();
+            }
+        }
+        else if (TaskStates.IsTerminal(status.State) && _state[index] != 2)
+        {
+            if (status.State != TaskState.TaskFinished && status.State != TaskState.TaskKilled)
+            {
+                Failed++;
+            }
+            if (_state[index] == 0)
+            {
+                _latencyMs[index] = double.NaN;
+            }
+            _state[index] = 2;
+            LastTerminalAt = now;
+            if (Interlocked.Increment(ref _terminal) == _total)
+            {
+                _allTerminal.TrySetResult();
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _client.DisposeAsync();
+        if (_loop is not null)
+        {
+            await _loop.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        if (_ackLoop is not null)
+        {
+            await _ackLoop.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        _stop.Dispose();
+    }
+}

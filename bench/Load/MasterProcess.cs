@@ -1,0 +1,81 @@
+using System.Globalization;
+using Scheduler.Cli.Cluster;
+
+namespace Scheduler.Bench.Load;
+
+/// <summary>A real master process (<c>dotnet schedctl.dll master run</c>) in a temp work dir,
+/// with its CPU time and memory read from /proc.</summary>
+internal sealed class MasterProcess : IAsyncDisposable
+{
+    private readonly DaemonProcess _process;
+
+    private MasterProcess(DaemonProcess process, string workDir, string address)
+    {
+        _process = process;
+        WorkDir = workDir;
+        Address = address;
+    }
+
+    public string Address { get; }
+
+    public string WorkDir { get; }
+
+    public int Pid => _process.Pid;
+
+    public static async Task<MasterProcess> StartAsync(IEnumerable<string> extraArgs)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "schedctl.dll");
+        if (!File.Exists(dll))
+        {
+            throw new FileNotFoundException($"schedctl.dll not found next to the benchmark ({dll}); build bench/Load (it references src/Cli).");
+        }
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var workDir = Path.Combine(Path.GetTempPath(), "sched-load-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(workDir);
+        var args = new List<string>
+        {
+            "master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir,
+            "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        };
+        args.AddRange(extraArgs);
+        var process = DaemonProcess.Start("master", args, Path.Combine(workDir, "master.log"), command: [dotnet, dll]);
+        var address = await process.WaitForAsync(process.Listening, "its listening address", TimeSpan.FromSeconds(60), CancellationToken.None);
+        return new MasterProcess(process, workDir, address);
+    }
+
+    /// <summary>User + system CPU seconds of the master so far.</summary>
+    public double CpuSeconds()
+    {
+        var stat = File.ReadAllText($"/proc/{Pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return ticks / 100.0; // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>A /proc/PID/status memory field (VmRSS, VmHWM) in bytes.</summary>
+    public long MemoryBytes(string field)
+    {
+        foreach (var line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
+            {
+                var kb = line[(field.Length + 1)..].Trim().Split(' ')[0];
+                return long.Parse(kb, CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        return 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _process.StopAsync(TimeSpan.FromSeconds(10));
+        await _process.DisposeAsync();
+        try
+        {
+            Directory.Delete(WorkDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

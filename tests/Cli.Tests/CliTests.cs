@@ -1,0 +1,100 @@
+using Scheduler.Cli;
+using Xunit;
+
+namespace Scheduler.Cli.Tests;
+
+public sealed class CliTests
+{
+    private static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await CliApp.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("tasks", "--no-such-option")]
+    [InlineData("no-such-command")]
+    [InlineData("run")]
+    [InlineData("master", "run")]
+    [InlineData("weights", "set", "web=zero")]
+    [InlineData("weights", "set", "=2")]
+    [InlineData("quota", "set", "web", "--guarantee", "cpus=2")]
+    [InlineData("--master", "nohost", "agents")]
+    [InlineData("--master", "127.0.0.1:99999", "agents")]
+    [InlineData("demo", "--tasks", "0")]
+    [InlineData("kill", "t1", "--grace", "-1")]
+    public async Task Bad_input_is_one_line_on_stderr_and_exit_code_2(params string[] args)
+    {
+        var (code, output, error) = await RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Trim().Split('\n'));
+        Assert.StartsWith("schedctl: ", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("agents")]
+    [InlineData("tasks", "--all")]
+    [InlineData("roles", "--json")]
+    [InlineData("leader")]
+    [InlineData("quota", "get")]
+    [InlineData("kill", "some-task")]
+    [InlineData("logs", "some-task")]
+    public async Task An_unreachable_master_is_one_clear_line_and_exit_code_1(params string[] args)
+    {
+        var (code, _, error) = await RunAsync(["--master", "127.0.0.1:1", .. args]);
+        Assert.Equal(1, code);
+        Assert.Equal("schedctl: cannot reach the master at 127.0.0.1:1: is it running? (schedctl dev up)", error.Trim());
+    }
+
+    [Fact]
+    public async Task Run_without_a_master_says_how_to_start_one()
+    {
+        var (code, _, error) = await RunAsync("--master", "127.0.0.1:1", "run", "--offer-wait", "5", "--", "true");
+        Assert.Equal(1, code);
+        Assert.Contains("cannot reach the master at 127.0.0.1:1", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_lists_every_command()
+    {
+        var (code, output, _) = await RunAsync("--help");
+        Assert.Equal(0, code);
+        foreach (var command in new[] { "demo", "dev", "master", "agent", "agents", "frameworks", "tasks", "roles", "leader", "quota", "weights", "run", "logs", "kill" })
+        {
+            Assert.Contains("  " + command, output, StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain("supervise", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_master_address_comes_from_the_option_then_the_environment_then_the_default()
+    {
+        var root = CliApp.BuildRoot();
+        Assert.Equal(["10.0.0.1:5050", "10.0.0.2:5050"], GlobalOptions.Masters(root.Parse(["--master", "10.0.0.1:5050, 10.0.0.2:5050", "agents"])));
+        var saved = Environment.GetEnvironmentVariable("SCHED_MASTER");
+        try
+        {
+            Environment.SetEnvironmentVariable("SCHED_MASTER", "10.0.0.3:6000");
+            Assert.Equal(["10.0.0.3:6000"], GlobalOptions.Masters(root.Parse(["agents"])));
+            Environment.SetEnvironmentVariable("SCHED_MASTER", null);
+            Assert.Equal([GlobalOptions.DefaultMaster], GlobalOptions.Masters(root.Parse(["agents"])));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("SCHED_MASTER", saved);
+        }
+    }
+
+    [Fact]
+    public void Resource_text_parses_scalars_and_rejects_the_rest()
+    {
+        var parsed = ResourceText.ParseScalars("cpus:2; mem:1024.5", "--limit").ToList();
+        Assert.Equal([("cpus", 2.0), ("mem", 1024.5)], parsed.Select(r => (r.Name, r.Scalar)));
+        Assert.Empty(ResourceText.ParseScalars(null, "--limit"));
+        var e = Assert.Throws<CliException>(() => ResourceText.ParseScalars("cpus:-1", "--limit").ToList());
+        Assert.Equal(CliException.Usage, e.ExitCode);
+    }
+}
