@@ -29,6 +29,15 @@ if (args.Length == 5 && args[0] == "--candidate")
 
 var quick = args.Contains("--quick");
 var json = args.Contains("--json");
+var scenarioIndex = Array.IndexOf(args, "--scenario");
+var only = scenarioIndex >= 0 && scenarioIndex + 1 < args.Length ? args[scenarioIndex + 1] : null;
+string[] scenarios = ["election_crash", "election_partition", "election_resign", "registry_commit", "master_failover"];
+if (scenarioIndex >= 0 && (only is null || !scenarios.Contains(only)))
+{
+    Console.Error.WriteLine($"--scenario needs one of: {string.Join(", ", scenarios)}");
+    return 2;
+}
+bool Runs(string scenario) => only is null || only == scenario;
 var rounds = quick ? 2 : 10;
 var ttl = TimeSpan.FromSeconds(3);
 TimeSpan[] ttls = [TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3)];
@@ -51,12 +60,28 @@ Log($"etcd cluster up: {string.Join(", ", cluster.Endpoints)}");
 foreach (var t in ttls)
 {
     ttl = t;
-    await ElectionCrashAsync();
-    await ElectionPartitionAsync();
+    if (Runs("election_crash"))
+    {
+        await ElectionCrashAsync();
+    }
+    if (Runs("election_partition"))
+    {
+        await ElectionPartitionAsync();
+    }
 }
 ttl = TimeSpan.FromSeconds(3);
-await ElectionResignAsync();
-await RegistryCommitAsync();
+if (Runs("election_resign"))
+{
+    await ElectionResignAsync();
+}
+if (Runs("registry_commit"))
+{
+    await RegistryCommitAsync();
+}
+if (Runs("master_failover"))
+{
+    await MasterFailoverAsync();
+}
 
 if (json)
 {
@@ -282,6 +307,45 @@ async Task MeasureStoreAsync(string backend, IRegistryStore store, int sequentia
         ["load_ms"] = loadMs,
         ["records"] = loaded.Count,
     });
+}
+
+async Task MasterFailoverAsync()
+{
+    // Fresh etcd per round (the masters keep their state under the fixed root /sched).
+    const int agentCount = 200;
+    const int taskCount = 2000;
+    var mfRounds = quick ? 1 : 3;
+    var bench = new Scheduler.Bench.Failover.MasterFailover(agentCount, taskCount, Log);
+    var outcomes = new List<Scheduler.Bench.Failover.MasterFailoverRound>();
+    for (var round = 0; round < mfRounds; round++)
+    {
+        outcomes.Add(await bench.RunRoundAsync(round));
+    }
+    List<double> Of(Func<Scheduler.Bench.Failover.MasterFailoverRound, double> f) => [.. outcomes.Select(f)];
+    var metrics = new Dictionary<string, double>();
+    foreach (var (name, values) in new[]
+    {
+        ("leader_elected_ms", Of(o => o.LeaderElectedMs)),
+        ("agents_reregistered_ms", Of(o => o.AgentsReregisteredMs)),
+        ("framework_resubscribed_ms", Of(o => o.FrameworkResubscribedMs)),
+        ("first_offer_ms", Of(o => o.FirstOfferMs)),
+    })
+    {
+        var done = values.Where(double.IsFinite).ToList();
+        metrics[name + "_p50"] = done.Count == values.Count ? Percentile(done, 50) : double.NaN;
+        metrics[name + "_max"] = done.Count == values.Count ? done.Max() : double.NaN;
+    }
+    metrics["tasks_running_after_min"] = outcomes.Min(o => o.TasksRunningAfter);
+    metrics["task_launches_max"] = outcomes.Max(o => o.Launches);
+    metrics["failed_rounds"] = outcomes.Count(o => o.Failure is not null);
+    foreach (var o in outcomes.Where(o => o.Failure is not null))
+    {
+        Log($"master_failover round failed: {o.Failure}");
+    }
+    Add("master_failover", new()
+    {
+        ["lease_ttl_s"] = 3, ["rounds"] = mfRounds, ["masters"] = 3, ["etcd_members"] = 3, ["agents"] = agentCount, ["tasks"] = taskCount,
+    }, metrics);
 }
 
 void Add(string scenario, Dictionary<string, object> parameters, Dictionary<string, double> metrics)

@@ -65,6 +65,8 @@ internal sealed class LoadFramework : IAsyncDisposable
 
     public long FailedCalls;
 
+    public string? FirstFailure { get; private set; }
+
     public int Running => Volatile.Read(ref _running);
 
     public int Terminal => Volatile.Read(ref _terminal);
@@ -228,6 +230,7 @@ internal sealed class LoadFramework : IAsyncDisposable
             if (status.State != TaskState.TaskFinished && status.State != TaskState.TaskKilled)
             {
                 Failed++;
+                FirstFailure ??= $"{status.State} {status.Reason} ({status.Source}): {status.Message}";
             }
             if (_state[index] == 0)
             {

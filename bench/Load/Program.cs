@@ -76,7 +76,7 @@ else
 }
 return failures == 0 ? 0 : 1;
 
-static string F(JsonObject m, string key) => m[key] is JsonValue v && v.TryGetValue<double>(out var d) ? d.ToString(d >= 100 ? "0" : "0.##", CultureInfo.InvariantCulture) : "-";
+static string F(JsonObject m, string key) => m[key] is JsonValue v && v.TryGetValue<double>(out var d) && d >= 0 ? d.ToString(d >= 100 ? "0" : "0.##", CultureInfo.InvariantCulture) : "-";
 
 void Log(string line)
 {
@@ -187,13 +187,13 @@ async Task<PhaseResult> PhaseAsync(MasterProcess master, SimulatedAgentHost host
     var launchS = Math.Max(1e-6, Stopwatch.GetElapsedTime(first, lastRunning == 0 ? Stopwatch.GetTimestamp() : lastRunning).TotalSeconds);
     var updS = Math.Max(1e-6, Stopwatch.GetElapsedTime(first, lastTerminal == 0 ? Stopwatch.GetTimestamp() : lastTerminal).TotalSeconds);
     var lat = frameworksList.SelectMany(f => f.Latencies).Where(d => !double.IsNaN(d)).OrderBy(d => d).ToArray();
-    double Pct(double p) => lat.Length == 0 ? double.NaN : Math.Round(lat[Math.Min(lat.Length - 1, (int)(p * lat.Length))], 1);
+    double Pct(double p) => lat.Length == 0 ? -1 : Math.Round(lat[Math.Min(lat.Length - 1, (int)(p * lat.Length))], 1);
     var offers = frameworksList.Sum(f => f.Offers);
     var updates = frameworksList.Sum(f => f.Updates);
     var wall = Math.Max(1e-6, Stopwatch.GetElapsedTime(start).TotalSeconds);
     var failedCalls = frameworksList.Sum(f => Interlocked.Read(ref f.FailedCalls));
     var ackFailures = frameworksList.Sum(f => Interlocked.Read(ref f.AckFailures));
-    Log($"  phase run_ms={runMs}: running {running}, terminal {terminal}, offers {offers}, updates {updates}, failed calls {failedCalls}, rejected acks {ackFailures}, {wall:0.0} s, complete {complete}");
+    Log($"  phase run_ms={runMs}: running {running}, terminal {terminal}, offers {offers}, updates {updates}, failed calls {failedCalls}, rejected acks {ackFailures}, {wall:0.0} s, complete {complete}{(frameworksList.Select(f => f.FirstFailure).FirstOrDefault(x => x is not null) is { } ff ? "; first failure: " + ff : "")}");
     return new PhaseResult(
         complete,
         running,

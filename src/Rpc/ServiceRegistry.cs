@@ -92,34 +92,34 @@ public sealed class ServerMethodDefinition<TRequest, TResponse> : ServerMethodDe
         switch (TypedMethod.Type)
         {
             case MethodType.Unary:
-            {
-                var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
-                var response = await ((UnaryServerMethod<TRequest, TResponse>)Handler)(request, call).ConfigureAwait(false);
-                // No flush: Kestrel sends the message and the trailers together when the call ends.
-                await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
-                break;
-            }
+                {
+                    var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
+                    var response = await ((UnaryServerMethod<TRequest, TResponse>)Handler)(request, call).ConfigureAwait(false);
+                    // No flush: Kestrel sends the message and the trailers together when the call ends.
+                    await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
+                    break;
+                }
             case MethodType.ServerStreaming:
-            {
-                var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
-                var writer = new Internal.ServerStreamWriter<TResponse>(call);
-                await ((ServerStreamingServerMethod<TRequest, TResponse>)Handler)(request, writer, call).ConfigureAwait(false);
-                break;
-            }
+                {
+                    var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
+                    var writer = new Internal.ServerStreamWriter<TResponse>(call);
+                    await ((ServerStreamingServerMethod<TRequest, TResponse>)Handler)(request, writer, call).ConfigureAwait(false);
+                    break;
+                }
             case MethodType.ClientStreaming:
-            {
-                var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
-                var response = await ((ClientStreamingServerMethod<TRequest, TResponse>)Handler)(reader, call).ConfigureAwait(false);
-                await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
-                break;
-            }
+                {
+                    var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
+                    var response = await ((ClientStreamingServerMethod<TRequest, TResponse>)Handler)(reader, call).ConfigureAwait(false);
+                    await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
+                    break;
+                }
             default:
-            {
-                var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
-                var writer = new Internal.ServerStreamWriter<TResponse>(call);
-                await ((DuplexStreamingServerMethod<TRequest, TResponse>)Handler)(reader, writer, call).ConfigureAwait(false);
-                break;
-            }
+                {
+                    var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
+                    var writer = new Internal.ServerStreamWriter<TResponse>(call);
+                    await ((DuplexStreamingServerMethod<TRequest, TResponse>)Handler)(reader, writer, call).ConfigureAwait(false);
+                    break;
+                }
         }
     }
 

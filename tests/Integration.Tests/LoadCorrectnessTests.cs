@@ -51,8 +51,9 @@ public sealed class LoadCorrectnessTests
                 Assert.Empty(framework.NonFinished);
                 Assert.Equal(Tasks, framework.RunningSeen.Count);
 
-                // Every update acknowledged: the agents forget a task only once its terminal update is
-                // acknowledged (updates of a task are acknowledged in order).
+                // Every update acknowledged by the framework (checked before teardown: afterwards the
+                // master acknowledges updates of the removed framework itself). The agents forget a
+                // task only once its terminal update is acknowledged, in order.
                 await WaitUntilAsync(() => host.ActiveTasks == 0, TimeSpan.FromSeconds(30), () => $"{host.ActiveTasks} tasks still hold unacknowledged updates");
                 Assert.Equal(2L * Tasks, Interlocked.Read(ref host.Counters.Acks)); // RUNNING + FINISHED per task
 

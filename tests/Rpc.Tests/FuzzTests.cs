@@ -1,8 +1,8 @@
-using Google.Protobuf;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
+using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Protocol;
 
