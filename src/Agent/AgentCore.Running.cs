@@ -91,6 +91,10 @@ public sealed partial class AgentCore
             _store.Save(TaskCheckpoint.From(task.Framework, task.Info, new TaskHandle { Executor = task.Executor.Name, ContainerId = task.ContainerId, RunDir = runDir, SandboxDir = sandbox, BootId = ProcFs.BootId() }));
             try
             {
+                if (task.Info.Command is { Uris.Count: > 0 } command && task.Executor.Name != "mock")
+                {
+                    await _fetcher.FetchAllAsync(command.Uris, sandbox, ct);
+                }
                 handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId), ct);
             }
             catch (TaskLaunchException e)

@@ -25,6 +25,7 @@ public sealed partial class AgentCore : IAsyncDisposable
     private readonly ConcurrentDictionary<(string Framework, string Task), RunningTask> _tasks = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _monitors = new();
+    private readonly UriFetcher _fetcher;
 
     public AgentCore(AgentOptions options, IIsolator isolator, TimeProvider time, ILogger logger, IEnumerable<IExecutor>? extraExecutors = null)
     {
@@ -46,6 +47,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             _executors[e.Name] = e;
         }
+        _fetcher = new UriFetcher(Path.Combine(WorkDir, "cache"), new HttpClient(), options.MaxImageBytes);
         Directory.CreateDirectory(SandboxesDir);
         AgentId = _store.AgentId;
     }

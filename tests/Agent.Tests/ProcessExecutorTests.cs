@@ -152,6 +152,29 @@ public class ProcessExecutorTests
         Assert.Equal(TaskState.TaskKilled, (await h.WaitTerminalAsync("long")).State);
     }
 
+    [Fact]
+    public async Task After_a_host_reboot_old_tasks_are_reported_gone()
+    {
+        var h = new AgentHarness();
+        await using var _ = h;
+        h.Launch(AgentHarness.ShellTask("old", "sleep 1000"));
+        await h.WaitForStateAsync("old", TaskState.TaskRunning);
+        await h.CrashAsync();
+        // Simulate a reboot: the checkpoint carries another boot id than the kernel's now.
+        var meta = Path.Combine(h.WorkDir, "meta");
+        await File.WriteAllTextAsync(Path.Combine(meta, "boot.id"), "boot-before-reboot");
+        foreach (var file in Directory.GetFiles(Path.Combine(meta, "tasks"), "*.json"))
+        {
+            var text = await File.ReadAllTextAsync(file);
+            await File.WriteAllTextAsync(file, text.Replace(ProcFs.BootId(), "boot-before-reboot", StringComparison.Ordinal));
+        }
+        h.Start();
+        var end = await h.WaitTerminalAsync("old");
+        Assert.Equal((TaskState.TaskGone, TaskStatus.Types.Reason.AgentRebooted), (end.State, end.Reason));
+        // The stale container was removed at start (its processes killed with it).
+        AssertNoCgroups(h);
+    }
+
     internal static void AssertNoCgroups(AgentHarness h)
     {
         var scope = Isolation.Isolators.ScopeFor(h.WorkDir);

@@ -1,0 +1,91 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Sched.V1;
+using Xunit;
+
+namespace Scheduler.Agent.Tests;
+
+public class FetcherTests
+{
+    private static readonly byte[] Script = Encoding.ASCII.GetBytes("#!/bin/sh\necho fetched-tool-ran\n");
+
+    [Fact]
+    public async Task Uris_are_fetched_verified_made_executable_extracted_and_failures_named()
+    {
+        using var server = StartServer(out var baseUrl);
+        await using var h = new AgentHarness();
+        var sha = Convert.ToHexStringLower(SHA256.HashData(Script));
+
+        var ok = AgentHarness.ShellTask("ok", "./tool.sh && cat data/hello.txt");
+        ok.Command.Uris.Add(new Sched.V1.Uri { Value = baseUrl + "tool.sh", Executable = true, Sha256 = sha, Cache = true });
+        var archive = Path.Combine(h.WorkDir, "bundle.tar.gz");
+        using (var gz = new GZipStream(File.Create(archive), CompressionLevel.Fastest))
+        using (var tar = new TarWriter(gz))
+        {
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "data/") { Mode = (UnixFileMode)0x1ed });
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "data/hello.txt") { DataStream = new MemoryStream("from-archive\n"u8.ToArray()) });
+        }
+        ok.Command.Uris.Add(new Sched.V1.Uri { Value = "file://" + archive, Extract = true });
+        h.Launch(ok);
+        var end = await h.WaitTerminalAsync("ok");
+        Assert.True(end.State == TaskState.TaskFinished, end.Message);
+        Assert.Equal("fetched-tool-ran\nfrom-archive\n", await File.ReadAllTextAsync(Path.Combine(h.WorkDir, "sandboxes", "fw1", "ok", "stdout")));
+        Assert.True(File.Exists(Path.Combine(h.WorkDir, "cache", sha)));
+
+        var missing = AgentHarness.ShellTask("missing", "true");
+        missing.Command.Uris.Add(new Sched.V1.Uri { Value = baseUrl + "nope" });
+        h.Launch(missing);
+        var m = await h.WaitTerminalAsync("missing");
+        Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.FetchFailed), (m.State, m.Reason));
+        Assert.Contains("404", m.Message);
+
+        var bad = AgentHarness.ShellTask("badsum", "true");
+        bad.Command.Uris.Add(new Sched.V1.Uri { Value = baseUrl + "tool.sh", Sha256 = new string('0', 64) });
+        h.Launch(bad);
+        var b = await h.WaitTerminalAsync("badsum");
+        Assert.Equal(TaskStatus.Types.Reason.FetchFailed, b.Reason);
+        Assert.Contains("checksum mismatch", b.Message);
+        Assert.Empty(Directory.GetFiles(Path.Combine(h.WorkDir, "sandboxes", "fw1", "badsum")));
+    }
+
+    private static HttpListener StartServer(out string baseUrl)
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        baseUrl = $"http://127.0.0.1:{port}/";
+        var listener = new HttpListener();
+        listener.Prefixes.Add(baseUrl);
+        listener.Start();
+        _ = Task.Run(async () =>
+        {
+            while (listener.IsListening)
+            {
+                HttpListenerContext ctx;
+                try
+                {
+                    ctx = await listener.GetContextAsync();
+                }
+                catch (Exception)
+                {
+                    return;
+                }
+                if (ctx.Request.Url!.AbsolutePath == "/tool.sh")
+                {
+                    await ctx.Response.OutputStream.WriteAsync(Script);
+                }
+                else
+                {
+                    ctx.Response.StatusCode = 404;
+                }
+                ctx.Response.Close();
+            }
+        });
+        return listener;
+    }
+}
