@@ -68,7 +68,7 @@ public sealed class FaultToleranceTests
         await fw.WaitForStateAsync(task.TaskId, TaskState.TaskKilled);
     }
 
-    [Fact(Skip = "Known agent defect: after the master is SIGKILLed and restarted on the same address, the agent never reconnects (no AgentLink call reaches the new master within 40 s), so the master marks it unreachable. Remove this skip once src/Agent reconnects.")]
+    [Fact]
     public async Task After_a_master_restart_agents_and_frameworks_come_back_and_tasks_are_reconciled()
     {
         await using var cluster = new ClusterFixture();
