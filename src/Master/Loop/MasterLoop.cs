@@ -42,6 +42,7 @@ public sealed partial class MasterLoop
     private DateTimeOffset _nextFrameworkHeartbeat;
     private DateTimeOffset _recoveryDeadline;
     private volatile MasterGauges _gauges = new(0, 0, new Dictionary<TaskState, int>());
+    private DateTimeOffset _nextGauges;
 
     public MasterLoop(MasterOptions options, TimeProvider time, IAllocator allocator, RegistryWriter registry, MasterInfo self, ILogger logger, MasterMetrics metrics, Func<string?> leaderHint)
     {
@@ -160,7 +161,13 @@ public sealed partial class MasterLoop
         {
             RunAllocation(false);
         }
-        PublishGauges();
+        // Gauges are read only when metrics are collected: refresh them once a second, not on
+        // every tick (counting tasks is O(tasks)).
+        if (now >= _nextGauges)
+        {
+            _nextGauges = now + TimeSpan.FromSeconds(1);
+            PublishGauges();
+        }
     }
 
     /// <summary>Runs an allocation cycle now (tests and operators); returns the number of offers made.</summary>
