@@ -66,7 +66,7 @@ internal sealed class HoldingFramework : IAsyncDisposable
     /// <summary>Stopwatch timestamp of the first <c>subscribed</c> event after the kill (0: none yet).</summary>
     public long SubscribedAfterKill => Interlocked.Read(ref _subscribedAfterKill);
 
-    /// <summary>Stopwatch timestamp of the first offer after the kill (0: none yet).</summary>
+    /// <summary>Stopwatch timestamp of the first offer after the re-subscription that followed the kill (0: none yet).</summary>
     public long OfferAfterKill => Interlocked.Read(ref _offerAfterKill);
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
@@ -91,7 +91,9 @@ internal sealed class HoldingFramework : IAsyncDisposable
                         }
                         break;
                     case Event.EventOneofCase.Offers:
-                        if (killed && e.Offers.Offers_.Count > 0)
+                        // Only offers of the new leader: ones already in flight from the old
+                        // leader when it died arrive before the re-subscription.
+                        if (killed && Interlocked.Read(ref _subscribedAfterKill) != 0 && e.Offers.Offers_.Count > 0)
                         {
                             Interlocked.CompareExchange(ref _offerAfterKill, now, 0);
                         }
