@@ -29,7 +29,7 @@ internal sealed class HoldingFramework : IAsyncDisposable
     private long _subscribedAfterKill;
     private long _offerAfterKill;
 
-    public HoldingFramework(IList<string> masters, string name, int total)
+    public HoldingFramework(IList<string> masters, string name, int total, Microsoft.Extensions.Logging.ILogger? logger)
     {
         _total = total;
         _prefix = name + "-t";
@@ -38,6 +38,7 @@ internal sealed class HoldingFramework : IAsyncDisposable
             Masters = masters,
             Framework = new FrameworkInfo { Name = name, Roles = { "bench" }, FailoverTimeoutSeconds = 600 },
             CallTimeout = TimeSpan.FromSeconds(30),
+            Logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
         });
     }
 
@@ -65,7 +66,7 @@ internal sealed class HoldingFramework : IAsyncDisposable
     /// <summary>Stopwatch timestamp of the first <c>subscribed</c> event after the kill (0: none yet).</summary>
     public long SubscribedAfterKill => Interlocked.Read(ref _subscribedAfterKill);
 
-    /// <summary>Stopwatch timestamp of the first offer after the kill (0: none yet).</summary>
+    /// <summary>Stopwatch timestamp of the first offer after the re-subscription that followed the kill (0: none yet).</summary>
     public long OfferAfterKill => Interlocked.Read(ref _offerAfterKill);
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
@@ -90,7 +91,9 @@ internal sealed class HoldingFramework : IAsyncDisposable
                         }
                         break;
                     case Event.EventOneofCase.Offers:
-                        if (killed && e.Offers.Offers_.Count > 0)
+                        // Only offers of the new leader: ones already in flight from the old
+                        // leader when it died arrive before the re-subscription.
+                        if (killed && Interlocked.Read(ref _subscribedAfterKill) != 0 && e.Offers.Offers_.Count > 0)
                         {
                             Interlocked.CompareExchange(ref _offerAfterKill, now, 0);
                         }

@@ -26,12 +26,21 @@ internal sealed class MasterFailover
     private readonly int _agents;
     private readonly int _tasks;
     private readonly Action<string> _log;
+    private readonly Microsoft.Extensions.Logging.ILogger? _sdkLogger;
 
     public MasterFailover(int agents, int tasks, Action<string> log)
     {
         _agents = agents;
         _tasks = tasks;
         _log = log;
+        if (Environment.GetEnvironmentVariable("BENCH_FAILOVER_KEEP") is { Length: > 0 })
+        {
+            _sdkLogger = Microsoft.Extensions.Logging.LoggerFactory.Create(b => Microsoft.Extensions.Logging.ConsoleLoggerExtensions.AddSimpleConsole(b, o =>
+            {
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.SingleLine = true;
+            })).CreateLogger("sdk");
+        }
     }
 
     public async Task<MasterFailoverRound> RunRoundAsync(int round)
@@ -83,7 +92,7 @@ internal sealed class MasterFailover
             });
             agents.Start();
             await agents.WaitForRegistrationAsync(Deadline);
-            framework = new HoldingFramework(addresses, "failover-bench", _tasks);
+            framework = new HoldingFramework(addresses, "failover-bench", _tasks, _sdkLogger);
             framework.Start();
             await framework.AllRunning.WaitAsync(Deadline);
             var frameworkId = framework.FrameworkId ?? throw new InvalidOperationException("the framework has no id");
@@ -95,6 +104,7 @@ internal sealed class MasterFailover
             var killedUnix = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
             framework.MarkKill(killedAt);
             masters[leaderIndex].Kill();
+            _log($"round {round}: SIGKILL leader {leader} (pid {masters[leaderIndex].Pid}) at {DateTime.UtcNow:HH:mm:ss.fff} UTC");
             var survivors = addresses.Where((_, i) => i != leaderIndex).ToList();
 
             string? failure = null;
@@ -111,6 +121,7 @@ internal sealed class MasterFailover
             }
             var channel = channels[newLeader];
             var connectedSeen = double.NaN;
+            double? half = null, ninety = null;
             var until = Stopwatch.GetTimestamp() + (long)(Deadline.TotalSeconds * Stopwatch.Frequency);
             while (Stopwatch.GetTimestamp() < until && (double.IsNaN(reregistered) || double.IsNaN(connectedSeen) || framework.OfferAfterKill == 0))
             {
@@ -119,8 +130,17 @@ internal sealed class MasterFailover
                     if (double.IsNaN(reregistered))
                     {
                         var state = await channel.AsyncUnaryCall(OperatorMethods.GetAgents, new GetAgentsRequest(), new CallOptions().WithTimeout(TimeSpan.FromSeconds(5))).ResponseAsync;
-                        if (state.Agents.Count(a => a.Status == AgentStatus.AgentActive && a.LastHeartbeatTime >= killedUnix - 0.001 || a.Status == AgentStatus.AgentActive && a.RegisteredTime >= killedUnix) >= _agents
-                            && state.Agents.Count(a => a.Status == AgentStatus.AgentActive) >= _agents)
+                        // Recovered agents are UNREACHABLE until they re-register: ACTIVE means back.
+                        var active = state.Agents.Count(a => a.Status == AgentStatus.AgentActive);
+                        if (half is null && active * 2 >= _agents)
+                        {
+                            half = Ms(killedAt);
+                        }
+                        if (ninety is null && active * 10 >= _agents * 9)
+                        {
+                            ninety = Ms(killedAt);
+                        }
+                        if (active >= _agents)
                         {
                             reregistered = Ms(killedAt);
                         }
@@ -177,7 +197,7 @@ internal sealed class MasterFailover
                 problems.Add($"{framework.Terminal} terminal updates for tasks that run until killed");
             }
             failure = problems.Count == 0 ? null : string.Join("; ", problems);
-            _log($"round {round}: new leader {newLeader} after {elected:0} ms; agents re-registered {reregistered:0} ms; framework re-subscribed {resubscribed:0} ms (operator view {connectedSeen:0} ms); first offer {firstOffer:0} ms; {running} tasks running, {agents.Counters.Launched} launches{(failure is null ? "" : "; FAILED: " + failure)}");
+            _log($"round {round}: new leader {newLeader} after {elected:0} ms; agents re-registered 50 % {half:0} ms, 90 % {ninety:0} ms, 100 % {reregistered:0} ms; framework re-subscribed {resubscribed:0} ms (operator view {connectedSeen:0} ms); first offer {firstOffer:0} ms; {running} tasks running, {agents.Counters.Launched} launches, {agents.Counters.Reconnects} agent reconnect failures{(failure is null ? "" : "; FAILED: " + failure)}");
             if (failure is not null)
             {
                 foreach (var (m, i) in masters.Select((m, i) => (m, i)).Where(x => x.i != leaderIndex))
@@ -212,7 +232,14 @@ internal sealed class MasterFailover
             }
             try
             {
-                Directory.Delete(baseDir, recursive: true);
+                if (Environment.GetEnvironmentVariable("BENCH_FAILOVER_KEEP") is { Length: > 0 })
+                {
+                    _log($"kept {baseDir} (master logs in master*/master.log)");
+                }
+                else
+                {
+                    Directory.Delete(baseDir, recursive: true);
+                }
             }
             catch (IOException)
             {
