@@ -116,7 +116,7 @@ public class ProcessExecutorTests
         var task = h.Core.Tasks.Single(t => t.Info.TaskId == "spin");
         var before = task.Executor.Stats(task.Handle!)!;
         var sw = Stopwatch.StartNew();
-        await Task.Delay(2000); // a measurement window, not synchronisation
+        await Task.Delay(4000); // a measurement window (long, so CFS period edges weigh little), not synchronisation
         var after = task.Executor.Stats(task.Handle!)!;
         var used = (after.CpuUserSeconds + after.CpuSystemSeconds - before.CpuUserSeconds - before.CpuSystemSeconds) / sw.Elapsed.TotalSeconds;
         // On a loaded machine the hog may get less than its quota; it must never get more.

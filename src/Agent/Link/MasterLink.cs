@@ -28,22 +28,17 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             await Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
             return 0;
         }
-        var index = 0;
-        string? redirect = null;
-        var backoff = options.ReconnectMin;
+        var selection = new MasterSelection(options.Masters, options.ReconnectMin, options.ReconnectMax, random);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var address = redirect ?? options.Masters[index % options.Masters.Count];
-                redirect = null;
+                var address = selection.Next();
+                TimeSpan delay;
                 try
                 {
-                    var registered = await SessionAsync(address, cancellationToken);
-                    if (registered)
-                    {
-                        backoff = options.ReconnectMin;
-                    }
+                    await SessionAsync(address, selection.Connected, cancellationToken);
+                    delay = selection.Failed(address);
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
                 {
@@ -57,10 +52,11 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                     await Console.Error.WriteLineAsync($"agent registration rejected by {address}: {e.Status.Detail}");
                     return 4;
                 }
-                catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.GetValue(MetadataKeys.Leader) is { Length: > 0 } leader)
+                catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.Get(MetadataKeys.Leader) is not null)
                 {
-                    logger.LogInformation("master {Master} is not the leader; following to {Leader}", address, leader);
-                    redirect = leader;
+                    var leader = e.Trailers.GetValue(MetadataKeys.Leader);
+                    logger.LogInformation("master {Master} is not the leader; the leader is {Leader}", address, leader);
+                    delay = selection.Redirected(address, leader);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -69,14 +65,8 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                 catch (Exception e)
                 {
                     logger.LogWarning("link to master {Master} lost: {Error}", address, e.Message);
-                    index++;
+                    delay = selection.Failed(address);
                 }
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    break;
-                }
-                var delay = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + random.NextDouble())));
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.ReconnectMax.Ticks));
                 await Task.Delay(delay, time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
             return 0;
@@ -90,8 +80,8 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
     }
 
-    /// <summary>One connection: returns when it breaks (true if it had registered).</summary>
-    private async Task<bool> SessionAsync(string address, CancellationToken cancellationToken)
+    /// <summary>One connection: returns (or throws the reason) when it breaks.</summary>
+    private async Task SessionAsync(string address, Action registered, CancellationToken cancellationToken)
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
@@ -117,6 +107,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             Console.Out.WriteLine($"agent registered as {core.AgentId}");
         }
         Registered.TrySetResult(core.AgentId);
+        registered();
         logger.LogInformation("registered with master {Master} as {Agent}", address, core.AgentId);
         var interval = TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1);
 
@@ -135,7 +126,6 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             var done = await Task.WhenAny(writer, heartbeats, updates, reader);
             await session.CancelAsync();
             await done; // surfaces the reason (RpcException etc.)
-            return true;
         }
         finally
         {

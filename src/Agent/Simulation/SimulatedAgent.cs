@@ -41,30 +41,29 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
         }
     }
 
+    private MasterSelection? _selection;
+
     /// <summary>Connects, and reconnects with jittered backoff, until cancelled or refused.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var masters = host.Options.Masters;
-        var index = 0;
-        string? redirect = null;
-        var backoff = TimeSpan.FromMilliseconds(500);
+        var selection = _selection = new MasterSelection([.. host.Options.Masters], TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10), new Random(Hostname.GetHashCode(StringComparison.Ordinal)));
         while (!cancellationToken.IsCancellationRequested)
         {
-            var address = redirect ?? masters[index % masters.Count];
-            redirect = null;
+            var address = selection.Next();
+            TimeSpan delay;
             try
             {
                 await SessionAsync(address, cancellationToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromMilliseconds(500);
+                delay = selection.Failed(address);
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument)
             {
                 host.Refused($"{Hostname}: master {address} refused the agent: {e.Status.Detail}");
                 return;
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.GetValue(MetadataKeys.Leader) is { Length: > 0 } leader)
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.Get(MetadataKeys.Leader) is not null)
             {
-                redirect = leader;
+                delay = selection.Redirected(address, e.Trailers.GetValue(MetadataKeys.Leader));
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -72,15 +71,9 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
             }
             catch (Exception)
             {
-                index++;
+                delay = selection.Failed(address);
                 Interlocked.Increment(ref host.Counters.Reconnects);
             }
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            var delay = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + Random.Shared.NextDouble())));
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
             await Task.Delay(delay, host.Options.TimeProvider, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
         }
     }
@@ -125,6 +118,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
             EnsurePumpLocked();
         }
         host.Registered(this);
+        _selection?.Connected();
         // Stagger heartbeats across agents so they do not all arrive in the same tick.
         host.Wheel.Schedule(_heartbeatInterval * Random.Shared.NextDouble(), this, SimTimerKind.Heartbeat, "", generation.ToString(CultureInfo.InvariantCulture));
         try

@@ -1,0 +1,86 @@
+namespace Scheduler.Agent;
+
+/// <summary>
+/// Which master an agent contacts next, and how long it waits first. Follows <c>sched-leader</c>
+/// hints, except a hint naming a master that just failed us: after a leader dies, its followers
+/// keep naming it until its lease expires, and following them would only bounce between the dead
+/// leader and the live followers. Retries quickly while masters still answer or a round through
+/// the configured masters is not exhausted; backs off exponentially (with jitter) only when a
+/// whole round failed to connect. Not thread-safe: one per connection loop.
+/// </summary>
+public sealed class MasterSelection
+{
+    private readonly IReadOnlyList<string> _masters;
+    private readonly TimeSpan _minBackoff;
+    private readonly TimeSpan _maxBackoff;
+    private readonly Random _random;
+    private int _index;
+    private string? _redirect;
+    private string? _lastFailed;
+    private int _failuresInRound;
+    private TimeSpan _backoff;
+
+    /// <param name="masters">The configured masters (at least one).</param>
+    /// <param name="minBackoff">First backoff after a failed round; quick retries are a fraction of it.</param>
+    /// <param name="maxBackoff">Largest backoff.</param>
+    /// <param name="random">Jitter source.</param>
+    public MasterSelection(IReadOnlyList<string> masters, TimeSpan minBackoff, TimeSpan maxBackoff, Random random)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(masters.Count);
+        _masters = masters;
+        _minBackoff = minBackoff;
+        _maxBackoff = maxBackoff;
+        _random = random;
+        _backoff = minBackoff;
+    }
+
+    /// <summary>The master to contact now.</summary>
+    public string Next()
+    {
+        var address = _redirect ?? _masters[_index % _masters.Count];
+        _redirect = null;
+        return address;
+    }
+
+    /// <summary>The agent registered: reset the backoff.</summary>
+    public void Connected()
+    {
+        _backoff = _minBackoff;
+        _failuresInRound = 0;
+        _lastFailed = null;
+    }
+
+    /// <summary>A live master that does not lead answered with the leader hint
+    /// <paramref name="leader"/> (possibly empty). Returns the delay before the next attempt.</summary>
+    public TimeSpan Redirected(string address, string? leader)
+    {
+        if (!string.IsNullOrEmpty(leader) && leader != address && leader != _lastFailed)
+        {
+            _redirect = leader;
+        }
+        else
+        {
+            _index++;
+        }
+        _failuresInRound = 0;
+        return Quick();
+    }
+
+    /// <summary>Connecting to, or talking with, <paramref name="address"/> failed. Returns the delay
+    /// before the next attempt.</summary>
+    public TimeSpan Failed(string address)
+    {
+        _lastFailed = address;
+        _index++;
+        if (++_failuresInRound < _masters.Count)
+        {
+            return Quick();
+        }
+        _failuresInRound = 0;
+        var delay = TimeSpan.FromTicks((long)(_backoff.Ticks * (0.5 + _random.NextDouble())));
+        _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _maxBackoff.Ticks));
+        return delay;
+    }
+
+    private TimeSpan Quick() => TimeSpan.FromTicks((long)(_minBackoff.Ticks * (0.1 + (0.2 * _random.NextDouble()))));
+}
