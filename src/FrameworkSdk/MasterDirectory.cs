@@ -17,6 +17,7 @@ public sealed class MasterDirectory : IDisposable
     private readonly Lock _lock = new();
     private int _next;
     private string _current;
+    private string? _lastFailed;
 
     /// <summary>Creates a directory over <paramref name="masters"/> (at least one <c>host:port</c>).</summary>
     /// <param name="masters">The configured master addresses.</param>
@@ -58,28 +59,35 @@ public sealed class MasterDirectory : IDisposable
 
     /// <summary>
     /// Moves to the leader named by a redirect (<c>sched-leader</c> trailer). Returns false (and
-    /// moves to the next configured master instead) when the hint is empty.
+    /// moves to the next configured master instead) when the hint is empty or names the master
+    /// that last failed to answer.
     /// </summary>
     /// <param name="leader">The hinted leader address, possibly empty.</param>
     public bool FollowLeader(string? leader)
     {
-        if (string.IsNullOrWhiteSpace(leader))
-        {
-            MoveNext();
-            return false;
-        }
         lock (_lock)
         {
-            _current = leader.Trim();
+            // After a leader dies, its followers keep naming it until its lease expires: a hint
+            // naming the master that just failed us is not followed.
+            var hint = leader?.Trim();
+            if (string.IsNullOrEmpty(hint) || hint == _lastFailed || hint == _current)
+            {
+                _next = (_next + 1) % _configured.Count;
+                _current = _configured[_next];
+                return false;
+            }
+            _current = hint;
         }
         return true;
     }
 
-    /// <summary>Moves to the next configured master (after a connection failure).</summary>
+    /// <summary>Moves to the next configured master (after a connection failure, which is
+    /// remembered so that a stale leader hint naming that master is not followed).</summary>
     public void MoveNext()
     {
         lock (_lock)
         {
+            _lastFailed = _current;
             _next = (_next + 1) % _configured.Count;
             _current = _configured[_next];
         }

@@ -228,7 +228,17 @@ public sealed partial class SchedulerClient : IAsyncDisposable
             }
             try
             {
-                await Task.Delay(_options.Backoff.Delay(failures++, _options.Random), _time, ct).ConfigureAwait(false);
+                // Quick retries while a round through the configured masters is not exhausted or
+                // live followers answer (an election is under way); backoff after a failed round.
+                var round = _masters.Configured.Count;
+                var delay = outcome.Kind == OutcomeKind.Redirect || failures < round
+                    ? TimeSpan.FromMilliseconds(50 + (_options.Random.NextDouble() * 100))
+                    : _options.Backoff.Delay(failures - round, _options.Random);
+                if (outcome.Kind != OutcomeKind.Redirect)
+                {
+                    failures++;
+                }
+                await Task.Delay(delay, _time, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
