@@ -228,6 +228,16 @@ public sealed class CgroupV1Isolator : IIsolator
             KillAll();
             foreach (var dir in Dirs.Values.Distinct())
             {
+                // A process may sit in one hierarchy and not in the freezer (e.g. a supervisor
+                // moved only for accounting): kill whatever is still listed before removing it.
+                if (Directory.Exists(dir))
+                {
+                    foreach (var pid in CgroupFiles.ReadPids(dir))
+                    {
+                        Libc.kill(pid, Libc.SIGKILL);
+                    }
+                    CgroupFiles.WaitEmpty(dir, TimeSpan.FromSeconds(2));
+                }
                 CgroupFiles.RemoveDir(dir);
             }
             foreach (var hierarchy in AllHierarchies())
