@@ -87,7 +87,7 @@ public sealed class SchedulerClientTests
         var events = client.ReadEventsAsync().GetAsyncEnumerator();
         var first = await master.NextSubscriptionAsync();
         first.SendSubscribed("fw-7", "s1", heartbeatSeconds: 0.1);
-        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(Event.EventOneofCase.Subscribed, events.Current.EventCase);
 
         // The master goes silent: after 3 × 0.1 s the client gives up on this stream.
@@ -95,7 +95,7 @@ public sealed class SchedulerClientTests
         await first.ClientGone.WaitAsync(Wait);
         Assert.Equal("fw-7", second.Request.FrameworkInfo.Id);
         second.SendSubscribed("fw-7", "s2", heartbeatSeconds: 30);
-        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal("s2", events.Current.Subscribed.StreamId);
         Assert.Equal("s2", client.StreamId);
         await events.DisposeAsync();
@@ -108,12 +108,15 @@ public sealed class SchedulerClientTests
         await using var client = new SchedulerClient(Options(master.Address));
         var events = client.ReadEventsAsync().GetAsyncEnumerator();
         var sub = await master.NextSubscriptionAsync();
-        sub.SendSubscribed("fw-1", "s1", heartbeatSeconds: 0.1);
-        Assert.True(await events.MoveNextAsync());
-        for (var i = 0; i < 10; i++)
+        // Interval 0.5 s (loss after 1.5 s) while the master sends one every 100 ms: ample slack,
+        // so only a client that ignored heartbeats would drop the subscription.
+        sub.SendSubscribed("fw-1", "s1", heartbeatSeconds: 0.5);
+        var timeout = TimeSpan.FromSeconds(10);
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(timeout));
+        for (var i = 0; i < 20; i++)
         {
             sub.Send(new Event { Heartbeat = new Event.Types.Heartbeat() });
-            Assert.True(await events.MoveNextAsync());
+            Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(timeout));
             Assert.Equal(Event.EventOneofCase.Heartbeat, events.Current.EventCase);
             await Task.Delay(100); // the master's heartbeat cadence, not a synchronisation
         }
@@ -130,16 +133,16 @@ public sealed class SchedulerClientTests
         var events = client.ReadEventsAsync().GetAsyncEnumerator();
         var sub = await master.NextSubscriptionAsync();
         sub.SendSubscribed("fw-1", "s1");
-        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
 
         var batch = new Event { Updates = new Event.Types.Updates() };
         batch.Updates.Statuses.Add(Status("t1", "u1"));
         batch.Updates.Statuses.Add(Status("t2", "u2"));
         batch.Updates.Statuses.Add(new TaskStatus { TaskId = "t3", AgentId = "a1", State = TaskState.TaskRunning, Source = TaskStatus.Types.Source.Master });
         sub.Send(batch);
-        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
         sub.Send(new Event { Heartbeat = new Event.Types.Heartbeat() });
-        Assert.True(await events.MoveNextAsync()); // the consumer is done with the updates
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))); // the consumer is done with the updates
 
         var ack = await master.NextCallAsync<AcknowledgeRequest>();
         var acked = new[] { (ack.TaskId, ack.Uuid) }.Concat(ack.Items.Select(i => (i.TaskId, i.Uuid))).ToList();
@@ -162,7 +165,7 @@ public sealed class SchedulerClientTests
         var events = client.ReadEventsAsync().GetAsyncEnumerator();
         var sub = await master.NextSubscriptionAsync();
         sub.SendSubscribed("fw-1", "s1");
-        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
         var batch = new Event { Updates = new Event.Types.Updates() };
         for (var i = 1; i <= 5; i++)
         {
@@ -170,8 +173,8 @@ public sealed class SchedulerClientTests
         }
         sub.Send(batch);
         sub.Send(new Event { Heartbeat = new Event.Types.Heartbeat() });
-        Assert.True(await events.MoveNextAsync());
-        Assert.True(await events.MoveNextAsync());
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
 
         var acked = new HashSet<string>();
         while (acked.Count < 4)
