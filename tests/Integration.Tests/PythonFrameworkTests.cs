@@ -28,7 +28,8 @@ public sealed class PythonFrameworkTests(SharedCluster cluster) : IClassFixture<
             var run = await RunAsync(Python, [script, stubs, cluster.MasterAddress], TimeSpan.FromSeconds(90));
             Assert.True(run.Code == 0, run.Output);
             var lines = run.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            Assert.StartsWith("subscribed fw", lines[0], StringComparison.Ordinal);
+            Assert.StartsWith("master healthy (", lines[0], StringComparison.Ordinal); // Operator.GetHealth from grpcio
+            Assert.StartsWith("subscribed fw", lines[1], StringComparison.Ordinal);
             Assert.Contains(lines, l => l.StartsWith("launched py-", StringComparison.Ordinal));
             Assert.Contains(lines, l => l.StartsWith("update py-", StringComparison.Ordinal) && l.EndsWith("TASK_RUNNING", StringComparison.Ordinal));
             Assert.Contains(lines, l => l.StartsWith("acknowledged py-", StringComparison.Ordinal));

@@ -1,7 +1,7 @@
 """A framework written directly against protos/ with grpcio (no SDK).
 
 Usage: hello_framework.py STUB_DIR MASTER_HOST:PORT
-Subscribes, launches one task on the first offer that fits, acknowledges every status update
+Checks the master with Operator.GetHealth, subscribes, launches one task on the first offer that fits, acknowledges every status update
 that carries a uuid, and tears the framework down once the task finished.
 """
 import sys
@@ -10,10 +10,15 @@ import uuid
 sys.path.insert(0, sys.argv[1])  # the generated stubs first: the stdlib has a module named sched
 
 import grpc  # noqa: E402
-from sched.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc  # noqa: E402
+from sched.v1 import common_pb2, operator_pb2, operator_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc  # noqa: E402
 
 master = sys.argv[2]
-stub = scheduler_pb2_grpc.SchedulerStub(grpc.insecure_channel(master))
+channel = grpc.insecure_channel(master)
+health = operator_pb2_grpc.OperatorStub(channel).GetHealth(operator_pb2.GetHealthRequest(), timeout=10)
+if not health.healthy:
+    sys.exit(f"master {master} reports unhealthy: {health}")
+print(f"master healthy ({health.role}, version {health.version})", flush=True)
+stub = scheduler_pb2_grpc.SchedulerStub(channel)
 info = common_pb2.FrameworkInfo(name="python-hello", roles=["python"], failover_timeout_seconds=0)
 task_id = "py-" + uuid.uuid4().hex[:8]
 framework_id = stream_id = None
