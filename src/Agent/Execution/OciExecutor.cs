@@ -14,7 +14,7 @@ namespace Scheduler.Agent.Execution;
 /// ipc/uts namespaces with the host network, the container's cgroup and limits, no new
 /// privileges, a default capability set) run by <c>runc</c> or <c>crun</c> under a supervisor.
 /// </summary>
-public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher, AgentOptions options, ImageStore images) : IExecutor
+public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher, AgentOptions options, ImageStore images) : SupervisedExecutor(isolator, launcher)
 {
     /// <summary>Below this a container's runtime init cannot start.</summary>
     public const long MinMemoryBytes = 8 * 1048576;
@@ -25,15 +25,15 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
         "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
     ];
 
-    public string Name => "oci";
+    public override string Name => "oci";
 
-    public ExecutorCapabilities Capabilities => new(true, true, true);
+    public override ExecutorCapabilities Capabilities => new(true, true, true);
 
-    public async Task<TaskHandle> StartAsync(TaskLaunch launch, CancellationToken cancellationToken)
+    public override async Task<TaskHandle> StartAsync(TaskLaunch launch, CancellationToken cancellationToken)
     {
         var task = launch.Task;
         var runtime = RuntimeBinary(task.Container.Oci?.Runtime);
-        if (isolator is NoIsolator)
+        if (Isolator is NoIsolator)
         {
             throw new TaskLaunchException(TaskStatus.Types.Reason.RuntimeUnavailable, "OCI containers need cgroups isolation (run the agent as root with --isolation auto|cgroups)");
         }
@@ -59,7 +59,7 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
         }
         var bundle = Path.Combine(launch.RunDir, "bundle");
         Directory.CreateDirectory(bundle);
-        var config = BuildConfig(launch, image, limits, isolator.RuntimeCgroupsPath(launch.ContainerId)!);
+        var config = BuildConfig(launch, image, limits, Isolator.RuntimeCgroupsPath(launch.ContainerId)!);
         await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), config.ToJsonString(), cancellationToken);
         var stateRoot = Path.Combine(options.WorkDir, "meta", Path.GetFileName(runtime));
         var spec = new SupervisorSpec
@@ -69,7 +69,7 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
             WorkingDir = bundle,
             Stdout = Path.Combine(launch.SandboxDir, "stdout"),
             Stderr = Path.Combine(launch.SandboxDir, "stderr"),
-            Isolator = isolator.Name,
+            Isolator = Isolator.Name,
             Scope = Isolators.ScopeFor(options.WorkDir),
             ContainerId = launch.ContainerId,
             JoinCgroups = false,
@@ -77,35 +77,9 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
             Runtime = runtime,
             RuntimeRoot = stateRoot,
         };
-        var handle = await launcher.StartAsync(launch, spec, Name, cancellationToken);
+        var handle = await Launcher.StartAsync(launch, spec, Name, cancellationToken);
         handle.MemLimitMiB = limits.MemBytes / 1048576.0;
         return handle;
-    }
-
-    public async Task<TaskExit> WaitAsync(TaskHandle handle, CancellationToken cancellationToken)
-        => SupervisorLauncher.ToExit(await launcher.WaitAsync(handle, cancellationToken), handle.MemLimitMiB);
-
-    public Task KillAsync(TaskHandle handle, TimeSpan grace)
-    {
-        launcher.Kill(handle, grace);
-        return Task.CompletedTask;
-    }
-
-    public TaskHandle? Recover(TaskHandle checkpointed) => SupervisorLauncher.CanRecover(checkpointed) ? checkpointed : null;
-
-    public ResourceStatistics? Stats(TaskHandle handle) => isolator.Open(handle.ContainerId)?.Statistics();
-
-    public void Cleanup(TaskHandle handle)
-    {
-        isolator.Open(handle.ContainerId)?.Destroy();
-        handle.Supervisor?.Dispose();
-        try
-        {
-            Directory.Delete(handle.RunDir, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
     }
 
     /// <summary>The runtime to use: the task's, else the agent's (<c>auto</c>: crun on pure cgroup v2
@@ -115,7 +89,7 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
         var choice = string.IsNullOrEmpty(requested) ? options.Runtime : requested;
         if (choice == "auto")
         {
-            choice = isolator is CgroupV2Isolator && Find("crun") is not null ? "crun" : "runc";
+            choice = Isolator is CgroupV2Isolator && Find("crun") is not null ? "crun" : "runc";
         }
         return Find(choice) ?? throw new TaskLaunchException(TaskStatus.Types.Reason.RuntimeUnavailable,
             $"the OCI runtime '{choice}' is not installed (not found in PATH); install it or choose another runtime");

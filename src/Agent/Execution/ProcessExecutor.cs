@@ -9,13 +9,13 @@ namespace Scheduler.Agent.Execution;
 /// Runs a task's command as a plain process in its sandbox (stdout/stderr files, env, working
 /// dir, user), under a supervisor, in its own cgroups when isolation is on.
 /// </summary>
-public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launcher, AgentOptions options) : IExecutor
+public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launcher, AgentOptions options) : SupervisedExecutor(isolator, launcher)
 {
-    public string Name => "process";
+    public override string Name => "process";
 
-    public ExecutorCapabilities Capabilities => new(isolator is not NoIsolator, false, true);
+    public override ExecutorCapabilities Capabilities => new(Isolator is not NoIsolator, false, true);
 
-    public async Task<TaskHandle> StartAsync(TaskLaunch launch, CancellationToken cancellationToken)
+    public override async Task<TaskHandle> StartAsync(TaskLaunch launch, CancellationToken cancellationToken)
     {
         var task = launch.Task;
         var command = task.Command ?? throw new TaskLaunchException(TaskStatus.Types.Reason.TaskInvalid, "the task has no command; set TaskInfo.command", TaskState.TaskError);
@@ -30,7 +30,7 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
         IContainerCgroup? cgroup;
         try
         {
-            cgroup = isolator.Create(launch.ContainerId, limits);
+            cgroup = Isolator.Create(launch.ContainerId, limits);
         }
         catch (IsolationException e)
         {
@@ -44,14 +44,14 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
             Stdout = Path.Combine(launch.SandboxDir, "stdout"),
             Stderr = Path.Combine(launch.SandboxDir, "stderr"),
             User = string.IsNullOrEmpty(command.User) ? (string.IsNullOrEmpty(launch.Framework.User) ? null : launch.Framework.User) : command.User,
-            Isolator = cgroup is null ? "none" : isolator.Name,
+            Isolator = cgroup is null ? "none" : Isolator.Name,
             Scope = Isolators.ScopeFor(options.WorkDir),
             ContainerId = launch.ContainerId,
             GraceSeconds = GraceSeconds(task, options),
         };
         try
         {
-            var handle = await launcher.StartAsync(launch, spec, Name, cancellationToken);
+            var handle = await Launcher.StartAsync(launch, spec, Name, cancellationToken);
             handle.MemLimitMiB = limits.MemBytes / 1048576.0;
             return handle;
         }
@@ -59,33 +59,6 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
         {
             cgroup?.Destroy();
             throw;
-        }
-    }
-
-    public async Task<TaskExit> WaitAsync(TaskHandle handle, CancellationToken cancellationToken)
-        => SupervisorLauncher.ToExit(await launcher.WaitAsync(handle, cancellationToken), handle.MemLimitMiB);
-
-    public Task KillAsync(TaskHandle handle, TimeSpan grace)
-    {
-        launcher.Kill(handle, grace);
-        return Task.CompletedTask;
-    }
-
-    public TaskHandle? Recover(TaskHandle checkpointed) => SupervisorLauncher.CanRecover(checkpointed) ? checkpointed : null;
-
-    public ResourceStatistics? Stats(TaskHandle handle) => isolator.Open(handle.ContainerId)?.Statistics();
-
-    public void Cleanup(TaskHandle handle)
-    {
-        // The supervisor removes the cgroups when the task ends; this catches a supervisor that died.
-        isolator.Open(handle.ContainerId)?.Destroy();
-        handle.Supervisor?.Dispose();
-        try
-        {
-            Directory.Delete(handle.RunDir, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
         }
     }
 
