@@ -149,7 +149,7 @@ public sealed partial class MasterLoop
 
         if (isNew || !wasActive)
         {
-            Persist(RegistryWrite.Put(RegistryKeys.Agent(id), ToRecord(agent)));
+            Persist(RegistryWrite.Put(RegistryRecords.AgentKey(id), ToRecord(agent)));
         }
         session.Outbox.Send(new MasterMessage
         {
@@ -198,7 +198,7 @@ public sealed partial class MasterLoop
                 _frameworks[fwId] = fw;
                 _allocator.AddFramework(Spec(fw), []);
                 _allocator.DeactivateFramework(fwId);
-                Persist(RegistryWrite.Put(RegistryKeys.Framework(fwId), ToRecord(fw)));
+                Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fwId), ToRecord(fw)));
             }
             var task = reportedTask.Clone();
             task.AgentId = agent.Id;
@@ -293,7 +293,7 @@ public sealed partial class MasterLoop
             Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fw.Id, Status = status, State = task.State } });
         }
         _allocator.DeactivateAgent(agent.Id);
-        Persist(RegistryWrite.Put(RegistryKeys.Agent(agent.Id), ToRecord(agent)));
+        Persist(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
     }
 
     private void SendToAgent(string agentId, MasterMessage message)

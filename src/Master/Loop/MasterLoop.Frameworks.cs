@@ -114,7 +114,7 @@ public sealed partial class MasterLoop
                 Master = Self,
             },
         });
-        Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+        Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), ToRecord(fw)));
         MasterLog.FrameworkSubscribed(_logger, fw.Id, info.Name, string.Join(",", info.Roles));
         Emit(isNew
             ? new OperatorEvent { FrameworkAdded = new OperatorEvent.Types.FrameworkAdded { Framework = FrameworkState(fw) } }
@@ -145,7 +145,7 @@ public sealed partial class MasterLoop
         {
             RescindOffer(offer, "rescinded: the framework disconnected", tellFramework: false);
         }
-        Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+        Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), ToRecord(fw)));
         MasterLog.FrameworkDisconnected(_logger, fw.Id, fw.FailoverDeadline.Value);
         Emit(new OperatorEvent { FrameworkUpdated = new OperatorEvent.Types.FrameworkUpdated { Framework = FrameworkState(fw) } });
     }
@@ -194,7 +194,7 @@ public sealed partial class MasterLoop
             sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });
             sub.Outbox.Close();
         }
-        Persist(RegistryWrite.Delete(RegistryKeys.Framework(fw.Id)));
+        Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(fw.Id)));
         Emit(new OperatorEvent { FrameworkRemoved = new OperatorEvent.Types.FrameworkRemoved { Framework = fw.Info } });
     }
 
@@ -293,7 +293,7 @@ public sealed partial class MasterLoop
             RescindOffer(offer, "rescinded: the framework left the offer's role");
         }
         _allocator.UpdateFramework(Spec(fw));
-        Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+        Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), ToRecord(fw)));
         Emit(new OperatorEvent { FrameworkUpdated = new OperatorEvent.Types.FrameworkUpdated { Framework = FrameworkState(fw) } });
         return new UpdateFrameworkResponse();
     }

@@ -150,12 +150,12 @@ public sealed partial class MasterLoop
             if (q.Guarantees.Count == 0 && q.Limits.Count == 0)
             {
                 _quotas.Remove(q.Role);
-                writes.Add(RegistryWrite.Delete(RegistryKeys.Quota(q.Role)));
+                writes.Add(RegistryWrite.Delete(RegistryRecords.QuotaKey(q.Role)));
             }
             else
             {
                 _quotas[q.Role] = q.Clone();
-                writes.Add(RegistryWrite.Put(RegistryKeys.Quota(q.Role), q));
+                writes.Add(RegistryWrite.Put(RegistryRecords.QuotaKey(q.Role), q));
             }
             _allocator.UpdateQuota(q);
         }
@@ -185,7 +185,7 @@ public sealed partial class MasterLoop
             _weights[w.Role] = w.Weight;
         }
         _allocator.UpdateWeights([.. request.Weights]);
-        return _registry.Enqueue([.. request.Weights.Select(w => RegistryWrite.Put(RegistryKeys.Weight(w.Role), w))]);
+        return _registry.Enqueue([.. request.Weights.Select(w => RegistryWrite.Put(RegistryRecords.WeightKey(w.Role), w))]);
     }
 
     public DrainAgentResponse DrainAgent(DrainAgentRequest request)
@@ -214,7 +214,7 @@ public sealed partial class MasterLoop
                 });
             }
         }
-        Persist(RegistryWrite.Put(RegistryKeys.Agent(agent.Id), ToRecord(agent)));
+        Persist(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
         return new DrainAgentResponse();
     }
 
@@ -267,7 +267,7 @@ public sealed partial class MasterLoop
         {
             _allocator.UpdateAgent(Spec(agent));
         }
-        Persist(RegistryWrite.Put(RegistryKeys.Agent(agent.Id), ToRecord(agent)));
+        Persist(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
         return new ReactivateAgentResponse();
     }
 

@@ -42,7 +42,7 @@ public sealed partial class MasterLoop
             if (record.DisconnectedTime <= 0)
             {
                 // Record when the deadline clock started, so it survives another failover.
-                Persist(RegistryWrite.Put(RegistryKeys.Framework(fw.Id), ToRecord(fw)));
+                Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), ToRecord(fw)));
             }
         }
         foreach (var quota in snapshot.Quotas.Values)
@@ -74,7 +74,7 @@ public sealed partial class MasterLoop
                 missing++;
                 agent.Status = AgentStatus.AgentUnreachable;
                 agent.UnreachableSince = Now;
-                Persist(RegistryWrite.Put(RegistryKeys.Agent(id), ToRecord(agent)));
+                Persist(RegistryWrite.Put(RegistryRecords.AgentKey(id), ToRecord(agent)));
                 MasterLog.AgentUnreachable(_logger, id, "did not re-register after the master failover");
             }
         }

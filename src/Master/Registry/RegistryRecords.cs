@@ -18,9 +18,11 @@ public static class RegistryRecords
 
     public static string FrameworkKey(string frameworkId) => FrameworkPrefix + RequireId(frameworkId, nameof(frameworkId));
 
-    public static string QuotaKey(string role) => QuotaPrefix + RequireId(role, nameof(role));
+    /// <summary>Roles are hierarchical (<c>eng/web</c>): the key keeps the role's slashes
+    /// (<c>quotas/eng/web</c>); the prefix alone tells record kinds apart.</summary>
+    public static string QuotaKey(string role) => QuotaPrefix + RequireRole(role);
 
-    public static string WeightKey(string role) => WeightPrefix + RequireId(role, nameof(role));
+    public static string WeightKey(string role) => WeightPrefix + RequireRole(role);
 
     public static RegistryWrite PutAgent(AgentRecord record)
     {
@@ -122,6 +124,12 @@ public static class RegistryRecords
             throw new RegistryCorruptException(location, key,
                 $"Registry record '{key}' in {location} holds id '{id}', which does not match its key.");
         }
+    }
+
+    private static string RequireRole(string role)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(role);
+        return role;
     }
 
     private static string RequireId(string id, string name)

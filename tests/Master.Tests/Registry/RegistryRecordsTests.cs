@@ -16,6 +16,17 @@ public sealed class RegistryRecordsTests
         Assert.Equal("weights/web", RegistryRecords.WeightKey("web"));
         Assert.Throws<ArgumentException>(() => RegistryRecords.AgentKey(""));
         Assert.Throws<ArgumentException>(() => RegistryRecords.FrameworkKey("a/b"));
+        // Hierarchical roles keep their slashes, and such records parse back under their role.
+        Assert.Equal("quotas/eng/web", RegistryRecords.QuotaKey("eng/web"));
+        var quota = new QuotaInfo { Role = "eng/web" };
+        var weight = new WeightInfo { Role = "eng/web", Weight = 2 };
+        var snapshot = RegistryRecords.Parse(new Dictionary<string, ByteString>
+        {
+            [RegistryRecords.QuotaKey(quota.Role)] = quota.ToByteString(),
+            [RegistryRecords.WeightKey(weight.Role)] = weight.ToByteString(),
+        }, "test");
+        Assert.Equal(quota, snapshot.Quotas["eng/web"]);
+        Assert.Equal(2, snapshot.Weights["eng/web"].Weight);
     }
 
     [Fact]
