@@ -196,8 +196,54 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         await WaitHealthyAsync(index, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Freezes member <paramref name="index"/> (SIGSTOP): its sockets stay open but it answers nothing.</summary>
-    public void Pause(int index) => Signal(index, SigStop);
+    /// <summary>
+    /// Freezes member <paramref name="index"/> (SIGSTOP): its sockets stay open but it answers nothing.
+    /// Returns once every thread of the member is stopped, so nothing it answers afterwards was sent after the pause.
+    /// </summary>
+    public void Pause(int index)
+    {
+        Signal(index, SigStop);
+        var pid = _members[index].Process!.Id;
+        var deadline = Stopwatch.StartNew();
+        while (!AllThreadsStopped(pid))
+        {
+            if (deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                throw new TimeoutException($"etcd member {_members[index].Name} (pid {pid}) did not stop within 10 s of SIGSTOP.");
+            }
+            Thread.Sleep(1);
+        }
+    }
+
+    // A thread's state is the field after the parenthesised command name in /proc/PID/task/TID/stat: 'T' when stopped.
+    private static bool AllThreadsStopped(int pid)
+    {
+        try
+        {
+            foreach (var task in System.IO.Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                string stat;
+                try
+                {
+                    stat = File.ReadAllText(Path.Combine(task, "stat"));
+                }
+                catch (IOException)
+                {
+                    continue; // the thread exited
+                }
+                var close = stat.LastIndexOf(')');
+                if (close < 0 || close + 2 >= stat.Length || stat[close + 2] is not ('T' or 't'))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return true; // the process is gone: it answers nothing either
+        }
+    }
 
     /// <summary>Continues a paused member (SIGCONT).</summary>
     public void Resume(int index) => Signal(index, SigCont);
