@@ -126,6 +126,7 @@ public sealed partial class MasterLoop
         session.AgentId = id;
         agent.LastSeen = now;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
+        WatchTimeout(agent);
         agent.UnreachableSince = null;
         _expectedAgents.Remove(id);
 
@@ -253,17 +254,6 @@ public sealed partial class MasterLoop
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
         }
         return used;
-    }
-
-    private void CheckAgentTimeouts(DateTimeOffset now)
-    {
-        foreach (var agent in _agents.Values)
-        {
-            if (agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining && agent.InAllocator && now - agent.LastSeen > _options.AgentTimeout)
-            {
-                MarkUnreachable(agent, $"no message for {(now - agent.LastSeen).TotalSeconds:0.#} s (agent timeout {_options.AgentTimeout.TotalSeconds:0.#} s)");
-            }
-        }
     }
 
     private void MarkUnreachable(AgentEntry agent, string why)

@@ -25,7 +25,7 @@ public sealed class AgentLinkService(MasterRuntime runtime)
                     while (await requests.MoveNext(cts.Token))
                     {
                         var message = requests.Current;
-                        loop.Post(l => l.OnAgentMessage(session, message));
+                        loop.Receive(session, message);
                     }
                 }
                 catch (Exception)

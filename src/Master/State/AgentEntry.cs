@@ -16,11 +16,27 @@ public sealed class AgentEntry(AgentInfo info)
     /// <summary>The open link, null while unreachable.</summary>
     public AgentLinkSession? Link { get; set; }
 
+    /// <summary>Last message handled by the loop; see <see cref="LastHeardFrom"/> for liveness.</summary>
     public DateTimeOffset LastSeen { get; set; }
+
+    /// <summary>The later of <see cref="LastSeen"/> and the open link's last message.</summary>
+    public DateTimeOffset LastHeardFrom => Link is { } link && link.LastHeard > LastSeen ? link.LastHeard : LastSeen;
+
+    /// <summary>Whether the agent has an entry in the master's agent-timeout heap.</summary>
+    public bool InTimeoutHeap { get; set; }
 
     public double RegisteredTime { get; set; }
 
-    public double LastHeartbeatTime { get; set; }
+    /// <summary>Last heartbeat (epoch seconds), from the loop or the open link, whichever is later.</summary>
+    public double LastHeartbeatTime
+    {
+        get
+        {
+            var viaLink = Link is { } link && link.LastHeartbeat.UtcTicks > 0 ? link.LastHeartbeat.ToUnixTimeMilliseconds() / 1000.0 : 0;
+            return Math.Max(field, viaLink);
+        }
+        set => field = value;
+    }
 
     public DateTimeOffset? UnreachableSince { get; set; }
 
@@ -38,12 +54,39 @@ public sealed class AgentEntry(AgentInfo info)
     public Dictionary<(string FrameworkId, string TaskId), TaskRecord> Tasks { get; } = [];
 }
 
-/// <summary>One AgentLink.Connect stream.</summary>
+/// <summary>One AgentLink.Connect stream. <see cref="AgentId"/> is written by the master loop;
+/// <see cref="LastHeard"/> by the stream's reader (liveness is recorded off the loop, so a deep
+/// command queue never makes a live agent look silent).</summary>
 public sealed class AgentLinkSession(long id)
 {
+    private string? _agentId;
+    private long _lastHeardTicks;
+    private long _lastHeartbeatTicks;
+
     public long Id { get; } = id;
 
     public Outbox<MasterMessage> Outbox { get; } = new();
 
-    public string? AgentId { get; set; }
+    /// <summary>The agent registered on this stream, null before <c>register</c> was handled.</summary>
+    public string? AgentId
+    {
+        get => Volatile.Read(ref _agentId);
+        set => Volatile.Write(ref _agentId, value);
+    }
+
+    /// <summary>When the stream last delivered any message (UTC; MinValue if never).</summary>
+    public DateTimeOffset LastHeard => new(Volatile.Read(ref _lastHeardTicks), TimeSpan.Zero);
+
+    /// <summary>When the stream last delivered a heartbeat (UTC; MinValue if never).</summary>
+    public DateTimeOffset LastHeartbeat => new(Volatile.Read(ref _lastHeartbeatTicks), TimeSpan.Zero);
+
+    /// <summary>Records that a message arrived at <paramref name="now"/> (any thread).</summary>
+    public void Heard(DateTimeOffset now, bool heartbeat)
+    {
+        Volatile.Write(ref _lastHeardTicks, now.UtcTicks);
+        if (heartbeat)
+        {
+            Volatile.Write(ref _lastHeartbeatTicks, now.UtcTicks);
+        }
+    }
 }

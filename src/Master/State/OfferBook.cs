@@ -13,6 +13,8 @@ public sealed class OfferBook
     private readonly Dictionary<string, OutstandingOffer> _offers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _retired = new(StringComparer.Ordinal);
     private readonly Queue<string> _retiredOrder = new();
+    private readonly Dictionary<string, HashSet<OutstandingOffer>> _byAgent = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<OutstandingOffer>> _byFramework = new(StringComparer.Ordinal);
     private long _next;
 
     public int Count => _offers.Count;
@@ -21,7 +23,12 @@ public sealed class OfferBook
 
     public string NextId(string masterPrefix) => $"{masterPrefix}-O{++_next}";
 
-    public void Add(OutstandingOffer offer) => _offers.Add(offer.Offer.Id, offer);
+    public void Add(OutstandingOffer offer)
+    {
+        _offers.Add(offer.Offer.Id, offer);
+        Index(_byAgent, offer.Offer.AgentId).Add(offer);
+        Index(_byFramework, offer.Offer.FrameworkId).Add(offer);
+    }
 
     public bool TryGet(string id, out OutstandingOffer offer) => _offers.TryGetValue(id, out offer!);
 
@@ -35,6 +42,8 @@ public sealed class OfferBook
         {
             return null;
         }
+        Unindex(_byAgent, offer.Offer.AgentId, offer);
+        Unindex(_byFramework, offer.Offer.FrameworkId, offer);
         _retired[id] = reason;
         _retiredOrder.Enqueue(id);
         while (_retiredOrder.Count > RetiredCapacity)
@@ -44,9 +53,28 @@ public sealed class OfferBook
         return offer;
     }
 
-    public List<OutstandingOffer> ForAgent(string agentId) => [.. _offers.Values.Where(o => o.Offer.AgentId == agentId)];
+    /// <summary>The outstanding offers on one agent (a copy: retiring them while iterating is fine).</summary>
+    public List<OutstandingOffer> ForAgent(string agentId) => _byAgent.TryGetValue(agentId, out var set) ? [.. set] : [];
 
-    public List<OutstandingOffer> ForFramework(string frameworkId) => [.. _offers.Values.Where(o => o.Offer.FrameworkId == frameworkId)];
+    /// <summary>The outstanding offers of one framework (a copy).</summary>
+    public List<OutstandingOffer> ForFramework(string frameworkId) => _byFramework.TryGetValue(frameworkId, out var set) ? [.. set] : [];
+
+    private static HashSet<OutstandingOffer> Index(Dictionary<string, HashSet<OutstandingOffer>> index, string key)
+    {
+        if (!index.TryGetValue(key, out var set))
+        {
+            index[key] = set = new HashSet<OutstandingOffer>(ReferenceEqualityComparer.Instance);
+        }
+        return set;
+    }
+
+    private static void Unindex(Dictionary<string, HashSet<OutstandingOffer>> index, string key, OutstandingOffer offer)
+    {
+        if (index.TryGetValue(key, out var set) && set.Remove(offer) && set.Count == 0)
+        {
+            index.Remove(key);
+        }
+    }
 }
 
 /// <summary>An offer and when it expires (offer timeout), if it does.</summary>

@@ -160,17 +160,26 @@ public sealed class ResourceBag
     {
         private double _scalar;
         private bool _hasScalar;
-        private List<(ulong Begin, ulong End)> _ranges = [];
-        private readonly SortedSet<string> _set = new(StringComparer.Ordinal);
+        // Ranges and sets are rare (ports, GPUs): allocated on first use, so a bag of scalars
+        // (cpus, mem, disk) costs a few dozen bytes per entry.
+        private static readonly List<(ulong Begin, ulong End)> NoRanges = [];
+        private static readonly SortedSet<string> NoItems = new(StringComparer.Ordinal);
+        private List<(ulong Begin, ulong End)> _ranges = NoRanges;
+        private SortedSet<string> _set = NoItems;
 
         public Reservation? Reservation { get; private set; }
 
         public bool IsEmpty => (!_hasScalar || _scalar < Epsilon) && _ranges.Count == 0 && _set.Count == 0;
 
+        private SortedSet<string> Items => _set == NoItems ? _set = new SortedSet<string>(StringComparer.Ordinal) : _set;
+
         public Entry Clone()
         {
-            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, _ranges = [.. _ranges], Reservation = Reservation };
-            e._set.UnionWith(_set);
+            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, _ranges = _ranges.Count == 0 ? NoRanges : [.. _ranges], Reservation = Reservation };
+            if (_set.Count > 0)
+            {
+                e.Items.UnionWith(_set);
+            }
             return e;
         }
 
@@ -184,14 +193,15 @@ public sealed class ResourceBag
                     _scalar = Math.Round(_scalar + r.Scalar, 3);
                     break;
                 case Resource.ValueOneofCase.Ranges:
+                    var ranges = new List<(ulong Begin, ulong End)>(_ranges);
                     foreach (var x in r.Ranges.Range)
                     {
-                        _ranges.Add((Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End)));
+                        ranges.Add((Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End)));
                     }
-                    _ranges = Normalize(_ranges);
+                    _ranges = Normalize(ranges);
                     break;
                 case Resource.ValueOneofCase.Set:
-                    _set.UnionWith(r.Set.Items);
+                    Items.UnionWith(r.Set.Items);
                     break;
                 default:
                     break;
@@ -206,8 +216,14 @@ public sealed class ResourceBag
                 _hasScalar = true;
                 _scalar = Math.Round(_scalar + other._scalar, 3);
             }
-            _ranges = Normalize([.. _ranges, .. other._ranges]);
-            _set.UnionWith(other._set);
+            if (other._ranges.Count > 0)
+            {
+                _ranges = Normalize([.. _ranges, .. other._ranges]);
+            }
+            if (other._set.Count > 0)
+            {
+                Items.UnionWith(other._set);
+            }
         }
 
         public void Subtract(Resource r)
@@ -224,7 +240,10 @@ public sealed class ResourceBag
                     }
                     break;
                 case Resource.ValueOneofCase.Set:
-                    _set.ExceptWith(r.Set.Items);
+                    if (_set.Count > 0)
+                    {
+                        _set.ExceptWith(r.Set.Items);
+                    }
                     break;
                 default:
                     break;
@@ -241,7 +260,10 @@ public sealed class ResourceBag
             {
                 _ranges = Cut(_ranges, b, e);
             }
-            _set.ExceptWith(other._set);
+            if (_set.Count > 0 && other._set.Count > 0)
+            {
+                _set.ExceptWith(other._set);
+            }
         }
 
         public string? Missing(Entry? have)
