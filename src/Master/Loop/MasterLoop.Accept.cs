@@ -90,11 +90,7 @@ public sealed partial class MasterLoop
                 continue;
             }
             remaining[role!].Subtract(task.Resources);
-            var info = task.Clone();
-            foreach (var r in info.Resources)
-            {
-                r.AllocationRole = role!;
-            }
+            var info = CompactLaunched(task, agentId, role!);
             var record = new TaskRecord
             {
                 TaskId = info.TaskId,
@@ -105,14 +101,15 @@ public sealed partial class MasterLoop
                 Role = role!,
                 ContainerType = info.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
                 Info = info,
-                Status = MasterStatus(new TaskRecord { TaskId = info.TaskId, AgentId = agentId, FrameworkId = fw.Id }, TaskState.TaskStaging, TaskStatus.Types.Reason.Unspecified, "launch sent to the agent", now),
             };
             record.Resources.AddRange(info.Resources);
-            record.Labels.Add(info.Labels);
             fw.Tasks[info.TaskId] = record;
             agent.Tasks[(fw.Id, info.TaskId)] = record;
             launch.Tasks.Add(info);
-            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = record } });
+            if (_operatorSubscribers.Count > 0)
+            {
+                Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = TaskView(record) } });
+            }
         }
         if (launch.Tasks.Count > 0)
         {

@@ -35,6 +35,7 @@ public sealed partial class MasterLoop
         }
         if (fw.Tasks.TryGetValue(status.TaskId, out var task))
         {
+            CompactStatus(status, task, agent, fw);
             task.State = status.State;
             task.Status = status;
             task.StatusAcknowledged = false;
@@ -52,7 +53,10 @@ public sealed partial class MasterLoop
             done.StatusAcknowledged = false;
         }
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
-        Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fwId, Status = status, State = status.State } });
+        if (_operatorSubscribers.Count > 0)
+        {
+            Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fwId, Status = status, State = status.State } });
+        }
     }
 
     private void AddCompleted(FrameworkEntry fw, TaskRecord task)

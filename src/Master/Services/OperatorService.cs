@@ -65,6 +65,7 @@ public sealed class OperatorService(MasterRuntime runtime)
             Version = runtime.Self?.Version ?? "",
             UptimeSeconds = (runtime.Time.GetUtcNow() - runtime.StartedAt).TotalSeconds,
             Master = runtime.Self,
+            Memory = Telemetry.ProcessMemoryReader.Read(),
         };
     }
 

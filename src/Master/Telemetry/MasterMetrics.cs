@@ -40,9 +40,16 @@ public sealed class MasterMetrics : IDisposable
 
     public void TasksLaunched(int count) => _launches.Add(count);
 
-    public void TaskInvalid(TaskState state) => _invalidTasks.Add(1, new KeyValuePair<string, object?>("state", state.ToString()));
+    public void TaskInvalid(TaskState state) => _invalidTasks.Add(1, StateTag(state));
 
-    public void StatusUpdate(TaskState state) => _statusUpdates.Add(1, new KeyValuePair<string, object?>("state", state.ToString()));
+    public void StatusUpdate(TaskState state) => _statusUpdates.Add(1, StateTag(state));
+
+    // One tag per state, built once: a status update must not allocate a string to be counted.
+    private static readonly KeyValuePair<string, object?>[] StateTags =
+        [.. Enumerable.Range(0, Enum.GetValues<TaskState>().Max(s => (int)s) + 1).Select(i => new KeyValuePair<string, object?>("state", ((TaskState)i).ToString()))];
+
+    private static KeyValuePair<string, object?> StateTag(TaskState state) =>
+        (int)state >= 0 && (int)state < StateTags.Length ? StateTags[(int)state] : new KeyValuePair<string, object?>("state", state.ToString());
 
     public void AllocationCycle(TimeSpan duration) => _cycleMs.Record(duration.TotalMilliseconds);
 

@@ -1,0 +1,36 @@
+namespace Scheduler.Master.State;
+
+/// <summary>
+/// A bounded intern table for the short strings that repeat across tasks (task names, status
+/// messages such as "the command exited with status 0"): each parsed message brings its own copy,
+/// kept for the task's lifetime otherwise. Strings longer than <see cref="MaxLength"/> are not
+/// pooled; once full, the pool stops growing. Owned by the master loop (not thread-safe).
+/// </summary>
+public sealed class StringPool
+{
+    public const int MaxLength = 128;
+    private const int Capacity = 8192;
+    private readonly HashSet<string> _strings = new(StringComparer.Ordinal);
+
+    public string Intern(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value.Length == 0)
+        {
+            return "";
+        }
+        if (value.Length > MaxLength)
+        {
+            return value;
+        }
+        if (_strings.TryGetValue(value, out var shared))
+        {
+            return shared;
+        }
+        if (_strings.Count < Capacity)
+        {
+            _strings.Add(value);
+        }
+        return value;
+    }
+}
