@@ -8,10 +8,14 @@ namespace Scheduler.Bench.Load;
 
 /// <summary>
 /// A framework on the C# SDK that accepts every offer and launches as many small MOCK tasks as
-/// fit until its total is launched; updates are acknowledged by the SDK (auto-ack, batched).
-/// Records Accept → RUNNING latency per task and counts distinct RUNNING / terminal tasks.
+/// fit until its total is launched; it acknowledges every update carrying a uuid, in batches.
+/// Records Accept → RUNNING latency per task, counts distinct RUNNING / terminal tasks, and
+/// checks exactly-once completion: a task whose terminal updates carry different uuids (two
+/// distinct terminal updates, not re-sends of one) is counted in <see cref="DuplicateTerminals"/>.
+/// The one load generator of the repository: bench/Load and the integration test
+/// <c>LoadCorrectnessTests</c> both run it.
 /// </summary>
-internal sealed class LoadFramework : IAsyncDisposable
+public sealed class LoadFramework : IAsyncDisposable
 {
     private const double TaskCpus = 0.01;
     private const double TaskMem = 1;
@@ -24,6 +28,9 @@ internal sealed class LoadFramework : IAsyncDisposable
     private readonly long[] _acceptedAt;
     private readonly double[] _latencyMs;
     private readonly byte[] _state; // 0 none, 1 running seen, 2 terminal seen
+    private readonly string?[] _terminalUuid;
+    private int _duplicateTerminals;
+    private int _notFinished;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _allRunning = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _allTerminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -42,6 +49,7 @@ internal sealed class LoadFramework : IAsyncDisposable
         _acceptedAt = new long[total];
         _latencyMs = new double[total];
         _state = new byte[total];
+        _terminalUuid = new string?[total];
         _client = new SchedulerClient(new SchedulerClientOptions
         {
             Masters = [master],
@@ -70,6 +78,15 @@ internal sealed class LoadFramework : IAsyncDisposable
     public int Running => Volatile.Read(ref _running);
 
     public int Terminal => Volatile.Read(ref _terminal);
+
+    /// <summary>Terminal updates whose uuid differs from the task's first terminal update.</summary>
+    public int DuplicateTerminals => Volatile.Read(ref _duplicateTerminals);
+
+    /// <summary>Tasks whose (first) terminal state was not TASK_FINISHED.</summary>
+    public int NotFinished => Volatile.Read(ref _notFinished);
+
+    /// <summary>The framework id once subscribed (empty before).</summary>
+    public string FrameworkId => _client.FrameworkId ?? "";
 
     public Task AllRunning => _allRunning.Task;
 
@@ -225,8 +242,20 @@ internal sealed class LoadFramework : IAsyncDisposable
                 _allRunning.TrySetResult();
             }
         }
-        else if (TaskStates.IsTerminal(status.State) && _state[index] != 2)
+        else if (TaskStates.IsTerminal(status.State) && _state[index] == 2)
         {
+            if (status.Uuid != _terminalUuid[index])
+            {
+                Interlocked.Increment(ref _duplicateTerminals);
+            }
+        }
+        else if (TaskStates.IsTerminal(status.State))
+        {
+            _terminalUuid[index] = status.Uuid;
+            if (status.State != TaskState.TaskFinished)
+            {
+                Interlocked.Increment(ref _notFinished);
+            }
             if (status.State != TaskState.TaskFinished && status.State != TaskState.TaskKilled)
             {
                 Failed++;
