@@ -41,10 +41,22 @@ public sealed class LoadFramework : IAsyncDisposable
     private int _running;
     private int _terminal;
 
-    public LoadFramework(string master, string name, int total, int runMs)
+    private readonly int _ratePerSecond;
+    private readonly System.Threading.Channels.Channel<Offer> _paced = System.Threading.Channels.Channel.CreateUnbounded<Offer>();
+    private Task? _pacer;
+
+    /// <param name="master">Master address.</param>
+    /// <param name="name">Framework name (task ids are NAME-tN).</param>
+    /// <param name="total">Tasks to launch in all.</param>
+    /// <param name="runMs">The tasks' <c>mock.run_ms</c> (-1: run until killed).</param>
+    /// <param name="ratePerSecond">0: accept every offer as it comes (burst). Otherwise launch at
+    /// this steady rate: offers wait in a queue and each Accept launches a slice of 5 ms worth of
+    /// tasks at its due time (the rest of the offer goes back to the allocator unfiltered).</param>
+    public LoadFramework(string master, string name, int total, int runMs, int ratePerSecond = 0)
     {
         _total = total;
         _runMs = runMs;
+        _ratePerSecond = ratePerSecond;
         _prefix = name + "-t";
         _acceptedAt = new long[total];
         _latencyMs = new double[total];
@@ -100,6 +112,40 @@ public sealed class LoadFramework : IAsyncDisposable
     {
         _loop = Task.Run(() => RunAsync(_stop.Token));
         _ackLoop = Task.Run(() => AckLoopAsync(_stop.Token));
+        if (_ratePerSecond > 0)
+        {
+            _pacer = Task.Run(() => PaceAsync(_stop.Token));
+        }
+    }
+
+    /// <summary>Launches queued offers at the configured rate, one slice per Accept.</summary>
+    private async Task PaceAsync(CancellationToken ct)
+    {
+        var slice = Math.Max(1, _ratePerSecond / 200);
+        long started = 0;
+        var launched = 0;
+        try
+        {
+            while (await _paced.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                while (_paced.Reader.TryRead(out var offer))
+                {
+                    if (started == 0)
+                    {
+                        started = Stopwatch.GetTimestamp();
+                    }
+                    var due = TimeSpan.FromSeconds(launched / (double)_ratePerSecond) - Stopwatch.GetElapsedTime(started);
+                    if (due > TimeSpan.Zero)
+                    {
+                        await Task.Delay(due, ct).ConfigureAwait(false);
+                    }
+                    launched += Launch(offer, slice, ct);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
     }
 
     /// <summary>
@@ -157,7 +203,14 @@ public sealed class LoadFramework : IAsyncDisposable
                         foreach (var offer in e.Offers.Offers_)
                         {
                             Offers++;
-                            Launch(offer, ct);
+                            if (_ratePerSecond > 0)
+                            {
+                                _paced.Writer.TryWrite(offer);
+                            }
+                            else
+                            {
+                                Launch(offer, int.MaxValue, ct);
+                            }
                         }
                         break;
                     case Event.EventOneofCase.Update:
@@ -171,16 +224,17 @@ public sealed class LoadFramework : IAsyncDisposable
         }
     }
 
-    private void Launch(Offer offer, CancellationToken ct)
+    /// <summary>Launches up to <paramref name="most"/> tasks on the offer; returns how many.</summary>
+    private int Launch(Offer offer, int most, CancellationToken ct)
     {
         var cpus = OfferResources.Scalar(offer.Resources, "cpus");
         var mem = OfferResources.Scalar(offer.Resources, "mem");
         var fit = (int)Math.Min(Math.Floor(cpus / TaskCpus + 1e-6), Math.Floor(mem / TaskMem + 1e-6));
-        var n = Math.Min(fit, _total - _next);
+        var n = Math.Min(Math.Min(fit, most), _total - _next);
         if (n <= 0)
         {
-            _ = Call(_client.DeclineAsync([offer.Id], refuseSeconds: 3600, ct));
-            return;
+            _ = Call(_client.DeclineAsync([offer.Id], refuseSeconds: _next >= _total ? 3600 : 0, ct));
+            return 0;
         }
         var tasks = new List<TaskInfo>(n);
         var now = Stopwatch.GetTimestamp();
@@ -205,6 +259,7 @@ public sealed class LoadFramework : IAsyncDisposable
             tasks.Add(task);
         }
         _ = Call(_client.LaunchAsync(offer, tasks, refuseSeconds: _next >= _total ? 3600 : 0, ct));
+        return n;
     }
 
     private async Task Call(Task call)
@@ -281,6 +336,10 @@ public sealed class LoadFramework : IAsyncDisposable
         if (_loop is not null)
         {
             await _loop.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        if (_pacer is not null)
+        {
+            await _pacer.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
         }
         if (_ackLoop is not null)
         {

@@ -1,5 +1,8 @@
 using System.Globalization;
+using Sched.V1;
 using Scheduler.Cli.Cluster;
+using Scheduler.Protocol;
+using Scheduler.Rpc;
 
 namespace Scheduler.Bench.Load;
 
@@ -64,6 +67,14 @@ internal sealed class MasterProcess : IAsyncDisposable
             }
         }
         return 0;
+    }
+
+    /// <summary>The master's own memory report (Operator.GetHealth): RSS and GC heap figures.</summary>
+    public async Task<ProcessMemory> ReportedMemoryAsync()
+    {
+        using var channel = RpcChannel.ForAddress(Address);
+        var health = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
+        return health.Memory ?? new ProcessMemory();
     }
 
     public async ValueTask DisposeAsync()

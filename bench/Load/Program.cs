@@ -28,30 +28,33 @@ var frameworks = Math.Max(1, Arg("--frameworks") ?? 1);
 var taskMs = Arg("--task-ms") ?? 0;
 var capSeconds = Arg("--cap-s") ?? (quick ? 40 : 120);
 var retryMs = Arg("--retry-ms") ?? 10_000;
+var rateArg = Arg("--rate") ?? 0;
 
-List<(int Agents, int Tasks)> grid = agentsArg is not null || tasksArg is not null
-    ? [(agentsArg ?? 100, tasksArg ?? 10_000)]
-    : quick ? [(100, 10_000)] : [(100, 10_000), (100, 100_000), (1_000, 10_000), (1_000, 100_000), (10_000, 10_000), (10_000, 100_000)];
+// The sweep, then one paced point: launch latency at half the 10,000/s target rate.
+List<(int Agents, int Tasks, int Rate)> grid = agentsArg is not null || tasksArg is not null
+    ? [(agentsArg ?? 100, tasksArg ?? 10_000, rateArg)]
+    : quick ? [(100, 10_000, 0)] : [(100, 10_000, 0), (100, 100_000, 0), (1_000, 10_000, 0), (1_000, 100_000, 0), (10_000, 10_000, 0), (10_000, 100_000, 0), (1_000, 50_000, 5_000)];
 
 var results = new JsonArray();
 var rows = new List<string[]>();
 var failures = 0;
-foreach (var (agents, tasks) in grid)
+foreach (var (agents, tasks, rate) in grid)
 {
-    var (metrics, ok, note) = await RunPointAsync(agents, tasks);
+    var (metrics, ok, note) = await RunPointAsync(agents, tasks, rate);
     failures += ok ? 0 : 1;
     results.Add(new JsonObject
     {
-        ["scenario"] = $"agents{agents}_tasks{tasks}",
-        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs },
+        ["scenario"] = $"agents{agents}_tasks{tasks}" + (rate > 0 ? $"_rate{rate}" : ""),
+        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs, ["launch_rate_per_s"] = rate },
         ["metrics"] = metrics,
         ["complete"] = ok,
         ["note"] = note,
     });
-    rows.Add([agents.ToString(CultureInfo.InvariantCulture), tasks.ToString(CultureInfo.InvariantCulture),
+    rows.Add([agents.ToString(CultureInfo.InvariantCulture), tasks.ToString(CultureInfo.InvariantCulture), rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "burst",
         F(metrics, "launches_per_s"), F(metrics, "launch_ms_p50"), F(metrics, "launch_ms_p99"), F(metrics, "status_updates_per_s"),
         F(metrics, "offers_per_s"), F(metrics, "master_cpu_s_per_1000_tasks"), F(metrics, "master_peak_rss_mib"),
-        F(metrics, "master_bytes_per_running_task"), F(metrics, "master_bytes_per_agent"), ok ? "ok" : "INCOMPLETE"]);
+        F(metrics, "master_bytes_per_running_task"), F(metrics, "master_gc_heap_bytes_per_running_task"), F(metrics, "master_bytes_per_agent"),
+        F(metrics, "master_gc_heap_bytes_per_agent"), ok ? "ok" : "INCOMPLETE"]);
 }
 
 if (json)
@@ -66,7 +69,7 @@ if (json)
 }
 else
 {
-    string[] head = ["agents", "tasks", "launch/s", "p50 ms", "p99 ms", "upd/s", "offers/s", "cpu s/1k", "peak MiB", "B/task", "B/agent", "run"];
+    string[] head = ["agents", "tasks", "rate", "launch/s", "p50 ms", "p99 ms", "upd/s", "offers/s", "cpu s/1k", "peak MiB", "B/task", "heap B/task", "B/agent", "heap B/agent", "run"];
     var widths = head.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
     Console.Out.WriteLine(string.Join("  ", head.Select((h, i) => h.PadLeft(widths[i]))));
     foreach (var r in rows)
@@ -83,7 +86,7 @@ void Log(string line)
     Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
 }
 
-async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCount, int taskCount)
+async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCount, int taskCount, int rate)
 {
     var metrics = new JsonObject();
     var notes = new List<string>();
@@ -91,6 +94,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     await using var master = await MasterProcess.StartAsync([]);
     Log($"point {agentCount} agents x {taskCount} tasks: master {master.Address} (pid {master.Pid})");
     var rssIdle = master.MemoryBytes("VmRSS");
+    var heapIdle = (await master.ReportedMemoryAsync()).GcHeapBytes;
     var perAgentTasks = (int)Math.Ceiling(taskCount / (double)agentCount * 1.25) + 10;
     var resources = FormattableString.Invariant($"cpus:{Math.Max(1, perAgentTasks / 100.0 + 1):0.##};mem:{perAgentTasks + 1024};disk:10000");
     await using var host = new SimulatedAgentHost(new SimulatedAgentOptions
@@ -108,10 +112,12 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     metrics["agents_register_s"] = Math.Round(sw.Elapsed.TotalSeconds, 2);
     await Task.Delay(TimeSpan.FromSeconds(2)); // let registrations settle before reading RSS
     var rssAgents = master.MemoryBytes("VmRSS");
+    var heapAgents = (await master.ReportedMemoryAsync()).GcHeapBytes;
     metrics["master_bytes_per_agent"] = Math.Round((rssAgents - rssIdle) / (double)agentCount);
+    metrics["master_gc_heap_bytes_per_agent"] = Math.Round(((double)heapAgents - heapIdle) / agentCount);
 
     // Phase 1: fill — tasks held running (mock.run_ms = -1) to measure launches and memory.
-    var hold = await PhaseAsync(master, host, taskCount, runMs: -1, untilTerminal: false);
+    var hold = await PhaseAsync(master, host, taskCount, runMs: -1, untilTerminal: false, rate);
     ok &= hold.Complete;
     metrics["launches_per_s"] = hold.LaunchesPerS;
     metrics["launch_ms_p50"] = hold.P50;
@@ -119,7 +125,11 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     metrics["offers_per_s"] = hold.OffersPerS;
     metrics["master_cpu_s_per_1000_tasks"] = hold.CpuPer1000;
     var rssHold = master.MemoryBytes("VmRSS");
-    metrics["master_bytes_per_running_task"] = Math.Round((rssHold - rssAgents) / (double)taskCount);
+    var memHold = await master.ReportedMemoryAsync();
+    metrics["master_bytes_per_running_task"] = Math.Round((rssHold - rssAgents) / (double)Math.Max(1, hold.Running));
+    metrics["master_gc_heap_bytes_per_running_task"] = Math.Round(((double)memHold.GcHeapBytes - heapAgents) / Math.Max(1, hold.Running));
+    metrics["master_rss_mib_full"] = Math.Round(rssHold / 1048576.0, 1);
+    metrics["master_gc_heap_mib_full"] = Math.Round(memHold.GcHeapBytes / 1048576.0, 1);
     metrics["tasks_running"] = hold.Running;
     if (!hold.Complete)
     {
@@ -139,7 +149,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     }
 
     // Phase 2: churn — tasks finish after task-ms; RUNNING + FINISHED through the master, acked.
-    var churn = await PhaseAsync(master, host, taskCount, runMs: taskMs, untilTerminal: true);
+    var churn = await PhaseAsync(master, host, taskCount, runMs: taskMs, untilTerminal: true, rate);
     ok &= churn.Complete;
     metrics["churn_launches_per_s"] = churn.LaunchesPerS;
     metrics["churn_launch_ms_p50"] = churn.P50;
@@ -162,13 +172,13 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     return (metrics, ok, string.Join("; ", notes));
 }
 
-async Task<PhaseResult> PhaseAsync(MasterProcess master, SimulatedAgentHost host, int taskCount, int runMs, bool untilTerminal)
+async Task<PhaseResult> PhaseAsync(MasterProcess master, SimulatedAgentHost host, int taskCount, int runMs, bool untilTerminal, int rate)
 {
     var frameworksList = new List<LoadFramework>();
     var per = taskCount / frameworks;
     for (var i = 0; i < frameworks; i++)
     {
-        frameworksList.Add(new LoadFramework(master.Address, $"load{(untilTerminal ? "c" : "h")}{i}", i == frameworks - 1 ? taskCount - per * (frameworks - 1) : per, runMs));
+        frameworksList.Add(new LoadFramework(master.Address, $"load{(untilTerminal ? "c" : "h")}{i}", i == frameworks - 1 ? taskCount - per * (frameworks - 1) : per, runMs, rate / frameworks));
     }
     var cpu0 = master.CpuSeconds();
     var start = Stopwatch.GetTimestamp();
