@@ -21,6 +21,16 @@ public interface IAsyncStreamWriter<in T>
     Task WriteAsync(T message, CancellationToken cancellationToken = default);
 }
 
+/// <summary>A stream writer that can queue a message without flushing it to the network. A
+/// sender with several messages ready writes all but the last with <c>flush: false</c>: they leave
+/// in as few HTTP/2 frames and system calls as fit, instead of one flush per message.</summary>
+public interface IBufferedStreamWriter<in T> : IAsyncStreamWriter<T>
+{
+    /// <summary>Writes <paramref name="message"/>; sends it (and everything queued before it) only
+    /// when <paramref name="flush"/> is true. Always end a burst with a flushing write.</summary>
+    Task WriteAsync(T message, bool flush, CancellationToken cancellationToken = default);
+}
+
 /// <summary>The server's response stream.</summary>
 public interface IServerStreamWriter<in T> : IAsyncStreamWriter<T>
 {

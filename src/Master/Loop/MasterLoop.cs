@@ -36,6 +36,8 @@ public sealed partial class MasterLoop
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
     private readonly HashSet<string> _expectedAgents = new(StringComparer.Ordinal);
     private readonly string _offerPrefix;
+    private readonly SemaphoreSlim _wake = new(0);
+    private int _idle;
     private ITimer? _ticker;
     private int _tickPending;
     private long _nextSessionId;
@@ -79,11 +81,18 @@ public sealed partial class MasterLoop
         {
             return Task.FromException<T>(MasterErrors.NotLeader(_leaderHint()));
         }
+        WakeLoop();
         return command.Completion;
     }
 
     /// <summary>Queues <paramref name="body"/> without waiting for it.</summary>
-    public void Post(Action<MasterLoop> body) => _commands.Writer.TryWrite(new MasterAction(body));
+    public void Post(Action<MasterLoop> body)
+    {
+        if (_commands.Writer.TryWrite(new MasterAction(body)))
+        {
+            WakeLoop();
+        }
+    }
 
     /// <summary>Loads the registry records, then serves commands until <paramref name="stop"/> fires.</summary>
     public async Task RunAsync(RegistrySnapshot registry, CancellationToken stop)
@@ -91,10 +100,33 @@ public sealed partial class MasterLoop
         Load(registry);
         var period = TimeSpan.FromMilliseconds(Math.Clamp(Math.Min(_options.AllocationInterval.TotalMilliseconds, _options.HeartbeatInterval.TotalMilliseconds / 2), 5, 1000));
         _ticker = _time.CreateTimer(_ => PostTick(), null, period, period);
-        using var registration = stop.Register(() => _commands.Writer.TryComplete());
+        using var registration = stop.Register(() =>
+        {
+            _commands.Writer.TryComplete();
+            WakeLoop();
+        });
         try
         {
-            await foreach (var command in _commands.Reader.ReadAllAsync(CancellationToken.None))
+            // A dedicated thread, not a thread-pool worker: under load the loop runs without a
+            // pause, and on a two-core machine the pool starts with two workers and grows slowly —
+            // a busy loop on one of them would leave every stream reader and writer (pings
+            // included) one worker to share, and agents would time out behind it.
+            await Task.Factory.StartNew(() => Serve(stop), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+        finally
+        {
+            await _ticker.DisposeAsync();
+            Shutdown();
+        }
+    }
+
+    /// <summary>Executes commands until the channel completes (blocking the calling thread).</summary>
+    private void Serve(CancellationToken stop)
+    {
+        var reader = _commands.Reader;
+        while (true)
+        {
+            while (reader.TryRead(out var command))
             {
                 if (stop.IsCancellationRequested)
                 {
@@ -113,11 +145,33 @@ public sealed partial class MasterLoop
                     MasterLog.CommandFailed(_logger, e);
                 }
             }
+            // Idle: sleep until a writer wakes us. The writer signals the thread directly
+            // (WakeLoop), so waking does not wait for a thread-pool worker either.
+            Interlocked.Exchange(ref _idle, 1);
+            if (reader.TryPeek(out _) || reader.Completion.IsCompleted)
+            {
+                if (Interlocked.CompareExchange(ref _idle, 0, 1) == 0)
+                {
+                    _wake.Wait(CancellationToken.None); // a writer saw us idle and released once: consume it
+                }
+            }
+            else
+            {
+                _wake.Wait(CancellationToken.None); // stop completes the queue and wakes us
+            }
+            if (reader.Completion.IsCompleted)
+            {
+                return;
+            }
         }
-        finally
+    }
+
+    /// <summary>Wakes the loop's thread if it sleeps (called after every write to the queue).</summary>
+    private void WakeLoop()
+    {
+        if (Interlocked.CompareExchange(ref _idle, 0, 1) == 1)
         {
-            await _ticker.DisposeAsync();
-            Shutdown();
+            _wake.Release();
         }
     }
 

@@ -10,6 +10,7 @@ namespace Scheduler.Master.State;
 /// </summary>
 public sealed class Outbox<T>
 {
+    private const int MaxUnflushed = 256;
     private readonly Channel<T> _channel = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
 
     public ChannelReader<T> Reader => _channel.Reader;
@@ -34,13 +35,27 @@ public sealed class Outbox<T>
     /// the closing <see cref="RpcException"/>.</summary>
     public async Task DrainToAsync(IAsyncStreamWriter<T> writer, CancellationToken cancellationToken)
     {
+        // Several queued messages leave with one flush (bounded, so a long burst still goes
+        // out in pieces): a framework receiving 100,000 updates a second, or an agent its launches
+        // and pings, costs a frame and a system call per burst, not per message.
+        var buffered = writer as IBufferedStreamWriter<T>;
         try
         {
             while (await _channel.Reader.WaitToReadAsync(cancellationToken))
             {
+                var unflushed = 0;
                 while (_channel.Reader.TryRead(out var message))
                 {
-                    await writer.WriteAsync(message, cancellationToken);
+                    if (buffered is not null && unflushed < MaxUnflushed && _channel.Reader.TryPeek(out _))
+                    {
+                        await buffered.WriteAsync(message, flush: false, cancellationToken);
+                        unflushed++;
+                    }
+                    else
+                    {
+                        await writer.WriteAsync(message, cancellationToken);
+                        unflushed = 0;
+                    }
                 }
             }
         }

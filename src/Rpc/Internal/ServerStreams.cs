@@ -29,7 +29,7 @@ internal sealed class ServerStreamReader<T>(HttpServerCallContext call, MessageP
 
 /// <summary>The response stream of a server- or duplex-streaming server call. Each write is
 /// flushed to the network; concurrent writes are serialised (await each one to keep order).</summary>
-internal sealed class ServerStreamWriter<T> : IServerStreamWriter<T>
+internal sealed class ServerStreamWriter<T> : IServerStreamWriter<T>, IBufferedStreamWriter<T>
     where T : class, IMessage<T>
 {
     private readonly HttpServerCallContext _call;
@@ -42,4 +42,7 @@ internal sealed class ServerStreamWriter<T> : IServerStreamWriter<T>
 
     public Task WriteAsync(T message, CancellationToken cancellationToken = default)
         => _call.WriteMessageAsync(message, flush: true, cancellationToken);
+
+    public Task WriteAsync(T message, bool flush, CancellationToken cancellationToken = default)
+        => _call.WriteMessageAsync(message, flush, cancellationToken);
 }
