@@ -14,7 +14,7 @@ public sealed class MasterMetrics : IDisposable
     private readonly Counter<long> _launches;
     private readonly Counter<long> _statusUpdates;
     private readonly Counter<long> _invalidTasks;
-    private readonly Histogram<double> _cycleMs;
+    private readonly Histogram<double> _cycleSeconds;
     private Func<MasterGauges>? _gauges;
 
     public MasterMetrics(IMeterFactory? meterFactory = null)
@@ -25,7 +25,9 @@ public sealed class MasterMetrics : IDisposable
         _launches = _meter.CreateCounter<long>("sched.master.tasks.launched", "{task}", "Tasks forwarded to agents");
         _invalidTasks = _meter.CreateCounter<long>("sched.master.tasks.invalid", "{task}", "Tasks refused at Accept (TASK_ERROR / TASK_DROPPED)");
         _statusUpdates = _meter.CreateCounter<long>("sched.master.status_updates", "{update}", "Status updates received from agents");
-        _cycleMs = _meter.CreateHistogram<double>("sched.master.allocation.cycle.duration", "ms", "Allocation cycle latency");
+        // Seconds, the base unit Prometheus expects; buckets from 50 µs to 2.5 s.
+        _cycleSeconds = _meter.CreateHistogram<double>("sched.master.allocation.cycle.duration", "s", "Allocation cycle latency",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
         _meter.CreateObservableGauge("sched.master.agents", () => Gauge(g => g.Agents), "{agent}", "Registered agents");
         _meter.CreateObservableGauge("sched.master.frameworks", () => Gauge(g => g.Frameworks), "{framework}", "Known frameworks");
         _meter.CreateObservableGauge("sched.master.tasks", ObserveTasks, "{task}", "Live tasks by state");
@@ -44,7 +46,7 @@ public sealed class MasterMetrics : IDisposable
 
     public void StatusUpdate(TaskState state) => _statusUpdates.Add(1, new KeyValuePair<string, object?>("state", state.ToString()));
 
-    public void AllocationCycle(TimeSpan duration) => _cycleMs.Record(duration.TotalMilliseconds);
+    public void AllocationCycle(TimeSpan duration) => _cycleSeconds.Record(duration.TotalSeconds);
 
     public void Dispose() => _meter.Dispose();
 
