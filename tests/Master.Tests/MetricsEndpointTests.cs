@@ -34,6 +34,18 @@ public sealed class MetricsEndpointTests
         Assert.Contains("sched_master_allocation_cycle_duration_seconds_bucket{le=\"+Inf\"}", text, StringComparison.Ordinal);
         Assert.Contains("sched_master_status_updates_total{state=\"TaskFinished\"}", text, StringComparison.Ordinal);
         await PromtoolAcceptsAsync(text);
+
+        // Gauges are refreshed by the loop once a second: the framework's role appears in a later scrape.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (!text.Contains("sched_master_role_weight{role=", StringComparison.Ordinal))
+        {
+            await Task.Delay(100, deadline.Token);
+            text = await http.GetStringAsync(url, deadline.Token);
+        }
+        Assert.Contains("sched_master_role_dominant_share_ratio{role=", text, StringComparison.Ordinal);
+        Assert.True(Sample(text, "sched_master_agents") >= 1, text);
+        Assert.Contains("# TYPE sched_master_allocator_cycles_total counter", text, StringComparison.Ordinal);
+        await PromtoolAcceptsAsync(text);
     }
 
     [Fact]

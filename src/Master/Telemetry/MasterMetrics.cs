@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Sched.V1;
+using Scheduler.Allocation;
 
 namespace Scheduler.Master.Telemetry;
 
@@ -31,6 +32,14 @@ public sealed class MasterMetrics : IDisposable
         _meter.CreateObservableGauge("sched.master.agents", () => Gauge(g => g.Agents), "{agent}", "Registered agents");
         _meter.CreateObservableGauge("sched.master.frameworks", () => Gauge(g => g.Frameworks), "{framework}", "Known frameworks");
         _meter.CreateObservableGauge("sched.master.tasks", ObserveTasks, "{task}", "Live tasks by state");
+        _meter.CreateObservableGauge("sched.master.role.allocated", () => RoleResources(r => r.Allocated), "{resource}", "Scalar resources allocated to a role's subtree, by resource (cpus, mem MiB, disk MiB, gpus)");
+        _meter.CreateObservableGauge("sched.master.role.reserved", () => RoleResources(r => r.Reserved), "{resource}", "Scalar resources reserved for a role's subtree, by resource");
+        _meter.CreateObservableGauge("sched.master.role.quota.guarantee", () => RoleResources(r => r.Quota?.Guarantees ?? []), "{resource}", "Quota guarantee of a role, by resource");
+        _meter.CreateObservableGauge("sched.master.role.quota.limit", () => RoleResources(r => r.Quota?.Limits ?? []), "{resource}", "Quota limit of a role, by resource");
+        _meter.CreateObservableGauge("sched.master.role.dominant_share", () => RoleValues(r => r.DominantShare), "1", "Dominant share of a role (allocated / total, largest over resources, unweighted)");
+        _meter.CreateObservableGauge("sched.master.role.weight", () => RoleValues(r => r.Weight), "{weight}", "Weight of a role");
+        _meter.CreateObservableGauge("sched.master.allocator.filters", () => Gauge(g => g.Allocator?.ActiveFilters ?? 0), "{filter}", "Active decline filters (framework × agent)");
+        _meter.CreateObservableCounter("sched.master.allocator.cycles", () => Gauge(g => (int)Math.Min(int.MaxValue, g.Allocator?.Cycles ?? 0)), "{cycle}", "Allocation cycles run by this master's current term");
     }
 
     /// <summary>Sets the source of gauge readings (a snapshot kept by the master loop).</summary>
@@ -56,6 +65,36 @@ public sealed class MasterMetrics : IDisposable
         return g is null ? [] : [new Measurement<int>(select(g))];
     }
 
+    private IEnumerable<Measurement<double>> RoleResources(Func<RoleFigures, IEnumerable<Resource>> select)
+    {
+        if (_gauges?.Invoke().Allocator is not { } allocator)
+        {
+            yield break;
+        }
+        foreach (var role in allocator.Roles)
+        {
+            foreach (var r in select(role))
+            {
+                if (r.ValueCase == Resource.ValueOneofCase.Scalar)
+                {
+                    yield return new Measurement<double>(r.Scalar, new KeyValuePair<string, object?>("role", role.Role), new KeyValuePair<string, object?>("resource", r.Name));
+                }
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<double>> RoleValues(Func<RoleFigures, double> select)
+    {
+        if (_gauges?.Invoke().Allocator is not { } allocator)
+        {
+            yield break;
+        }
+        foreach (var role in allocator.Roles)
+        {
+            yield return new Measurement<double>(select(role), new KeyValuePair<string, object?>("role", role.Role));
+        }
+    }
+
     private IEnumerable<Measurement<int>> ObserveTasks()
     {
         var g = _gauges?.Invoke();
@@ -71,4 +110,5 @@ public sealed class MasterMetrics : IDisposable
 }
 
 /// <summary>Gauge readings published by the master loop.</summary>
-public sealed record MasterGauges(int Agents, int Frameworks, IReadOnlyDictionary<TaskState, int> TasksByState);
+/// <param name="Allocator">The allocator's figures at the same moment (per-role allocation, quota, shares, filters).</param>
+public sealed record MasterGauges(int Agents, int Frameworks, IReadOnlyDictionary<TaskState, int> TasksByState, AllocatorSnapshot? Allocator = null);
