@@ -1,0 +1,58 @@
+using Sched.V1;
+using Scheduler.Master.State;
+using Xunit;
+
+namespace Scheduler.Master.Tests.Scale;
+
+public sealed class SharedStateTests
+{
+    [Fact]
+    public void Equal_plain_scalars_share_one_object_and_others_are_left_alone()
+    {
+        var pool = new SharedResources();
+        var a = pool.Intern(new Resource { Name = "cpus", Scalar = 0.01 }, "web");
+        var b = pool.Intern(new Resource { Name = "cpus", Scalar = 0.01 }, "web");
+        var otherRole = pool.Intern(new Resource { Name = "cpus", Scalar = 0.01 }, "batch");
+        var reserved = new Resource { Name = "cpus", Scalar = 0.01, Reservation = new Reservation { Role = "web" } };
+        Assert.Same(a, b);
+        Assert.NotSame(a, otherRole);
+        Assert.Equal("web", a.AllocationRole);
+        Assert.Equal("batch", otherRole.AllocationRole);
+        Assert.Same(reserved, pool.Intern(reserved, "web"));
+        Assert.NotSame(a, pool.Intern(new Resource { Name = "cpus", Scalar = 0.02 }, "web"));
+    }
+
+    [Fact]
+    public void String_pool_returns_the_first_copy_and_skips_long_strings()
+    {
+        var pool = new StringPool();
+        var first = new string("the command exited with status 0".AsSpan());
+        var second = new string("the command exited with status 0".AsSpan());
+        Assert.NotSame(first, second);
+        Assert.Same(first, pool.Intern(first));
+        Assert.Same(first, pool.Intern(second));
+        var longText = new string('x', StringPool.MaxLength + 1);
+        Assert.Same(longText, pool.Intern(longText));
+    }
+
+    [Fact]
+    public void Offer_book_indexes_follow_adds_and_retirements()
+    {
+        var book = new OfferBook();
+        OutstandingOffer Make(string id, string agent, string fw) => new(new Offer { Id = id, AgentId = agent, FrameworkId = fw }, null);
+        book.Add(Make("o1", "a1", "f1"));
+        book.Add(Make("o2", "a1", "f2"));
+        book.Add(Make("o3", "a2", "f1"));
+        Assert.Equal(["o1", "o2"], book.ForAgent("a1").Select(o => o.Offer.Id).Order());
+        Assert.Equal(["o1", "o3"], book.ForFramework("f1").Select(o => o.Offer.Id).Order());
+        foreach (var offer in book.ForAgent("a1"))
+        {
+            book.Retire(offer.Offer.Id, "test");
+        }
+        Assert.Empty(book.ForAgent("a1"));
+        Assert.Equal(["o3"], book.ForFramework("f1").Select(o => o.Offer.Id));
+        Assert.Empty(book.ForFramework("f2"));
+        Assert.Equal("test", book.RetiredReason("o2"));
+        Assert.Equal(1, book.Count);
+    }
+}
