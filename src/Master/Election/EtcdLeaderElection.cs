@@ -16,7 +16,7 @@ public sealed class EtcdLeaderElectionOptions
     public string MastersPrefix { get; init; } = "/sched/masters/";
 
     /// <summary>Lease TTL: a dead leader is replaced within about this time. Whole seconds, at least 2.</summary>
-    public TimeSpan Ttl { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan Ttl { get; init; } = MasterOptions.DefaultLeaseTtl;
 
     /// <summary>Leadership is given up this long before the lease could expire on etcd; null = TTL/6.</summary>
     public TimeSpan? SafetyMargin { get; init; }
