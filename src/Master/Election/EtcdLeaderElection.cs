@@ -84,6 +84,18 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
     /// <inheritdoc />
     public event Action<MasterInfo?>? LeaderChanged;
 
+    /// <inheritdoc />
+    public bool HoldsLeadership
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _fence is { Lost.IsCancellationRequested: false } && _keeper is { } keeper && keeper.Remaining > TimeSpan.Zero;
+            }
+        }
+    }
+
     /// <summary>The fence of this master's current leadership (for <see cref="EtcdRegistryStore"/>); null when not leading.</summary>
     public RegistryFence? Fence
     {

@@ -35,8 +35,8 @@ public static class MasterServiceCollectionExtensions
             return new EtcdClient(new EtcdClientOptions
             {
                 Endpoints = [.. options.EtcdEndpoints],
-                Username = options.EtcdUsername,
-                Password = options.EtcdPassword,
+                Username = string.IsNullOrEmpty(options.EtcdUsername) ? null : options.EtcdUsername,
+                Password = string.IsNullOrEmpty(options.EtcdUsername) ? null : options.EtcdPassword ?? "",
             });
         });
         services.TryAddSingleton<MasterDaemon>();
