@@ -37,7 +37,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     public async Task A_registry_record_that_does_not_parse_makes_the_master_refuse_to_lead_naming_the_key()
     {
         await _client.PutAsync(new Scheduler.Etcd.V3.PutRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/fw-broken"), Value = ByteString.CopyFrom(0xff, 0xff, 0xff, 0x01) }, CancellationToken.None);
-        await using var master = await Daemon.StartAsync(_etcd, advertise: null);
+        await using var master = await HostedMaster.StartAsync(_etcd, advertise: null);
         var failure = await Assert.ThrowsAsync<RegistryCorruptException>(() => master.Daemon.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("frameworks/fw-broken", failure.Message, StringComparison.Ordinal);
         // It gave the leadership back on its way out: no leader key is left behind.
@@ -48,9 +48,9 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     [Fact]
     public async Task A_second_master_with_the_same_advertise_address_stops_with_a_clear_error()
     {
-        await using var first = await Daemon.StartAsync(_etcd, advertise: "127.0.0.1:15999");
+        await using var first = await HostedMaster.StartAsync(_etcd, advertise: "127.0.0.1:15999");
         await first.WaitLeadingAsync();
-        await using var second = await Daemon.StartAsync(_etcd, advertise: "127.0.0.1:15999");
+        await using var second = await HostedMaster.StartAsync(_etcd, advertise: "127.0.0.1:15999");
         var failure = await Assert.ThrowsAsync<MasterAddressConflictException>(() => second.Daemon.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("--advertise", failure.Message, StringComparison.Ordinal);
         Assert.Contains("127.0.0.1:15999", failure.Message, StringComparison.Ordinal);
@@ -77,7 +77,9 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         again.Id = removed.FrameworkId;
         await using (var refused = new TestFramework(b.Channel, again))
         {
-            var e = await Assert.ThrowsAsync<RpcException>(() => refused.SubscribeAsync());
+            // The harness reports the stream's end as InvalidOperationException around the status.
+            var thrown = await Assert.ThrowsAnyAsync<Exception>(() => refused.SubscribeAsync());
+            var e = thrown as RpcException ?? Assert.IsType<RpcException>(thrown.InnerException);
             Assert.Equal(StatusCode.NotFound, e.StatusCode);
             Assert.Contains(removed.FrameworkId, e.Status.Detail, StringComparison.Ordinal);
         }
@@ -108,12 +110,12 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         (await master.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role;
 
     /// <summary>A master daemon in a generic host, whose outcome (<c>ExecuteTask</c>) the test reads.</summary>
-    private sealed class Daemon : IAsyncDisposable
+    private sealed class HostedMaster : IAsyncDisposable
     {
         private readonly IHost _host;
         private readonly string _workDir;
 
-        private Daemon(IHost host, string workDir)
+        private HostedMaster(IHost host, string workDir)
         {
             _host = host;
             _workDir = workDir;
@@ -122,7 +124,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
 
         public MasterDaemon Daemon { get; }
 
-        public static async Task<Daemon> StartAsync(LocalEtcdCluster etcd, string? advertise)
+        public static async Task<HostedMaster> StartAsync(LocalEtcdCluster etcd, string? advertise)
         {
             var workDir = Directory.CreateTempSubdirectory("sched-master-test-").FullName;
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -139,7 +141,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
             });
             var host = builder.Build();
             await host.StartAsync();
-            return new Daemon(host, workDir);
+            return new HostedMaster(host, workDir);
         }
 
         public async Task WaitLeadingAsync()

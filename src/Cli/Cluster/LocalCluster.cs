@@ -142,6 +142,7 @@ public sealed class LocalCluster : IAsyncDisposable
         var clients = Enumerable.Range(0, Members).Select(_ => FreePort()).ToArray();
         var peers = Enumerable.Range(0, Members).Select(_ => FreePort()).ToArray();
         var initialCluster = string.Join(",", peers.Select((p, i) => $"etcd{i + 1}=http://127.0.0.1:{p}"));
+        var token = "sched-dev-" + Guid.NewGuid().ToString("N")[..8];
         for (var i = 0; i < Members; i++)
         {
             var name = $"etcd{i + 1}";
@@ -149,7 +150,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 "--name", name, "--data-dir", Path.Combine(WorkDir, name),
                 "--listen-client-urls", $"http://127.0.0.1:{clients[i]}", "--advertise-client-urls", $"http://127.0.0.1:{clients[i]}",
                 "--listen-peer-urls", $"http://127.0.0.1:{peers[i]}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peers[i]}",
-                "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", "sched-dev-" + Guid.NewGuid().ToString("N")[..8],
+                "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
             ], Path.Combine(WorkDir, name + ".log"), o.OnLine, [etcd]));
         }
         using var probe = CancellationTokenSource.CreateLinkedTokenSource(ct);
