@@ -46,6 +46,37 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Etcd_unreachable_at_start_is_reported_and_retried_and_the_master_leads_once_etcd_is_back()
+    {
+        await _etcd.KillAsync(0);
+        var log = new CollectingLoggerProvider();
+        await using var master = await HostedMaster.StartAsync(_etcd, advertise: null, log);
+        var address = await master.Daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
+        using var channel = RpcChannel.ForAddress(address);
+
+        // It runs and answers as a follower that knows no leader, and says why.
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (!log.Lines.Any(l => l.Contains("Cannot campaign for leadership on etcd", StringComparison.Ordinal) && l.Contains(_etcd.Endpoints[0], StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < until, "no warning about the unreachable etcd within 20 s: " + string.Join(" | ", log.Lines));
+            await Task.Delay(50);
+        }
+        Assert.Equal("follower", (await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role);
+        var e = await Assert.ThrowsAsync<RpcException>(() => channel.AsyncUnaryCall(OperatorMethods.GetFrameworks, new GetFrameworksRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.False(master.Daemon.ExecuteTask!.IsCompleted);
+
+        // etcd comes back: the master leads without being restarted.
+        await _etcd.RestartAsync(0);
+        until = DateTime.UtcNow.AddSeconds(30);
+        while ((await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role != "leader")
+        {
+            Assert.True(DateTime.UtcNow < until, "the master did not lead within 30 s of etcd's return");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
     public async Task A_second_master_with_the_same_advertise_address_stops_with_a_clear_error()
     {
         await using var first = await HostedMaster.StartAsync(_etcd, advertise: "127.0.0.1:15999");
@@ -124,11 +155,15 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
 
         public MasterDaemon Daemon { get; }
 
-        public static async Task<HostedMaster> StartAsync(LocalEtcdCluster etcd, string? advertise)
+        public static async Task<HostedMaster> StartAsync(LocalEtcdCluster etcd, string? advertise, ILoggerProvider? log = null)
         {
             var workDir = Directory.CreateTempSubdirectory("sched-master-test-").FullName;
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            if (log is not null)
+            {
+                builder.Logging.AddProvider(log);
+            }
             builder.Services.AddSchedulerMaster(o =>
             {
                 o.Listen = "127.0.0.1:0";
@@ -168,6 +203,49 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
             }
             _host.Dispose();
             Directory.Delete(_workDir, recursive: true);
+        }
+    }
+}
+
+/// <summary>Keeps every log line (warnings and above) for the test to read.</summary>
+internal sealed class CollectingLoggerProvider : ILoggerProvider
+{
+    private readonly List<string> _lines = [];
+
+    public IReadOnlyList<string> Lines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return [.. _lines];
+            }
+        }
+    }
+
+    public ILogger CreateLogger(string categoryName) => new Collector(this);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Collector(CollectingLoggerProvider owner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
+            lock (owner._lines)
+            {
+                owner._lines.Add(formatter(state, exception));
+            }
         }
     }
 }

@@ -108,6 +108,10 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
         }
     }
 
+    /// <summary>Raised (on the campaigning task) for each failed campaign attempt — etcd unreachable,
+    /// without quorum, or the lease lost — before the campaign retries. For logging.</summary>
+    public event Action<Exception>? CampaignFailed;
+
     /// <summary>Completes once the leader key has been read at least once (the followers' view is initialised).</summary>
     public Task Observed => _observed.Task;
 
@@ -146,10 +150,11 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
                     }
                     // The lease was lost while waiting: start over with a new one.
                 }
-                catch (EtcdException) when (!ct.IsCancellationRequested)
+                catch (EtcdException e) when (!ct.IsCancellationRequested)
                 {
                     // etcd unreachable, without quorum, or the lease lost: keep campaigning (the
                     // caller's token bounds it).
+                    CampaignFailed?.Invoke(e);
                 }
                 await DropKeeperAsync(revoke: true).ConfigureAwait(false);
                 await Task.Delay(backoff, _client.Options.TimeProvider, ct).ConfigureAwait(false);
