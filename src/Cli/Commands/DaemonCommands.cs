@@ -21,6 +21,7 @@ public static class DaemonCommands
     private static readonly Option<double?> AllocationInterval = new("--allocation-interval") { Description = "Allocation batching interval, seconds (default 0.1)." };
     private static readonly Option<double?> LeaseTtl = new("--lease-ttl") { Description = "Leader lease TTL on etcd, whole seconds ≥ 2 (default 2): a dead leader is replaced within about this time." };
     private static readonly Option<string?> EtcdUser = new("--etcd-user") { Description = "etcd authentication as USER:PASSWORD (or USER with the password in $SCHED_ETCD_PASSWORD)." };
+    private static readonly Option<string?> MasterMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
 
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
@@ -40,7 +41,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -132,6 +133,10 @@ public static class DaemonCommands
             {
                 throw CliException.BadInput("--etcd-user takes USER:PASSWORD, or USER with the password in $SCHED_ETCD_PASSWORD");
             }
+        }
+        if (parse.GetValue(MasterMetrics) is { } metricsListen)
+        {
+            options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
         }
         return await MasterHost.RunAsync(options, stop.Token);
     }

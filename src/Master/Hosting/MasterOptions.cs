@@ -53,6 +53,9 @@ public sealed class MasterOptions
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
 
+    /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>, HTTP/1.1); null: none.</summary>
+    public string? MetricsListen { get; set; }
+
     /// <summary>Copies every setting into <paramref name="target"/>.</summary>
     public void CopyTo(MasterOptions target)
     {
@@ -75,6 +78,7 @@ public sealed class MasterOptions
         target.LeaseTtl = LeaseTtl;
         target.EtcdUsername = EtcdUsername;
         target.EtcdPassword = EtcdPassword;
+        target.MetricsListen = MetricsListen;
     }
 
     /// <summary>Parses <c>host:port</c> (IPv4, [IPv6] or a name resolving to loopback/any).</summary>
@@ -151,6 +155,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.EtcdUsername is { Length: > 0 } && string.IsNullOrEmpty(options.EtcdPassword))
         {
             errors.Add("EtcdUsername needs EtcdPassword (etcd authentication takes both).");
+        }
+        if (options.MetricsListen is { Length: > 0 } metrics && !MasterOptions.TryParseEndpoint(metrics, out _))
+        {
+            errors.Add($"MetricsListen '{metrics}' is not HOST:PORT with an IP address (or localhost) and a port 0-65535.");
         }
         if (options.MaxCompletedTasksPerFramework < 0)
         {
