@@ -118,7 +118,7 @@ public sealed partial class MasterLoop
                 old.Outbox.Close(MasterErrors.FailedPrecondition("the agent re-registered on a newer stream"));
             }
             agent.Info = info;
-            agent.Total = new ResourceBag(info.Resources);
+            RecomputeTotal(agent);
         }
         var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
         var previousTasks = agent.Tasks.Values.ToList();
@@ -153,7 +153,13 @@ public sealed partial class MasterLoop
         }
         session.Outbox.Send(new MasterMessage
         {
-            Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds, Master = Self },
+            Registered = new MasterMessage.Types.Registered
+            {
+                AgentId = id,
+                HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
+                Master = Self,
+                CheckpointedResources = { agent.Checkpointed },
+            },
         });
         if (isNew || !wasActive && previousTasks.Count == 0)
         {
