@@ -224,6 +224,11 @@ public sealed partial class MasterLoop
             throw MasterErrors.InvalidArgument($"{label}: a volume '{id}' of role '{role}' already exists on agent {agent.Id}; choose another persistence id");
         }
         var to = CheckpointedResources.Plain(r).Clone();
+        if (to.Reservation.Type == Reservation.Types.Type.Dynamic && to.Reservation.Principal.Length == 0)
+        {
+            // As RESERVE does: the framework's principal (so builders need not repeat it).
+            to.Reservation.Principal = fw.Info.Principal;
+        }
         to.Disk.Persistence.Principal = to.Disk.Persistence.Principal.Length == 0 ? fw.Info.Principal : to.Disk.Persistence.Principal;
         to.Disk.Volume.HostPath = "";
         if (to.Disk.Volume.Mode == Volume.Types.Mode.Unspecified)
