@@ -65,9 +65,9 @@ public sealed partial class MasterLoop
                 continue;
             }
             var label = $"operation #{i} ({op.OperationCase.ToString().ToUpperInvariant()})";
-            var resources = op.OperationCase switch
+            IList<Resource> resources = op.OperationCase switch
             {
-                Operation.OperationOneofCase.Reserve => op.Reserve.Resources,
+                Operation.OperationOneofCase.Reserve => [.. op.Reserve.Resources.Select(WithDynamicDefault)],
                 Operation.OperationOneofCase.Unreserve => op.Unreserve.Resources,
                 Operation.OperationOneofCase.Create => op.Create.Volumes,
                 _ => op.Destroy.Volumes,
@@ -111,6 +111,18 @@ public sealed partial class MasterLoop
             }
         }
         return steps;
+    }
+
+    /// <summary>A reservation without a type is a dynamic one (what RESERVE makes).</summary>
+    internal static Resource WithDynamicDefault(Resource r)
+    {
+        if (r.Reservation is not { Type: Reservation.Types.Type.Unspecified })
+        {
+            return r;
+        }
+        var c = r.Clone();
+        c.Reservation.Type = Reservation.Types.Type.Dynamic;
+        return c;
     }
 
     private static string OperationRole(Resource r, Dictionary<string, ResourceBag> remaining, string label)
