@@ -91,6 +91,33 @@ public sealed class ReservationTests : IAsyncLifetime
         await batch.NextOfferAsync(o => o.Resources.Where(r => r.Name == "disk").Sum(r => r.Scalar) == 4096);
     }
 
+    [Fact]
+    public async Task Schedctl_reserve_and_unreserve_change_the_agents_total()
+    {
+        await _cluster.StartMasterAsync();
+        var agent = await _cluster.StartAgentAsync();
+        var master = _cluster.MasterAddress;
+
+        var reserve = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "reserve", agent.AgentId, "cpus(ops):1.5;mem(ops):256", "--principal", "admin");
+        Assert.True(reserve.ExitCode == 0, reserve.ToString());
+        Assert.Contains("agent total now:", reserve.Stdout, StringComparison.Ordinal);
+        var agents = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "agents", "--json");
+        Assert.True(agents.ExitCode == 0, agents.ToString());
+        var state = Google.Protobuf.JsonParser.Default.Parse<GetAgentsResponse>(agents.Stdout).Agents.Single();
+        Assert.Equal(1.5, state.Total.Where(r => r.Name == "cpus" && r.Reservation is { Role: "ops", Type: Reservation.Types.Type.Dynamic, Principal: "admin" }).Sum(r => r.Scalar));
+        Assert.True(File.Exists(Path.Combine(agent.WorkDir, "meta", "resources.pb")));
+
+        var wrong = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "unreserve", agent.AgentId, "cpus:1");
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("names no role", wrong.Stderr, StringComparison.Ordinal);
+
+        var unreserve = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "unreserve", agent.AgentId, "cpus(ops):1.5;mem(ops):256", "--principal", "admin");
+        Assert.True(unreserve.ExitCode == 0, unreserve.ToString());
+        using var probe = new MasterProbe(master);
+        var after = (await probe.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest())).Agents.Single();
+        Assert.All(after.Total, r => Assert.Null(r.Reservation));
+    }
+
     /// <summary>A process task using the reserved cpus/mem of the offer's role and a volume.</summary>
     private static TaskInfo ProcessTask(string id, Offer offer, Resource volume, string shell)
     {
