@@ -239,6 +239,41 @@ public sealed class ReservationOperationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_sub_role_refines_its_parents_static_reservation_and_unreserve_gives_it_back()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await using var agent = new TestAgentLink(cluster.Master.Channel, [Res.Scalar("cpus", 2), Res.Scalar("mem", 1024), Static("cpus", 2, "eng")]);
+        await agent.ConnectAsync();
+        var info = Info("eng/web");
+        var fw = await cluster.AddFrameworkAsync(info);
+        var offer = await fw.NextOfferAsync(match: o => o.Resources.Any(r => r.Reservation?.Role == "eng"));
+        var refined = Dynamic("cpus", 1, "eng/web");
+        refined.Reservation.RefinedFrom = new Reservation { Type = Reservation.Types.Type.Static, Role = "eng" };
+
+        // Without the capability: refused.
+        var e = await RefusedAsync(fw, Accept(fw, offer, Reserve(refined)));
+        Assert.Contains("RESERVATION_REFINEMENT", e.Status.Detail, StringComparison.Ordinal);
+
+        info.Capabilities.Add(FrameworkCapability.ReservationRefinement);
+        await fw.DisposeAsync();
+        var fw2 = await cluster.AddFrameworkAsync(info);
+        offer = await fw2.NextOfferAsync(match: o => o.Resources.Any(r => r.Reservation?.Role == "eng"));
+        await fw2.AcceptAsync(Accept(fw2, offer, Reserve(refined)));
+        var state = Assert.Single(await cluster.Master.GetAgentsAsync());
+        Assert.Equal(1, Scalar(state.Total, "cpus", r => r.Reservation?.Role == "eng/web" && r.Reservation.RefinedFrom?.Role == "eng"));
+        Assert.Equal(1, Scalar(state.Total, "cpus", r => r.Reservation is { Role: "eng", Type: Reservation.Types.Type.Static }));
+        await cluster.Master.AssertAccountingAsync();
+
+        var again = await fw2.NextOfferAsync(match: o => o.Resources.Any(r => r.Reservation?.Role == "eng/web"));
+        var offered = again.Resources.Single(r => r.Reservation?.Role == "eng/web");
+        await fw2.AcceptAsync(Accept(fw2, again, Unreserve(offered)));
+        state = Assert.Single(await cluster.Master.GetAgentsAsync());
+        Assert.Equal(2, Scalar(state.Total, "cpus", r => r.Reservation is { Role: "eng", Type: Reservation.Types.Type.Static }));
+        Assert.Equal(0, Scalar(state.Total, "cpus", r => r.Reservation?.Role == "eng/web"));
+        await cluster.Master.AssertAccountingAsync();
+    }
+
+    [Fact]
     public async Task Reservations_and_volumes_survive_a_master_restart_and_destroy_plus_unreserve_return_them()
     {
         string agentId;
