@@ -46,6 +46,12 @@ public sealed class ReservationTests : IAsyncLifetime
         Assert.Equal("hello-from-writer\n", await File.ReadAllTextAsync(Path.Combine(hostDir, "note")));
         Assert.True(File.Exists(Path.Combine(agent.WorkDir, "meta", "resources.pb")), "the agent checkpoints its reserved resources");
 
+        // Removing the writer's sandbox (as the sandbox collector does) leaves the volume's data alone.
+        var sandbox = Path.Combine(agent.WorkDir, "sandboxes", web.Client.FrameworkId!, "writer");
+        Assert.True(File.Exists(Path.Combine(sandbox, "data", "note")), "the volume is visible in the sandbox at its container_path");
+        Directory.Delete(sandbox, recursive: true);
+        Assert.True(File.Exists(Path.Combine(hostDir, "note")), "deleting a sandbox must not delete the volume it links to");
+
         // 2. The master crashes and comes back; the registry brings the reservation back.
         await ClusterFixture.KillAsync(master);
         await _cluster.RestartAsync(master);
