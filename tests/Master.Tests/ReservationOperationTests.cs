@@ -274,6 +274,28 @@ public sealed class ReservationOperationTests : IDisposable
     }
 
     [Fact]
+    public async Task An_agent_back_with_fewer_resources_drops_the_reservations_that_no_longer_fit()
+    {
+        var (cluster, agent, fw, offer) = await SetupAsync();
+        await using var scope = cluster;
+        await using var agentScope = agent;
+        await fw.AcceptAsync(Accept(fw, offer, Reserve(Dynamic("cpus", 3, "web"), Dynamic("mem", 100, "web"))));
+        await agent.DisconnectAsync();
+
+        // The same agent id comes back with only 2 unreserved cpus: the 3 reserved ones cannot be
+        // carved out of them any more; the mem reservation still fits and stays.
+        await using var smaller = new TestAgentLink(cluster.Master.Channel, [Res.Scalar("cpus", 2), Res.Scalar("mem", 4096), Res.Scalar("disk", 1000)]);
+        smaller.Info.Id = agent.AgentId;
+        var registered = await smaller.ConnectAsync();
+        Assert.DoesNotContain(registered.CheckpointedResources, r => r.Name == "cpus");
+        Assert.Equal(100, Scalar(registered.CheckpointedResources, "mem", r => IsDynamic(r, "web")));
+        var state = Assert.Single(await cluster.Master.GetAgentsAsync());
+        Assert.Equal(2, Scalar(state.Total, "cpus", r => r.Reservation is null));
+        Assert.Equal(0, Scalar(state.Total, "cpus", r => r.Reservation is not null));
+        await cluster.Master.AssertAccountingAsync();
+    }
+
+    [Fact]
     public async Task Reservations_and_volumes_survive_a_master_restart_and_destroy_plus_unreserve_return_them()
     {
         string agentId;

@@ -353,8 +353,9 @@ public sealed partial class MasterLoop
     }
 
     /// <summary>Total = configured resources with the checkpointed ones applied. Checkpointed
-    /// resources that no longer fit the agent's configuration are dropped (and logged).</summary>
-    private void RecomputeTotal(AgentEntry agent)
+    /// resources that no longer fit the agent's configuration are dropped (and logged); returns
+    /// whether any was (the caller persists the agent record).</summary>
+    private bool RecomputeTotal(AgentEntry agent)
     {
         var total = CheckpointedResources.Apply(agent.Info.Resources, agent.Checkpointed, out var applied, out var dropped);
         if (dropped.Count > 0)
@@ -365,6 +366,7 @@ public sealed partial class MasterLoop
         }
         agent.TotalResources = total;
         agent.Total = new ResourceBag(total);
+        return dropped.Count > 0;
     }
 
     /// <summary>Queues registry writes and returns a task that completes when they are durable;
