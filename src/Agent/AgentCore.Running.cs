@@ -86,6 +86,15 @@ public sealed partial class AgentCore
                 Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.SandboxFailed, $"cannot create the sandbox {sandbox}: {e.Message}"), cleanup: false);
                 return;
             }
+            try
+            {
+                Volumes.Attach(task.Info, sandbox);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.SandboxFailed, $"cannot attach the task's persistent volumes: {e.Message}"), cleanup: false);
+                return;
+            }
             Enqueue(frameworkId, taskId, TaskState.TaskStarting, TaskStatus.Types.Reason.Unspecified, "preparing the task");
             task.Handle = null;
             _store.Save(TaskCheckpoint.From(task.Framework, task.Info, new TaskHandle { Executor = task.Executor.Name, ContainerId = task.ContainerId, RunDir = runDir, SandboxDir = sandbox, BootId = ProcFs.BootId() }));

@@ -50,6 +50,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         _fetcher = new UriFetcher(Path.Combine(WorkDir, "cache"), new HttpClient(), options.MaxImageBytes);
         Directory.CreateDirectory(SandboxesDir);
         AgentId = _store.AgentId;
+        Volumes = new Volumes.PersistentVolumes(WorkDir, _store.MetaDir, logger);
     }
 
     public string WorkDir { get; }
@@ -59,6 +60,9 @@ public sealed partial class AgentCore : IAsyncDisposable
     public IIsolator Isolator { get; }
 
     public StatusUpdateQueue Updates { get; }
+
+    /// <summary>Persistent volumes and the checkpointed resources the master sent.</summary>
+    public Volumes.PersistentVolumes Volumes { get; }
 
     /// <summary>The id the master assigned ("" before the first registration); checkpointed.</summary>
     public string AgentId { get; private set; }

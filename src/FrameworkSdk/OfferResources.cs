@@ -93,6 +93,14 @@ public sealed class OfferResources
             }
             resources.AddRange(ports);
         }
+        foreach (var volume in builder.Volumes)
+        {
+            if (!trial.TryTake([volume]))
+            {
+                return false;
+            }
+            resources.Add(volume.Clone());
+        }
         foreach (var r in resources.Where(r => string.IsNullOrEmpty(r.AllocationRole)))
         {
             r.AllocationRole = Offer.Role;
