@@ -35,6 +35,11 @@ public sealed partial class MasterLoop
         }
         foreach (var record in snapshot.Frameworks.Values)
         {
+            if (record.RemovedTime > 0)
+            {
+                _removedFrameworks.Add(record.Info.Id);
+                continue;
+            }
             var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };
             fw.DisconnectedTime = record.DisconnectedTime > 0 ? record.DisconnectedTime : NowSeconds;
             fw.FailoverDeadline = DateTimeOffset.FromUnixTimeMilliseconds((long)((fw.DisconnectedTime + fw.Info.FailoverTimeoutSeconds) * 1000));
