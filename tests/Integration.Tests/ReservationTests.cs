@@ -113,6 +113,11 @@ public sealed class ReservationTests : IAsyncLifetime
         Assert.Equal(1.5, state.Total.Where(r => r.Name == "cpus" && r.Reservation is { Role: "ops", Type: Reservation.Types.Type.Dynamic, Principal: "admin" }).Sum(r => r.Scalar));
         Assert.True(File.Exists(Path.Combine(agent.WorkDir, "meta", "resources.pb")));
 
+        var list = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "reservations");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("ops", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("dynamic", list.Stdout, StringComparison.Ordinal);
+
         var wrong = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "unreserve", agent.AgentId, "cpus:1");
         Assert.NotEqual(0, wrong.ExitCode);
         Assert.Contains("names no role", wrong.Stderr, StringComparison.Ordinal);

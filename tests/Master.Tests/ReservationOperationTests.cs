@@ -142,6 +142,23 @@ public sealed class ReservationOperationTests : IDisposable
     }
 
     [Fact]
+    public async Task Operations_on_an_unusable_offer_fail_the_call_naming_the_offer()
+    {
+        var (cluster, agent, fw, offer) = await SetupAsync();
+        await using var scope = cluster;
+        await using var agentScope = agent;
+        var request = Accept(fw, offer, Reserve(Dynamic("cpus", 1, "web")));
+        request.OfferIds[0] = "no-such-offer";
+        var e = await Assert.ThrowsAsync<RpcException>(() => fw.AcceptAsync(request));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("no-such-offer", e.Status.Detail, StringComparison.Ordinal);
+
+        var empty = await RefusedAsync(fw, new AcceptRequest { FrameworkId = fw.FrameworkId, StreamId = fw.StreamId, OfferIds = { offer.Id }, Operations = { new Operation() } });
+        Assert.Contains("operation #0 is empty", empty.Status.Detail, StringComparison.Ordinal);
+        await cluster.Master.AssertAccountingAsync();
+    }
+
+    [Fact]
     public async Task Reserving_for_a_role_the_framework_is_not_in_is_refused()
     {
         var (cluster, agent, fw, offer) = await SetupAsync();

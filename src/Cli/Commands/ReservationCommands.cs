@@ -2,10 +2,11 @@ using System.CommandLine;
 using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Resources;
+using Spectre.Console;
 
 namespace Scheduler.Cli.Commands;
 
-/// <summary><c>schedctl reserve|unreserve AGENT RESOURCES</c>: dynamic reservations of an agent's unused resources.</summary>
+/// <summary><c>schedctl reserve|unreserve AGENT RESOURCES</c>: dynamic reservations of an agent's unused resources; <c>schedctl reservations</c> lists them.</summary>
 public static class ReservationCommands
 {
     private static readonly Argument<string> Agent = new("agent") { Description = "The agent id (see 'schedctl agents')." };
@@ -27,6 +28,47 @@ public static class ReservationCommands
         unreserve.Options.Add(Principal);
         unreserve.SetAction((p, ct) => ClusterCommands.RunAsync(p, UnreserveAsync, ct));
         yield return unreserve;
+
+        var list = new Command("reservations", "List reserved resources and persistent volumes per agent and role.");
+        list.SetAction((p, ct) => ClusterCommands.RunAsync(p, ListAsync, ct));
+        yield return list;
+    }
+
+    private static async Task<int> ListAsync(ClusterCommands.Context c)
+    {
+        var response = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
+        var reserved = new GetAgentsResponse();
+        foreach (var a in response.Agents)
+        {
+            var copy = a.Clone();
+            copy.Total.Clear();
+            copy.Total.Add(a.Total.Where(r => r.Reservation is not null || r.Disk is not null));
+            if (copy.Total.Count > 0)
+            {
+                reserved.Agents.Add(copy);
+            }
+        }
+        if (c.Print(reserved))
+        {
+            return 0;
+        }
+        var table = Output.NewTable("AGENT", "HOST", "ROLE", "TYPE", "RESOURCES", "VOLUMES");
+        var rows = 0;
+        foreach (var a in reserved.Agents)
+        {
+            foreach (var group in a.Total.GroupBy(r => (Role: r.Reservation?.Role ?? "*", Type: r.Reservation?.Type ?? Reservation.Types.Type.Unspecified)))
+            {
+                var plain = group.Where(r => r.Disk is null).ToList();
+                var volumes = group.Where(r => r.Disk?.Persistence is { Id.Length: > 0 })
+                    .Select(r => $"{r.Disk.Persistence.Id} ({Output.Number(r.Scalar)} MiB at {r.Disk.Volume?.ContainerPath})");
+                table.AddRow(Output.Escape(a.Info.Id), Output.Escape(a.Info.Hostname), Output.Escape(group.Key.Role),
+                    group.Key.Type == Reservation.Types.Type.Dynamic ? "dynamic" : group.Key.Type == Reservation.Types.Type.Static ? "static" : "-",
+                    Output.Escape(Output.Resources(plain)), Output.Escape(string.Join(", ", volumes)));
+                rows++;
+            }
+        }
+        c.Render(table, rows, "reservations");
+        return 0;
     }
 
     private static async Task<int> ReserveAsync(ClusterCommands.Context c)
