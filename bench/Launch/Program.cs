@@ -9,12 +9,7 @@ using Scheduler.Agent.Isolation;
 using Scheduler.Agent.Supervision;
 
 // Launch latency and throughput of the agent's executors against the bare baselines.
-// The benchmark is also its own supervisor entry point (the agent re-invokes its executable).
-if (args.Length >= 2 && args[0] == "agent" && args[1] == "supervise")
-{
-    return await SupervisorHost.RunAsync(args);
-}
-
+// Supervisors are the native sched-supervisor copied beside the benchmark by src/Agent's build.
 var quick = args.Contains("--quick");
 var json = args.Contains("--json");
 var iterations = quick ? 15 : 60;

@@ -44,8 +44,7 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
             Stdout = Path.Combine(launch.SandboxDir, "stdout"),
             Stderr = Path.Combine(launch.SandboxDir, "stderr"),
             User = string.IsNullOrEmpty(command.User) ? (string.IsNullOrEmpty(launch.Framework.User) ? null : launch.Framework.User) : command.User,
-            Isolator = cgroup is null ? "none" : Isolator.Name,
-            Scope = Isolators.ScopeFor(options.WorkDir),
+            Cgroup = cgroup is null ? CgroupLayout.None : Isolator.Layout(launch.ContainerId),
             ContainerId = launch.ContainerId,
             GraceSeconds = GraceSeconds(task, options),
         };

@@ -16,6 +16,7 @@ public sealed class CgroupV1Isolator : IIsolator
 
     private readonly Dictionary<string, string> _mounts;
     private readonly string _scope;
+    private readonly Lazy<List<string>> _hierarchies = new(() => AllHierarchies().ToList());
 
     private CgroupV1Isolator(Dictionary<string, string> mounts, string scope)
     {
@@ -81,6 +82,19 @@ public sealed class CgroupV1Isolator : IIsolator
     }
 
     public string? RuntimeCgroupsPath(string containerId) => $"/sched/{_scope}/{containerId}";
+
+    public CgroupLayout Layout(string containerId)
+    {
+        var c = new Container(this, containerId);
+        var relative = Path.Combine("sched", _scope, containerId);
+        var remove = c.Dirs.Values.Concat(_hierarchies.Value.Select(h => Path.Combine(h, relative))).Distinct(StringComparer.Ordinal).ToList();
+        return new CgroupLayout("v1", c.ProcsFiles, new Dictionary<string, string>
+        {
+            ["freezer"] = c.Dirs["freezer"],
+            ["memory"] = c.Dirs["memory"],
+            ["cpuacct"] = c.Dirs["cpuacct"],
+        }, remove);
+    }
 
     public IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using Sched.V1;
 using Scheduler.Agent.Execution;
 using Scheduler.Agent.Native;
@@ -8,29 +7,32 @@ using Scheduler.Agent.Native;
 namespace Scheduler.Agent.Supervision;
 
 /// <summary>
-/// Agent side of supervisors: starts one for a task (re-invoking the agent's own executable, or
-/// <see cref="AgentOptions.SupervisorCommand"/>), waits for it, kills through it, re-adopts it
-/// after an agent restart, and turns its <c>status.json</c> into a <see cref="TaskExit"/>.
+/// Agent side of supervisors: starts one for a task (the native <c>sched-supervisor</c> beside the
+/// agent's assembly, or <see cref="AgentOptions.SupervisorCommand"/>), waits for it, kills through
+/// it, re-adopts it after an agent restart, and turns its <c>status.json</c> into a
+/// <see cref="TaskExit"/>.
 /// </summary>
 public sealed class SupervisorLauncher(IReadOnlyList<string> command)
 {
     /// <summary>The command that starts a supervisor when none is configured.</summary>
-    public static List<string> DefaultCommand()
-    {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the agent's own executable");
-        var command = new List<string> { self };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet" && Assembly.GetEntryAssembly()?.Location is { Length: > 0 } entry)
-        {
-            command.Add(entry);
-        }
-        return command;
-    }
+    public static List<string> DefaultCommand() => [SupervisorHost.ProgramPath];
 
     /// <summary>Writes the spec, starts the supervisor and waits for its handshake.</summary>
     public async Task<TaskHandle> StartAsync(TaskLaunch launch, SupervisorSpec spec, string executor, CancellationToken cancellationToken)
     {
+        byte[] records;
+        try
+        {
+            records = spec.ToRecords();
+        }
+        catch (ArgumentException e)
+        {
+            throw new TaskLaunchException(TaskStatus.Types.Reason.TaskInvalid, e.Message + "; fix the task's command", TaskState.TaskError);
+        }
         Directory.CreateDirectory(launch.RunDir);
-        AtomicFile.WriteJson(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), spec, SupervisorJson.Default.SupervisorSpec);
+        // No fsync: the supervisor reads the spec at once, and after a host crash (the only case
+        // where it could be lost) the boot id changes and no task of the old boot is re-adopted.
+        await File.WriteAllBytesAsync(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), records, cancellationToken);
         var psi = new ProcessStartInfo(command[0])
         {
             UseShellExecute = false,
@@ -43,14 +45,8 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
         {
             psi.ArgumentList.Add(arg);
         }
-        foreach (var arg in new[] { "agent", "supervise", "--run-dir", launch.RunDir })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        // Supervisors are tiny: keep the runtime lean.
-        psi.Environment["DOTNET_TieredPGO"] = "0";
-        psi.Environment["DOTNET_TC_QuickJitForLoops"] = "1";
-        psi.Environment["DOTNET_GCgen0size"] = "0x400000";
+        psi.ArgumentList.Add("--run-dir");
+        psi.ArgumentList.Add(launch.RunDir);
         Process process;
         try
         {
@@ -58,7 +54,8 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated, $"cannot start the task supervisor '{command[0]}': {e.Message}");
+            throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
+                $"cannot start the task supervisor '{command[0]}': {e.Message}; the agent installation is incomplete (sched-supervisor is built and installed with the agent)");
         }
         var stat = ProcFs.Stat(process.Id);
         var line = await process.StandardOutput.ReadLineAsync(cancellationToken) ?? "";
@@ -66,8 +63,18 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
         if (!line.StartsWith("started ", StringComparison.Ordinal))
         {
             await process.WaitForExitAsync(cancellationToken);
-            var why = line.StartsWith("failed ", StringComparison.Ordinal) ? line["failed ".Length..] : $"supervisor exited with {process.ExitCode} before starting the task";
-            throw new TaskLaunchException(TaskStatus.Types.Reason.ContainerLaunchFailed, $"cannot start the task: {why}");
+            if (!line.StartsWith("failed ", StringComparison.Ordinal))
+            {
+                throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
+                    $"the task supervisor '{command[0]}' exited with {process.ExitCode} before starting the task{(line.Length > 0 ? ": " + line : "")}");
+            }
+            var recorded = AtomicFile.ReadJson(Path.Combine(launch.RunDir, SupervisorHost.StatusFile), SupervisorJson.Default.SupervisorResult);
+            var reason = recorded?.LaunchReason switch
+            {
+                "executable_not_found" or "not_executable" => TaskStatus.Types.Reason.ExecutableNotFound,
+                _ => TaskStatus.Types.Reason.ContainerLaunchFailed,
+            };
+            throw new TaskLaunchException(reason, $"cannot start the task: {line["failed ".Length..]}");
         }
         return new TaskHandle
         {
