@@ -37,12 +37,17 @@ try
     Add("bare_process_start", new() { ["command"] = "/bin/true" }, bare, null);
 
     // 2. The process executor (supervisor + cgroups): request → running (handshake), and → exit.
+    var steps = new List<LaunchSteps>();
     var exec = await MeasureAsync(iterations, async i =>
     {
         var launch = Launch(work, $"p{i}", new CommandInfo { Shell = false, Value = "/bin/true" }, null);
         var sw = Stopwatch.StartNew();
         var handle = await process.StartAsync(launch, CancellationToken.None);
         var started = sw.Elapsed.TotalMilliseconds;
+        if (i >= 0)
+        {
+            steps.Add(handle.Steps);
+        }
         var exit = await process.WaitAsync(handle, CancellationToken.None);
         var total = sw.Elapsed.TotalMilliseconds;
         Check(exit.State == TaskState.TaskFinished, $"process task ended {exit.State}: {exit.Message}");
@@ -50,6 +55,18 @@ try
         return (started, total);
     });
     Add("process_executor", new() { ["command"] = "/bin/true", ["isolation"] = isolator.Name }, exec, bare);
+    // Where the start goes: p50 of each step (see LaunchSteps).
+    var stepMetrics = new JsonObject();
+    foreach (var (name, pick) in new (string, Func<LaunchSteps, double>)[]
+    {
+        ("cgroup_create_ms_p50", s => s.CgroupMs), ("spec_write_ms_p50", s => s.SpecMs),
+        ("supervisor_spawn_ms_p50", s => s.SpawnMs), ("handshake_ms_p50", s => s.HandshakeMs),
+    })
+    {
+        stepMetrics[name] = Math.Round(P(steps.Select(pick).OrderBy(x => x).ToList(), 0.5), 3);
+    }
+    results.Add(new JsonObject { ["scenario"] = "process_executor_steps", ["params"] = new JsonObject { ["iterations"] = steps.Count }, ["metrics"] = stepMetrics });
+    log.WriteLine($"process_executor_steps: {stepMetrics.ToJsonString()}");
 
     // 3. Throughput: launches per second on one agent, 8 in flight.
     var swT = Stopwatch.StartNew();

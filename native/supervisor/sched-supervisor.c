@@ -17,69 +17,10 @@
  *
  * When the task's main process ends, whatever it left in its container is killed, the usage
  * (peak memory, OOM kills, cpu) is read, an OCI runtime's container state is deleted, the cgroups
- * are removed, and DIR/status.json is written atomically (temp file, fsync, rename, fsync of the
- * directory) with the fields of Scheduler.Agent.Supervision.SupervisorResult.
+ * are removed, and DIR/status.json is written atomically (temp file, rename) with the fields of
+ * Scheduler.Agent.Supervision.SupervisorResult.
  */
-#define _GNU_SOURCE
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#define MSG_MAX 1024
-
-struct list {
-    char **items;
-    size_t count;
-    size_t capacity;
-};
-
-struct spec {
-    struct list argv;
-    struct list env;
-    struct list join;
-    struct list remove;
-    const char *cwd;
-    const char *out;
-    const char *err;
-    const char *user;
-    const char *kind;     /* v1, v2, none */
-    const char *freezer;  /* v1 */
-    const char *memory;   /* v1 */
-    const char *cpuacct;  /* v1 */
-    const char *unified;  /* v2 container dir */
-    double grace;
-    const char *runtime;
-    const char *runtime_root;
-    const char *container_id;
-};
-
-struct result {
-    int has_exit;
-    int exit_code;
-    int has_signal;
-    int signal;
-    int killed;
-    int oom_killed;
-    const char *launch_error;
-    const char *launch_reason;
-    unsigned long long mem_peak;
-    unsigned long long mem_limit;
-    double cpu_user;
-    double cpu_system;
-};
+#include "supervisor.h"
 
 /* What the child reports on the error pipe when it cannot exec the task. */
 enum stage { STAGE_JOIN = 1, STAGE_CHDIR, STAGE_STDIN, STAGE_STDOUT, STAGE_STDERR, STAGE_USER, STAGE_EXEC, STAGE_SIGNALS };
@@ -91,231 +32,6 @@ struct child_error {
 };
 
 static const char *run_dir;
-
-/* ---------- small helpers ---------- */
-
-static void die_oom(void)
-{
-    static const char msg[] = "failed out of memory\n";
-    ssize_t w = write(1, msg, sizeof msg - 1);
-    (void)w;
-    _exit(1);
-}
-
-static void list_add(struct list *l, char *item)
-{
-    if (l->count + 2 > l->capacity) {
-        size_t cap = l->capacity ? l->capacity * 2 : 8;
-        char **items = realloc(l->items, cap * sizeof *items);
-        if (!items)
-            die_oom();
-        l->items = items;
-        l->capacity = cap;
-    }
-    l->items[l->count++] = item;
-    l->items[l->count] = NULL;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (!p)
-        die_oom();
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
-}
-
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        data += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads a whole (small) file; NULL when it cannot be read. *len gets its size. */
-static char *read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf)
-        die_oom();
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            char *b = realloc(buf, cap + 1);
-            if (!b)
-                die_oom();
-            buf = b;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            free(buf);
-            errno = e;
-            return NULL;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static int write_text(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = write_all(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
-static unsigned long long read_ull(const char *dir, const char *name)
-{
-    if (!dir)
-        return 0;
-    char *p = path_in(dir, name);
-    char *text = read_file(p, NULL);
-    free(p);
-    if (!text)
-        return 0;
-    unsigned long long v = strtoull(text, NULL, 10);
-    free(text);
-    return v;
-}
-
-/* The value of a "key value" line of a flat-keyed file (memory.events, cpu.stat, oom_control). */
-static unsigned long long read_key(const char *dir, const char *name, const char *key)
-{
-    if (!dir)
-        return 0;
-    char *p = path_in(dir, name);
-    char *text = read_file(p, NULL);
-    free(p);
-    if (!text)
-        return 0;
-    unsigned long long v = 0;
-    size_t klen = strlen(key);
-    for (char *line = text; line && *line;) {
-        char *next = strchr(line, '\n');
-        if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
-            v = strtoull(line + klen + 1, NULL, 10);
-            break;
-        }
-        line = next ? next + 1 : NULL;
-    }
-    free(text);
-    return v;
-}
-
-/* The pids listed in DIR/cgroup.procs (count in *n; NULL when none or unreadable). */
-static pid_t *cgroup_pids(const char *dir, size_t *n)
-{
-    *n = 0;
-    if (!dir)
-        return NULL;
-    char *p = path_in(dir, "cgroup.procs");
-    char *text = read_file(p, NULL);
-    free(p);
-    if (!text)
-        return NULL;
-    size_t cap = 0;
-    pid_t *pids = NULL;
-    for (char *s = text; *s;) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s)
-            break;
-        if (v > 0) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                pid_t *np = realloc(pids, cap * sizeof *np);
-                if (!np)
-                    die_oom();
-                pids = np;
-            }
-            pids[(*n)++] = (pid_t)v;
-        }
-        s = end;
-        while (*s == '\n')
-            s++;
-    }
-    free(text);
-    return pids;
-}
-
-static int signal_cgroup(const char *dir, int sig)
-{
-    size_t n;
-    pid_t *pids = cgroup_pids(dir, &n);
-    for (size_t i = 0; i < n; i++)
-        kill(pids[i], sig);
-    free(pids);
-    return (int)n;
-}
-
-static int wait_cgroup_empty(const char *dir, long timeout_ms)
-{
-    long long deadline = monotonic_ms() + timeout_ms;
-    for (;;) {
-        size_t n;
-        free(cgroup_pids(dir, &n));
-        if (n == 0)
-            return 1;
-        if (monotonic_ms() >= deadline)
-            return 0;
-        sleep_ms(2);
-    }
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
 
 /* ---------- spec ---------- */
 
@@ -443,11 +159,11 @@ static void run_child(const struct spec *s, int errfd)
         if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
             child_fail(errfd, STAGE_USER, 1);
     }
-    /* Every signal back to its default and none blocked, as a fresh process expects. */
+    /* No signal blocked and SIGPIPE back to its default (the only disposition the supervisor
+     * changed; handlers are reset by exec), as a fresh process expects. */
     sigset_t none;
     sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
         child_fail(errfd, STAGE_SIGNALS, 0);
     execve(s->argv.items[0], s->argv.items, s->env.items);
@@ -519,151 +235,6 @@ static void describe_child_error(const struct spec *s, const struct child_error 
     }
 }
 
-/* ---------- the container: kill, usage, removal ---------- */
-
-static void freeze_v1(const char *freezer, const char *state)
-{
-    char *p = path_in(freezer, "freezer.state");
-    int rc = write_text(p, state);
-    (void)rc;
-    if (!strcmp(state, "FROZEN")) {
-        for (int i = 0; i < 200; i++) {
-            char *text = read_file(p, NULL);
-            int freezing = text && !strncmp(text, "FREEZING", 8);
-            free(text);
-            if (!freezing)
-                break;
-            sleep_ms(1);
-        }
-    }
-    free(p);
-}
-
-/* Kills every process of the container and waits (bounded) until it is empty. */
-static void kill_container(const struct spec *s)
-{
-    if (!strcmp(s->kind, "v1") && s->freezer && exists(s->freezer)) {
-        for (int round = 0; round < 50; round++) {
-            size_t n;
-            free(cgroup_pids(s->freezer, &n));
-            if (n == 0)
-                return;
-            /* Frozen, nothing can fork between reading the list and killing it. */
-            freeze_v1(s->freezer, "FROZEN");
-            signal_cgroup(s->freezer, SIGKILL);
-            freeze_v1(s->freezer, "THAWED");
-            if (wait_cgroup_empty(s->freezer, 200))
-                return;
-        }
-    } else if (!strcmp(s->kind, "v2") && s->unified && exists(s->unified)) {
-        char *killfile = path_in(s->unified, "cgroup.kill");
-        int have_kill = exists(killfile);
-        if (have_kill && write_text(killfile, "1") == 0) {
-            free(killfile);
-            wait_cgroup_empty(s->unified, 5000);
-            return;
-        }
-        free(killfile);
-        char *freeze = path_in(s->unified, "cgroup.freeze");
-        for (int round = 0; round < 50; round++) {
-            size_t n;
-            free(cgroup_pids(s->unified, &n));
-            if (n == 0)
-                break;
-            int rc = write_text(freeze, "1");
-            signal_cgroup(s->unified, SIGKILL);
-            rc = write_text(freeze, "0");
-            (void)rc;
-            if (wait_cgroup_empty(s->unified, 200))
-                break;
-        }
-        free(freeze);
-    }
-}
-
-static void signal_container(const struct spec *s, int sig)
-{
-    if (!strcmp(s->kind, "v1"))
-        signal_cgroup(s->freezer, sig);
-    else if (!strcmp(s->kind, "v2"))
-        signal_cgroup(s->unified, sig);
-}
-
-static void read_usage(const struct spec *s, struct result *r)
-{
-    if (!strcmp(s->kind, "v1")) {
-        r->mem_peak = read_ull(s->memory, "memory.max_usage_in_bytes");
-        unsigned long long limit = read_ull(s->memory, "memory.limit_in_bytes");
-        r->mem_limit = limit >= (1ULL << 62) ? 0 : limit;
-        r->oom_killed = read_key(s->memory, "memory.oom_control", "oom_kill") > 0;
-        double user = (double)read_ull(s->cpuacct, "cpuacct.usage_user") / 1e9;
-        double sys = (double)read_ull(s->cpuacct, "cpuacct.usage_sys") / 1e9;
-        if (user + sys <= 0)
-            user = (double)read_ull(s->cpuacct, "cpuacct.usage") / 1e9;
-        r->cpu_user = user;
-        r->cpu_system = sys;
-    } else if (!strcmp(s->kind, "v2")) {
-        r->mem_peak = read_ull(s->unified, "memory.peak");
-        r->mem_limit = read_ull(s->unified, "memory.max"); /* "max" parses as 0: unlimited */
-        r->oom_killed = read_key(s->unified, "memory.events", "oom_kill") > 0;
-        r->cpu_user = (double)read_key(s->unified, "cpu.stat", "user_usec") / 1e6;
-        r->cpu_system = (double)read_key(s->unified, "cpu.stat", "system_usec") / 1e6;
-    }
-}
-
-/* Runs a short helper (runc delete) to completion, bounded; its output goes to our log. */
-static void run_helper(char *const argv[], long timeout_ms)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "supervisor: cannot fork %s: %s\n", argv[0], strerror(errno));
-        return;
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
-        fprintf(stderr, "supervisor: cannot execute %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    long long deadline = monotonic_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR))
-            return;
-        if (monotonic_ms() >= deadline) {
-            fprintf(stderr, "supervisor: %s did not finish in %ld ms; killed\n", argv[0], timeout_ms);
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return;
-        }
-        sleep_ms(5);
-    }
-}
-
-static void remove_cgroups(const struct spec *s)
-{
-    for (size_t i = 0; i < s->remove.count; i++) {
-        const char *dir = s->remove.items[i];
-        if (!exists(dir))
-            continue;
-        /* A process may sit in one hierarchy and not in the freezer: kill what is listed. */
-        if (signal_cgroup(dir, SIGKILL) > 0)
-            wait_cgroup_empty(dir, 2000);
-        long long deadline = monotonic_ms() + 2000;
-        while (rmdir(dir) < 0 && errno != ENOENT) {
-            if (monotonic_ms() >= deadline) {
-                fprintf(stderr, "supervisor: cannot remove cgroup %s: %s\n", dir, strerror(errno));
-                break;
-            }
-            sleep_ms(5);
-        }
-    }
-}
-
 /* ---------- status.json ---------- */
 
 static void json_string(FILE *f, const char *s)
@@ -712,16 +283,14 @@ static int write_status(const struct result *r)
         fputs("null", f);
     fprintf(f, ",\n  \"MemPeakBytes\": %llu,\n  \"MemLimitBytes\": %llu,\n  \"CpuUserSeconds\": %.6f,\n  \"CpuSystemSeconds\": %.6f,\n  \"FinishedAt\": %.3f\n}\n",
             r->mem_peak, r->mem_limit, r->cpu_user, r->cpu_system, now_seconds());
-    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    /* Atomic (rename) but not fsynced: the file only has to survive the agent, not the host. After
+     * a host crash the boot id differs and the agent reports the old tasks gone without reading
+     * it, so an fsync (about 10 ms on a loaded disk, on every task's exit path) would buy nothing. */
+    int ok = fflush(f) == 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, final) < 0) {
         fprintf(stderr, "supervisor: cannot write %s: %s\n", final, strerror(errno));
         return -1;
-    }
-    int dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
     }
     free(tmp);
     free(final);

@@ -29,10 +29,13 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
         {
             throw new TaskLaunchException(TaskStatus.Types.Reason.TaskInvalid, e.Message + "; fix the task's command", TaskState.TaskError);
         }
+        var t0 = Stopwatch.GetTimestamp();
         Directory.CreateDirectory(launch.RunDir);
         // No fsync: the supervisor reads the spec at once, and after a host crash (the only case
         // where it could be lost) the boot id changes and no task of the old boot is re-adopted.
-        await File.WriteAllBytesAsync(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), records, cancellationToken);
+        // Synchronous: a small write to the page cache costs less than a thread-pool hop.
+        File.WriteAllBytes(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), records);
+        var t1 = Stopwatch.GetTimestamp();
         var psi = new ProcessStartInfo(command[0])
         {
             UseShellExecute = false,
@@ -57,9 +60,11 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
             throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
                 $"cannot start the task supervisor '{command[0]}': {e.Message}; the agent installation is incomplete (sched-supervisor is built and installed with the agent)");
         }
+        var t2 = Stopwatch.GetTimestamp();
         var stat = ProcFs.Stat(process.Id);
         var line = await process.StandardOutput.ReadLineAsync(cancellationToken) ?? "";
         process.StandardOutput.Close();
+        var t3 = Stopwatch.GetTimestamp();
         if (!line.StartsWith("started ", StringComparison.Ordinal))
         {
             await process.WaitForExitAsync(cancellationToken);
@@ -76,7 +81,7 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
             };
             throw new TaskLaunchException(reason, $"cannot start the task: {line["failed ".Length..]}");
         }
-        return new TaskHandle
+        var handle = new TaskHandle
         {
             Executor = executor,
             ContainerId = launch.ContainerId,
@@ -88,6 +93,10 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
             BootId = ProcFs.BootId(),
             Supervisor = process,
         };
+        handle.Steps.SpecMs = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+        handle.Steps.SpawnMs = Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
+        handle.Steps.HandshakeMs = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
+        return handle;
     }
 
     /// <summary>Waits until the supervisor has exited, then reads the recorded result.</summary>
