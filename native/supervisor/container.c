@@ -77,12 +77,12 @@ void read_usage(const struct spec *s, struct result *r)
         unsigned long long limit = read_ull(s->memory, "memory.limit_in_bytes");
         r->mem_limit = limit >= (1ULL << 62) ? 0 : limit;
         r->oom_killed = read_key(s->memory, "memory.oom_control", "oom_kill") > 0;
-        double user = (double)read_ull(s->cpuacct, "cpuacct.usage_user") / 1e9;
-        double sys = (double)read_ull(s->cpuacct, "cpuacct.usage_sys") / 1e9;
-        if (user + sys <= 0)
-            user = (double)read_ull(s->cpuacct, "cpuacct.usage") / 1e9;
-        r->cpu_user = user;
-        r->cpu_system = sys;
+        /* cpuacct.usage is exact; usage_user/usage_sys are tick-sampled and only give the split. */
+        double total = (double)read_ull(s->cpuacct, "cpuacct.usage") / 1e9;
+        double user = (double)read_ull(s->cpuacct, "cpuacct.usage_user");
+        double sys = (double)read_ull(s->cpuacct, "cpuacct.usage_sys");
+        r->cpu_user = user + sys > 0 ? total * user / (user + sys) : total;
+        r->cpu_system = user + sys > 0 ? total * sys / (user + sys) : 0;
     } else if (!strcmp(s->kind, "v2")) {
         r->mem_peak = read_ull(s->unified, "memory.peak");
         r->mem_limit = read_ull(s->unified, "memory.max"); /* "max" parses as 0: unlimited */

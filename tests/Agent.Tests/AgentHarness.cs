@@ -108,7 +108,6 @@ public sealed class AgentHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _cts.CancelAsync();
         foreach (var t in Core.Tasks.Where(t => !t.Ended).ToList())
         {
             await Core.KillAsync(t.Framework.Id, t.Info.TaskId, new KillPolicy { GracePeriodSeconds = 0.1 }, TaskStatus.Types.Reason.KilledByOperator);
@@ -123,6 +122,8 @@ public sealed class AgentHarness : IAsyncDisposable
             {
             }
         }
+        // The pump collects the updates awaited above: stop it only now.
+        await _cts.CancelAsync();
         await Core.DisposeAsync();
         try
         {
