@@ -136,6 +136,63 @@ public class SupervisorTests
     }
 
     [Fact]
+    public async Task On_cgroup_v2_what_the_task_leaves_behind_is_killed_and_its_cgroup_removed()
+    {
+        var v2 = CgroupFiles.Mounts().V2;
+        if (!AgentHarness.IsRoot || v2 is null || !File.Exists(Path.Combine(v2, "cgroup.procs")))
+        {
+            Console.WriteLine("skipped: needs root and a cgroup2 mount (CI has the hybrid one at /sys/fs/cgroup/unified)");
+            return;
+        }
+        using var dir = new TempDir();
+        var launcher = new SupervisorLauncher(SupervisorLauncher.DefaultCommand());
+        var parent = Path.Combine(v2, "sched", "supervisor-test-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(parent);
+        try
+        {
+            // 1. The main process exits leaving a background child: the supervisor kills it.
+            var launch = Launch(dir.Path, "v2");
+            var cgroup = Path.Combine(parent, launch.ContainerId);
+            Directory.CreateDirectory(cgroup);
+            var spec = Spec(launch, "/bin/sh", "-c", "sleep 1000 & echo $! > bg; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3");
+            spec.Cgroup = new CgroupLayout("v2", [Path.Combine(cgroup, "cgroup.procs")], new Dictionary<string, string> { ["unified"] = cgroup }, [cgroup]);
+            var handle = await launcher.StartAsync(launch, spec, "process", CancellationToken.None);
+            var result = await launcher.WaitAsync(handle, CancellationToken.None);
+            Assert.NotNull(result);
+            Assert.Equal(3, result.ExitCode);
+            Assert.True(result.CpuUserSeconds + result.CpuSystemSeconds > 0, "no cpu time recorded from cpu.stat");
+            var bg = int.Parse((await File.ReadAllTextAsync(Path.Combine(launch.SandboxDir, "bg"))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.False(Native.ProcFs.Stat(bg) is { Alive: true }, $"the task's background process {bg} survived it");
+            Assert.False(Directory.Exists(cgroup), "the container's cgroup was left behind");
+
+            // 2. A kill of a task ignoring SIGTERM: after the grace the whole cgroup is killed.
+            launch = Launch(dir.Path, "v2kill");
+            cgroup = Path.Combine(parent, launch.ContainerId);
+            Directory.CreateDirectory(cgroup);
+            spec = Spec(launch, "/bin/sh", "-c", "trap '' TERM; (trap '' TERM; exec sleep 1000) & echo $! > bg; wait");
+            spec.Cgroup = new CgroupLayout("v2", [Path.Combine(cgroup, "cgroup.procs")], new Dictionary<string, string> { ["unified"] = cgroup }, [cgroup]);
+            handle = await launcher.StartAsync(launch, spec, "process", CancellationToken.None);
+            await ProcessExecutorTests.WaitUntilAsync(() => File.Exists(Path.Combine(launch.SandboxDir, "bg")) && new System.IO.FileInfo(Path.Combine(launch.SandboxDir, "bg")).Length > 0);
+            launcher.Kill(handle, TimeSpan.FromSeconds(0.3));
+            result = await launcher.WaitAsync(handle, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.NotNull(result);
+            Assert.True(result.Killed);
+            Assert.Equal(9, result.Signal);
+            bg = int.Parse((await File.ReadAllTextAsync(Path.Combine(launch.SandboxDir, "bg"))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.False(Native.ProcFs.Stat(bg) is { Alive: true }, $"process {bg} survived the kill");
+            Assert.False(Directory.Exists(cgroup), "the container's cgroup was left behind");
+        }
+        finally
+        {
+            foreach (var d in Directory.GetDirectories(parent))
+            {
+                Directory.Delete(d);
+            }
+            Directory.Delete(parent);
+        }
+    }
+
+    [Fact]
     public void Values_with_NUL_bytes_are_refused_before_anything_starts()
     {
         var spec = new SupervisorSpec { Argv = ["/bin/echo", "a\0b"], WorkingDir = "/", Stdout = "/dev/null", Stderr = "/dev/null" };
