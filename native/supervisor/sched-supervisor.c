@@ -359,8 +359,16 @@ static void finish(const struct spec *s, pid_t pid, struct result *r)
         kill(-pid, SIGKILL);
     read_usage(s, r);
     if (s->runtime && s->container_id) {
-        char *argv[] = { (char *)s->runtime, "--root", (char *)(s->runtime_root ? s->runtime_root : "/run/runc"), "delete", "--force", (char *)s->container_id, NULL };
-        run_helper(argv, 10000);
+        /* A foreground "runc run" that ended normally has already deleted its container; its state
+         * directory (ROOT/ID, as runc and crun keep it) is left only when the runtime itself was
+         * killed, and only then is the delete (another runtime start, tens of ms) needed. */
+        const char *root = s->runtime_root ? s->runtime_root : "/run/runc";
+        char *state = path_in(root, s->container_id);
+        if (exists(state)) {
+            char *argv[] = { (char *)s->runtime, "--root", (char *)root, "delete", "--force", (char *)s->container_id, NULL };
+            run_helper(argv, 10000);
+        }
+        free(state);
     }
     remove_cgroups(s);
 }
