@@ -2,6 +2,7 @@
  * sched-supervisor: the per-task supervisor of the Scheduler agent.
  *
  *   sched-supervisor [agent supervise] --run-dir DIR
+ *   sched-supervisor --pool          (pre-started; reads DIR as one line on stdin)
  *
  * Reads DIR/spec (written by the agent, see Scheduler.Agent.Supervision.SupervisorSpec): records
  * "key=value", each terminated by a NUL byte. Starts the task in a new session, inside its
@@ -373,13 +374,38 @@ static void finish(const struct spec *s, pid_t pid, struct result *r)
     remove_cgroups(s);
 }
 
+/* Pool mode: started ahead of need, the supervisor waits for its run dir as one line on stdin;
+ * end of input (the agent closed the pool or died) ends it quietly. */
+static char *read_run_dir(void)
+{
+    static char line[4096];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(0, line + n, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return NULL;
+        if (line[n] == '\n')
+            break;
+        if (++n == sizeof line - 1)
+            return NULL;
+    }
+    line[n] = '\0';
+    return n > 0 ? line : NULL;
+}
+
 int main(int argc, char **argv)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--run-dir"))
+    int pool = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
             run_dir = argv[i + 1];
-    if (!run_dir) {
-        fprintf(stderr, "usage: %s --run-dir DIR\n", argv[0]);
+        else if (!strcmp(argv[i], "--pool"))
+            pool = 1;
+    }
+    if (!run_dir && !pool) {
+        fprintf(stderr, "usage: %s --run-dir DIR | --pool (run dir on stdin)\n", argv[0]);
         return 2;
     }
     setsid();
@@ -392,6 +418,8 @@ int main(int argc, char **argv)
     sigaddset(&waited, SIGHUP);
     sigprocmask(SIG_BLOCK, &waited, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (pool && !(run_dir = read_run_dir()))
+        return 0;
 
     struct spec spec;
     struct result result;
@@ -447,7 +475,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* task.pid: informational (the agent learns the pid from the handshake). */
+    handshake("started %d", (int)pid);
+    /* task.pid: informational (the agent learns the pid from the handshake), so written after it. */
     char pidtext[32];
     snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
     char *pidfile = path_in(run_dir, "task.pid");
@@ -458,7 +487,6 @@ int main(int argc, char **argv)
         close(pfd);
     }
     free(pidfile);
-    handshake("started %d", (int)pid);
     detach_stdio();
 
     int status = 0;

@@ -35,6 +35,9 @@ public sealed class AgentOptions
     /// </summary>
     public List<string> SupervisorCommand { get; } = [];
 
+    /// <summary>Supervisors kept started ahead of need (0: start one per launch).</summary>
+    public int SupervisorPool { get; set; } = 2;
+
     /// <summary>Default kill grace period when the task and the kill request set none.</summary>
     public TimeSpan DefaultKillGrace { get; set; } = TimeSpan.FromSeconds(3);
 

@@ -202,7 +202,7 @@ public class SupervisorTests
         Assert.Contains("'A=B'", Assert.Throws<ArgumentException>(spec.ToRecords).Message);
     }
 
-    private static TaskLaunch Launch(string root, string id)
+    internal static TaskLaunch Launch(string root, string id)
     {
         var sandbox = Path.Combine(root, "sandboxes", id);
         Directory.CreateDirectory(sandbox);
@@ -210,7 +210,7 @@ public class SupervisorTests
         return new TaskLaunch(AgentHarness.Framework, new TaskInfo { TaskId = id }, sandbox, Path.Combine(root, "runs", cid), cid);
     }
 
-    private static SupervisorSpec Spec(TaskLaunch launch, params string[] argv) => new()
+    internal static SupervisorSpec Spec(TaskLaunch launch, params string[] argv) => new()
     {
         Argv = [.. argv],
         Env = new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" },
@@ -243,7 +243,7 @@ public class SupervisorTests
         return (p.ExitCode, stdout);
     }
 
-    private sealed class TempDir : IDisposable
+    internal sealed class TempDir : IDisposable
     {
         public string Path { get; } = Directory.CreateTempSubdirectory("supervisor-test-").FullName;
 

@@ -11,11 +11,33 @@ namespace Scheduler.Agent.Supervision;
 /// agent's assembly, or <see cref="AgentOptions.SupervisorCommand"/>), waits for it, kills through
 /// it, re-adopts it after an agent restart, and turns its <c>status.json</c> into a
 /// <see cref="TaskExit"/>.
+/// <para>
+/// With a pool (<paramref name="poolSize"/> &gt; 0) a few supervisors are started ahead of need
+/// (<c>--pool</c>) and wait for their run dir on stdin, which takes the supervisor's own process
+/// start off the launch path; the pool refills in the background. Idle pooled supervisors end
+/// when their stdin closes (the launcher is disposed or the agent dies).
+/// </para>
 /// </summary>
-public sealed class SupervisorLauncher(IReadOnlyList<string> command)
+public sealed class SupervisorLauncher(IReadOnlyList<string> command, int poolSize = 0) : IDisposable
 {
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Pooled> _idle = new();
+    private int _filling;
+    private volatile bool _disposed;
+
     /// <summary>The command that starts a supervisor when none is configured.</summary>
     public static List<string> DefaultCommand() => [SupervisorHost.ProgramPath];
+
+    /// <summary>Starts the pool's supervisors (no-op without a pool).</summary>
+    public void Prefill() => Refill();
+
+    public void Dispose()
+    {
+        _disposed = true;
+        while (_idle.TryDequeue(out var p))
+        {
+            Retire(p);
+        }
+    }
 
     /// <summary>Writes the spec, starts the supervisor and waits for its handshake.</summary>
     public async Task<TaskHandle> StartAsync(TaskLaunch launch, SupervisorSpec spec, string executor, CancellationToken cancellationToken)
@@ -36,35 +58,31 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
         // Synchronous: a small write to the page cache costs less than a thread-pool hop.
         File.WriteAllBytes(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), records);
         var t1 = Stopwatch.GetTimestamp();
-        var psi = new ProcessStartInfo(command[0])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardInput = false,
-            RedirectStandardError = false,
-            WorkingDirectory = launch.RunDir,
-        };
-        foreach (var arg in command.Skip(1))
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        psi.ArgumentList.Add("--run-dir");
-        psi.ArgumentList.Add(launch.RunDir);
         Process process;
-        try
+        ulong startTime;
+        if (TakeIdle(launch.RunDir) is { } pooled)
         {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+            (process, startTime) = (pooled.Process, pooled.StartTime);
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        else
         {
-            throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
-                $"cannot start the task supervisor '{command[0]}': {e.Message}; the agent installation is incomplete (sched-supervisor is built and installed with the agent)");
+            try
+            {
+                process = Spawn(["--run-dir", launch.RunDir], launch.RunDir, stdin: false);
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
+                    $"cannot start the task supervisor '{command[0]}': {e.Message}; the agent installation is incomplete (sched-supervisor is built and installed with the agent)");
+            }
+            startTime = ProcFs.Stat(process.Id)?.StartTime ?? 0;
         }
         var t2 = Stopwatch.GetTimestamp();
-        var stat = ProcFs.Stat(process.Id);
         var line = await process.StandardOutput.ReadLineAsync(cancellationToken) ?? "";
         process.StandardOutput.Close();
         var t3 = Stopwatch.GetTimestamp();
+        // Refilled after the handshake, so the new supervisor's start does not compete with it.
+        Refill();
         if (!line.StartsWith("started ", StringComparison.Ordinal))
         {
             await process.WaitForExitAsync(cancellationToken);
@@ -88,7 +106,7 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
             RunDir = launch.RunDir,
             SandboxDir = launch.SandboxDir,
             SupervisorPid = process.Id,
-            SupervisorStartTime = stat?.StartTime ?? 0,
+            SupervisorStartTime = startTime,
             TaskPid = int.Parse(line["started ".Length..], CultureInfo.InvariantCulture),
             BootId = ProcFs.BootId(),
             Supervisor = process,
@@ -98,6 +116,88 @@ public sealed class SupervisorLauncher(IReadOnlyList<string> command)
         handle.Steps.HandshakeMs = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
         return handle;
     }
+
+    private Process Spawn(IEnumerable<string> args, string workingDir, bool stdin)
+    {
+        var psi = new ProcessStartInfo(command[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = stdin,
+            RedirectStandardError = false,
+            WorkingDirectory = workingDir,
+        };
+        foreach (var arg in command.Skip(1).Concat(args))
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        return Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+    }
+
+    /// <summary>An idle pooled supervisor, handed its run dir; null when none is left.</summary>
+    private Pooled? TakeIdle(string runDir)
+    {
+        while (_idle.TryDequeue(out var p))
+        {
+            try
+            {
+                p.Process.StandardInput.Write(runDir + "\n");
+                p.Process.StandardInput.Close();
+                return p;
+            }
+            catch (IOException)
+            {
+                // It died while idle (killed by someone): use another one.
+                p.Process.Dispose();
+            }
+        }
+        return null;
+    }
+
+    private void Refill()
+    {
+        if (poolSize <= 0 || _disposed || Interlocked.CompareExchange(ref _filling, 1, 0) != 0)
+        {
+            return;
+        }
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                while (!_disposed && _idle.Count < poolSize)
+                {
+                    var process = Spawn(["--pool"], "/", stdin: true);
+                    _idle.Enqueue(new Pooled(process, ProcFs.Stat(process.Id)?.StartTime ?? 0));
+                }
+                if (_disposed)
+                {
+                    Dispose();
+                }
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                // No pool then: each launch starts its supervisor and reports why it could not.
+            }
+            finally
+            {
+                Volatile.Write(ref _filling, 0);
+            }
+        });
+    }
+
+    private static void Retire(Pooled p)
+    {
+        try
+        {
+            p.Process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+        p.Process.Dispose();
+    }
+
+    private sealed record Pooled(Process Process, ulong StartTime);
 
     /// <summary>Waits until the supervisor has exited, then reads the recorded result.</summary>
     public async Task<SupervisorResult?> WaitAsync(TaskHandle handle, CancellationToken cancellationToken)
