@@ -109,8 +109,11 @@ static int parse_spec(const char *path, struct spec *s, char *msg)
         snprintf(msg, MSG_MAX, "task spec %s lacks cwd, stdout or stderr", path);
         return -1;
     }
-    if (!s->env.items)
-        list_add(&s->env, NULL), s->env.count = 0;
+    if (!s->env.items) {
+        /* execve needs an array even when there is no variable: one holding only the NULL. */
+        list_add(&s->env, NULL);
+        s->env.count = 0;
+    }
     return 0;
 }
 
