@@ -19,6 +19,7 @@ public static class DaemonCommands
     private static readonly Option<double?> FrameworkHeartbeat = new("--framework-heartbeat-interval") { Description = "Framework heartbeat interval, seconds (default 2)." };
     private static readonly Option<double?> OfferTimeout = new("--offer-timeout") { Description = "Rescind offers after this many seconds (default: never)." };
     private static readonly Option<double?> AllocationInterval = new("--allocation-interval") { Description = "Allocation batching interval, seconds (default 0.1)." };
+    private static readonly Option<string?> MasterMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
 
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
@@ -38,7 +39,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -105,6 +106,10 @@ public static class DaemonCommands
         options.OfferTimeout = Seconds(parse, OfferTimeout) ?? options.OfferTimeout;
         options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;
         options.AgentReregisterTimeout = Seconds(parse, ReregisterTimeout) ?? options.AgentReregisterTimeout;
+        if (parse.GetValue(MasterMetrics) is { } metricsListen)
+        {
+            options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
+        }
         return await MasterHost.RunAsync(options, stop.Token);
     }
 

@@ -9,6 +9,7 @@ using Scheduler.Master.Loop;
 using Scheduler.Master.Registry;
 using Scheduler.Master.Services;
 using Scheduler.Master.Telemetry;
+using Scheduler.Metrics;
 using Scheduler.Rpc;
 
 namespace Scheduler.Master;
@@ -42,12 +43,16 @@ public sealed class MasterDaemon : BackgroundService
     /// <summary>Completes with <c>HOST:PORT</c> once the master listens (faults if it fails first).</summary>
     public Task<string> Listening => _listening.Task;
 
+    /// <summary>The Prometheus scrape URL once serving, when <see cref="MasterOptions.MetricsListen"/> is set.</summary>
+    public System.Uri? MetricsUrl { get; private set; }
+
     /// <summary>Set when the master stopped because of an error.</summary>
     public Exception? Failure { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         RpcServer? server = null;
+        MetricsEndpoint? metrics = null;
         ILeaderElection? election = null;
         IRegistryStore? store = null;
         try
@@ -84,6 +89,12 @@ public sealed class MasterDaemon : BackgroundService
             store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
             _runtime.Election = election;
             _runtime.Standalone = election is StandaloneElection;
+            if (!string.IsNullOrEmpty(_options.MetricsListen))
+            {
+                metrics = await MetricsEndpoint.StartAsync(_options.MetricsListen, [MasterMetrics.MeterName], stoppingToken);
+                MetricsUrl = metrics.Url;
+                Console.Out.WriteLine($"master metrics on {metrics.Url}");
+            }
             Console.Out.WriteLine($"master listening on {address}");
             Console.Out.Flush();
             MasterLog.Listening(_logger, address);
@@ -130,6 +141,10 @@ public sealed class MasterDaemon : BackgroundService
             if (server is not null)
             {
                 await server.DisposeAsync();
+            }
+            if (metrics is not null)
+            {
+                await metrics.DisposeAsync();
             }
             if (store is not null)
             {

@@ -35,6 +35,9 @@ public sealed class MasterOptions
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
 
+    /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>, HTTP/1.1); null: none.</summary>
+    public string? MetricsListen { get; set; }
+
     /// <summary>Copies every setting into <paramref name="target"/>.</summary>
     public void CopyTo(MasterOptions target)
     {
@@ -54,6 +57,7 @@ public sealed class MasterOptions
         target.AllocationInterval = AllocationInterval;
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
+        target.MetricsListen = MetricsListen;
     }
 
     /// <summary>Parses <c>host:port</c> (IPv4, [IPv6] or a name resolving to loopback/any).</summary>
@@ -122,6 +126,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.AgentTimeout < options.HeartbeatInterval)
         {
             errors.Add($"AgentTimeout ({options.AgentTimeout}) must be at least HeartbeatInterval ({options.HeartbeatInterval}).");
+        }
+        if (options.MetricsListen is { Length: > 0 } metrics && !MasterOptions.TryParseEndpoint(metrics, out _))
+        {
+            errors.Add($"MetricsListen '{metrics}' is not HOST:PORT with an IP address (or localhost) and a port 0-65535.");
         }
         if (options.MaxCompletedTasksPerFramework < 0)
         {

@@ -293,7 +293,7 @@ public sealed partial class MasterLoop
                 byState[t.State] = byState.GetValueOrDefault(t.State) + 1;
             }
         }
-        _gauges = new MasterGauges(_agents.Count, _frameworks.Count, byState);
+        _gauges = new MasterGauges(_agents.Count, _frameworks.Count, byState, _allocator.GetSnapshot());
     }
 
     /// <summary>Leadership ended (or the master stops): close every stream at once.</summary>

@@ -29,6 +29,8 @@ public sealed class MasterFixture : IAsyncDisposable
 
     public string WorkDir { get; }
 
+    public MasterDaemon Daemon => _host.Services.GetRequiredService<MasterDaemon>();
+
     public string Address { get; }
 
     public RpcChannel Channel { get; }
