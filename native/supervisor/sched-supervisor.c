@@ -363,9 +363,10 @@ static void finish(const struct spec *s, pid_t pid, struct result *r)
         kill(-pid, SIGKILL);
     read_usage(s, r);
     if (s->runtime && s->container_id) {
-        /* A foreground "runc run" that ended normally has already deleted its container; its state
-         * directory (ROOT/ID, as runc and crun keep it) is left only when the runtime itself was
-         * killed, and only then is the delete (another runtime start, tens of ms) needed. */
+        /* The container's state directory (ROOT/ID, as runc and crun keep it) is left by "runc run
+         * --keep" (so the usage above could still be read from its cgroups) or by a runtime that
+         * was itself killed; a foreground run without --keep deletes its container on exit, and
+         * then the delete (another runtime start, tens of ms) is skipped. */
         const char *root = s->runtime_root ? s->runtime_root : "/run/runc";
         char *state = path_in(root, s->container_id);
         if (exists(state)) {

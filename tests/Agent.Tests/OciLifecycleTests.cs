@@ -114,6 +114,28 @@ public class OciLifecycleTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
+    [Fact]
+    public async Task A_memory_hog_container_is_reported_as_out_of_memory_with_its_peak()
+    {
+        if (!CanRun)
+        {
+            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
+            return;
+        }
+        await using var h = new AgentHarness();
+        var layout = BuildImage(h.WorkDir);
+        h.Launch(OciTask("hog", $"oci:{layout}:t", "x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done", mem: 24));
+        var end = await h.WaitTerminalAsync("hog", TimeSpan.FromSeconds(60));
+        Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.ContainerLimitationMemory), (end.State, end.Reason));
+        Assert.Contains("memory limit of 24 MiB", end.Message);
+        Assert.Contains("peak", end.Message);
+        Assert.DoesNotContain("peak 0 MiB", end.Message);
+        // The stopped container, kept for its usage, was deleted afterwards.
+        var state = Path.Combine(h.WorkDir, "meta", "runc");
+        Assert.True(!Directory.Exists(state) || Directory.GetDirectories(state).Length == 0, "runc state was left behind");
+        ProcessExecutorTests.AssertNoCgroups(h);
+    }
+
     private static List<int> ContainerPids(AgentHarness h, string container)
     {
         var procs = Path.Combine("/sys/fs/cgroup/freezer/sched", Isolation.Isolators.ScopeFor(h.WorkDir), container, "cgroup.procs");
