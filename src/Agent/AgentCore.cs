@@ -26,6 +26,7 @@ public sealed partial class AgentCore : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _monitors = new();
     private readonly UriFetcher _fetcher;
+    private readonly SupervisorLauncher _launcher;
 
     public AgentCore(AgentOptions options, IIsolator isolator, TimeProvider time, ILogger logger, IEnumerable<IExecutor>? extraExecutors = null)
     {
@@ -36,7 +37,8 @@ public sealed partial class AgentCore : IAsyncDisposable
         WorkDir = Path.GetFullPath(options.WorkDir);
         _store = new AgentCheckpointStore(WorkDir);
         Updates = new StatusUpdateQueue(Path.Combine(_store.MetaDir, "updates"), time, options.StatusRetryMin, options.StatusRetryMax);
-        var launcher = new SupervisorLauncher(options.SupervisorCommand.Count > 0 ? options.SupervisorCommand : SupervisorLauncher.DefaultCommand());
+        _launcher = new SupervisorLauncher(options.SupervisorCommand.Count > 0 ? options.SupervisorCommand : SupervisorLauncher.DefaultCommand(), options.SupervisorPool);
+        var launcher = _launcher;
         _executors = new Dictionary<string, IExecutor>(StringComparer.Ordinal)
         {
             ["process"] = new ProcessExecutor(isolator, launcher, options),
@@ -265,6 +267,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             // Monitors end by cancellation.
         }
+        _launcher.Dispose();
         _stopping.Dispose();
     }
 

@@ -30,10 +30,13 @@ public sealed class AgentOptions
 
     /// <summary>
     /// How to start a supervisor: the program and leading arguments, to which
-    /// <c>agent supervise --run-dir DIR</c> is appended. Empty: this process's own executable
-    /// (plus the entry assembly when running under <c>dotnet</c>).
+    /// <c>--run-dir DIR</c> is appended. Empty: the native <c>sched-supervisor</c> installed beside
+    /// the agent's assembly.
     /// </summary>
     public List<string> SupervisorCommand { get; } = [];
+
+    /// <summary>Supervisors kept started ahead of need (0: start one per launch).</summary>
+    public int SupervisorPool { get; set; } = 2;
 
     /// <summary>Default kill grace period when the task and the kill request set none.</summary>
     public TimeSpan DefaultKillGrace { get; set; } = TimeSpan.FromSeconds(3);

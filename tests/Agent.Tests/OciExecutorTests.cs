@@ -113,7 +113,7 @@ public class OciExecutorTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
-    private static TaskInfo OciTask(string id, string image, string shell, double mem = 64)
+    internal static TaskInfo OciTask(string id, string image, string shell, double mem = 64)
     {
         var t = AgentHarness.ShellTask(id, shell, mem: mem);
         t.Container = new ContainerInfo { Type = ContainerInfo.Types.Type.Oci, Oci = new OciInfo { Image = image } };
@@ -131,7 +131,7 @@ public class OciExecutorTests
         var bin = Path.Combine(bundle, "rootfs", "bin");
         Directory.CreateDirectory(bin);
         File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
-        foreach (var applet in new[] { "sh", "ls", "echo", "cat", "tr", "test", "hostname", "true", "sleep" })
+        foreach (var applet in new[] { "sh", "ls", "echo", "cat", "tr", "test", "hostname", "true", "sleep", "mkfifo" })
         {
             File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
         }

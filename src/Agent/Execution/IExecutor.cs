@@ -74,9 +74,29 @@ public sealed class TaskHandle
     [JsonIgnore]
     public System.Diagnostics.Process? Supervisor { get; set; }
 
+    /// <summary>How long each step of the start took (for measurements; not checkpointed).</summary>
+    [JsonIgnore]
+    public LaunchSteps Steps { get; } = new();
+
     /// <summary>Executor-private live state (mock executor).</summary>
     [JsonIgnore]
     public object? State { get; set; }
+}
+
+/// <summary>Milliseconds spent in each step of a supervised start.</summary>
+public sealed class LaunchSteps
+{
+    /// <summary>Creating the container's cgroups and writing their limits.</summary>
+    public double CgroupMs { get; set; }
+
+    /// <summary>Writing the supervisor's spec.</summary>
+    public double SpecMs { get; set; }
+
+    /// <summary>Starting the supervisor process (fork/exec returned).</summary>
+    public double SpawnMs { get; set; }
+
+    /// <summary>From the supervisor's start to its handshake (the task exec'd in its cgroups).</summary>
+    public double HandshakeMs { get; set; }
 }
 
 /// <summary>A task could not be started; the task ends with <see cref="State"/> and <see cref="Reason"/>.</summary>
