@@ -86,9 +86,10 @@ public sealed partial class AgentCore
                 Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.SandboxFailed, $"cannot create the sandbox {sandbox}: {e.Message}"), cleanup: false);
                 return;
             }
+            IReadOnlyList<VolumeMount> volumes;
             try
             {
-                Volumes.Attach(task.Info, sandbox);
+                volumes = Volumes.Attach(task.Info, sandbox, link: task.Info.Container?.Type != ContainerInfo.Types.Type.Oci);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
@@ -104,7 +105,7 @@ public sealed partial class AgentCore
                 {
                     await _fetcher.FetchAllAsync(command.Uris, sandbox, ct);
                 }
-                handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId), ct);
+                handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId) { Volumes = volumes }, ct);
             }
             catch (TaskLaunchException e)
             {

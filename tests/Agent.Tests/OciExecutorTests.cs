@@ -49,6 +49,47 @@ public class OciExecutorTests
     }
 
     [Fact]
+    public async Task A_container_writes_to_its_persistent_volume_through_a_bind_mount_and_a_read_only_one_refuses_writes()
+    {
+        if (!CanRun)
+        {
+            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
+            return;
+        }
+        await using var h = new AgentHarness();
+        var layout = BuildImage(h.WorkDir);
+        var writer = OciTask("v1", $"oci:{layout}:t", "echo kept > /mnt/sandbox/data/file && ls -la /mnt/sandbox/data");
+        writer.Resources.Add(VolumeResource("vol1", "data", Volume.Types.Mode.Rw));
+        h.Launch(writer);
+        var end = await h.WaitTerminalAsync("v1", TimeSpan.FromSeconds(60));
+        var sandbox = Path.Combine(h.WorkDir, "sandboxes", "fw1", "v1");
+        Assert.True(end.State == TaskState.TaskFinished, $"{end.State} {end.Message}; stderr: {await File.ReadAllTextAsync(Path.Combine(sandbox, "stderr"))}");
+        var host = h.Core.Volumes.HostPath(VolumeResource("vol1", "data", Volume.Types.Mode.Rw));
+        Assert.Equal("kept\n", await File.ReadAllTextAsync(Path.Combine(host, "file")));
+        // The sandbox holds only the (now empty) mount point, not the data.
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(sandbox, "data")));
+
+        var reader = OciTask("v2", $"oci:{layout}:t", "cat /mnt/sandbox/data/file; echo more > /mnt/sandbox/data/file2 && echo WROTE");
+        reader.Resources.Add(VolumeResource("vol1", "data", Volume.Types.Mode.Ro));
+        h.Launch(reader);
+        var second = await h.WaitTerminalAsync("v2", TimeSpan.FromSeconds(60));
+        var stdout = await File.ReadAllTextAsync(Path.Combine(h.WorkDir, "sandboxes", "fw1", "v2", "stdout"));
+        Assert.Equal(TaskState.TaskFailed, second.State);
+        Assert.Contains("kept", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("WROTE", stdout, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(host, "file2")));
+        ProcessExecutorTests.AssertNoCgroups(h);
+    }
+
+    private static Resource VolumeResource(string id, string containerPath, Volume.Types.Mode mode) => new()
+    {
+        Name = "disk",
+        Scalar = 16,
+        Reservation = new Reservation { Type = Reservation.Types.Type.Dynamic, Role = "web" },
+        Disk = new DiskInfo { Persistence = new DiskInfo.Types.Persistence { Id = id }, Volume = new Volume { ContainerPath = containerPath, Mode = mode } },
+    };
+
+    [Fact]
     public async Task Bad_images_fail_with_a_reason_and_leave_no_cache_entry()
     {
         if (!CanRun)

@@ -44,7 +44,16 @@ public sealed record ExecutorCapabilities(bool Isolation, bool Images, bool Surv
 
 /// <summary>One task to start.</summary>
 /// <param name="ContainerId">Unique id of this run (cgroup and runtime container name).</param>
-public sealed record TaskLaunch(FrameworkInfo Framework, TaskInfo Task, string SandboxDir, string RunDir, string ContainerId);
+public sealed record TaskLaunch(FrameworkInfo Framework, TaskInfo Task, string SandboxDir, string RunDir, string ContainerId)
+{
+    /// <summary>The task's persistent volumes: host directory and path relative to the sandbox.
+    /// Process tasks see them through links in the sandbox; the OCI executor bind-mounts them.</summary>
+    public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+}
+
+/// <summary>A persistent volume of a task: its directory on the host, its path relative to the
+/// sandbox, and whether the task may only read it (containers honour it; a link cannot).</summary>
+public sealed record VolumeMount(string HostPath, string ContainerPath, bool ReadOnly = false);
 
 /// <summary>How a task ended. <paramref name="ExitCode"/> is set when a process exited.</summary>
 public sealed record TaskExit(TaskState State, TaskStatus.Types.Reason Reason, string Message, int? ExitCode = null);

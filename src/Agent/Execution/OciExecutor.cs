@@ -204,7 +204,7 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
             },
             ["root"] = new JsonObject { ["path"] = image.RootfsDir, ["readonly"] = true },
             ["hostname"] = string.IsNullOrEmpty(launch.Task.Container.Hostname) ? "task" : launch.Task.Container.Hostname,
-            ["mounts"] = new JsonArray(
+            ["mounts"] = new JsonArray([
                 Mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
                 Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
                 Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
@@ -212,7 +212,9 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
                 Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
                 Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
                 Mount("/tmp", "tmpfs", "tmpfs", ["nosuid", "nodev", "mode=1777"]),
-                Mount("/mnt/sandbox", "bind", launch.SandboxDir, ["rbind", "rw"])),
+                Mount("/mnt/sandbox", "bind", launch.SandboxDir, ["rbind", "rw"]),
+                // Persistent volumes over their mount points in the sandbox (after the sandbox itself).
+                .. launch.Volumes.Select(v => (JsonNode)Mount("/mnt/sandbox/" + v.ContainerPath, "bind", v.HostPath, ["rbind", v.ReadOnly ? "ro" : "rw"]))]),
             ["linux"] = new JsonObject
             {
                 ["namespaces"] = new JsonArray(

@@ -129,15 +129,16 @@ public sealed class PersistentVolumes
 
     /// <summary>
     /// Makes the task's volumes visible in its sandbox: for each volume resource, its directory
-    /// (created if missing) is linked at <c>SANDBOX/container_path</c>. Returns each volume's host
-    /// directory and container path (an OCI executor bind-mounts them at the same paths inside the
-    /// container). Throws <see cref="ArgumentException"/> for unsafe paths and
+    /// (created if missing) is linked at <c>SANDBOX/container_path</c> — or, when
+    /// <paramref name="link"/> is false (containers, whose runtime bind-mounts the volume), an empty
+    /// directory is made there as the mount point. Returns each volume's host directory and
+    /// container path. Throws <see cref="ArgumentException"/> for unsafe paths and
     /// <see cref="IOException"/> when the link cannot be made.
     /// </summary>
-    public IReadOnlyList<(string HostPath, string ContainerPath)> Attach(TaskInfo task, string sandbox)
+    public IReadOnlyList<Execution.VolumeMount> Attach(TaskInfo task, string sandbox, bool link = true)
     {
         ArgumentNullException.ThrowIfNull(task);
-        var mounts = new List<(string, string)>();
+        var mounts = new List<Execution.VolumeMount>();
         foreach (var v in task.Resources.Where(IsVolume))
         {
             var host = HostPath(v);
@@ -148,19 +149,26 @@ public sealed class PersistentVolumes
                 throw new ArgumentException($"volume '{v.Disk.Persistence.Id}' has container_path '{containerPath}'; it must be a plain path relative to the sandbox");
             }
             Directory.CreateDirectory(host);
-            var link = Path.Combine([sandbox, .. parts]);
-            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
-            var existing = new System.IO.FileInfo(link);
+            var path = Path.Combine([sandbox, .. parts]);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var existing = new System.IO.FileInfo(path);
             if (existing.LinkTarget is not null)
             {
                 existing.Delete();
             }
-            else if (Directory.Exists(link) || File.Exists(link))
+            else if (Directory.Exists(path) || File.Exists(path))
             {
-                throw new IOException($"cannot attach volume '{v.Disk.Persistence.Id}': {link} already exists in the sandbox (a fetched file?); choose another container_path");
+                throw new IOException($"cannot attach volume '{v.Disk.Persistence.Id}': {path} already exists in the sandbox (a fetched file?); choose another container_path");
             }
-            File.CreateSymbolicLink(link, host);
-            mounts.Add((host, containerPath));
+            if (link)
+            {
+                File.CreateSymbolicLink(path, host);
+            }
+            else
+            {
+                Directory.CreateDirectory(path);
+            }
+            mounts.Add(new Execution.VolumeMount(host, containerPath, v.Disk.Volume?.Mode == Volume.Types.Mode.Ro));
         }
         return mounts;
     }
