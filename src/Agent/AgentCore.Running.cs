@@ -105,7 +105,9 @@ public sealed partial class AgentCore
                 {
                     await _fetcher.FetchAllAsync(command.Uris, sandbox, ct);
                 }
+                var starting = _time.GetTimestamp();
                 handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId) { Volumes = volumes }, ct);
+                Metrics?.Launched(task.Executor.Name, _time.GetElapsedTime(starting));
             }
             catch (TaskLaunchException e)
             {
@@ -176,6 +178,7 @@ public sealed partial class AgentCore
             reason = killReason;
         }
         task.Ended = true;
+        Metrics?.Ended(state, reason);
         Enqueue(task.Framework.Id, task.Info.TaskId, state, reason, message, exit.ExitCode, task.Healthy);
         if (task.Handle is { } handle)
         {

@@ -63,6 +63,9 @@ public sealed partial class AgentCore : IAsyncDisposable
 
     public StatusUpdateQueue Updates { get; }
 
+    /// <summary>Where launches and task ends are counted (set by the host when metrics are served).</summary>
+    public Telemetry.AgentMetrics? Metrics { get; set; }
+
     /// <summary>Persistent volumes and the checkpointed resources the master sent.</summary>
     public Volumes.PersistentVolumes Volumes { get; }
 

@@ -32,6 +32,7 @@ public static class DaemonCommands
     private static readonly Option<string?> Isolation = new("--isolation") { Description = "auto | cgroups | none (default auto)." };
     private static readonly Option<string?> Runtime = new("--runtime") { Description = "OCI runtime: auto | runc | crun (default auto)." };
     private static readonly Option<string?> Hostname = new("--hostname") { Description = "Hostname reported to the master." };
+    private static readonly Option<string?> AgentMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> StatusRetry = new("--status-retry") { Description = "Initial resend interval of unacknowledged status updates, seconds (default 1)." };
 
     /// <summary>Exit when this process id is gone (used by <c>dev up</c>, the demo and tests so that
@@ -54,7 +55,7 @@ public static class DaemonCommands
     public static Command CreateAgent()
     {
         var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, WatchParent })
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, AgentMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -155,6 +156,7 @@ public static class DaemonCommands
             Isolation = parse.GetValue(Isolation) ?? "auto",
             Runtime = parse.GetValue(Runtime) ?? "auto",
             Hostname = parse.GetValue(Hostname),
+            MetricsListen = parse.GetValue(AgentMetrics),
         };
         options.Masters.AddRange(masters);
         if (Seconds(parse, StatusRetry) is { } retry)
