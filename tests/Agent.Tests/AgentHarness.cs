@@ -96,6 +96,22 @@ public sealed class AgentHarness : IAsyncDisposable
     public Task<TaskStatus> WaitTerminalAsync(string taskId, TimeSpan? timeout = null)
         => WaitForAsync(taskId, s => StatusUpdates.StatusUpdateQueue.IsTerminal(s.State), timeout);
 
+    /// <summary>Runs a helper program (umoci, skopeo, mkfs…) to completion; fails the test with its stderr when it fails.</summary>
+    public static void Run(string program, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        _ = stdout.Result;
+        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {err}");
+    }
+
     public static TaskInfo ShellTask(string id, string command, double cpus = 0.5, double mem = 64) => new()
     {
         TaskId = id,

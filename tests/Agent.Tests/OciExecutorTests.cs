@@ -166,9 +166,9 @@ public class OciExecutorTests
     {
         var layout = Path.Combine(work, "image");
         var bundle = Path.Combine(work, "image-bundle");
-        Run("umoci", "init", "--layout", layout);
-        Run("umoci", "new", "--image", layout + ":t");
-        Run("umoci", "unpack", "--image", layout + ":t", bundle);
+        AgentHarness.Run("umoci", "init", "--layout", layout);
+        AgentHarness.Run("umoci", "new", "--image", layout + ":t");
+        AgentHarness.Run("umoci", "unpack", "--image", layout + ":t", bundle);
         var bin = Path.Combine(bundle, "rootfs", "bin");
         Directory.CreateDirectory(bin);
         File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
@@ -176,8 +176,8 @@ public class OciExecutorTests
         {
             File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
         }
-        Run("umoci", "repack", "--image", layout + ":t", bundle);
-        Run("umoci", "config", "--image", layout + ":t", "--config.env", "PATH=/bin");
+        AgentHarness.Run("umoci", "repack", "--image", layout + ":t", bundle);
+        AgentHarness.Run("umoci", "config", "--image", layout + ":t", "--config.env", "PATH=/bin");
         Directory.Delete(bundle, true);
         return layout;
     }
@@ -228,18 +228,5 @@ public class OciExecutorTests
         index["manifests"]![0]!["size"] = bytes.Length;
         File.WriteAllText(Path.Combine(layout, "index.json"), index.ToJsonString());
         return layout;
-    }
-
-    private static void Run(string program, params string[] args)
-    {
-        var psi = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {err}");
     }
 }

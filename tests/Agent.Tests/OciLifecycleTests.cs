@@ -26,7 +26,7 @@ public class OciLifecycleTests
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
         var archive = Path.Combine(h.WorkDir, "image.tar");
-        Run("skopeo", "--insecure-policy", "copy", $"oci:{layout}:t", $"oci-archive:{archive}:t");
+        AgentHarness.Run("skopeo", "--insecure-policy", "copy", $"oci:{layout}:t", $"oci-archive:{archive}:t");
         Directory.Delete(layout, recursive: true); // only the archive is left to run from
 
         h.Launch(OciTask("arch", $"oci-archive:{archive}:t", "echo from-archive"));
@@ -147,19 +147,5 @@ public class OciLifecycleTests
     {
         var state = Path.Combine(h.WorkDir, "meta", "runc", container);
         Assert.False(Directory.Exists(state), $"runc state {state} was left behind");
-    }
-
-    private static void Run(string program, params string[] args)
-    {
-        var psi = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        p.StandardOutput.ReadToEnd();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {err}");
     }
 }

@@ -40,7 +40,7 @@ public class SandboxCollectorTests
             return;
         }
         var mount = Directory.CreateTempSubdirectory("agent-gc-disk-").FullName;
-        Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mount);
+        AgentHarness.Run("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mount);
         try
         {
             await using (var h = new AgentHarness(workDir: mount, isolation: "none"))
@@ -72,7 +72,7 @@ public class SandboxCollectorTests
         }
         finally
         {
-            Run("umount", mount);
+            AgentHarness.Run("umount", mount);
             Directory.Delete(mount, recursive: true);
         }
     }
@@ -84,19 +84,5 @@ public class SandboxCollectorTests
         File.WriteAllBytes(Path.Combine(dir, "stdout"), new byte[bytes]);
         Directory.SetLastWriteTimeUtc(dir, modified.UtcDateTime);
         return dir;
-    }
-
-    private static void Run(string program, params string[] args)
-    {
-        var psi = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        p.StandardOutput.ReadToEnd();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {err}");
     }
 }

@@ -16,32 +16,19 @@ public sealed class EtcdReservationFailoverTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _etcd.DisposeAsync();
 
-    private Task<MasterFixture> StartMasterAsync() => MasterFixture.StartAsync(
-        o =>
-        {
-            foreach (var e in _etcd.Endpoints)
-            {
-                o.EtcdEndpoints.Add(e);
-            }
-        },
-        waitForLeadership: false);
-
-    private static async Task<string> RoleAsync(MasterFixture master) =>
-        (await master.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role;
-
     private static Resource Reserved(string name, double value) =>
         new() { Name = name, Scalar = value, Reservation = new Reservation { Type = Reservation.Types.Type.Dynamic, Role = "web" } };
 
     [Fact]
     public async Task Reservations_and_volumes_come_back_on_the_new_leader()
     {
-        await using var a = await StartMasterAsync();
-        await using var b = await StartMasterAsync();
+        await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
+        await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
         MasterFixture? leader = null;
         await a.WaitUntilAsync(async () =>
         {
-            var ra = await RoleAsync(a);
-            var rb = await RoleAsync(b);
+            var ra = await a.RoleAsync();
+            var rb = await b.RoleAsync();
             leader = ra is "leader" ? a : rb is "leader" ? b : null;
             return leader is not null && (ra == "follower" || rb == "follower");
         }, "one leader and one follower", TimeSpan.FromSeconds(20));
@@ -71,7 +58,7 @@ public sealed class EtcdReservationFailoverTests : IAsyncLifetime
         await agent.DisposeAsync();
 
         await leader.StopAsync();
-        await follower.WaitUntilAsync(async () => await RoleAsync(follower) is "leader" or "recovering", "the follower to take over", TimeSpan.FromSeconds(20));
+        await follower.WaitUntilAsync(async () => await follower.RoleAsync() is "leader" or "recovering", "the follower to take over", TimeSpan.FromSeconds(20));
         await using var again = new TestAgentLink(follower.Channel, configured);
         again.Info.Id = agentId;
         var registered = await again.ConnectAsync();

@@ -91,9 +91,9 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     [Fact]
     public async Task After_a_failover_an_unknown_framework_id_is_accepted_and_a_removed_one_refused()
     {
-        await using var a = await MasterOnEtcdAsync();
-        await a.WaitUntilAsync(async () => await RoleAsync(a) == "leader", "the first master to lead", TimeSpan.FromSeconds(20));
-        await using var b = await MasterOnEtcdAsync();
+        await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
+        await a.WaitUntilAsync(async () => await a.RoleAsync() == "leader", "the first master to lead", TimeSpan.FromSeconds(20));
+        await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
 
         // A framework registers on the first leader and is torn down there.
         var removed = new TestFramework(a.Channel, TestFramework.DefaultInfo());
@@ -102,7 +102,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         await removed.DisposeAsync();
 
         await a.StopAsync();
-        await b.WaitUntilAsync(async () => await RoleAsync(b) is "leader" or "recovering", "the second master to take over", TimeSpan.FromSeconds(20));
+        await b.WaitUntilAsync(async () => await b.RoleAsync() is "leader" or "recovering", "the second master to take over", TimeSpan.FromSeconds(20));
 
         var again = TestFramework.DefaultInfo();
         again.Id = removed.FrameworkId;
@@ -126,19 +126,6 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
             (await _client.RangeAsync(new Scheduler.Etcd.V3.RangeRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/" + unknown.Id) }, CancellationToken.None)).Kvs.Count == 1,
             "the re-subscribed framework to be recorded in etcd");
     }
-
-    private Task<MasterFixture> MasterOnEtcdAsync() => MasterFixture.StartAsync(
-        o =>
-        {
-            foreach (var e in _etcd.Endpoints)
-            {
-                o.EtcdEndpoints.Add(e);
-            }
-        },
-        waitForLeadership: false);
-
-    private static async Task<string> RoleAsync(MasterFixture master) =>
-        (await master.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role;
 
     /// <summary>A master daemon in a generic host, whose outcome (<c>ExecuteTask</c>) the test reads.</summary>
     private sealed class HostedMaster : IAsyncDisposable
