@@ -11,7 +11,11 @@ namespace Scheduler.Bench.Failover;
 
 /// <summary>What one round of <see cref="MasterFailover"/> measured (NaN: did not happen in time).</summary>
 internal sealed record MasterFailoverRound(double LeaderElectedMs, double AgentsReregisteredMs, double FrameworkResubscribedMs, double FirstOfferMs,
-    int TasksRunningAfter, long Launches, string? Failure);
+    int TasksRunningAfter, long Launches, string? Failure)
+{
+    /// <summary>Leader changes other than the one the kill caused (lease flapping under load).</summary>
+    public int SpuriousLeaderChanges { get; init; }
+}
 
 /// <summary>
 /// Master-level failover: a fresh 3-member etcd, 3 real master processes
@@ -27,11 +31,17 @@ internal sealed class MasterFailover
     private readonly int _tasks;
     private readonly Action<string> _log;
     private readonly Microsoft.Extensions.Logging.ILogger? _sdkLogger;
+    private readonly int _leaseTtlSeconds;
+    private readonly TimeSpan _hold;
 
-    public MasterFailover(int agents, int tasks, Action<string> log)
+    /// <param name="leaseTtlSeconds">The masters' <c>--lease-ttl</c>.</param>
+    /// <param name="hold">How long the loaded cluster runs before the kill (spurious leader changes are counted meanwhile).</param>
+    public MasterFailover(int agents, int tasks, int leaseTtlSeconds, TimeSpan hold, Action<string> log)
     {
         _agents = agents;
         _tasks = tasks;
+        _leaseTtlSeconds = leaseTtlSeconds;
+        _hold = hold;
         _log = log;
         if (Environment.GetEnvironmentVariable("BENCH_FAILOVER_KEEP") is { Length: > 0 })
         {
@@ -67,7 +77,7 @@ internal sealed class MasterFailover
                 var workDir = Path.Combine(baseDir, "master" + i.ToString(CultureInfo.InvariantCulture));
                 Directory.CreateDirectory(workDir);
                 masters.Add(DaemonProcess.Start("master" + i.ToString(CultureInfo.InvariantCulture),
-                    ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--etcd", etcdUrls,
+                    ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--etcd", etcdUrls, "--lease-ttl", _leaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
                      "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)],
                     Path.Combine(workDir, "master.log"), command: [dotnet, dll]));
             }
@@ -82,6 +92,7 @@ internal sealed class MasterFailover
             }
             var leader = await WaitForLeaderAsync(addresses, channels, exclude: null);
             var leaderIndex = addresses.IndexOf(leader);
+            var firstTerm = await TermAsync(channels[leader]);
             _log($"round {round}: masters {string.Join(", ", addresses)}; leader {leader}");
 
             agents = new SimulatedAgentHost(new SimulatedAgentOptions
@@ -97,8 +108,14 @@ internal sealed class MasterFailover
             await framework.AllRunning.WaitAsync(Deadline);
             var frameworkId = framework.FrameworkId ?? throw new InvalidOperationException("the framework has no id");
             _log($"round {round}: {_agents} agents registered, {_tasks} tasks running");
-            // Let acknowledgements settle and the leader's registry writes land.
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            // Let acknowledgements settle and the leader's registry writes land (and, with a longer
+            // hold, watch the lease under the steady load of heartbeats and declines).
+            await Task.Delay(_hold);
+            var spurious = await TermAsync(channels[leader]) == firstTerm ? 0 : 1;
+            if (spurious > 0)
+            {
+                _log($"round {round}: SPURIOUS leader change before the kill (term {firstTerm} → {await TermAsync(channels[leader])})");
+            }
 
             var killedAt = Stopwatch.GetTimestamp();
             var killedUnix = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
@@ -117,9 +134,10 @@ internal sealed class MasterFailover
             }
             catch (TimeoutException e)
             {
-                return new MasterFailoverRound(elected, reregistered, resubscribed, firstOffer, 0, agents.Counters.Launched, "no new leader: " + e.Message);
+                return new MasterFailoverRound(elected, reregistered, resubscribed, firstOffer, 0, agents.Counters.Launched, "no new leader: " + e.Message) { SpuriousLeaderChanges = spurious };
             }
             var channel = channels[newLeader];
+            var newTerm = await TermAsync(channel);
             var connectedSeen = double.NaN;
             double? half = null, ninety = null;
             var until = Stopwatch.GetTimestamp() + (long)(Deadline.TotalSeconds * Stopwatch.Frequency);
@@ -196,6 +214,11 @@ internal sealed class MasterFailover
             {
                 problems.Add($"{framework.Terminal} terminal updates for tasks that run until killed");
             }
+            if (await TermAsync(channel) != newTerm)
+            {
+                spurious++;
+                problems.Add($"the new leader {newLeader} lost its leadership during the recovery (term {newTerm} → {await TermAsync(channel)})");
+            }
             failure = problems.Count == 0 ? null : string.Join("; ", problems);
             _log($"round {round}: new leader {newLeader} after {elected:0} ms; agents re-registered 50 % {half:0} ms, 90 % {ninety:0} ms, 100 % {reregistered:0} ms; framework re-subscribed {resubscribed:0} ms (operator view {connectedSeen:0} ms); first offer {firstOffer:0} ms; {running} tasks running, {agents.Counters.Launched} launches, {agents.Counters.Reconnects} agent reconnect failures{(failure is null ? "" : "; FAILED: " + failure)}");
             if (failure is not null)
@@ -205,7 +228,7 @@ internal sealed class MasterFailover
                     _log($"--- master{i} recent output ---\n{m.RecentOutput}");
                 }
             }
-            return new MasterFailoverRound(elected, reregistered, resubscribed, firstOffer, running, agents.Counters.Launched, failure);
+            return new MasterFailoverRound(elected, reregistered, resubscribed, firstOffer, running, agents.Counters.Launched, failure) { SpuriousLeaderChanges = spurious };
         }
         finally
         {
@@ -245,6 +268,13 @@ internal sealed class MasterFailover
             {
             }
         }
+    }
+
+    /// <summary>The term of the leader as <paramref name="channel"/>'s master sees it (0: none known).</summary>
+    private static async Task<ulong> TermAsync(RpcChannel channel)
+    {
+        var r = await channel.AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions().WithTimeout(TimeSpan.FromSeconds(5))).ResponseAsync;
+        return r.Leader?.Term ?? 0;
     }
 
     private static double Ms(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;

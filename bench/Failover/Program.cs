@@ -39,6 +39,13 @@ if (scenarioIndex >= 0 && (only is null || !scenarios.Contains(only)))
 }
 bool Runs(string scenario) => only is null || only == scenario;
 var rounds = quick ? 2 : 10;
+int? IntOption(string name)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+}
+var leaseTtlSeconds = IntOption("--lease-ttl") ?? 2;
+var holdSeconds = IntOption("--hold") ?? 2;
 var ttl = TimeSpan.FromSeconds(3);
 TimeSpan[] ttls = [TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3)];
 var results = new JsonArray();
@@ -314,8 +321,8 @@ async Task MasterFailoverAsync()
     // Fresh etcd per round (the masters keep their state under the fixed root /sched).
     const int agentCount = 200;
     const int taskCount = 2000;
-    var mfRounds = quick ? 1 : 3;
-    var bench = new Scheduler.Bench.Failover.MasterFailover(agentCount, taskCount, Log);
+    var mfRounds = IntOption("--rounds") ?? (quick ? 1 : 3);
+    var bench = new Scheduler.Bench.Failover.MasterFailover(agentCount, taskCount, leaseTtlSeconds, TimeSpan.FromSeconds(holdSeconds), Log);
     var outcomes = new List<Scheduler.Bench.Failover.MasterFailoverRound>();
     for (var round = 0; round < mfRounds; round++)
     {
@@ -338,13 +345,14 @@ async Task MasterFailoverAsync()
     metrics["tasks_running_after_min"] = outcomes.Min(o => o.TasksRunningAfter);
     metrics["task_launches_max"] = outcomes.Max(o => o.Launches);
     metrics["failed_rounds"] = outcomes.Count(o => o.Failure is not null);
+    metrics["spurious_leader_changes"] = outcomes.Sum(o => o.SpuriousLeaderChanges);
     foreach (var o in outcomes.Where(o => o.Failure is not null))
     {
         Log($"master_failover round failed: {o.Failure}");
     }
     Add("master_failover", new()
     {
-        ["lease_ttl_s"] = 3, ["rounds"] = mfRounds, ["masters"] = 3, ["etcd_members"] = 3, ["agents"] = agentCount, ["tasks"] = taskCount,
+        ["lease_ttl_s"] = leaseTtlSeconds, ["hold_s"] = holdSeconds, ["rounds"] = mfRounds, ["masters"] = 3, ["etcd_members"] = 3, ["agents"] = agentCount, ["tasks"] = taskCount,
     }, metrics);
 }
 

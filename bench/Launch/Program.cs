@@ -9,12 +9,7 @@ using Scheduler.Agent.Isolation;
 using Scheduler.Agent.Supervision;
 
 // Launch latency and throughput of the agent's executors against the bare baselines.
-// The benchmark is also its own supervisor entry point (the agent re-invokes its executable).
-if (args.Length >= 2 && args[0] == "agent" && args[1] == "supervise")
-{
-    return await SupervisorHost.RunAsync(args);
-}
-
+// Supervisors are the native sched-supervisor copied beside the benchmark by src/Agent's build.
 var quick = args.Contains("--quick");
 var json = args.Contains("--json");
 var iterations = quick ? 15 : 60;
@@ -27,7 +22,7 @@ try
 {
     var options = new AgentOptions { WorkDir = work, Isolation = "auto" };
     var isolator = Isolators.Create("auto", Isolators.ScopeFor(work));
-    var launcher = new SupervisorLauncher(SupervisorLauncher.DefaultCommand());
+    using var launcher = new SupervisorLauncher(SupervisorLauncher.DefaultCommand(), options.SupervisorPool);
     var process = new ProcessExecutor(isolator, launcher, options);
 
     // 1. Bare Process.Start of /bin/true: start → running (Start returned), and start → exit.
@@ -41,20 +36,43 @@ try
     });
     Add("bare_process_start", new() { ["command"] = "/bin/true" }, bare, null);
 
-    // 2. The process executor (supervisor + cgroups): request → running (handshake), and → exit.
-    var exec = await MeasureAsync(iterations, async i =>
+    // 2. The process executor (supervisor + cgroups): request → running (handshake), and → exit;
+    // with the agent's default pool of pre-started supervisors, and with none (one started per launch).
+    foreach (var (scenario, pool) in new[] { ("process_executor", options.SupervisorPool), ("process_executor_no_pool", 0) })
     {
-        var launch = Launch(work, $"p{i}", new CommandInfo { Shell = false, Value = "/bin/true" }, null);
-        var sw = Stopwatch.StartNew();
-        var handle = await process.StartAsync(launch, CancellationToken.None);
-        var started = sw.Elapsed.TotalMilliseconds;
-        var exit = await process.WaitAsync(handle, CancellationToken.None);
-        var total = sw.Elapsed.TotalMilliseconds;
-        Check(exit.State == TaskState.TaskFinished, $"process task ended {exit.State}: {exit.Message}");
-        process.Cleanup(handle);
-        return (started, total);
-    });
-    Add("process_executor", new() { ["command"] = "/bin/true", ["isolation"] = isolator.Name }, exec, bare);
+        using var variant = new SupervisorLauncher(SupervisorLauncher.DefaultCommand(), pool);
+        var executor = new ProcessExecutor(isolator, variant, options);
+        var steps = new List<LaunchSteps>();
+        var exec = await MeasureAsync(iterations, async i =>
+        {
+            var launch = Launch(work, $"p{pool}-{i}", new CommandInfo { Shell = false, Value = "/bin/true" }, null);
+            var sw = Stopwatch.StartNew();
+            var handle = await executor.StartAsync(launch, CancellationToken.None);
+            var started = sw.Elapsed.TotalMilliseconds;
+            if (i >= 0)
+            {
+                steps.Add(handle.Steps);
+            }
+            var exit = await executor.WaitAsync(handle, CancellationToken.None);
+            var total = sw.Elapsed.TotalMilliseconds;
+            Check(exit.State == TaskState.TaskFinished, $"process task ended {exit.State}: {exit.Message}");
+            executor.Cleanup(handle);
+            return (started, total);
+        });
+        Add(scenario, new() { ["command"] = "/bin/true", ["isolation"] = isolator.Name, ["supervisor_pool"] = pool }, exec, bare);
+        // Where the start goes: p50 of each step (see LaunchSteps).
+        var stepMetrics = new JsonObject();
+        foreach (var (name, pick) in new (string, Func<LaunchSteps, double>)[]
+        {
+            ("cgroup_create_ms_p50", s => s.CgroupMs), ("spec_write_ms_p50", s => s.SpecMs),
+            ("supervisor_spawn_ms_p50", s => s.SpawnMs), ("handshake_ms_p50", s => s.HandshakeMs),
+        })
+        {
+            stepMetrics[name] = Math.Round(P(steps.Select(pick).OrderBy(x => x).ToList(), 0.5), 3);
+        }
+        results.Add(new JsonObject { ["scenario"] = scenario + "_steps", ["params"] = new JsonObject { ["iterations"] = steps.Count, ["supervisor_pool"] = pool }, ["metrics"] = stepMetrics });
+        log.WriteLine($"{scenario}_steps: {stepMetrics.ToJsonString()}");
+    }
 
     // 3. Throughput: launches per second on one agent, 8 in flight.
     var swT = Stopwatch.StartNew();

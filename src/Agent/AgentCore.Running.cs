@@ -86,6 +86,16 @@ public sealed partial class AgentCore
                 Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.SandboxFailed, $"cannot create the sandbox {sandbox}: {e.Message}"), cleanup: false);
                 return;
             }
+            IReadOnlyList<VolumeMount> volumes;
+            try
+            {
+                volumes = Volumes.Attach(task.Info, sandbox, link: task.Info.Container?.Type != ContainerInfo.Types.Type.Oci);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.SandboxFailed, $"cannot attach the task's persistent volumes: {e.Message}"), cleanup: false);
+                return;
+            }
             Enqueue(frameworkId, taskId, TaskState.TaskStarting, TaskStatus.Types.Reason.Unspecified, "preparing the task");
             task.Handle = null;
             _store.Save(TaskCheckpoint.From(task.Framework, task.Info, new TaskHandle { Executor = task.Executor.Name, ContainerId = task.ContainerId, RunDir = runDir, SandboxDir = sandbox, BootId = ProcFs.BootId() }));
@@ -95,7 +105,9 @@ public sealed partial class AgentCore
                 {
                     await _fetcher.FetchAllAsync(command.Uris, sandbox, ct);
                 }
-                handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId), ct);
+                var starting = _time.GetTimestamp();
+                handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId) { Volumes = volumes }, ct);
+                Metrics?.Launched(task.Executor.Name, _time.GetElapsedTime(starting));
             }
             catch (TaskLaunchException e)
             {
@@ -166,6 +178,7 @@ public sealed partial class AgentCore
             reason = killReason;
         }
         task.Ended = true;
+        Metrics?.Ended(state, reason);
         Enqueue(task.Framework.Id, task.Info.TaskId, state, reason, message, exit.ExitCode, task.Healthy);
         if (task.Handle is { } handle)
         {

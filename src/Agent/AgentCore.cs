@@ -26,6 +26,7 @@ public sealed partial class AgentCore : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _monitors = new();
     private readonly UriFetcher _fetcher;
+    private readonly SupervisorLauncher _launcher;
 
     public AgentCore(AgentOptions options, IIsolator isolator, TimeProvider time, ILogger logger, IEnumerable<IExecutor>? extraExecutors = null)
     {
@@ -36,7 +37,8 @@ public sealed partial class AgentCore : IAsyncDisposable
         WorkDir = Path.GetFullPath(options.WorkDir);
         _store = new AgentCheckpointStore(WorkDir);
         Updates = new StatusUpdateQueue(Path.Combine(_store.MetaDir, "updates"), time, options.StatusRetryMin, options.StatusRetryMax);
-        var launcher = new SupervisorLauncher(options.SupervisorCommand.Count > 0 ? options.SupervisorCommand : SupervisorLauncher.DefaultCommand());
+        _launcher = new SupervisorLauncher(options.SupervisorCommand.Count > 0 ? options.SupervisorCommand : SupervisorLauncher.DefaultCommand(), options.SupervisorPool);
+        var launcher = _launcher;
         _executors = new Dictionary<string, IExecutor>(StringComparer.Ordinal)
         {
             ["process"] = new ProcessExecutor(isolator, launcher, options),
@@ -50,6 +52,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         _fetcher = new UriFetcher(Path.Combine(WorkDir, "cache"), new HttpClient(), options.MaxImageBytes);
         Directory.CreateDirectory(SandboxesDir);
         AgentId = _store.AgentId;
+        Volumes = new Volumes.PersistentVolumes(WorkDir, _store.MetaDir, logger);
     }
 
     public string WorkDir { get; }
@@ -59,6 +62,12 @@ public sealed partial class AgentCore : IAsyncDisposable
     public IIsolator Isolator { get; }
 
     public StatusUpdateQueue Updates { get; }
+
+    /// <summary>Where launches and task ends are counted (set by the host when metrics are served).</summary>
+    public Telemetry.AgentMetrics? Metrics { get; set; }
+
+    /// <summary>Persistent volumes and the checkpointed resources the master sent.</summary>
+    public Volumes.PersistentVolumes Volumes { get; }
 
     /// <summary>The id the master assigned ("" before the first registration); checkpointed.</summary>
     public string AgentId { get; private set; }
@@ -261,6 +270,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             // Monitors end by cancellation.
         }
+        _launcher.Dispose();
         _stopping.Dispose();
     }
 

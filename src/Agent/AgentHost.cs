@@ -6,6 +6,7 @@ using Scheduler.Agent.Files;
 using Scheduler.Agent.Isolation;
 using Scheduler.Agent.Native;
 using Scheduler.Agent.Resources;
+using Scheduler.Metrics;
 using Scheduler.Rpc;
 
 namespace Scheduler.Agent;
@@ -73,6 +74,13 @@ public static class AgentHost
         var bound = server.BoundEndpoints[0];
         var advertised = $"{(address.Equals(IPAddress.Any) ? System.Net.Dns.GetHostName() : host)}:{bound.Port}";
         Console.Out.WriteLine($"agent listening on {host}:{bound.Port}");
+        using var metrics = string.IsNullOrEmpty(options.MetricsListen) ? null : new Telemetry.AgentMetrics(core);
+        core.Metrics = metrics;
+        await using var scrape = metrics is null ? null : await MetricsEndpoint.StartAsync(options.MetricsListen!, [Telemetry.AgentMetrics.MeterName], cancellationToken);
+        if (scrape is not null)
+        {
+            Console.Out.WriteLine($"agent metrics on {scrape.Url}");
+        }
 
         AgentInfo Info()
         {

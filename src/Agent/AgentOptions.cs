@@ -10,6 +10,9 @@ public sealed class AgentOptions
     /// <summary>Where AgentFiles is served (<c>host:port</c>, port 0 = any free port).</summary>
     public string Listen { get; set; } = "127.0.0.1:0";
 
+    /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>); null: none.</summary>
+    public string? MetricsListen { get; set; }
+
     /// <summary>Work directory: checkpoints under <c>meta/</c>, sandboxes under <c>sandboxes/</c>.</summary>
     public string WorkDir { get; set; } = "";
 
@@ -30,10 +33,13 @@ public sealed class AgentOptions
 
     /// <summary>
     /// How to start a supervisor: the program and leading arguments, to which
-    /// <c>agent supervise --run-dir DIR</c> is appended. Empty: this process's own executable
-    /// (plus the entry assembly when running under <c>dotnet</c>).
+    /// <c>--run-dir DIR</c> is appended. Empty: the native <c>sched-supervisor</c> installed beside
+    /// the agent's assembly.
     /// </summary>
     public List<string> SupervisorCommand { get; } = [];
+
+    /// <summary>Supervisors kept started ahead of need (0: start one per launch).</summary>
+    public int SupervisorPool { get; set; } = 2;
 
     /// <summary>Default kill grace period when the task and the kill request set none.</summary>
     public TimeSpan DefaultKillGrace { get; set; } = TimeSpan.FromSeconds(3);
@@ -89,6 +95,11 @@ public sealed class AgentOptions
         if (!Endpoints.TryParse(Listen, out _, out _))
         {
             problems.Add($"Listen address '{Listen}' is not host:port.");
+        }
+        if (MetricsListen is { Length: > 0 } metrics && (!Endpoints.TryParse(metrics, out var metricsHost, out _)
+            || (metricsHost != "localhost" && !System.Net.IPAddress.TryParse(metricsHost.Trim('[', ']'), out _))))
+        {
+            problems.Add($"Metrics address '{metrics}' is not IP:port (e.g. 0.0.0.0:9106).");
         }
         return problems;
     }

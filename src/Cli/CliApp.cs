@@ -72,6 +72,10 @@ public static class CliApp
         {
             root.Subcommands.Add(command);
         }
+        foreach (var command in ReservationCommands.Create())
+        {
+            root.Subcommands.Add(command);
+        }
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(LogsCommand.Create());
         root.Subcommands.Add(KillCommand.Create());

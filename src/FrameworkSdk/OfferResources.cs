@@ -93,6 +93,14 @@ public sealed class OfferResources
             }
             resources.AddRange(ports);
         }
+        foreach (var volume in builder.Volumes)
+        {
+            if (!trial.TryTake([volume]))
+            {
+                return false;
+            }
+            resources.Add(volume.Clone());
+        }
         foreach (var r in resources.Where(r => string.IsNullOrEmpty(r.AllocationRole)))
         {
             r.AllocationRole = Offer.Role;
@@ -131,15 +139,18 @@ public sealed class OfferResources
     public static double Scalar(IEnumerable<Resource> resources, string name) =>
         ResourcePool.Round(resources.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar).Sum(r => r.Scalar));
 
-    /// <summary>A short text form: <c>cpus:1.5;mem:256;ports:[31000-31001]</c>.</summary>
+    /// <summary>A short text form: <c>cpus:1.5;mem:256;ports:[31000-31001];cpus(web,dynamic):1;disk(web,dynamic)[pg:data]:512</c>.</summary>
     /// <param name="resources">Resources.</param>
     public static string Describe(IEnumerable<Resource> resources)
     {
         ArgumentNullException.ThrowIfNull(resources);
         var parts = new List<string>();
-        foreach (var group in resources.GroupBy(r => (r.Name, Role: r.Reservation?.Role ?? "")))
+        foreach (var group in resources.GroupBy(r => (r.Name, Role: r.Reservation?.Role ?? "", Dynamic: r.Reservation?.Type == Reservation.Types.Type.Dynamic,
+                     Volume: r.Disk?.Persistence is { Id.Length: > 0 } p ? $"[{p.Id}:{r.Disk.Volume?.ContainerPath}]" : "")))
         {
-            var name = group.Key.Role.Length > 0 ? $"{group.Key.Name}({group.Key.Role})" : group.Key.Name;
+            var name = group.Key.Role.Length == 0 ? group.Key.Name
+                : group.Key.Dynamic ? $"{group.Key.Name}({group.Key.Role},dynamic)" : $"{group.Key.Name}({group.Key.Role})";
+            name += group.Key.Volume;
             var first = group.First();
             var value = first.ValueCase switch
             {

@@ -21,7 +21,9 @@ internal sealed class ResourcePool
 
     public ResourcePool Copy() => new(_items);
 
-    public double Scalar(string name) => Round(_items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar).Sum(r => r.Scalar));
+    /// <summary>The quantity of <paramref name="name"/> free for new uses (persistent volumes are
+    /// not: a task takes a volume whole, by its id).</summary>
+    public double Scalar(string name) => Round(_items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar && r.Disk is null).Sum(r => r.Scalar));
 
     public static double Round(double value) => Math.Round(value, 3, MidpointRounding.AwayFromZero);
 
@@ -60,7 +62,7 @@ internal sealed class ResourcePool
         }
         var pieces = new List<Resource>();
         var left = amount;
-        foreach (var r in _items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar)
+        foreach (var r in _items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar && r.Disk is null)
                      .OrderBy(r => r.Reservation is null ? 1 : 0).ToList())
         {
             if (left <= Epsilon)
@@ -114,7 +116,7 @@ internal sealed class ResourcePool
     private bool TakeOne(Resource wanted)
     {
         var role = wanted.Reservation?.Role;
-        var candidates = _items.Where(r => r.Name == wanted.Name && r.ValueCase == wanted.ValueCase && r.Reservation?.Role == role).ToList();
+        var candidates = _items.Where(r => r.Name == wanted.Name && r.ValueCase == wanted.ValueCase && r.Reservation?.Role == role && Equals(r.Disk, wanted.Disk)).ToList();
         switch (wanted.ValueCase)
         {
             case Resource.ValueOneofCase.Scalar:

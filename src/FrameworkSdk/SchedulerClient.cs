@@ -183,6 +183,9 @@ public sealed partial class SchedulerClient : IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>Redirects retried after 50–150 ms before the backoff applies (≈ 10 s).</summary>
+    private const int QuickRedirects = 100;
+
     private static TaskCompletionSource<Event.Types.Subscribed> NewSubscribedSource() =>
         new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -190,6 +193,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
     {
         var failures = 0;
         var redirects = 0;
+        var leaderless = 0;
         while (!ct.IsCancellationRequested)
         {
             var address = _masters.Current;
@@ -207,10 +211,14 @@ public sealed partial class SchedulerClient : IAsyncDisposable
             {
                 failures = 0;
                 redirects = 0;
+                leaderless = 0;
                 MarkDisconnected(outcome.Reason);
             }
             if (outcome.Kind == OutcomeKind.Redirect)
             {
+                // A live master answered: an election is under way or over. Connection failures
+                // before it (the dead leader) do not count towards the backoff.
+                failures = 0;
                 var followed = _masters.FollowLeader(outcome.Leader);
                 _logger.LogInformation("Master {Master} is not the leader; {Next}", address, followed ? "following the leader " + outcome.Leader : "trying the next master");
                 if (followed && redirects++ < 3)
@@ -230,12 +238,22 @@ public sealed partial class SchedulerClient : IAsyncDisposable
             {
                 // Quick retries while a round through the configured masters is not exhausted or
                 // live followers answer (an election is under way); backoff after a failed round.
+                // Redirects without a leader that answers are retried quickly for a while (a
+                // lease TTL or two), then with the backoff too, so that a long outage of the
+                // election (etcd down) does not turn every framework into a busy poller.
                 var round = _masters.Configured.Count;
-                var delay = outcome.Kind == OutcomeKind.Redirect || failures < round
-                    ? TimeSpan.FromMilliseconds(50 + (_options.Random.NextDouble() * 100))
-                    : _options.Backoff.Delay(failures - round, _options.Random);
-                if (outcome.Kind != OutcomeKind.Redirect)
+                TimeSpan delay;
+                if (outcome.Kind == OutcomeKind.Redirect)
                 {
+                    delay = ++leaderless <= QuickRedirects
+                        ? TimeSpan.FromMilliseconds(50 + (_options.Random.NextDouble() * 100))
+                        : _options.Backoff.Delay(leaderless - QuickRedirects - 1, _options.Random);
+                }
+                else
+                {
+                    delay = failures < round
+                        ? TimeSpan.FromMilliseconds(50 + (_options.Random.NextDouble() * 100))
+                        : _options.Backoff.Delay(failures - round, _options.Random);
                     failures++;
                 }
                 await Task.Delay(delay, _time, ct).ConfigureAwait(false);

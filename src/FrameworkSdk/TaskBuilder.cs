@@ -15,6 +15,7 @@ public sealed class TaskBuilder
 {
     private readonly Dictionary<string, double> _scalars = new(StringComparer.Ordinal);
     private readonly List<ulong> _ports = [];
+    private readonly List<Resource> _volumes = [];
     private readonly TaskInfo _task;
 
     /// <summary>Starts a task with the given id (unique within the framework).</summary>
@@ -27,6 +28,9 @@ public sealed class TaskBuilder
 
     /// <summary>The scalar quantities asked for.</summary>
     internal IReadOnlyDictionary<string, double> Scalars => _scalars;
+
+    /// <summary>Persistent volumes the task uses (whole, as offered).</summary>
+    internal IReadOnlyList<Resource> Volumes => _volumes;
 
     /// <summary>How many ports to pick from the offer.</summary>
     internal int PortCount { get; private set; }
@@ -235,6 +239,21 @@ public sealed class TaskBuilder
     public TaskBuilder Label(string key, string value)
     {
         _task.Labels[key] = value;
+        return this;
+    }
+
+    /// <summary>Uses a persistent volume of the offer (as the offer lists it, see
+    /// <see cref="ResourceOperations.VolumesIn"/>): the task sees it at the volume's
+    /// <c>container_path</c> in its sandbox, and data written there outlives the task.</summary>
+    /// <param name="volume">A disk resource with <c>disk.persistence.id</c>.</param>
+    public TaskBuilder Volume(Resource volume)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        if (volume.Disk?.Persistence is not { Id.Length: > 0 })
+        {
+            throw new ArgumentException("Not a persistent volume: the resource has no disk.persistence.id.", nameof(volume));
+        }
+        _volumes.Add(volume.Clone());
         return this;
     }
 

@@ -59,6 +59,8 @@ public static class OperatorMethods
     public static readonly Method<ReactivateAgentRequest, ReactivateAgentResponse> ReactivateAgent = Method.FromDescriptor<ReactivateAgentRequest, ReactivateAgentResponse>(Service, "ReactivateAgent");
     public static readonly Method<KillTaskRequest, KillTaskResponse> KillTask = Method.FromDescriptor<KillTaskRequest, KillTaskResponse>(Service, "KillTask");
     public static readonly Method<OperatorSubscribeRequest, OperatorEvent> Subscribe = Method.FromDescriptor<OperatorSubscribeRequest, OperatorEvent>(Service, "Subscribe");
+    public static readonly Method<ReserveResourcesRequest, ReserveResourcesResponse> ReserveResources = Method.FromDescriptor<ReserveResourcesRequest, ReserveResourcesResponse>(Service, "ReserveResources");
+    public static readonly Method<UnreserveResourcesRequest, UnreserveResourcesResponse> UnreserveResources = Method.FromDescriptor<UnreserveResourcesRequest, UnreserveResourcesResponse>(Service, "UnreserveResources");
 }
 
 /// <summary>Well-known metadata keys.</summary>

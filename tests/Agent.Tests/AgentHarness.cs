@@ -9,7 +9,7 @@ namespace Scheduler.Agent.Tests;
 /// <summary>
 /// Drives an <see cref="AgentCore"/> directly on a temp work dir, standing in for the master: it
 /// collects every status update the agent sends and acknowledges it. Supervisors are real
-/// processes started through the SupervisorShim test entry point.
+/// processes: the native sched-supervisor built with src/Agent and copied beside the tests.
 /// </summary>
 public sealed class AgentHarness : IAsyncDisposable
 {
@@ -24,7 +24,6 @@ public sealed class AgentHarness : IAsyncDisposable
         WorkDir = workDir ?? Directory.CreateTempSubdirectory("agent-test-").FullName;
         AutoAck = autoAck;
         Options = new AgentOptions { WorkDir = WorkDir, Isolation = isolation, DefaultKillGrace = TimeSpan.FromSeconds(1) };
-        Options.SupervisorCommand.AddRange(ShimCommand());
         Isolation = isolation;
         Start();
     }
@@ -97,6 +96,22 @@ public sealed class AgentHarness : IAsyncDisposable
     public Task<TaskStatus> WaitTerminalAsync(string taskId, TimeSpan? timeout = null)
         => WaitForAsync(taskId, s => StatusUpdates.StatusUpdateQueue.IsTerminal(s.State), timeout);
 
+    /// <summary>Runs a helper program (umoci, skopeo, mkfs…) to completion; fails the test with its stderr when it fails.</summary>
+    public static void Run(string program, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        _ = stdout.Result;
+        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {err}");
+    }
+
     public static TaskInfo ShellTask(string id, string command, double cpus = 0.5, double mem = 64) => new()
     {
         TaskId = id,
@@ -109,7 +124,6 @@ public sealed class AgentHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _cts.CancelAsync();
         foreach (var t in Core.Tasks.Where(t => !t.Ended).ToList())
         {
             await Core.KillAsync(t.Framework.Id, t.Info.TaskId, new KillPolicy { GracePeriodSeconds = 0.1 }, TaskStatus.Types.Reason.KilledByOperator);
@@ -124,6 +138,8 @@ public sealed class AgentHarness : IAsyncDisposable
             {
             }
         }
+        // The pump collects the updates awaited above: stop it only now.
+        await _cts.CancelAsync();
         await Core.DisposeAsync();
         try
         {
@@ -176,16 +192,5 @@ public sealed class AgentHarness : IAsyncDisposable
                 return;
             }
         }
-    }
-
-    private static List<string> ShimCommand()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        // tests/Agent.Tests/bin/<Config>/net10.0/ → tests/Agent.Tests/SupervisorShim/bin/<Config>/net10.0/
-        var config = output.Parent!.Name;
-        var testsDir = output.Parent!.Parent!.Parent!.FullName;
-        var shim = Path.Combine(testsDir, "SupervisorShim", "bin", config, "net10.0", "SupervisorShim.dll");
-        Assert.True(File.Exists(shim), $"supervisor shim not built at {shim}");
-        return [Path.Combine(Path.GetDirectoryName(Environment.ProcessPath!)!, "dotnet") is var d && File.Exists(d) ? d : "dotnet", shim];
     }
 }

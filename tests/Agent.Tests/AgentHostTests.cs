@@ -73,6 +73,63 @@ public class AgentHostTests
         }
     }
 
+    [Fact]
+    public async Task Task_usage_reaches_the_master_with_the_heartbeats()
+    {
+        if (!AgentHarness.IsRoot)
+        {
+            Console.WriteLine("skipped: usage is measured in the task's cgroups, which need root (CI runs as root)");
+            return;
+        }
+        await using var master = await TestMasterEndpoint.StartAsync();
+        var work = Directory.CreateTempSubdirectory("agent-usage-").FullName;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var options = new AgentOptions { WorkDir = work, Resources = "cpus:2;mem:1024", Isolation = "auto", UsageEveryHeartbeats = 2 };
+        options.Masters.Add(master.Address);
+        var run = AgentHost.RunAsync(options, cts.Token);
+        try
+        {
+            await NextAsync(master, AgentMessage.MessageOneofCase.Register, cts.Token);
+            // Holds ~8 MiB in a shell variable and spins.
+            var task = AgentHarness.ShellTask("busy", "x=$(head -c 8388608 /dev/zero | tr '\\0' a); while :; do :; done", cpus: 0.5, mem: 128);
+            task.AgentId = "agent-1";
+            await master.SendAsync(new MasterMessage { Launch = new MasterMessage.Types.LaunchTasks { Framework = AgentHarness.Framework, Tasks = { task } } });
+            TaskUsage? seen = null;
+            while (seen is null)
+            {
+                var usage = (await NextAsync(master, AgentMessage.MessageOneofCase.Usage, cts.Token)).Usage;
+                var mine = usage.Tasks.SingleOrDefault(t => t.TaskId == "busy" && t.FrameworkId == "fw1");
+                if (mine is not null && mine.Statistics.CpuUserSeconds + mine.Statistics.CpuSystemSeconds > 0.05 && mine.Statistics.MemBytes > 4 << 20)
+                {
+                    seen = mine;
+                    Assert.True(usage.Total.CpuUserSeconds + usage.Total.CpuSystemSeconds >= mine.Statistics.CpuUserSeconds + mine.Statistics.CpuSystemSeconds - 1e-9);
+                }
+            }
+            Assert.Equal(0.5, seen.Statistics.CpuLimit, 3);
+            Assert.Equal(128UL << 20, seen.Statistics.MemLimitBytes);
+            await master.SendAsync(new MasterMessage { Kill = new MasterMessage.Types.KillTask { FrameworkId = "fw1", TaskId = "busy", KillPolicy = new KillPolicy { GracePeriodSeconds = 0.2 } } });
+            while (true)
+            {
+                // Each update is acknowledged, so the next one of the task comes up.
+                var batch = await NextAsync(master, AgentMessage.MessageOneofCase.StatusUpdates, cts.Token);
+                foreach (var u in batch.StatusUpdates.Updates)
+                {
+                    await master.SendAsync(new MasterMessage { Acks = new MasterMessage.Types.StatusAcks { Acks = { new MasterMessage.Types.StatusAck { FrameworkId = u.FrameworkId, TaskId = u.Status.TaskId, Uuid = u.Status.Uuid } } } });
+                }
+                if (batch.StatusUpdates.Updates.Any(u => u.Status.TaskId == "busy" && u.Status.State == TaskState.TaskKilled))
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(20)));
+            Directory.Delete(work, true);
+        }
+    }
+
     private static async Task<AgentMessage> NextAsync(TestMasterEndpoint master, AgentMessage.MessageOneofCase kind, CancellationToken ct)
     {
         while (true)

@@ -52,6 +52,49 @@ public class FetcherTests
         Assert.Empty(Directory.GetFiles(Path.Combine(h.WorkDir, "sandboxes", "fw1", "badsum")));
     }
 
+    [Fact]
+    public async Task A_zip_is_extracted_into_the_sandbox_and_one_escaping_it_is_refused()
+    {
+        await using var h = new AgentHarness();
+        var zip = Path.Combine(h.WorkDir, "tools.zip");
+        using (var archive = ZipFile.Open(zip, ZipArchiveMode.Create))
+        {
+            var script = archive.CreateEntry("bin/run.sh");
+            script.ExternalAttributes = (int)(0x81ed << 16); // regular file, rwxr-xr-x
+            using (var w = new StreamWriter(script.Open()))
+            {
+                await w.WriteAsync("#!/bin/sh\necho zipped-tool-ran\n");
+            }
+            using (var w = new StreamWriter(archive.CreateEntry("conf/app.conf").Open()))
+            {
+                await w.WriteAsync("key=value\n");
+            }
+        }
+        var ok = AgentHarness.ShellTask("zip", "sh bin/run.sh && cat conf/app.conf");
+        ok.Command.Uris.Add(new Sched.V1.Uri { Value = "file://" + zip, Extract = true });
+        h.Launch(ok);
+        var end = await h.WaitTerminalAsync("zip");
+        Assert.True(end.State == TaskState.TaskFinished, end.Message);
+        var sandbox = Path.Combine(h.WorkDir, "sandboxes", "fw1", "zip");
+        Assert.Equal("zipped-tool-ran\nkey=value\n", await File.ReadAllTextAsync(Path.Combine(sandbox, "stdout")));
+        Assert.False(File.Exists(Path.Combine(sandbox, "tools.zip")), "the archive itself was kept in the sandbox");
+
+        var evil = Path.Combine(h.WorkDir, "evil.zip");
+        using (var archive = ZipFile.Open(evil, ZipArchiveMode.Create))
+        using (var w = new StreamWriter(archive.CreateEntry("../../escaped.txt").Open()))
+        {
+            await w.WriteAsync("x");
+        }
+        var bad = AgentHarness.ShellTask("evilzip", "true");
+        bad.Command.Uris.Add(new Sched.V1.Uri { Value = "file://" + evil, Extract = true });
+        h.Launch(bad);
+        var b = await h.WaitTerminalAsync("evilzip");
+        Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.FetchFailed), (b.State, b.Reason));
+        Assert.Contains("cannot extract", b.Message);
+        Assert.False(File.Exists(Path.Combine(h.WorkDir, "sandboxes", "escaped.txt")));
+        Assert.False(File.Exists(Path.Combine(h.WorkDir, "escaped.txt")));
+    }
+
     private static HttpListener StartServer(out string baseUrl)
     {
         var probe = new TcpListener(IPAddress.Loopback, 0);

@@ -41,6 +41,51 @@ public class HealthCheckTests
     }
 
     [Fact]
+    public async Task An_http_server_task_is_healthy_then_failing_checks_kill_it()
+    {
+        if (!File.Exists("/bin/busybox"))
+        {
+            Console.WriteLine("skipped: needs busybox-static (CI has it)");
+            return;
+        }
+        await using var h = new AgentHarness();
+        var port = FreePort();
+        var task = AgentHarness.ShellTask("httpd", $"mkdir -p www && echo ok > www/ok && exec /bin/busybox httpd -f -p 127.0.0.1:{port} -h www");
+        task.HealthCheck = new HealthCheck
+        {
+            Type = HealthCheck.Types.Type.Http,
+            Http = new HealthCheck.Types.Http { Port = (uint)port, Path = "/ok" },
+            IntervalSeconds = 0.2,
+            TimeoutSeconds = 2,
+            ConsecutiveFailures = 2,
+            GracePeriodSeconds = 10,
+        };
+        h.Launch(task);
+        var healthy = await h.WaitForAsync("httpd", s => s.HasHealthy && s.Healthy);
+        Assert.Equal(TaskState.TaskRunning, healthy.State);
+        var pid = h.Core.Tasks.Single(t => t.Info.TaskId == "httpd").Handle!.TaskPid;
+
+        // The server now answers 404 for the checked path.
+        File.Delete(Path.Combine(h.WorkDir, "sandboxes", "fw1", "httpd", "www", "ok"));
+        var unhealthy = await h.WaitForAsync("httpd", s => s.HasHealthy && !s.Healthy);
+        Assert.Equal(TaskState.TaskRunning, unhealthy.State);
+        var end = await h.WaitTerminalAsync("httpd");
+        Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.TaskHealthCheckFailed), (end.State, end.Reason));
+        Assert.Contains("health check", end.Message);
+        Assert.False(Native.ProcFs.Stat(pid) is { Alive: true }, "the server survived its failed health check");
+        ProcessExecutorTests.AssertNoCgroups(h);
+    }
+
+    private static int FreePort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
+
+    [Fact]
     public async Task Failures_within_the_grace_period_do_not_count()
     {
         await using var h = new AgentHarness(isolation: "none");

@@ -49,6 +49,47 @@ public class OciExecutorTests
     }
 
     [Fact]
+    public async Task A_container_writes_to_its_persistent_volume_through_a_bind_mount_and_a_read_only_one_refuses_writes()
+    {
+        if (!CanRun)
+        {
+            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
+            return;
+        }
+        await using var h = new AgentHarness();
+        var layout = BuildImage(h.WorkDir);
+        var writer = OciTask("v1", $"oci:{layout}:t", "echo kept > /mnt/sandbox/data/file && ls -la /mnt/sandbox/data");
+        writer.Resources.Add(VolumeResource("vol1", "data", Volume.Types.Mode.Rw));
+        h.Launch(writer);
+        var end = await h.WaitTerminalAsync("v1", TimeSpan.FromSeconds(60));
+        var sandbox = Path.Combine(h.WorkDir, "sandboxes", "fw1", "v1");
+        Assert.True(end.State == TaskState.TaskFinished, $"{end.State} {end.Message}; stderr: {await File.ReadAllTextAsync(Path.Combine(sandbox, "stderr"))}");
+        var host = h.Core.Volumes.HostPath(VolumeResource("vol1", "data", Volume.Types.Mode.Rw));
+        Assert.Equal("kept\n", await File.ReadAllTextAsync(Path.Combine(host, "file")));
+        // The sandbox holds only the (now empty) mount point, not the data.
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(sandbox, "data")));
+
+        var reader = OciTask("v2", $"oci:{layout}:t", "cat /mnt/sandbox/data/file; echo more > /mnt/sandbox/data/file2 && echo WROTE");
+        reader.Resources.Add(VolumeResource("vol1", "data", Volume.Types.Mode.Ro));
+        h.Launch(reader);
+        var second = await h.WaitTerminalAsync("v2", TimeSpan.FromSeconds(60));
+        var stdout = await File.ReadAllTextAsync(Path.Combine(h.WorkDir, "sandboxes", "fw1", "v2", "stdout"));
+        Assert.Equal(TaskState.TaskFailed, second.State);
+        Assert.Contains("kept", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("WROTE", stdout, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(host, "file2")));
+        ProcessExecutorTests.AssertNoCgroups(h);
+    }
+
+    private static Resource VolumeResource(string id, string containerPath, Volume.Types.Mode mode) => new()
+    {
+        Name = "disk",
+        Scalar = 16,
+        Reservation = new Reservation { Type = Reservation.Types.Type.Dynamic, Role = "web" },
+        Disk = new DiskInfo { Persistence = new DiskInfo.Types.Persistence { Id = id }, Volume = new Volume { ContainerPath = containerPath, Mode = mode } },
+    };
+
+    [Fact]
     public async Task Bad_images_fail_with_a_reason_and_leave_no_cache_entry()
     {
         if (!CanRun)
@@ -113,7 +154,7 @@ public class OciExecutorTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
-    private static TaskInfo OciTask(string id, string image, string shell, double mem = 64)
+    internal static TaskInfo OciTask(string id, string image, string shell, double mem = 64)
     {
         var t = AgentHarness.ShellTask(id, shell, mem: mem);
         t.Container = new ContainerInfo { Type = ContainerInfo.Types.Type.Oci, Oci = new OciInfo { Image = image } };
@@ -125,18 +166,18 @@ public class OciExecutorTests
     {
         var layout = Path.Combine(work, "image");
         var bundle = Path.Combine(work, "image-bundle");
-        Run("umoci", "init", "--layout", layout);
-        Run("umoci", "new", "--image", layout + ":t");
-        Run("umoci", "unpack", "--image", layout + ":t", bundle);
+        AgentHarness.Run("umoci", "init", "--layout", layout);
+        AgentHarness.Run("umoci", "new", "--image", layout + ":t");
+        AgentHarness.Run("umoci", "unpack", "--image", layout + ":t", bundle);
         var bin = Path.Combine(bundle, "rootfs", "bin");
         Directory.CreateDirectory(bin);
         File.Copy("/bin/busybox", Path.Combine(bin, "busybox"));
-        foreach (var applet in new[] { "sh", "ls", "echo", "cat", "tr", "test", "hostname", "true", "sleep" })
+        foreach (var applet in new[] { "sh", "ls", "echo", "cat", "tr", "test", "hostname", "true", "sleep", "mkfifo" })
         {
             File.CreateSymbolicLink(Path.Combine(bin, applet), "busybox");
         }
-        Run("umoci", "repack", "--image", layout + ":t", bundle);
-        Run("umoci", "config", "--image", layout + ":t", "--config.env", "PATH=/bin");
+        AgentHarness.Run("umoci", "repack", "--image", layout + ":t", bundle);
+        AgentHarness.Run("umoci", "config", "--image", layout + ":t", "--config.env", "PATH=/bin");
         Directory.Delete(bundle, true);
         return layout;
     }
@@ -187,18 +228,5 @@ public class OciExecutorTests
         index["manifests"]![0]!["size"] = bytes.Length;
         File.WriteAllText(Path.Combine(layout, "index.json"), index.ToJsonString());
         return layout;
-    }
-
-    private static void Run(string program, params string[] args)
-    {
-        var psi = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)} failed: {err}");
     }
 }

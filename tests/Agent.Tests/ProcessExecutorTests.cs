@@ -153,6 +153,41 @@ public class ProcessExecutorTests
     }
 
     [Fact]
+    public async Task What_a_task_leaves_running_is_killed_and_its_cgroups_removed_while_the_agent_is_down()
+    {
+        if (!AgentHarness.IsRoot)
+        {
+            Console.WriteLine("skipped: cgroups need root (CI runs as root)");
+            return;
+        }
+        var h = new AgentHarness();
+        await using var _ = h;
+        // The main process exits (when the test writes the fifo) leaving a sleeper in its cgroups,
+        // in a session of its own (out of reach of a kill of the task's process group).
+        h.Launch(AgentHarness.ShellTask("leaves", "mkfifo fifo; setsid sleep 1000 & echo $! > bg; read x < fifo; exit 0"));
+        var sandbox = Path.Combine(h.WorkDir, "sandboxes", "fw1", "leaves");
+        await h.WaitForStateAsync("leaves", TaskState.TaskRunning);
+        await WaitUntilAsync(() => File.Exists(Path.Combine(sandbox, "fifo")) && File.Exists(Path.Combine(sandbox, "bg")) && File.ReadAllText(Path.Combine(sandbox, "bg")).EndsWith('\n'));
+        var container = h.Core.Tasks.Single(t => t.Info.TaskId == "leaves").ContainerId;
+        var bg = int.Parse(File.ReadAllText(Path.Combine(sandbox, "bg")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+        await h.CrashAsync();
+        await Task.Run(() => File.WriteAllText(Path.Combine(sandbox, "fifo"), "go\n")).WaitAsync(TimeSpan.FromSeconds(20));
+        await WaitUntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", container, "status.json")));
+        // With no agent around, the supervisor froze and killed the leftover and removed the cgroups.
+        Assert.False(ProcFs.Stat(bg) is { Alive: true }, $"the leftover process {bg} survived its task");
+        var scope = Isolation.Isolators.ScopeFor(h.WorkDir);
+        foreach (var c in new[] { "memory", "cpu", "cpuacct", "pids", "freezer" })
+        {
+            Assert.False(Directory.Exists($"/sys/fs/cgroup/{c}/sched/{scope}/{container}"), $"the {c} cgroup of the task was left behind");
+        }
+
+        h.Start();
+        var end = await h.WaitTerminalAsync("leaves");
+        Assert.Equal((TaskState.TaskFinished, 0), (end.State, end.ExitCode));
+    }
+
+    [Fact]
     public async Task After_a_host_reboot_old_tasks_are_reported_gone()
     {
         var h = new AgentHarness();

@@ -71,7 +71,9 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
                 writeLock.Release();
             }
         }
-        await WriteAsync(new MasterMessage { Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = 0.2 } });
+        // 0.5 s: the agent gives up after 3 missed pings, and a loaded CI host can stall a test
+        // process for a second; a reconnect would lose what the test sent on the old stream.
+        await WriteAsync(new MasterMessage { Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = 0.5 } });
         var pump = Task.Run(async () =>
         {
             await foreach (var m in _toAgent.Reader.ReadAllAsync(ct))

@@ -11,8 +11,8 @@ namespace Scheduler.Allocation.Tests;
 /// Invariants over random clusters and random event sequences. Each case is generated from one
 /// integer seed (FsCheck chooses it; a failure message names it), which builds agents (reserved
 /// parts, GPUs, draining), frameworks (roles, GPU capability, suppression), quotas and a sequence of
-/// cycles, recoveries with and without filters, time steps, suppress/revive, agent churn and quota
-/// changes. A model of every holding is kept from the grants, and checked after every step.
+/// cycles, recoveries with and without filters, time steps, suppress/revive, agent churn, quota
+/// changes and dynamic reservations (reserve/unreserve of held resources). A model of every holding is kept from the grants, and checked after every step.
 /// </summary>
 public class AllocatorPropertyTests
 {
@@ -140,7 +140,7 @@ public class AllocatorPropertyTests
         var steps = r.Next(10, 40);
         for (var step = 0; step < steps; step++)
         {
-            switch (r.Next(12))
+            switch (r.Next(14))
             {
                 case 0:
                 case 1:
@@ -219,6 +219,10 @@ public class AllocatorPropertyTests
                     }
 
                     break;
+                case 11:
+                case 12:
+                    ReserveOrUnreserve(h, m, r);
+                    break;
                 default:
                     SetQuota();
                     break;
@@ -267,6 +271,46 @@ public class AllocatorPropertyTests
         if (refuse is { } t && t > TimeSpan.Zero)
         {
             m.Filters[(key.Fw, key.Agent)] = h.Time.GetUtcNow() + t;
+        }
+    }
+
+    /// <summary>
+    /// A RESERVE (part of an unreserved scalar a framework holds becomes dynamically reserved for
+    /// the role it holds it under) or an UNRESERVE (part of a held dynamic reservation becomes
+    /// unreserved), applied as the master does: UpdateAllocation, then sometimes UpdateAgent with
+    /// the new total. The model's holding and total change the same way.
+    /// </summary>
+    private static void ReserveOrUnreserve(AllocatorHarness h, Model m, Random r)
+    {
+        var unreserve = r.Next(2) == 0;
+        var candidates = m.Held.Where(kv => kv.Value.Any(x => x.ValueCase == Resource.ValueOneofCase.Scalar
+            && (unreserve ? x.Reservation?.Type == Reservation.Types.Type.Dynamic : x.Reservation is null))).ToList();
+        if (candidates.Count == 0)
+        {
+            return;
+        }
+
+        var (key, held) = candidates[r.Next(candidates.Count)];
+        var pieces = held.AsEnumerable().Where(x => x.ValueCase == Resource.ValueOneofCase.Scalar
+            && (unreserve ? x.Reservation?.Type == Reservation.Types.Type.Dynamic : x.Reservation is null)).ToList();
+        var piece = pieces[r.Next(pieces.Count)];
+        if (r.Next(2) == 0 && FixedScalar.Round(piece.Scalar / 2) > 0)
+        {
+            piece.Scalar = FixedScalar.Round(piece.Scalar / 2);
+        }
+
+        var from = ResourceSet.From([piece]);
+        var to = unreserve
+            ? from.WithoutReservations()
+            : from.WithReservation(new Reservation { Type = Reservation.Types.Type.Dynamic, Role = key.Role, Principal = "p" });
+        h.Allocator.UpdateAllocation(key.Fw, key.Agent, from.WithAllocationRole(key.Role).ToList(), to.WithAllocationRole(key.Role).ToList());
+        m.Held[key] = held - from + to;
+        m.Totals[key.Agent] = m.Totals[key.Agent] - from + to;
+        m.Log.Add($"{(unreserve ? "unreserve" : "reserve")}:{key.Fw}/{key.Role}@{key.Agent}={from}");
+        if (r.Next(2) == 0)
+        {
+            var attributes = new List<Sched.V1.Attribute> { new() { Name = "rack", Text = m.Racks[key.Agent] } };
+            h.Allocator.UpdateAgent(new AgentSpec(key.Agent, key.Agent + ".local", m.Totals[key.Agent].ToList(), attributes, m.DrainingAgents.Contains(key.Agent)));
         }
     }
 
@@ -368,6 +412,14 @@ public class AllocatorPropertyTests
                 throw new InvalidOperationException($"scenario seed {seed}: {e.Message}", e);
             }
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
+
+    [Fact]
+    public void The_scenarios_do_reserve_and_unreserve()
+    {
+        var log = Enumerable.Range(0, 60).SelectMany(RunScenario).ToList();
+        Assert.Contains(log, l => l.StartsWith("reserve:", StringComparison.Ordinal));
+        Assert.Contains(log, l => l.StartsWith("unreserve:", StringComparison.Ordinal));
+    }
 
     [Fact]
     public void The_same_seed_gives_the_same_offers() =>

@@ -26,7 +26,7 @@ public sealed class TestFramework : IAsyncDisposable
         framework.Capabilities.Add(FrameworkCapability.PartitionAware);
         Client = new SchedulerClient(new SchedulerClientOptions
         {
-            Masters = [master],
+            Masters = master.Split(','),
             Framework = framework,
             AutoAcknowledge = autoAcknowledge,
             Backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)),

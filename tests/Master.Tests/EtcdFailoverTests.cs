@@ -17,29 +17,16 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _etcd.DisposeAsync();
 
-    private Task<MasterFixture> StartMasterAsync() => MasterFixture.StartAsync(
-        o =>
-        {
-            foreach (var e in _etcd.Endpoints)
-            {
-                o.EtcdEndpoints.Add(e);
-            }
-        },
-        waitForLeadership: false);
-
-    private static async Task<string> RoleAsync(MasterFixture master) =>
-        (await master.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role;
-
     [Fact]
     public async Task Follower_redirects_and_takes_over_when_the_leader_stops()
     {
-        await using var a = await StartMasterAsync();
-        await using var b = await StartMasterAsync();
+        await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
+        await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
         MasterFixture? leader = null;
         await a.WaitUntilAsync(async () =>
         {
-            var ra = await RoleAsync(a);
-            var rb = await RoleAsync(b);
+            var ra = await a.RoleAsync();
+            var rb = await b.RoleAsync();
             leader = ra is "leader" ? a : rb is "leader" ? b : null;
             return leader is not null && (ra == "follower" || rb == "follower");
         }, "one leader and one follower", TimeSpan.FromSeconds(20));
@@ -72,7 +59,7 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
         await agent.DisposeAsync();
 
         await leader.StopAsync();
-        await follower.WaitUntilAsync(async () => await RoleAsync(follower) is "leader" or "recovering", "the follower to take over", TimeSpan.FromSeconds(20));
+        await follower.WaitUntilAsync(async () => await follower.RoleAsync() is "leader" or "recovering", "the follower to take over", TimeSpan.FromSeconds(20));
 
         // The framework is known from etcd before anyone reconnects.
         await follower.WaitUntilAsync(async () =>
@@ -99,7 +86,7 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
         await fw2.SubscribeAsync();
         await fw2.ReconcileAsync();
         await fw2.NextUpdateAsync("t1", TaskState.TaskRunning);
-        await follower.WaitUntilAsync(async () => await RoleAsync(follower) == "leader", "recovery to finish");
+        await follower.WaitUntilAsync(async () => await follower.RoleAsync() == "leader", "recovery to finish");
         var roles = await follower.Operator(OperatorMethods.GetRoles, new GetRolesRequest());
         Assert.Equal(3, Assert.Single(roles.Roles, r => r.Name == "default").Weight);
         var next = await fw2.NextOfferAsync(TimeSpan.FromSeconds(15));

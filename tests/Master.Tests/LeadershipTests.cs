@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
 using Sched.V1;
+using Scheduler.Master.Registry;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
 using Scheduler.Rpc;
@@ -9,13 +12,37 @@ namespace Scheduler.Master.Tests;
 /// <summary>Follower and deposed-leader behaviour, with the election driven by the test.</summary>
 public sealed class LeadershipTests
 {
-    private static async Task<(MasterFixture Master, Func<ElectionDouble> Election)> StartAsync()
+    /// <summary>Registry keys whose commit completed (a write still queued when leadership ends is
+    /// dropped, so a test that revokes must first wait for the writes it relies on).</summary>
+    private readonly ConcurrentDictionary<string, bool> _committed = new(StringComparer.Ordinal);
+
+    private async Task<(MasterFixture Master, Func<ElectionDouble> Election)> StartAsync()
     {
         ElectionDouble? election = null;
         var master = await MasterFixture.StartAsync(
-            components: c => c.Election = (_, _, self) => election = new ElectionDouble(self),
+            components: c =>
+            {
+                c.Election = (_, _, self) => election = new ElectionDouble(self);
+                c.Registry = (_, options, _) => new ObservedStore(FileRegistryStore.Open(options.WorkDir), _committed);
+            },
             waitForLeadership: false);
         return (master, () => election!);
+    }
+
+    private sealed class ObservedStore(IRegistryStore inner, ConcurrentDictionary<string, bool> committed) : IRegistryStore
+    {
+        public Task<IReadOnlyDictionary<string, ByteString>> LoadAsync(CancellationToken cancellationToken) => inner.LoadAsync(cancellationToken);
+
+        public async Task CommitAsync(IReadOnlyList<RegistryWrite> writes, CancellationToken cancellationToken)
+        {
+            await inner.CommitAsync(writes, cancellationToken);
+            foreach (var w in writes)
+            {
+                committed[w.Key] = true;
+            }
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     private static void AssertNotLeader(RpcException e, string expectedLeader)
@@ -64,6 +91,7 @@ public sealed class LeadershipTests
         await fw.NextOfferAsync();
         var frameworkEvents = fw.Events;
         var agentMessages = agent.Messages;
+        await master.WaitUntilAsync(() => Task.FromResult(_committed.ContainsKey(RegistryRecords.FrameworkKey(fw.FrameworkId))), "the framework to be in the registry");
 
         election().Revoke();
         await master.WaitUntilAsync(() => Task.FromResult(frameworkEvents.Ended is not null && agentMessages.Ended is not null), "streams to close");

@@ -44,7 +44,16 @@ public sealed record ExecutorCapabilities(bool Isolation, bool Images, bool Surv
 
 /// <summary>One task to start.</summary>
 /// <param name="ContainerId">Unique id of this run (cgroup and runtime container name).</param>
-public sealed record TaskLaunch(FrameworkInfo Framework, TaskInfo Task, string SandboxDir, string RunDir, string ContainerId);
+public sealed record TaskLaunch(FrameworkInfo Framework, TaskInfo Task, string SandboxDir, string RunDir, string ContainerId)
+{
+    /// <summary>The task's persistent volumes: host directory and path relative to the sandbox.
+    /// Process tasks see them through links in the sandbox; the OCI executor bind-mounts them.</summary>
+    public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+}
+
+/// <summary>A persistent volume of a task: its directory on the host, its path relative to the
+/// sandbox, and whether the task may only read it (containers honour it; a link cannot).</summary>
+public sealed record VolumeMount(string HostPath, string ContainerPath, bool ReadOnly = false);
 
 /// <summary>How a task ended. <paramref name="ExitCode"/> is set when a process exited.</summary>
 public sealed record TaskExit(TaskState State, TaskStatus.Types.Reason Reason, string Message, int? ExitCode = null);
@@ -74,9 +83,29 @@ public sealed class TaskHandle
     [JsonIgnore]
     public System.Diagnostics.Process? Supervisor { get; set; }
 
+    /// <summary>How long each step of the start took (for measurements; not checkpointed).</summary>
+    [JsonIgnore]
+    public LaunchSteps Steps { get; } = new();
+
     /// <summary>Executor-private live state (mock executor).</summary>
     [JsonIgnore]
     public object? State { get; set; }
+}
+
+/// <summary>Milliseconds spent in each step of a supervised start.</summary>
+public sealed class LaunchSteps
+{
+    /// <summary>Creating the container's cgroups and writing their limits.</summary>
+    public double CgroupMs { get; set; }
+
+    /// <summary>Writing the supervisor's spec.</summary>
+    public double SpecMs { get; set; }
+
+    /// <summary>Starting the supervisor process (fork/exec returned).</summary>
+    public double SpawnMs { get; set; }
+
+    /// <summary>From the supervisor's start to its handshake (the task exec'd in its cgroups).</summary>
+    public double HandshakeMs { get; set; }
 }
 
 /// <summary>A task could not be started; the task ends with <see cref="State"/> and <see cref="Reason"/>.</summary>

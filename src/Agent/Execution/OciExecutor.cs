@@ -64,13 +64,12 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
         var stateRoot = Path.Combine(options.WorkDir, "meta", Path.GetFileName(runtime));
         var spec = new SupervisorSpec
         {
-            Argv = [runtime, "--root", stateRoot, "run", "--bundle", bundle, launch.ContainerId],
+            Argv = RunCommand(runtime, stateRoot, bundle, launch.ContainerId),
             Env = new Dictionary<string, string> { ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
             WorkingDir = bundle,
             Stdout = Path.Combine(launch.SandboxDir, "stdout"),
             Stderr = Path.Combine(launch.SandboxDir, "stderr"),
-            Isolator = Isolator.Name,
-            Scope = Isolators.ScopeFor(options.WorkDir),
+            Cgroup = Isolator.Layout(launch.ContainerId),
             ContainerId = launch.ContainerId,
             JoinCgroups = false,
             GraceSeconds = ProcessExecutor.GraceSeconds(task, options),
@@ -80,6 +79,23 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
         var handle = await Launcher.StartAsync(launch, spec, Name, cancellationToken);
         handle.MemLimitMiB = limits.MemBytes / 1048576.0;
         return handle;
+    }
+
+    /// <summary>
+    /// <c>RUNTIME --root ROOT run [--keep] --bundle BUNDLE ID</c>. With runc, <c>--keep</c> leaves the
+    /// stopped container (and its cgroups) to the supervisor, which reads the peak memory and OOM
+    /// kills before deleting it; otherwise runc would remove the cgroups as the container exits and
+    /// an OOM kill would look like a plain SIGKILL.
+    /// </summary>
+    internal static List<string> RunCommand(string runtime, string stateRoot, string bundle, string containerId)
+    {
+        var argv = new List<string> { runtime, "--root", stateRoot, "run" };
+        if (Path.GetFileName(runtime) == "runc")
+        {
+            argv.Add("--keep");
+        }
+        argv.AddRange(["--bundle", bundle, containerId]);
+        return argv;
     }
 
     /// <summary>The runtime to use: the task's, else the agent's (<c>auto</c>: crun on pure cgroup v2
@@ -188,7 +204,7 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
             },
             ["root"] = new JsonObject { ["path"] = image.RootfsDir, ["readonly"] = true },
             ["hostname"] = string.IsNullOrEmpty(launch.Task.Container.Hostname) ? "task" : launch.Task.Container.Hostname,
-            ["mounts"] = new JsonArray(
+            ["mounts"] = new JsonArray([
                 Mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
                 Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
                 Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
@@ -196,7 +212,9 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
                 Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
                 Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
                 Mount("/tmp", "tmpfs", "tmpfs", ["nosuid", "nodev", "mode=1777"]),
-                Mount("/mnt/sandbox", "bind", launch.SandboxDir, ["rbind", "rw"])),
+                Mount("/mnt/sandbox", "bind", launch.SandboxDir, ["rbind", "rw"]),
+                // Persistent volumes over their mount points in the sandbox (after the sandbox itself).
+                .. launch.Volumes.Select(v => (JsonNode)Mount("/mnt/sandbox/" + v.ContainerPath, "bind", v.HostPath, ["rbind", v.ReadOnly ? "ro" : "rw"]))]),
             ["linux"] = new JsonObject
             {
                 ["namespaces"] = new JsonArray(

@@ -28,6 +28,7 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
         var argv = CommandLine(command, workingDir, env);
         var limits = Limits(task, options);
         IContainerCgroup? cgroup;
+        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             cgroup = Isolator.Create(launch.ContainerId, limits);
@@ -36,6 +37,7 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
         {
             throw new TaskLaunchException(TaskStatus.Types.Reason.ContainerLaunchFailed, "cannot isolate the task: " + e.Message);
         }
+        var cgroupMs = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         var spec = new SupervisorSpec
         {
             Argv = argv,
@@ -44,8 +46,7 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
             Stdout = Path.Combine(launch.SandboxDir, "stdout"),
             Stderr = Path.Combine(launch.SandboxDir, "stderr"),
             User = string.IsNullOrEmpty(command.User) ? (string.IsNullOrEmpty(launch.Framework.User) ? null : launch.Framework.User) : command.User,
-            Isolator = cgroup is null ? "none" : Isolator.Name,
-            Scope = Isolators.ScopeFor(options.WorkDir),
+            Cgroup = cgroup is null ? CgroupLayout.None : Isolator.Layout(launch.ContainerId),
             ContainerId = launch.ContainerId,
             GraceSeconds = GraceSeconds(task, options),
         };
@@ -53,6 +54,7 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
         {
             var handle = await Launcher.StartAsync(launch, spec, Name, cancellationToken);
             handle.MemLimitMiB = limits.MemBytes / 1048576.0;
+            handle.Steps.CgroupMs = cgroupMs;
             return handle;
         }
         catch

@@ -16,6 +16,7 @@ public sealed class CgroupV1Isolator : IIsolator
 
     private readonly Dictionary<string, string> _mounts;
     private readonly string _scope;
+    private readonly Lazy<List<string>> _hierarchies = new(() => AllHierarchies().ToList());
 
     private CgroupV1Isolator(Dictionary<string, string> mounts, string scope)
     {
@@ -81,6 +82,19 @@ public sealed class CgroupV1Isolator : IIsolator
     }
 
     public string? RuntimeCgroupsPath(string containerId) => $"/sched/{_scope}/{containerId}";
+
+    public CgroupLayout Layout(string containerId)
+    {
+        var c = new Container(this, containerId);
+        var relative = Path.Combine("sched", _scope, containerId);
+        var remove = c.Dirs.Values.Concat(_hierarchies.Value.Select(h => Path.Combine(h, relative))).Distinct(StringComparer.Ordinal).ToList();
+        return new CgroupLayout("v1", c.ProcsFiles, new Dictionary<string, string>
+        {
+            ["freezer"] = c.Dirs["freezer"],
+            ["memory"] = c.Dirs["memory"],
+            ["cpuacct"] = c.Dirs["cpuacct"],
+        }, remove);
+    }
 
     public IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep)
     {
@@ -167,13 +181,7 @@ public sealed class CgroupV1Isolator : IIsolator
             var cpuacct = Dirs["cpuacct"];
             var mem = Dirs["memory"];
             var cpu = Dirs["cpu"];
-            var total = CgroupFiles.ReadULong(cpuacct, "cpuacct.usage") / 1e9;
-            var user = CgroupFiles.ReadULong(cpuacct, "cpuacct.usage_user") / 1e9;
-            var sys = CgroupFiles.ReadULong(cpuacct, "cpuacct.usage_sys") / 1e9;
-            if (user + sys <= 0)
-            {
-                user = total;
-            }
+            var (user, sys) = CpuSeconds(cpuacct);
             var quota = (CgroupFiles.Read(cpu, "cpu.cfs_quota_us") ?? "-1").Trim();
             var period = CgroupFiles.ReadULong(cpu, "cpu.cfs_period_us");
             var limit = CgroupFiles.ReadULong(mem, "memory.limit_in_bytes");
@@ -191,6 +199,18 @@ public sealed class CgroupV1Isolator : IIsolator
                 CpuThrottledSeconds = CgroupFiles.ReadKey(cpu, "cpu.stat", "throttled_time") / 1e9,
                 OomKills = OomKills(),
             };
+        }
+
+        /// <summary>User and system CPU seconds. cpuacct.usage (nanoseconds, exact) is the total;
+        /// usage_user/usage_sys are sampled at scheduler ticks, which a task throttled by its CFS
+        /// quota can skew by several percent, so they only give the split (as the kernel's
+        /// cputime_adjust does for /proc).</summary>
+        private static (double User, double Sys) CpuSeconds(string cpuacct)
+        {
+            var total = CgroupFiles.ReadULong(cpuacct, "cpuacct.usage") / 1e9;
+            var user = (double)CgroupFiles.ReadULong(cpuacct, "cpuacct.usage_user");
+            var sys = (double)CgroupFiles.ReadULong(cpuacct, "cpuacct.usage_sys");
+            return user + sys <= 0 ? (total, 0) : (total * user / (user + sys), total * sys / (user + sys));
         }
 
         public void KillAll()

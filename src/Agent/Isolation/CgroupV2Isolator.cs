@@ -93,6 +93,12 @@ public sealed class CgroupV2Isolator : IIsolator
 
     public string? RuntimeCgroupsPath(string containerId) => $"/sched/{_scope}/{containerId}";
 
+    public CgroupLayout Layout(string containerId)
+    {
+        var dir = Path.Combine(_mount, "sched", _scope, containerId);
+        return new CgroupLayout("v2", [Path.Combine(dir, "cgroup.procs")], new Dictionary<string, string> { ["unified"] = dir }, [dir]);
+    }
+
     public IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep)
     {
         var parent = Path.Combine(_mount, "sched", _scope);

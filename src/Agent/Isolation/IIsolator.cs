@@ -28,12 +28,28 @@ public interface IIsolator
     /// <summary>The cgroup path an OCI runtime should use (<c>linux.cgroupsPath</c>), or null.</summary>
     string? RuntimeCgroupsPath(string containerId);
 
+    /// <summary>Where a container's cgroups are (whether or not they exist yet): what a supervisor
+    /// needs to put a task in them, kill everything in them, read their usage and remove them.</summary>
+    CgroupLayout Layout(string containerId);
+
     /// <summary>Kills and removes every container of this scope not in <paramref name="keep"/>.</summary>
     /// <returns>The ids removed.</returns>
     IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep);
 
     /// <summary>Removes this agent's scope cgroup(s) when no container is left in them.</summary>
     void RemoveScopeIfEmpty();
+}
+
+/// <summary>The cgroup directories of one container, as a supervisor sees them.</summary>
+/// <param name="Kind"><c>v1</c>, <c>v2</c> or <c>none</c>.</param>
+/// <param name="ProcsFiles">The <c>cgroup.procs</c> files a task writes its pid to in order to join.</param>
+/// <param name="Dirs">Controller → directory: <c>freezer</c>, <c>memory</c>, <c>cpuacct</c> (v1) or
+/// <c>unified</c> (v2).</param>
+/// <param name="RemoveDirs">Every directory to remove once the container is empty (for v1 this
+/// includes the hierarchies an OCI runtime also creates the container in).</param>
+public sealed record CgroupLayout(string Kind, IReadOnlyList<string> ProcsFiles, IReadOnlyDictionary<string, string> Dirs, IReadOnlyList<string> RemoveDirs)
+{
+    public static CgroupLayout None { get; } = new("none", [], new Dictionary<string, string>(), []);
 }
 
 /// <summary>One container's cgroup(s).</summary>

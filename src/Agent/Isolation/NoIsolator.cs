@@ -12,6 +12,8 @@ public sealed class NoIsolator : IIsolator
 
     public string? RuntimeCgroupsPath(string containerId) => null;
 
+    public CgroupLayout Layout(string containerId) => CgroupLayout.None;
+
     public IReadOnlyList<string> RemoveStale(IReadOnlySet<string> keep) => [];
 
     public void RemoveScopeIfEmpty()

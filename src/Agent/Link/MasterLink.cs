@@ -101,6 +101,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
         }
         core.SetAgentId(first.Registered.AgentId);
+        core.Volumes.Sync(first.Registered.CheckpointedResources);
         if (!_announced)
         {
             _announced = true;
@@ -213,6 +214,9 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                         batch.Updates.AddRange(answers);
                         await writer.WriteAsync(new AgentMessage { StatusUpdates = batch }, ct);
                     }
+                    break;
+                case MasterMessage.MessageOneofCase.ApplyOperations:
+                    core.Volumes.Apply(m.ApplyOperations);
                     break;
                 case MasterMessage.MessageOneofCase.Ping:
                 case MasterMessage.MessageOneofCase.Registered:

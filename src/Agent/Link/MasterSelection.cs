@@ -18,7 +18,12 @@ public sealed class MasterSelection
     private string? _redirect;
     private string? _lastFailed;
     private int _failuresInRound;
+    private int _immediateFollows;
     private TimeSpan _backoff;
+
+    /// <summary>Fresh leader hints followed at once, without the quick-retry pause, before pausing
+    /// (guards against two masters with stale views naming each other).</summary>
+    private const int MaxImmediateFollows = 3;
 
     /// <param name="masters">The configured masters (at least one).</param>
     /// <param name="minBackoff">First backoff after a failed round; quick retries are a fraction of it.</param>
@@ -47,6 +52,7 @@ public sealed class MasterSelection
     {
         _backoff = _minBackoff;
         _failuresInRound = 0;
+        _immediateFollows = 0;
         _lastFailed = null;
     }
 
@@ -54,15 +60,20 @@ public sealed class MasterSelection
     /// <paramref name="leader"/> (possibly empty). Returns the delay before the next attempt.</summary>
     public TimeSpan Redirected(string address, string? leader)
     {
+        _failuresInRound = 0;
         if (!string.IsNullOrEmpty(leader) && leader != address && leader != _lastFailed)
         {
             _redirect = leader;
+            // A new leader is named: go there at once (the election is over).
+            if (_immediateFollows++ < MaxImmediateFollows)
+            {
+                return TimeSpan.Zero;
+            }
         }
         else
         {
             _index++;
         }
-        _failuresInRound = 0;
         return Quick();
     }
 
@@ -71,6 +82,7 @@ public sealed class MasterSelection
     public TimeSpan Failed(string address)
     {
         _lastFailed = address;
+        _immediateFollows = 0;
         _index++;
         if (++_failuresInRound < _masters.Count)
         {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using Sched.V1;
 using Scheduler.Agent.Execution;
 using Scheduler.Agent.Native;
@@ -8,80 +7,197 @@ using Scheduler.Agent.Native;
 namespace Scheduler.Agent.Supervision;
 
 /// <summary>
-/// Agent side of supervisors: starts one for a task (re-invoking the agent's own executable, or
-/// <see cref="AgentOptions.SupervisorCommand"/>), waits for it, kills through it, re-adopts it
-/// after an agent restart, and turns its <c>status.json</c> into a <see cref="TaskExit"/>.
+/// Agent side of supervisors: starts one for a task (the native <c>sched-supervisor</c> beside the
+/// agent's assembly, or <see cref="AgentOptions.SupervisorCommand"/>), waits for it, kills through
+/// it, re-adopts it after an agent restart, and turns its <c>status.json</c> into a
+/// <see cref="TaskExit"/>.
+/// <para>
+/// With a pool (<paramref name="poolSize"/> &gt; 0) a few supervisors are started ahead of need
+/// (<c>--pool</c>) and wait for their run dir on stdin, which takes the supervisor's own process
+/// start off the launch path; the pool refills in the background. Idle pooled supervisors end
+/// when their stdin closes (the launcher is disposed or the agent dies).
+/// </para>
 /// </summary>
-public sealed class SupervisorLauncher(IReadOnlyList<string> command)
+public sealed class SupervisorLauncher(IReadOnlyList<string> command, int poolSize = 0) : IDisposable
 {
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Pooled> _idle = new();
+    private int _filling;
+    private volatile bool _disposed;
+
     /// <summary>The command that starts a supervisor when none is configured.</summary>
-    public static List<string> DefaultCommand()
+    public static List<string> DefaultCommand() => [SupervisorHost.ProgramPath];
+
+    /// <summary>Starts the pool's supervisors (no-op without a pool).</summary>
+    public void Prefill() => Refill();
+
+    public void Dispose()
     {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the agent's own executable");
-        var command = new List<string> { self };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet" && Assembly.GetEntryAssembly()?.Location is { Length: > 0 } entry)
+        _disposed = true;
+        while (_idle.TryDequeue(out var p))
         {
-            command.Add(entry);
+            Retire(p);
         }
-        return command;
     }
 
     /// <summary>Writes the spec, starts the supervisor and waits for its handshake.</summary>
     public async Task<TaskHandle> StartAsync(TaskLaunch launch, SupervisorSpec spec, string executor, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(launch.RunDir);
-        AtomicFile.WriteJson(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), spec, SupervisorJson.Default.SupervisorSpec);
-        var psi = new ProcessStartInfo(command[0])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardInput = false,
-            RedirectStandardError = false,
-            WorkingDirectory = launch.RunDir,
-        };
-        foreach (var arg in command.Skip(1))
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        foreach (var arg in new[] { "agent", "supervise", "--run-dir", launch.RunDir })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        // Supervisors are tiny: keep the runtime lean.
-        psi.Environment["DOTNET_TieredPGO"] = "0";
-        psi.Environment["DOTNET_TC_QuickJitForLoops"] = "1";
-        psi.Environment["DOTNET_GCgen0size"] = "0x400000";
-        Process process;
+        byte[] records;
         try
         {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+            records = spec.ToRecords();
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        catch (ArgumentException e)
         {
-            throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated, $"cannot start the task supervisor '{command[0]}': {e.Message}");
+            throw new TaskLaunchException(TaskStatus.Types.Reason.TaskInvalid, e.Message + "; fix the task's command", TaskState.TaskError);
         }
-        var stat = ProcFs.Stat(process.Id);
+        var t0 = Stopwatch.GetTimestamp();
+        Directory.CreateDirectory(launch.RunDir);
+        // No fsync: the supervisor reads the spec at once, and after a host crash (the only case
+        // where it could be lost) the boot id changes and no task of the old boot is re-adopted.
+        // Synchronous: a small write to the page cache costs less than a thread-pool hop.
+        File.WriteAllBytes(Path.Combine(launch.RunDir, SupervisorHost.SpecFile), records);
+        var t1 = Stopwatch.GetTimestamp();
+        Process process;
+        ulong startTime;
+        if (TakeIdle(launch.RunDir) is { } pooled)
+        {
+            (process, startTime) = (pooled.Process, pooled.StartTime);
+        }
+        else
+        {
+            try
+            {
+                process = Spawn(["--run-dir", launch.RunDir], launch.RunDir, stdin: false);
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
+                    $"cannot start the task supervisor '{command[0]}': {e.Message}; the agent installation is incomplete (sched-supervisor is built and installed with the agent)");
+            }
+            startTime = ProcFs.Stat(process.Id)?.StartTime ?? 0;
+        }
+        var t2 = Stopwatch.GetTimestamp();
         var line = await process.StandardOutput.ReadLineAsync(cancellationToken) ?? "";
         process.StandardOutput.Close();
+        var t3 = Stopwatch.GetTimestamp();
+        // Refilled after the handshake, so the new supervisor's start does not compete with it.
+        Refill();
         if (!line.StartsWith("started ", StringComparison.Ordinal))
         {
             await process.WaitForExitAsync(cancellationToken);
-            var why = line.StartsWith("failed ", StringComparison.Ordinal) ? line["failed ".Length..] : $"supervisor exited with {process.ExitCode} before starting the task";
-            throw new TaskLaunchException(TaskStatus.Types.Reason.ContainerLaunchFailed, $"cannot start the task: {why}");
+            if (!line.StartsWith("failed ", StringComparison.Ordinal))
+            {
+                throw new TaskLaunchException(TaskStatus.Types.Reason.ExecutorTerminated,
+                    $"the task supervisor '{command[0]}' exited with {process.ExitCode} before starting the task{(line.Length > 0 ? ": " + line : "")}");
+            }
+            var recorded = AtomicFile.ReadJson(Path.Combine(launch.RunDir, SupervisorHost.StatusFile), SupervisorJson.Default.SupervisorResult);
+            var reason = recorded?.LaunchReason switch
+            {
+                "executable_not_found" or "not_executable" => TaskStatus.Types.Reason.ExecutableNotFound,
+                _ => TaskStatus.Types.Reason.ContainerLaunchFailed,
+            };
+            throw new TaskLaunchException(reason, $"cannot start the task: {line["failed ".Length..]}");
         }
-        return new TaskHandle
+        var handle = new TaskHandle
         {
             Executor = executor,
             ContainerId = launch.ContainerId,
             RunDir = launch.RunDir,
             SandboxDir = launch.SandboxDir,
             SupervisorPid = process.Id,
-            SupervisorStartTime = stat?.StartTime ?? 0,
+            SupervisorStartTime = startTime,
             TaskPid = int.Parse(line["started ".Length..], CultureInfo.InvariantCulture),
             BootId = ProcFs.BootId(),
             Supervisor = process,
         };
+        handle.Steps.SpecMs = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+        handle.Steps.SpawnMs = Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
+        handle.Steps.HandshakeMs = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
+        return handle;
     }
+
+    private Process Spawn(IEnumerable<string> args, string workingDir, bool stdin)
+    {
+        var psi = new ProcessStartInfo(command[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = stdin,
+            RedirectStandardError = false,
+            WorkingDirectory = workingDir,
+        };
+        foreach (var arg in command.Skip(1).Concat(args))
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        return Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+    }
+
+    /// <summary>An idle pooled supervisor, handed its run dir; null when none is left.</summary>
+    private Pooled? TakeIdle(string runDir)
+    {
+        while (_idle.TryDequeue(out var p))
+        {
+            try
+            {
+                p.Process.StandardInput.Write(runDir + "\n");
+                p.Process.StandardInput.Close();
+                return p;
+            }
+            catch (IOException)
+            {
+                // It died while idle (killed by someone): use another one.
+                p.Process.Dispose();
+            }
+        }
+        return null;
+    }
+
+    private void Refill()
+    {
+        if (poolSize <= 0 || _disposed || Interlocked.CompareExchange(ref _filling, 1, 0) != 0)
+        {
+            return;
+        }
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                while (!_disposed && _idle.Count < poolSize)
+                {
+                    var process = Spawn(["--pool"], "/", stdin: true);
+                    _idle.Enqueue(new Pooled(process, ProcFs.Stat(process.Id)?.StartTime ?? 0));
+                }
+                if (_disposed)
+                {
+                    Dispose();
+                }
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                // No pool then: each launch starts its supervisor and reports why it could not.
+            }
+            finally
+            {
+                Volatile.Write(ref _filling, 0);
+            }
+        });
+    }
+
+    private static void Retire(Pooled p)
+    {
+        try
+        {
+            p.Process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+        p.Process.Dispose();
+    }
+
+    private sealed record Pooled(Process Process, ulong StartTime);
 
     /// <summary>Waits until the supervisor has exited, then reads the recorded result.</summary>
     public async Task<SupervisorResult?> WaitAsync(TaskHandle handle, CancellationToken cancellationToken)

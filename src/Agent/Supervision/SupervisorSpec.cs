@@ -1,10 +1,16 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Scheduler.Agent.Isolation;
 
 namespace Scheduler.Agent.Supervision;
 
 /// <summary>
-/// What a supervisor runs, written by the agent to <c>RUN_DIR/spec.json</c> before starting it.
+/// What a supervisor runs, written by the agent to <c>RUN_DIR/spec</c> before starting it, in a
+/// format the native supervisor (<c>native/supervisor/sched-supervisor.c</c>) reads without a
+/// parser: records <c>key=value</c>, each terminated by a NUL byte; <c>arg</c>, <c>env</c>,
+/// <c>join</c> and <c>remove</c> repeat, in order. This class is the one definition of that spec.
 /// </summary>
 public sealed class SupervisorSpec
 {
@@ -22,10 +28,8 @@ public sealed class SupervisorSpec
     /// <summary>Unix user to run as (only applied when the supervisor runs as root).</summary>
     public string? User { get; set; }
 
-    /// <summary>Isolator name (<c>cgroups-v1</c>, <c>cgroups-v2</c>, <c>none</c>) and its scope.</summary>
-    public string Isolator { get; set; } = "none";
-
-    public string Scope { get; set; } = "";
+    /// <summary>The container's cgroups (see <see cref="IIsolator.Layout"/>).</summary>
+    public CgroupLayout Cgroup { get; set; } = CgroupLayout.None;
 
     public string ContainerId { get; set; } = "";
 
@@ -36,11 +40,70 @@ public sealed class SupervisorSpec
     /// <summary>SIGTERM → SIGKILL grace when a kill request gives none.</summary>
     public double GraceSeconds { get; set; } = 3;
 
-    /// <summary>For OCI tasks: the runtime binary, its state root and the container id, so kills
-    /// and clean-up go through the runtime.</summary>
+    /// <summary>For OCI tasks: the runtime binary and its state root, so clean-up goes through the
+    /// runtime (<c>runtime --root ROOT delete --force CONTAINER</c>).</summary>
     public string? Runtime { get; set; }
 
     public string? RuntimeRoot { get; set; }
+
+    /// <summary>The spec in the supervisor's record format.</summary>
+    /// <exception cref="ArgumentException">A value holds a NUL byte (no process can receive it).</exception>
+    public byte[] ToRecords()
+    {
+        var sb = new StringBuilder(1024);
+        foreach (var a in Argv)
+        {
+            Add(sb, "arg", a);
+        }
+        foreach (var kv in Env)
+        {
+            if (kv.Key.Length == 0 || kv.Key.Contains('=', StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"environment variable name '{kv.Key}' is empty or contains '='");
+            }
+            Add(sb, "env", kv.Key + "=" + kv.Value);
+        }
+        Add(sb, "cwd", WorkingDir);
+        Add(sb, "stdout", Stdout);
+        Add(sb, "stderr", Stderr);
+        if (!string.IsNullOrEmpty(User))
+        {
+            Add(sb, "user", User);
+        }
+        Add(sb, "cgroup", Cgroup.Kind);
+        foreach (var kv in Cgroup.Dirs)
+        {
+            Add(sb, kv.Key, kv.Value);
+        }
+        if (JoinCgroups)
+        {
+            foreach (var f in Cgroup.ProcsFiles)
+            {
+                Add(sb, "join", f);
+            }
+        }
+        foreach (var d in Cgroup.RemoveDirs)
+        {
+            Add(sb, "remove", d);
+        }
+        Add(sb, "grace", GraceSeconds.ToString("R", CultureInfo.InvariantCulture));
+        Add(sb, "container_id", ContainerId);
+        if (Runtime is not null)
+        {
+            Add(sb, "runtime", Runtime);
+            Add(sb, "runtime_root", RuntimeRoot ?? "/run/runc");
+        }
+        return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private static void Add(StringBuilder sb, string key, string value)
+    {
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"the task's {key} contains a NUL byte: '{value.Replace('\0', '?')}'");
+        }
+        sb.Append(key).Append('=').Append(value).Append('\0');
+    }
 }
 
 /// <summary>How a supervised task ended, written atomically to <c>RUN_DIR/status.json</c>.</summary>
@@ -57,6 +120,10 @@ public sealed class SupervisorResult
     /// <summary>Set when the task could not be started at all.</summary>
     public string? LaunchError { get; set; }
 
+    /// <summary>Why, as a keyword: <c>executable_not_found</c>, <c>not_executable</c>, <c>cgroup</c>,
+    /// <c>user</c>, <c>spec</c>, <c>launch_failed</c>.</summary>
+    public string? LaunchReason { get; set; }
+
     public ulong MemPeakBytes { get; set; }
 
     public ulong MemLimitBytes { get; set; }
@@ -69,7 +136,6 @@ public sealed class SupervisorResult
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true)]
-[JsonSerializable(typeof(SupervisorSpec))]
 [JsonSerializable(typeof(SupervisorResult))]
 internal sealed partial class SupervisorJson : JsonSerializerContext
 {

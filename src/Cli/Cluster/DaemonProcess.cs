@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
@@ -62,7 +61,9 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         var exe = Path.GetFileNameWithoutExtension(path);
         if (exe.Equals("dotnet", StringComparison.OrdinalIgnoreCase))
         {
-            var entry = Assembly.GetEntryAssembly()?.Location;
+            // Under `dotnet schedctl.dll` the first command-line argument is the entry assembly's path
+            // (Assembly.Location is empty in single-file builds, so it is not used).
+            var entry = Environment.GetCommandLineArgs().FirstOrDefault();
             if (string.IsNullOrEmpty(entry))
             {
                 throw new CliException("cannot tell which assembly runs schedctl under dotnet");

@@ -43,7 +43,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<DaemonProcess> _masters = [];
     private readonly List<DaemonProcess> _agents = [];
     private readonly bool _ownsWorkDir;
-    private DaemonProcess? _etcd;
+    private readonly List<DaemonProcess> _etcd = [];
     private int _stopped;
 
     private LocalCluster(string workDir, bool ownsWorkDir)
@@ -134,37 +134,52 @@ public sealed class LocalCluster : IAsyncDisposable
 
     private async Task<string> StartEtcdAsync(LocalClusterOptions o, CancellationToken ct)
     {
+        // A three-member etcd, as in production: the masters' leases and the registry survive the
+        // loss of one member.
+        const int Members = 3;
         var etcd = EtcdPaths.FirstOrDefault(File.Exists)
             ?? throw new CliException("--masters > 1 needs etcd (apt-get install etcd-server)");
-        var client = FreePort();
-        var peer = FreePort();
-        var dir = Path.Combine(WorkDir, "etcd");
-        _etcd = DaemonProcess.Start("etcd", [
-            "--name", "dev", "--data-dir", dir,
-            "--listen-client-urls", $"http://127.0.0.1:{client}", "--advertise-client-urls", $"http://127.0.0.1:{client}",
-            "--listen-peer-urls", $"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peer}",
-            "--initial-cluster", $"dev=http://127.0.0.1:{peer}",
-        ], Path.Combine(WorkDir, "etcd.log"), o.OnLine, [etcd]);
-        var ready = new TaskCompletionSource<string>();
-        using var probe = new CancellationTokenSource(o.StartTimeout);
-        while (!probe.IsCancellationRequested)
+        var clients = Enumerable.Range(0, Members).Select(_ => FreePort()).ToArray();
+        var peers = Enumerable.Range(0, Members).Select(_ => FreePort()).ToArray();
+        var initialCluster = string.Join(",", peers.Select((p, i) => $"etcd{i + 1}=http://127.0.0.1:{p}"));
+        var token = "sched-dev-" + Guid.NewGuid().ToString("N")[..8];
+        for (var i = 0; i < Members; i++)
         {
-            try
+            var name = $"etcd{i + 1}";
+            _etcd.Add(DaemonProcess.Start(name, [
+                "--name", name, "--data-dir", Path.Combine(WorkDir, name),
+                "--listen-client-urls", $"http://127.0.0.1:{clients[i]}", "--advertise-client-urls", $"http://127.0.0.1:{clients[i]}",
+                "--listen-peer-urls", $"http://127.0.0.1:{peers[i]}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peers[i]}",
+                "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
+            ], Path.Combine(WorkDir, name + ".log"), o.OnLine, [etcd]));
+        }
+        using var probe = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        probe.CancelAfter(o.StartTimeout);
+        for (var i = 0; i < Members; i++)
+        {
+            while (true)
             {
-                using var tcp = new TcpClient();
-                await tcp.ConnectAsync(IPAddress.Loopback, client, ct);
-                return $"http://127.0.0.1:{client}";
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100, ct);
-            }
-            if (_etcd.Exited.IsCompleted)
-            {
-                break;
+                if (_etcd[i].Exited.IsCompleted)
+                {
+                    throw new CliException($"etcd member {i + 1} did not start: " + _etcd[i].RecentOutput);
+                }
+                try
+                {
+                    using var tcp = new TcpClient();
+                    await tcp.ConnectAsync(IPAddress.Loopback, clients[i], probe.Token);
+                    break;
+                }
+                catch (SocketException)
+                {
+                    await Task.Delay(100, probe.Token);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    throw new CliException($"etcd member {i + 1} did not listen within {o.StartTimeout.TotalSeconds:0} s: " + _etcd[i].RecentOutput);
+                }
             }
         }
-        throw new CliException("etcd did not start: " + _etcd.RecentOutput);
+        return string.Join(",", clients.Select(c => $"http://127.0.0.1:{c}"));
     }
 
     private static int FreePort()
@@ -185,10 +200,7 @@ public sealed class LocalCluster : IAsyncDisposable
         await Task.WhenAll(_agents.Select(a => a.DisposeAsync().AsTask()));
         await KillLeftoversAsync(WorkDir);
         await Task.WhenAll(_masters.Select(m => m.DisposeAsync().AsTask()));
-        if (_etcd is not null)
-        {
-            await _etcd.DisposeAsync();
-        }
+        await Task.WhenAll(_etcd.Select(e => e.DisposeAsync().AsTask()));
         if (_ownsWorkDir)
         {
             for (var attempt = 0; attempt < 5; attempt++)

@@ -19,6 +19,8 @@ public static class DaemonCommands
     private static readonly Option<double?> FrameworkHeartbeat = new("--framework-heartbeat-interval") { Description = "Framework heartbeat interval, seconds (default 2)." };
     private static readonly Option<double?> OfferTimeout = new("--offer-timeout") { Description = "Rescind offers after this many seconds (default: never)." };
     private static readonly Option<double?> AllocationInterval = new("--allocation-interval") { Description = "Allocation batching interval, seconds (default 0.1)." };
+    private static readonly Option<double?> LeaseTtl = new("--lease-ttl") { Description = "Leader lease TTL on etcd, whole seconds ≥ 2 (default 2): a dead leader is replaced within about this time." };
+    private static readonly Option<string?> EtcdUser = new("--etcd-user") { Description = "etcd authentication as USER:PASSWORD (or USER with the password in $SCHED_ETCD_PASSWORD)." };
     private static readonly Option<string?> MasterMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
 
@@ -30,6 +32,7 @@ public static class DaemonCommands
     private static readonly Option<string?> Isolation = new("--isolation") { Description = "auto | cgroups | none (default auto)." };
     private static readonly Option<string?> Runtime = new("--runtime") { Description = "OCI runtime: auto | runc | crun (default auto)." };
     private static readonly Option<string?> Hostname = new("--hostname") { Description = "Hostname reported to the master." };
+    private static readonly Option<string?> AgentMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> StatusRetry = new("--status-retry") { Description = "Initial resend interval of unacknowledged status updates, seconds (default 1)." };
 
     /// <summary>Exit when this process id is gone (used by <c>dev up</c>, the demo and tests so that
@@ -39,7 +42,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -52,7 +55,7 @@ public static class DaemonCommands
     public static Command CreateAgent()
     {
         var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, WatchParent })
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, AgentMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -106,6 +109,32 @@ public static class DaemonCommands
         options.OfferTimeout = Seconds(parse, OfferTimeout) ?? options.OfferTimeout;
         options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;
         options.AgentReregisterTimeout = Seconds(parse, ReregisterTimeout) ?? options.AgentReregisterTimeout;
+        if (Seconds(parse, LeaseTtl) is { } ttl)
+        {
+            if (ttl < TimeSpan.FromSeconds(2) || ttl > TimeSpan.FromMinutes(5) || ttl.Ticks % TimeSpan.TicksPerSecond != 0)
+            {
+                throw CliException.BadInput($"--lease-ttl must be a whole number of seconds from 2 to 300 (etcd's minimum lease is 2 s), not {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)}");
+            }
+            if (etcd.Length == 0)
+            {
+                throw CliException.BadInput("--lease-ttl applies to replicated masters only: give --etcd URL,… as well");
+            }
+            options.LeaseTtl = ttl;
+        }
+        if (parse.GetValue(EtcdUser) is { Length: > 0 } user)
+        {
+            if (etcd.Length == 0)
+            {
+                throw CliException.BadInput("--etcd-user needs --etcd URL,…");
+            }
+            var colon = user.IndexOf(':', StringComparison.Ordinal);
+            options.EtcdUsername = colon < 0 ? user : user[..colon];
+            options.EtcdPassword = colon < 0 ? Environment.GetEnvironmentVariable("SCHED_ETCD_PASSWORD") : user[(colon + 1)..];
+            if (options.EtcdUsername.Length == 0 || string.IsNullOrEmpty(options.EtcdPassword))
+            {
+                throw CliException.BadInput("--etcd-user takes USER:PASSWORD, or USER with the password in $SCHED_ETCD_PASSWORD");
+            }
+        }
         if (parse.GetValue(MasterMetrics) is { } metricsListen)
         {
             options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
@@ -127,6 +156,7 @@ public static class DaemonCommands
             Isolation = parse.GetValue(Isolation) ?? "auto",
             Runtime = parse.GetValue(Runtime) ?? "auto",
             Hostname = parse.GetValue(Hostname),
+            MetricsListen = parse.GetValue(AgentMetrics),
         };
         options.Masters.AddRange(masters);
         if (Seconds(parse, StatusRetry) is { } retry)

@@ -8,7 +8,7 @@ public static class DevCommand
 {
     private static readonly Option<int> Agents = new("--agents") { Description = "Number of agents (default 1).", DefaultValueFactory = _ => 1 };
     private static readonly Option<int> Masters = new("--masters") { Description = "Number of masters (default 1; more run on a local etcd).", DefaultValueFactory = _ => 1 };
-    private static readonly Option<int> Port = new("--port") { Description = "Port of the (first) master (default 5050); agents use the next ports.", DefaultValueFactory = _ => 5050 };
+    private static readonly Option<int> Port = new("--port") { Description = "Port of the (first) master (default 5050; 0: any free ports); further masters and the agents use the next ports.", DefaultValueFactory = _ => 5050 };
     private static readonly Option<string?> WorkDir = new("--work-dir") { Description = "Work directory (default: a temp directory removed on exit)." };
     private static readonly Option<string?> Resources = new("--resources") { Description = "Each agent's resources (default cpus:4;mem:4096;disk:8192;ports:[31000-31999])." };
 
@@ -28,9 +28,9 @@ public static class DevCommand
     private static async Task<int> UpAsync(ParseResult parse, CancellationToken ct)
     {
         var port = parse.GetValue(Port);
-        if (port is < 1 or > 65000)
+        if (port is < 0 or > 65000)
         {
-            throw CliException.BadInput("--port must be between 1 and 65000");
+            throw CliException.BadInput("--port must be between 1 and 65000 (or 0 for any free ports)");
         }
         var masters = parse.GetValue(Masters);
         var options = new LocalClusterOptions
@@ -38,7 +38,7 @@ public static class DevCommand
             Masters = masters,
             Agents = parse.GetValue(Agents),
             MasterPort = port,
-            AgentPort = port + masters,
+            AgentPort = port == 0 ? 0 : port + masters,
             WorkDir = parse.GetValue(WorkDir),
             AgentResources = parse.GetValue(Resources) ?? new LocalClusterOptions().AgentResources,
             OnLine = (name, line) => Console.Out.WriteLine($"[{name}] {line}"),

@@ -11,7 +11,7 @@ public sealed class EtcdCoordinationOptions
     public string Root { get; init; } = "/sched";
 
     /// <summary>Leader lease TTL (whole seconds, ≥ 2): a dead leader is replaced within about this time.</summary>
-    public TimeSpan LeaseTtl { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan LeaseTtl { get; init; } = MasterOptions.DefaultLeaseTtl;
 
     public string? Username { get; init; }
 

@@ -16,7 +16,7 @@ public sealed class EtcdLeaderElectionOptions
     public string MastersPrefix { get; init; } = "/sched/masters/";
 
     /// <summary>Lease TTL: a dead leader is replaced within about this time. Whole seconds, at least 2.</summary>
-    public TimeSpan Ttl { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan Ttl { get; init; } = MasterOptions.DefaultLeaseTtl;
 
     /// <summary>Leadership is given up this long before the lease could expire on etcd; null = TTL/6.</summary>
     public TimeSpan? SafetyMargin { get; init; }
@@ -84,6 +84,18 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
     /// <inheritdoc />
     public event Action<MasterInfo?>? LeaderChanged;
 
+    /// <inheritdoc />
+    public bool HoldsLeadership
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _fence is { Lost.IsCancellationRequested: false } && _keeper is { } keeper && keeper.Remaining > TimeSpan.Zero;
+            }
+        }
+    }
+
     /// <summary>The fence of this master's current leadership (for <see cref="EtcdRegistryStore"/>); null when not leading.</summary>
     public RegistryFence? Fence
     {
@@ -95,6 +107,10 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
             }
         }
     }
+
+    /// <summary>Raised (on the campaigning task) for each failed campaign attempt — etcd unreachable,
+    /// without quorum, or the lease lost — before the campaign retries. For logging.</summary>
+    public event Action<Exception>? CampaignFailed;
 
     /// <summary>Completes once the leader key has been read at least once (the followers' view is initialised).</summary>
     public Task Observed => _observed.Task;
@@ -134,10 +150,11 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
                     }
                     // The lease was lost while waiting: start over with a new one.
                 }
-                catch (EtcdException) when (!ct.IsCancellationRequested)
+                catch (EtcdException e) when (!ct.IsCancellationRequested)
                 {
                     // etcd unreachable, without quorum, or the lease lost: keep campaigning (the
                     // caller's token bounds it).
+                    CampaignFailed?.Invoke(e);
                 }
                 await DropKeeperAsync(revoke: true).ConfigureAwait(false);
                 await Task.Delay(backoff, _client.Options.TimeProvider, ct).ConfigureAwait(false);

@@ -21,6 +21,13 @@ public interface ILeaderElection : IAsyncDisposable
     /// <summary>Raised when the observed leader changes (null when none).</summary>
     event Action<MasterInfo?>? LeaderChanged;
 
+    /// <summary>
+    /// Whether this master holds a leadership that is still valid right now, checked synchronously
+    /// (for an etcd lease: its last confirmed renewal still covers the present). A master resumed
+    /// after a long stall (SIGSTOP, a pause of the VM) sees false at once, before its timers run.
+    /// </summary>
+    bool HoldsLeadership => true;
+
     /// <summary>Gives up leadership (graceful shutdown) so another master takes over at once.</summary>
     Task ResignAsync(CancellationToken cancellationToken);
 }

@@ -38,6 +38,18 @@ public sealed class StandaloneElection : ILeaderElection
     public event Action<MasterInfo?>? LeaderChanged;
 
     /// <inheritdoc />
+    public bool HoldsLeadership
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return !_ended && _current is not null;
+            }
+        }
+    }
+
+    /// <inheritdoc />
     public Task<Leadership> CampaignAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

@@ -88,6 +88,10 @@ public sealed class MasterDaemon : BackgroundService
             election = (_components.Election ?? throw new InvalidOperationException("no leader election configured"))(_services, _options, self);
             store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
             _runtime.Election = election;
+            if (election is EtcdLeaderElection etcdElection)
+            {
+                ReportCampaignFailures(etcdElection);
+            }
             _runtime.Standalone = election is StandaloneElection;
             if (!string.IsNullOrEmpty(_options.MetricsListen))
             {
@@ -152,6 +156,27 @@ public sealed class MasterDaemon : BackgroundService
             }
             _listening.TrySetCanceled(CancellationToken.None);
         }
+    }
+
+    /// <summary>Logs failed campaign attempts (etcd unreachable, no quorum): the first at once, then
+    /// at most one every 10 s, so an outage is visible without flooding the log.</summary>
+    private void ReportCampaignFailures(EtcdLeaderElection election)
+    {
+        var lastLogged = long.MinValue;
+        var suppressed = 0;
+        var endpoints = string.Join(",", _options.EtcdEndpoints);
+        election.CampaignFailed += e =>
+        {
+            var now = _runtime.Time.GetTimestamp();
+            if (lastLogged != long.MinValue && _runtime.Time.GetElapsedTime(lastLogged, now) < TimeSpan.FromSeconds(10))
+            {
+                suppressed++;
+                return;
+            }
+            lastLogged = now;
+            _logger.LogWarning("Cannot campaign for leadership on etcd {Endpoints}: {Error} (retrying; {Suppressed} more failures since the last report). This master serves as a follower until etcd answers.", endpoints, e.Message, suppressed);
+            suppressed = 0;
+        };
     }
 
     private async Task RunTermAsync(Leadership leadership, IRegistryStore store, MasterInfo self, CancellationToken stoppingToken)

@@ -15,7 +15,7 @@ internal static class MasterDefaults
     {
         components.Election ??= (services, options, self) => options.EtcdEndpoints.Count == 0
             ? new StandaloneElection(self)
-            : new EtcdLeaderElection(services.GetRequiredService<EtcdClient>(), self);
+            : new EtcdLeaderElection(services.GetRequiredService<EtcdClient>(), self, new EtcdLeaderElectionOptions { Ttl = options.LeaseTtl });
         components.Registry ??= (services, options, election) => options.EtcdEndpoints.Count == 0
             ? FileRegistryStore.Open(options.WorkDir)
             : new EtcdRegistryStore(

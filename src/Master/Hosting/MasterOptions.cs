@@ -32,6 +32,24 @@ public sealed class MasterOptions
     /// <summary>After becoming leader, how long to wait for agents to re-register.</summary>
     public TimeSpan AgentReregisterTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Leader lease TTL on etcd (whole seconds, at least 2): a crashed leader is replaced about this
+    /// long after its last renewal, and a leader that cannot renew for TTL·5/6 steps down. Default
+    /// 2 s (etcd's minimum with its default raft timings); measured in bench/Failover to give a new
+    /// leader in under 2.3 s without spurious leader changes under load.
+    /// Ignored without etcd.
+    /// </summary>
+    public TimeSpan LeaseTtl { get; set; } = DefaultLeaseTtl;
+
+    /// <summary>The default of <see cref="LeaseTtl"/>.</summary>
+    public static readonly TimeSpan DefaultLeaseTtl = TimeSpan.FromSeconds(2);
+
+    /// <summary>etcd user (etcd authentication); null: no authentication.</summary>
+    public string? EtcdUsername { get; set; }
+
+    /// <summary>Password of <see cref="EtcdUsername"/>.</summary>
+    public string? EtcdPassword { get; set; }
+
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
 
@@ -57,6 +75,9 @@ public sealed class MasterOptions
         target.AllocationInterval = AllocationInterval;
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
+        target.LeaseTtl = LeaseTtl;
+        target.EtcdUsername = EtcdUsername;
+        target.EtcdPassword = EtcdPassword;
         target.MetricsListen = MetricsListen;
     }
 
@@ -126,6 +147,14 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.AgentTimeout < options.HeartbeatInterval)
         {
             errors.Add($"AgentTimeout ({options.AgentTimeout}) must be at least HeartbeatInterval ({options.HeartbeatInterval}).");
+        }
+        if (options.LeaseTtl < TimeSpan.FromSeconds(2) || options.LeaseTtl.Ticks % TimeSpan.TicksPerSecond != 0 || options.LeaseTtl > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"LeaseTtl must be a whole number of seconds from 2 to 300 (etcd's minimum lease is 2 s with its default raft timings); got {options.LeaseTtl.TotalSeconds} s.");
+        }
+        if (options.EtcdUsername is { Length: > 0 } && string.IsNullOrEmpty(options.EtcdPassword))
+        {
+            errors.Add("EtcdUsername needs EtcdPassword (etcd authentication takes both).");
         }
         if (options.MetricsListen is { Length: > 0 } metrics && !MasterOptions.TryParseEndpoint(metrics, out _))
         {

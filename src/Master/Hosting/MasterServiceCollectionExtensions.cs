@@ -32,7 +32,12 @@ public static class MasterServiceCollectionExtensions
         {
             // Shared by the etcd election and registry store; only created when etcd is configured.
             var options = sp.GetRequiredService<IOptions<MasterOptions>>().Value;
-            return new EtcdClient(new EtcdClientOptions { Endpoints = [.. options.EtcdEndpoints] });
+            return new EtcdClient(new EtcdClientOptions
+            {
+                Endpoints = [.. options.EtcdEndpoints],
+                Username = string.IsNullOrEmpty(options.EtcdUsername) ? null : options.EtcdUsername,
+                Password = string.IsNullOrEmpty(options.EtcdUsername) ? null : options.EtcdPassword ?? "",
+            });
         });
         services.TryAddSingleton<MasterDaemon>();
         services.AddHostedService(sp => sp.GetRequiredService<MasterDaemon>());

@@ -1,28 +1,36 @@
 using Sched.V1;
+using Scheduler.Master.Registry;
 using Scheduler.Master.State;
 using Scheduler.Master.Validation;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Loop;
 
-/// <summary>Accept: offer validation, task validation, launch, leftovers.</summary>
+/// <summary>Accept: offer validation, operations in order (see MasterLoop.Operations), task validation, launch, leftovers.</summary>
 public sealed partial class MasterLoop
 {
-    public AcceptResponse Accept(AcceptRequest request)
+    /// <summary>
+    /// Applies an Accept's operations, in order, to the union of its offers. Returns a task that
+    /// completes once the registry holds the changes the operations made (at once when only tasks
+    /// were launched). Invalid RESERVE/UNRESERVE/CREATE/DESTROY operations refuse the whole call
+    /// with INVALID_ARGUMENT naming the operation before anything changes (the offers stay
+    /// outstanding); invalid tasks get TASK_ERROR and the rest of the call goes on.
+    /// </summary>
+    public Task Accept(AcceptRequest request)
     {
         var fw = Caller(request.FrameworkId, request.StreamId);
         if (request.OfferIds.Count == 0)
         {
             throw MasterErrors.InvalidArgument("offer_ids is empty: list the offers to use (or call Decline to return them)");
         }
-        foreach (var op in request.Operations)
+        for (var i = 0; i < request.Operations.Count; i++)
         {
-            if (op.OperationCase != Operation.OperationOneofCase.Launch)
+            if (request.Operations[i].OperationCase == Operation.OperationOneofCase.None)
             {
-                throw MasterErrors.Unimplemented($"operation {op.OperationCase} is not supported by this master yet; only LAUNCH is");
+                throw MasterErrors.InvalidArgument($"operation #{i} is empty: set one of launch, reserve, unreserve, create or destroy");
             }
         }
-        var tasks = request.Operations.SelectMany(o => o.Launch.Tasks).ToList();
+        var tasks = request.Operations.Where(o => o.OperationCase == Operation.OperationOneofCase.Launch).SelectMany(o => o.Launch.Tasks).ToList();
         var now = NowSeconds;
 
         var (offers, offerProblem) = CheckOffers(fw, request.OfferIds);
@@ -38,7 +46,11 @@ public sealed partial class MasterLoop
             {
                 Refuse(fw, task, offers.FirstOrDefault()?.Offer.AgentId ?? task.AgentId, TaskState.TaskDropped, TaskStatus.Types.Reason.InvalidOffers, offerProblem, now);
             }
-            return new AcceptResponse();
+            if (tasks.Count == 0 && request.Operations.Count > 0)
+            {
+                throw MasterErrors.FailedPrecondition(offerProblem);
+            }
+            return Task.CompletedTask;
         }
 
         var agentId = offers[0].Offer.AgentId;
@@ -47,7 +59,6 @@ public sealed partial class MasterLoop
         var remaining = new Dictionary<string, ResourceBag>(StringComparer.Ordinal);
         foreach (var offer in offers)
         {
-            _offers.Retire(offer.Offer.Id, "it was already used by an earlier Accept");
             if (!remaining.TryGetValue(offer.Offer.Role, out var bag))
             {
                 remaining[offer.Offer.Role] = bag = new ResourceBag();
@@ -55,61 +66,37 @@ public sealed partial class MasterLoop
             bag.Add(offer.Offer.Resources);
         }
 
-        var launch = new MasterMessage.Types.LaunchTasks { Framework = fw.Info };
-        var inCall = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var task in tasks)
+        // Plan first (throws before any change), then commit.
+        var steps = Plan(fw, agent, request.Operations, remaining);
+        foreach (var offer in offers)
         {
-            var (problem, reason) = CheckTask(fw, task, agentId, inCall);
-            string? role = null;
-            if (problem is null)
+            _offers.Retire(offer.Offer.Id, "it was already used by an earlier Accept");
+        }
+        var durable = Task.CompletedTask;
+        var launch = new MasterMessage.Types.LaunchTasks { Framework = fw.Info };
+        var applied = new MasterMessage.Types.ApplyOperations();
+        foreach (var step in steps)
+        {
+            if (step.Conversion is { } conversion)
             {
-                var wanted = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0);
-                var candidates = wanted is not null ? remaining.Where(p => p.Key == wanted) : remaining;
-                string? shortfall = wanted is not null && !remaining.ContainsKey(wanted)
-                    ? $"the task's resources name allocation_role '{wanted}' but the offers are for {string.Join(", ", remaining.Keys)}"
-                    : null;
-                foreach (var (r, bag) in candidates)
-                {
-                    shortfall = bag.FindShortfall(task.Resources);
-                    if (shortfall is null)
-                    {
-                        role = r;
-                        break;
-                    }
-                }
-                if (role is null)
-                {
-                    problem = $"task '{task.TaskId}' needs more than the accepted offers hold ({shortfall}); ask for at most what the offers contain, minus earlier tasks of this call";
-                    reason = TaskStatus.Types.Reason.ResourcesExceeded;
-                }
-            }
-            inCall.Add(task.TaskId);
-            if (problem is not null)
-            {
-                Refuse(fw, task, agentId, TaskState.TaskError, reason, problem, now);
+                ApplyConversion(fw, agent, conversion);
+                applied.Operations.Add(conversion.Operation);
                 continue;
             }
-            remaining[role!].Subtract(task.Resources);
-            var info = CompactLaunched(task, agentId, role!);
-            var record = new TaskRecord
+            var task = step.Task!;
+            if (step.Problem is not null)
             {
-                TaskId = info.TaskId,
-                Name = info.Name,
-                FrameworkId = fw.Id,
-                AgentId = agentId,
-                State = TaskState.TaskStaging,
-                Role = role!,
-                ContainerType = info.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
-                Info = info,
-            };
-            record.Resources.AddRange(info.Resources);
-            fw.Tasks[info.TaskId] = record;
-            agent.Tasks[(fw.Id, info.TaskId)] = record;
-            launch.Tasks.Add(info);
-            if (_operatorSubscribers.Count > 0)
-            {
-                Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = TaskView(record) } });
+                Refuse(fw, task, agentId, TaskState.TaskError, step.Reason, step.Problem, now);
+                continue;
             }
+            launch.Tasks.Add(Track(fw, agent, task, step.Role!));
+        }
+        if (applied.Operations.Count > 0)
+        {
+            applied.CheckpointedResources.AddRange(agent.Checkpointed);
+            // The agent learns of the operations before any launch that uses their results.
+            agent.Link?.Outbox.Send(new MasterMessage { ApplyOperations = applied });
+            durable = PersistDurably(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
         }
         if (launch.Tasks.Count > 0)
         {
@@ -121,7 +108,69 @@ public sealed partial class MasterLoop
         {
             Recover(fw.Id, agentId, bag.ToResources(role), refuse);
         }
-        return new AcceptResponse();
+        return durable;
+    }
+
+    /// <summary>Checks one task of a LAUNCH against what is left of the offers; on success takes
+    /// its resources out of <paramref name="remaining"/>.</summary>
+    private static TaskStep PlanTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall, Dictionary<string, ResourceBag> remaining)
+    {
+        var (problem, reason) = CheckTask(fw, task, agentId, inCall);
+        string? role = null;
+        if (problem is null)
+        {
+            var wanted = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0);
+            var candidates = wanted is not null ? remaining.Where(p => p.Key == wanted) : remaining;
+            string? shortfall = wanted is not null && !remaining.ContainsKey(wanted)
+                ? $"the task's resources name allocation_role '{wanted}' but the offers are for {string.Join(", ", remaining.Keys)}"
+                : null;
+            foreach (var (r, bag) in candidates)
+            {
+                shortfall = bag.FindShortfall(task.Resources);
+                if (shortfall is null)
+                {
+                    role = r;
+                    break;
+                }
+            }
+            if (role is null)
+            {
+                problem = $"task '{task.TaskId}' needs more than the accepted offers hold ({shortfall}); ask for at most what the offers contain, minus earlier tasks and operations of this call";
+                reason = TaskStatus.Types.Reason.ResourcesExceeded;
+            }
+        }
+        inCall.Add(task.TaskId);
+        if (problem is not null)
+        {
+            return new TaskStep(task, null, problem, reason);
+        }
+        remaining[role!].Subtract(task.Resources);
+        return new TaskStep(task, role, null, TaskStatus.Types.Reason.Unspecified);
+    }
+
+    /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to send.</summary>
+    private TaskInfo Track(FrameworkEntry fw, AgentEntry agent, TaskInfo task, string role)
+    {
+        var info = CompactLaunched(task, agent.Id, role);
+        var record = new TaskRecord
+        {
+            TaskId = info.TaskId,
+            Name = info.Name,
+            FrameworkId = fw.Id,
+            AgentId = agent.Id,
+            State = TaskState.TaskStaging,
+            Role = role,
+            ContainerType = info.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
+            Info = info,
+        };
+        record.Resources.AddRange(info.Resources);
+        fw.Tasks[info.TaskId] = record;
+        agent.Tasks[(fw.Id, info.TaskId)] = record;
+        if (_operatorSubscribers.Count > 0)
+        {
+            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = TaskView(record) } });
+        }
+        return info;
     }
 
     /// <summary>Looks up the offers of an Accept; returns the usable ones and, if any is not

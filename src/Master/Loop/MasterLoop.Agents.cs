@@ -105,6 +105,7 @@ public sealed partial class MasterLoop
             info = info.Clone();
             info.Id = id;
         }
+        var droppedReservations = false;
         if (!_agents.TryGetValue(id, out var agent))
         {
             agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable };
@@ -118,7 +119,7 @@ public sealed partial class MasterLoop
                 old.Outbox.Close(MasterErrors.FailedPrecondition("the agent re-registered on a newer stream"));
             }
             agent.Info = info;
-            agent.Total = new ResourceBag(info.Resources);
+            droppedReservations = RecomputeTotal(agent);
         }
         var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
         var previousTasks = agent.Tasks.Values.ToList();
@@ -148,13 +149,19 @@ public sealed partial class MasterLoop
         _allocator.AddAgent(Spec(agent), used);
         agent.InAllocator = true;
 
-        if (isNew || !wasActive)
+        if (isNew || !wasActive || droppedReservations)
         {
             Persist(RegistryWrite.Put(RegistryRecords.AgentKey(id), ToRecord(agent)));
         }
         session.Outbox.Send(new MasterMessage
         {
-            Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds, Master = Self },
+            Registered = new MasterMessage.Types.Registered
+            {
+                AgentId = id,
+                HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
+                Master = Self,
+                CheckpointedResources = { agent.Checkpointed },
+            },
         });
         if (isNew || !wasActive && previousTasks.Count == 0)
         {

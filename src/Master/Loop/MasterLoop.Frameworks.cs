@@ -194,7 +194,8 @@ public sealed partial class MasterLoop
             sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });
             sub.Outbox.Close();
         }
-        Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(fw.Id)));
+        // A tombstone, not a delete: a later leader must refuse the id too.
+        Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), new FrameworkRecord { Info = fw.Info, RegisteredTime = fw.RegisteredTime, RemovedTime = now }));
         Emit(new OperatorEvent { FrameworkRemoved = new OperatorEvent.Types.FrameworkRemoved { Framework = fw.Info } });
     }
 

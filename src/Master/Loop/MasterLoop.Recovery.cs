@@ -24,7 +24,9 @@ public sealed partial class MasterLoop
                 Status = AgentStatus.AgentUnreachable,
                 Draining = record.Draining,
                 UnreachableSince = record.UnreachableSince > 0 ? DateTimeOffset.FromUnixTimeMilliseconds((long)(record.UnreachableSince * 1000)) : now,
+                Checkpointed = [.. record.CheckpointedResources],
             };
+            RecomputeTotal(agent);
             _agents[agent.Id] = agent;
             if (record.State == AgentRecord.Types.State.Admitted)
             {
@@ -33,6 +35,11 @@ public sealed partial class MasterLoop
         }
         foreach (var record in snapshot.Frameworks.Values)
         {
+            if (record.RemovedTime > 0)
+            {
+                _removedFrameworks.Add(record.Info.Id);
+                continue;
+            }
             var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };
             fw.DisconnectedTime = record.DisconnectedTime > 0 ? record.DisconnectedTime : NowSeconds;
             fw.FailoverDeadline = DateTimeOffset.FromUnixTimeMilliseconds((long)((fw.DisconnectedTime + fw.Info.FailoverTimeoutSeconds) * 1000));
@@ -92,7 +99,7 @@ public sealed partial class MasterLoop
         [.. fw.Info.MinAllocatableResources],
         [.. fw.SuppressedRoles]);
 
-    private static AgentSpec Spec(AgentEntry agent) => new(agent.Id, agent.Info.Hostname, [.. agent.Info.Resources], [.. agent.Info.Attributes], agent.Draining);
+    private static AgentSpec Spec(AgentEntry agent) => new(agent.Id, agent.Info.Hostname, [.. agent.TotalResources], [.. agent.Info.Attributes], agent.Draining);
 
     private static FrameworkRecord ToRecord(FrameworkEntry fw) => new()
     {
@@ -103,6 +110,7 @@ public sealed partial class MasterLoop
 
     private static AgentRecord ToRecord(AgentEntry agent) => new()
     {
+        CheckpointedResources = { agent.Checkpointed },
         Info = agent.Info,
         State = agent.Status == AgentStatus.AgentUnreachable ? AgentRecord.Types.State.Unreachable
             : agent.Status == AgentStatus.AgentGone ? AgentRecord.Types.State.Gone

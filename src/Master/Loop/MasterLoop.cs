@@ -62,7 +62,9 @@ public sealed partial class MasterLoop
     /// <summary>This master, as told to agents and frameworks.</summary>
     public MasterInfo Self { get; }
 
-    /// <summary>True until re-registration after a failover is over (no offers meanwhile).</summary>
+    /// <summary>True until re-registration after a failover is over. Offers go on meanwhile, but only
+    /// of agents that are back (their tasks are known again); the others are not in the allocator
+    /// until they re-register or the re-registration timeout marks them unreachable.</summary>
     public bool Recovering { get; private set; }
 
     /// <summary>Latest gauge readings, safe to read from any thread.</summary>
@@ -211,7 +213,7 @@ public sealed partial class MasterLoop
                 sub.Send(new OperatorEvent { Heartbeat = new OperatorEvent.Types.Heartbeat() });
             }
         }
-        if (!Recovering && _allocator.NextCycleDue is { } due && due <= Now)
+        if (_allocator.NextCycleDue is { } due && due <= Now)
         {
             RunAllocation(false);
         }
@@ -227,10 +229,6 @@ public sealed partial class MasterLoop
     /// <summary>Runs an allocation cycle now (tests and operators); returns the number of offers made.</summary>
     public int RunAllocation(bool force)
     {
-        if (Recovering)
-        {
-            return 0;
-        }
         var started = _time.GetTimestamp();
         var grants = _allocator.Allocate(force);
         _metrics.AllocationCycle(_time.GetElapsedTime(started));

@@ -31,13 +31,12 @@ public sealed class MasterRuntime
     /// <summary>Whether the registry is embedded (single master) rather than etcd.</summary>
     public bool Standalone { get; set; }
 
-    public MasterLoop? CurrentLoop => _term is { Lost.IsCancellationRequested: false } term ? term.Loop : null;
+    public MasterLoop? CurrentLoop => Live(_term)?.Loop;
 
     /// <summary>The leader's address as far as this master knows (null if unknown).</summary>
     public string? LeaderHint()
     {
-        var term = _term;
-        if (term is not null && !term.Lost.IsCancellationRequested)
+        if (Live(_term) is { } term)
         {
             return term.Loop.Self.Address;
         }
@@ -48,9 +47,13 @@ public sealed class MasterRuntime
     /// <summary>The current term, or UNAVAILABLE with the leader hint.</summary>
     public Term Require()
     {
-        var term = _term;
-        return term is not null && !term.Lost.IsCancellationRequested ? term : throw MasterErrors.NotLeader(LeaderHint());
+        return Live(_term) ?? throw MasterErrors.NotLeader(LeaderHint());
     }
+
+    /// <summary>The term if it still holds: not ended, and the election's lease still valid now (a
+    /// master resumed after a stall longer than its lease must not answer even once as leader).</summary>
+    private Term? Live(Term? term) =>
+        term is not null && !term.Lost.IsCancellationRequested && Election?.HoldsLeadership != false ? term : null;
 
     internal void Begin(MasterLoop loop, CancellationToken lost) => _term = new Term(loop, lost);
 

@@ -33,6 +33,18 @@ public sealed class OperatorService(MasterRuntime runtime)
         registry.AddUnary(OperatorMethods.DrainAgent, (r, _) => Invoke(l => l.DrainAgent(r)));
         registry.AddUnary(OperatorMethods.ReactivateAgent, (r, _) => Invoke(l => l.ReactivateAgent(r)));
         registry.AddUnary(OperatorMethods.KillTask, (r, _) => Invoke(l => l.KillTask(r)));
+        registry.AddUnary(OperatorMethods.ReserveResources, async (r, _) =>
+        {
+            var (response, durable) = await Invoke(l => l.ReserveResources(r));
+            await durable;
+            return response;
+        });
+        registry.AddUnary(OperatorMethods.UnreserveResources, async (r, _) =>
+        {
+            var (response, durable) = await Invoke(l => l.UnreserveResources(r));
+            await durable;
+            return response;
+        });
         registry.AddServerStreaming(OperatorMethods.Subscribe, SubscribeAsync);
     }
 

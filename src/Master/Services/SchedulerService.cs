@@ -11,7 +11,12 @@ public sealed class SchedulerService(MasterRuntime runtime)
     public void Map(ServiceRegistry registry)
     {
         registry.AddServerStreaming(SchedulerMethods.Subscribe, SubscribeAsync);
-        registry.AddUnary(SchedulerMethods.Accept, (r, _) => Invoke(l => l.Accept(r)));
+        registry.AddUnary(SchedulerMethods.Accept, async (r, _) =>
+        {
+            // Resource operations answer once the registry holds their result.
+            await await Invoke(l => l.Accept(r));
+            return new AcceptResponse();
+        });
         registry.AddUnary(SchedulerMethods.Decline, (r, _) => Invoke(l => l.Decline(r)));
         registry.AddUnary(SchedulerMethods.Revive, (r, _) => Invoke(l => l.Revive(r)));
         registry.AddUnary(SchedulerMethods.Suppress, (r, _) => Invoke(l => l.Suppress(r)));

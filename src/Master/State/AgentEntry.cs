@@ -47,6 +47,14 @@ public sealed class AgentEntry(AgentInfo info)
 
     public ResourceBag Total { get; set; } = new(info.Resources);
 
+    /// <summary>The agent's total as resources: its configured resources with the dynamic
+    /// reservations and persistent volumes of <see cref="Checkpointed"/> applied.</summary>
+    public IReadOnlyList<Resource> TotalResources { get; set; } = [.. info.Resources];
+
+    /// <summary>Dynamic reservations and persistent volumes on the agent (persisted in the registry
+    /// as <c>AgentRecord.checkpointed_resources</c>).</summary>
+    public List<Resource> Checkpointed { get; set; } = [];
+
     /// <summary>What the allocator has handed out on this agent and not got back (offers + tasks).</summary>
     public ResourceBag Granted { get; } = new();
 

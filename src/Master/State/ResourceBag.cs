@@ -5,7 +5,8 @@ using Sched.V1;
 namespace Scheduler.Master.State;
 
 /// <summary>
-/// A mutable multiset of resources keyed by name and reservation role (allocation roles are
+/// A mutable multiset of resources keyed by name and identity: the whole reservation (type, role,
+/// principal, labels, refinement) and the persistent volume, if any (allocation roles are
 /// ignored: one bag tracks one agent or one offer). Scalars add up, ranges and sets unite.
 /// The master's own accounting; values are validated (finite, non-negative) before they get here.
 /// </summary>
@@ -84,8 +85,7 @@ public sealed class ResourceBag
             var missing = e.Missing(have);
             if (missing is not null)
             {
-                var label = k.Reservation.Length == 0 ? k.Name : $"{k.Name}({k.Reservation})";
-                return $"{label}: {missing}";
+                return $"{Label(e, k.Name)}: {missing}";
             }
         }
         return null;
@@ -104,10 +104,8 @@ public sealed class ResourceBag
             {
                 continue;
             }
-            if (k.Reservation.Length > 0)
-            {
-                r.Reservation = e.Reservation!.Clone();
-            }
+            r.Reservation = e.Reservation?.Clone();
+            r.Disk = e.Disk?.Clone();
             if (allocationRole is not null)
             {
                 r.AllocationRole = allocationRole;
@@ -144,7 +142,25 @@ public sealed class ResourceBag
 
     private static string? FindShortfallBag(ResourceBag have, ResourceBag need) => have.FindShortfall(need.ToResources());
 
-    private static (string, string) Key(Resource r) => (r.Name, r.Reservation?.Role ?? "");
+    private static (string, string) Key(Resource r) =>
+        (r.Name, r.Reservation is null && r.Disk is null ? "" : ReservationKey(r.Reservation) + "\u0001" + (r.Disk is null ? "" : r.Disk.ToString()));
+
+    /// <summary>A canonical text for a reservation (labels sorted, refinement chain included).</summary>
+    private static string ReservationKey(Reservation? r)
+    {
+        if (r is null)
+        {
+            return "";
+        }
+        var labels = string.Join(',', r.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => l.Key + "=" + l.Value));
+        return $"{(int)r.Type}:{r.Role}:{r.Principal}:{labels}<{ReservationKey(r.RefinedFrom)}";
+    }
+
+    private static string Label(Entry e, string name)
+    {
+        var label = e.Reservation is null ? name : $"{name}({e.Reservation.Role})";
+        return e.Disk?.Persistence is { Id.Length: > 0 } p ? $"{label}[volume {p.Id}]" : label;
+    }
 
     private Entry Get((string, string) key)
     {
@@ -169,13 +185,15 @@ public sealed class ResourceBag
 
         public Reservation? Reservation { get; private set; }
 
+        public DiskInfo? Disk { get; private set; }
+
         public bool IsEmpty => (!_hasScalar || _scalar < Epsilon) && _ranges.Count == 0 && _set.Count == 0;
 
         private SortedSet<string> Items => _set == NoItems ? _set = new SortedSet<string>(StringComparer.Ordinal) : _set;
 
         public Entry Clone()
         {
-            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, _ranges = _ranges.Count == 0 ? NoRanges : [.. _ranges], Reservation = Reservation };
+            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, _ranges = _ranges.Count == 0 ? NoRanges : [.. _ranges], Reservation = Reservation, Disk = Disk };
             if (_set.Count > 0)
             {
                 e.Items.UnionWith(_set);
@@ -186,6 +204,7 @@ public sealed class ResourceBag
         public void Add(Resource r)
         {
             Reservation ??= r.Reservation;
+            Disk ??= r.Disk;
             switch (r.ValueCase)
             {
                 case Resource.ValueOneofCase.Scalar:
@@ -211,6 +230,7 @@ public sealed class ResourceBag
         public void Add(Entry other)
         {
             Reservation ??= other.Reservation;
+            Disk ??= other.Disk;
             if (other._hasScalar)
             {
                 _hasScalar = true;

@@ -77,6 +77,21 @@ public sealed class MasterFixture : IAsyncDisposable
         return fixture;
     }
 
+    /// <summary>A master on etcd (leader election and registry there), not waiting to lead.</summary>
+    public static Task<MasterFixture> StartOnEtcdAsync(Scheduler.Etcd.LocalEtcdCluster etcd, Action<MasterOptions>? configure = null) => StartAsync(
+        o =>
+        {
+            foreach (var e in etcd.Endpoints)
+            {
+                o.EtcdEndpoints.Add(e);
+            }
+            configure?.Invoke(o);
+        },
+        waitForLeadership: false);
+
+    /// <summary>This master's role as it reports it (<c>leader</c>, <c>follower</c>, …).</summary>
+    public async Task<string> RoleAsync() => (await Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role;
+
     public Task<TResponse> Operator<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request)
         where TRequest : class, Google.Protobuf.IMessage<TRequest>
         where TResponse : class, Google.Protobuf.IMessage<TResponse>

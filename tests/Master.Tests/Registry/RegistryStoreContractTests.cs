@@ -127,6 +127,43 @@ public abstract class RegistryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_agents_reservations_and_volumes_survive_reopening()
+    {
+        var dynamic = new Sched.V1.Reservation
+        {
+            Type = Sched.V1.Reservation.Types.Type.Dynamic,
+            Role = "eng/web",
+            Principal = "ops",
+            Labels = { ["team"] = "db" },
+            RefinedFrom = new Sched.V1.Reservation { Type = Sched.V1.Reservation.Types.Type.Static, Role = "eng" },
+        };
+        var record = new Sched.V1.AgentRecord { Info = new Sched.V1.AgentInfo { Id = "a1", Hostname = "h" }, State = Sched.V1.AgentRecord.Types.State.Admitted };
+        record.CheckpointedResources.Add(new Sched.V1.Resource { Name = "cpus", Scalar = 1.5, Reservation = dynamic });
+        record.CheckpointedResources.Add(new Sched.V1.Resource
+        {
+            Name = "disk",
+            Scalar = 512,
+            Reservation = dynamic,
+            Disk = new Sched.V1.DiskInfo
+            {
+                Persistence = new Sched.V1.DiskInfo.Types.Persistence { Id = "pg", Principal = "ops" },
+                Volume = new Sched.V1.Volume { ContainerPath = "data", Mode = Sched.V1.Volume.Types.Mode.Rw },
+            },
+        });
+        var store = await OpenAsync();
+        await store.CommitAsync([RegistryRecords.PutAgent(record)], Timeout);
+        store = await ReopenAsync(store);
+        var snapshot = RegistryRecords.Parse(await store.LoadAsync(Timeout), "contract test");
+        Assert.Equal(record, snapshot.Agents["a1"]);
+
+        // UNRESERVE/DESTROY of everything leaves an agent record without checkpointed resources.
+        record.CheckpointedResources.Clear();
+        await store.CommitAsync([RegistryRecords.PutAgent(record)], Timeout);
+        store = await ReopenAsync(store);
+        Assert.Empty(RegistryRecords.Parse(await store.LoadAsync(Timeout), "contract test").Agents["a1"].CheckpointedResources);
+    }
+
+    [Fact]
     public async Task Large_values_round_trip_byte_for_byte()
     {
         var store = await OpenAsync();

@@ -1,0 +1,124 @@
+using Sched.V1;
+using Scheduler.Master.Registry;
+using Scheduler.Master.State;
+using Scheduler.Master.Validation;
+using Scheduler.Protocol.Resources;
+
+namespace Scheduler.Master.Loop;
+
+/// <summary>Operator reservations: RESERVE/UNRESERVE of an agent's unused resources, outside any offer.</summary>
+public sealed partial class MasterLoop
+{
+    /// <summary>Reserves unused resources of an agent; returns the answer and the registry write to await.</summary>
+    public (ReserveResourcesResponse Response, Task Durable) ReserveResources(ReserveResourcesRequest request)
+    {
+        var resources = request.Resources.Select(WithDynamicDefault).ToList();
+        var agent = ReservableAgent(request.AgentId, resources, "reserve");
+        var from = new List<Resource>();
+        var to = new List<Resource>();
+        for (var i = 0; i < resources.Count; i++)
+        {
+            var r = CheckpointedResources.Plain(resources[i]).Clone();
+            var label = $"resource #{i + 1} '{ResourceBag.Format(r)}'";
+            if (r.Reservation is null)
+            {
+                throw MasterErrors.InvalidArgument($"{label} has no reservation; set the role to reserve for (schedctl: name(ROLE):VALUE)");
+            }
+            if (r.Disk is not null)
+            {
+                throw MasterErrors.InvalidArgument($"{label} carries disk info; operators reserve plain resources (frameworks create volumes)");
+            }
+            if (r.Reservation.Type == Reservation.Types.Type.Unspecified)
+            {
+                r.Reservation.Type = Reservation.Types.Type.Dynamic;
+            }
+            if (r.Reservation.Type != Reservation.Types.Type.Dynamic)
+            {
+                throw MasterErrors.InvalidArgument($"{label}: a {r.Reservation.Type} reservation cannot be made at run time; static ones come from the agent's --resources");
+            }
+            if (RoleName.Validate(r.Reservation.Role) is { } bad)
+            {
+                throw MasterErrors.InvalidArgument($"{label}: {bad}");
+            }
+            var source = r.Clone();
+            source.Reservation = r.Reservation.RefinedFrom?.Clone();
+            if (r.Reservation.RefinedFrom is { } parent && (parent.Role == r.Reservation.Role || !RoleName.IsSelfOrDescendant(r.Reservation.Role, parent.Role)))
+            {
+                throw MasterErrors.InvalidArgument($"{label}: a refined reservation must be for a sub-role of '{parent.Role}', not '{r.Reservation.Role}'");
+            }
+            from.Add(source);
+            to.Add(r);
+        }
+        return ApplyOperatorConversion(agent, from, to, new Operation { Reserve = new Operation.Types.Reserve { Resources = { to } } }, "reserve",
+            total => new ReserveResourcesResponse { Total = { total } });
+    }
+
+    /// <summary>Removes dynamic reservations of unused resources; returns the answer and the registry write to await.</summary>
+    public (UnreserveResourcesResponse Response, Task Durable) UnreserveResources(UnreserveResourcesRequest request)
+    {
+        var agent = ReservableAgent(request.AgentId, request.Resources, "unreserve");
+        var from = new List<Resource>();
+        var to = new List<Resource>();
+        for (var i = 0; i < request.Resources.Count; i++)
+        {
+            var r = CheckpointedResources.Plain(request.Resources[i]);
+            var label = $"resource #{i + 1} '{ResourceBag.Format(r)}'";
+            if (r.Reservation is not { Type: Reservation.Types.Type.Dynamic })
+            {
+                throw MasterErrors.InvalidArgument($"{label} is not dynamically reserved; give the resources as GetAgents shows them (static reservations cannot be removed at run time)");
+            }
+            if (r.Disk is not null)
+            {
+                throw MasterErrors.InvalidArgument($"{label} is a persistent volume; its framework must DESTROY it first");
+            }
+            var target = r.Clone();
+            target.Reservation = r.Reservation.RefinedFrom?.Clone();
+            from.Add(r);
+            to.Add(target);
+        }
+        return ApplyOperatorConversion(agent, from, to, new Operation { Unreserve = new Operation.Types.Unreserve { Resources = { from } } }, "unreserve",
+            total => new UnreserveResourcesResponse { Total = { total } });
+    }
+
+    private AgentEntry ReservableAgent(string agentId, IReadOnlyCollection<Resource> resources, string verb)
+    {
+        var agent = OperatorAgent(agentId);
+        if (resources.Count == 0)
+        {
+            throw MasterErrors.InvalidArgument($"resources is empty: give the resources to {verb}");
+        }
+        if (ResourceChecks.Validate(resources) is { } bad)
+        {
+            throw MasterErrors.InvalidArgument(bad);
+        }
+        if (!agent.InAllocator || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining))
+        {
+            throw MasterErrors.FailedPrecondition($"agent {agent.Id} is not connected; {verb} once it is back");
+        }
+        return agent;
+    }
+
+    private (T Response, Task Durable) ApplyOperatorConversion<T>(AgentEntry agent, List<Resource> from, List<Resource> to, Operation operation, string verb, Func<IReadOnlyList<Resource>, T> answer)
+    {
+        // Outstanding offers hold resources that are unused; take them back so they can be converted.
+        foreach (var offer in _offers.ForAgent(agent.Id))
+        {
+            RescindOffer(offer, $"rescinded: an operator is changing reservations on agent {agent.Id}");
+        }
+        var available = agent.Total.Clone();
+        available.Subtract(agent.Granted);
+        if (available.FindShortfall(from) is { } shortfall)
+        {
+            throw MasterErrors.FailedPrecondition($"cannot {verb} on agent {agent.Id}: the resources are not unused ({shortfall.Replace("offered", "unused", StringComparison.Ordinal)}); wait for tasks to end or ask for less");
+        }
+        agent.Checkpointed = CheckpointedResources.Convert(agent.Checkpointed, from, to);
+        RecomputeTotal(agent);
+        _allocator.UpdateAgent(Spec(agent));
+        agent.Link?.Outbox.Send(new MasterMessage
+        {
+            ApplyOperations = new MasterMessage.Types.ApplyOperations { Operations = { operation }, CheckpointedResources = { agent.Checkpointed } },
+        });
+        var durable = PersistDurably(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
+        return (answer(agent.TotalResources), durable);
+    }
+}
