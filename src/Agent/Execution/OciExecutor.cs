@@ -59,7 +59,16 @@ public sealed class OciExecutor(IIsolator isolator, SupervisorLauncher launcher,
         }
         var bundle = Path.Combine(launch.RunDir, "bundle");
         Directory.CreateDirectory(bundle);
-        var config = BuildConfig(launch, image, limits, Isolator.RuntimeCgroupsPath(launch.ContainerId)!);
+        string cgroupsPath;
+        try
+        {
+            cgroupsPath = Isolator.RuntimeCgroupsPath(launch.ContainerId)!;
+        }
+        catch (Exception e) when (e is IsolationException or IOException or UnauthorizedAccessException)
+        {
+            throw new TaskLaunchException(TaskStatus.Types.Reason.ContainerLaunchFailed, $"cannot prepare the container's cgroups: {e.Message}");
+        }
+        var config = BuildConfig(launch, image, limits, cgroupsPath);
         await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), config.ToJsonString(), cancellationToken);
         var stateRoot = Path.Combine(options.WorkDir, "meta", Path.GetFileName(runtime));
         var spec = new SupervisorSpec

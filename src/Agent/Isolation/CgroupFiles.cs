@@ -98,6 +98,45 @@ internal static class CgroupFiles
     }
 
     /// <summary>Waits (bounded) until a cgroup has no processes.</summary>
+    /// <summary>
+    /// Creates a cgroup directory and its missing parents. Another agent removing the shared
+    /// <c>sched</c> parent at that moment (it does when its own scope was the last) makes a
+    /// component vanish between two mkdirs: the creation is then simply tried again.
+    /// </summary>
+    public static void EnsureDirectory(string dir)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                Directory.CreateDirectory(dir);
+                return;
+            }
+            catch (DirectoryNotFoundException) when (attempt < 5)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes an agent's scope <c>MOUNT/sched/SCOPE</c> when it holds no container, then the shared
+    /// <c>MOUNT/sched</c> when no other agent's scope is left in it (rmdir refuses a non-empty
+    /// cgroup, so a scope another agent is using is never touched).
+    /// </summary>
+    public static void RemoveScope(string mount, string scope)
+    {
+        var parent = Path.Combine(mount, "sched");
+        var dir = Path.Combine(parent, scope);
+        if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
+        {
+            _ = Libc.rmdir(dir);
+        }
+        if (Directory.Exists(parent) && !Directory.EnumerateDirectories(parent).Any())
+        {
+            _ = Libc.rmdir(parent);
+        }
+    }
+
     public static bool WaitEmpty(string dir, TimeSpan timeout)
     {
         var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;

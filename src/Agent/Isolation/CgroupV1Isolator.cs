@@ -40,7 +40,7 @@ public sealed class CgroupV1Isolator : IIsolator
         {
             foreach (var dir in cgroup.Dirs.Values.Distinct())
             {
-                Directory.CreateDirectory(dir);
+                CgroupFiles.EnsureDirectory(dir);
             }
             var cpu = cgroup.Dirs["cpu"];
             if (limits.Cpus > 0)
@@ -81,7 +81,16 @@ public sealed class CgroupV1Isolator : IIsolator
         return c.Dirs.Values.Any(Directory.Exists) ? c : null;
     }
 
-    public string? RuntimeCgroupsPath(string containerId) => $"/sched/{_scope}/{containerId}";
+    public string? RuntimeCgroupsPath(string containerId)
+    {
+        // The agent's scope exists in every hierarchy before the runtime creates the container's
+        // cgroup in it, so the runtime never creates (or races the removal of) shared parents.
+        foreach (var hierarchy in _hierarchies.Value)
+        {
+            CgroupFiles.EnsureDirectory(Path.Combine(hierarchy, "sched", _scope));
+        }
+        return $"/sched/{_scope}/{containerId}";
+    }
 
     public CgroupLayout Layout(string containerId)
     {
@@ -124,12 +133,9 @@ public sealed class CgroupV1Isolator : IIsolator
 
     public void RemoveScopeIfEmpty()
     {
-        foreach (var dir in AllHierarchies().Select(m => Path.Combine(m, "sched", _scope)).Distinct())
+        foreach (var mount in AllHierarchies().Distinct())
         {
-            if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
-            {
-                _ = Libc.rmdir(dir);
-            }
+            CgroupFiles.RemoveScope(mount, _scope);
         }
     }
 

@@ -44,11 +44,11 @@ public sealed class CgroupV2Isolator : IIsolator
         try
         {
             EnableControllers(_mount);
-            Directory.CreateDirectory(sched);
+            CgroupFiles.EnsureDirectory(sched);
             EnableControllers(sched);
-            Directory.CreateDirectory(scope);
+            CgroupFiles.EnsureDirectory(scope);
             EnableControllers(scope);
-            Directory.CreateDirectory(dir);
+            CgroupFiles.EnsureDirectory(dir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -91,7 +91,25 @@ public sealed class CgroupV2Isolator : IIsolator
         return Directory.Exists(dir) ? new Container(dir, containerId) : null;
     }
 
-    public string? RuntimeCgroupsPath(string containerId) => $"/sched/{_scope}/{containerId}";
+    public string? RuntimeCgroupsPath(string containerId)
+    {
+        // As for v1: the scope exists (with its controllers enabled) before the runtime nests in it.
+        var sched = Path.Combine(_mount, "sched");
+        var scope = Path.Combine(sched, _scope);
+        try
+        {
+            EnableControllers(_mount);
+            CgroupFiles.EnsureDirectory(sched);
+            EnableControllers(sched);
+            CgroupFiles.EnsureDirectory(scope);
+            EnableControllers(scope);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IsolationException($"cannot create cgroup {scope}: {e.Message}", e);
+        }
+        return $"/sched/{_scope}/{containerId}";
+    }
 
     public CgroupLayout Layout(string containerId)
     {
@@ -121,11 +139,7 @@ public sealed class CgroupV2Isolator : IIsolator
 
     public void RemoveScopeIfEmpty()
     {
-        var dir = Path.Combine(_mount, "sched", _scope);
-        if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
-        {
-            _ = Libc.rmdir(dir);
-        }
+        CgroupFiles.RemoveScope(_mount, _scope);
     }
 
     private static void EnableControllers(string dir)
