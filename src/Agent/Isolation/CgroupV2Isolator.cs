@@ -38,16 +38,9 @@ public sealed class CgroupV2Isolator : IIsolator
 
     public IContainerCgroup? Create(string containerId, ContainerLimits limits)
     {
-        var sched = Path.Combine(_mount, "sched");
-        var scope = Path.Combine(sched, _scope);
-        var dir = Path.Combine(scope, containerId);
+        var dir = Path.Combine(EnsureScope(), containerId);
         try
         {
-            EnableControllers(_mount);
-            CgroupFiles.EnsureDirectory(sched);
-            EnableControllers(sched);
-            CgroupFiles.EnsureDirectory(scope);
-            EnableControllers(scope);
             CgroupFiles.EnsureDirectory(dir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -94,6 +87,13 @@ public sealed class CgroupV2Isolator : IIsolator
     public string? RuntimeCgroupsPath(string containerId)
     {
         // As for v1: the scope exists (with its controllers enabled) before the runtime nests in it.
+        EnsureScope();
+        return $"/sched/{_scope}/{containerId}";
+    }
+
+    /// <summary>Creates <c>sched/SCOPE</c> with the controllers delegated down to it; returns its path.</summary>
+    private string EnsureScope()
+    {
         var sched = Path.Combine(_mount, "sched");
         var scope = Path.Combine(sched, _scope);
         try
@@ -108,7 +108,7 @@ public sealed class CgroupV2Isolator : IIsolator
         {
             throw new IsolationException($"cannot create cgroup {scope}: {e.Message}", e);
         }
-        return $"/sched/{_scope}/{containerId}";
+        return scope;
     }
 
     public CgroupLayout Layout(string containerId)
