@@ -76,7 +76,7 @@ public static class AgentHost
         Console.Out.WriteLine($"agent listening on {host}:{bound.Port}");
         using var metrics = string.IsNullOrEmpty(options.MetricsListen) ? null : new Telemetry.AgentMetrics(core);
         core.Metrics = metrics;
-        await using var scrape = metrics is null ? null : await MetricsEndpoint.StartAsync(options.MetricsListen!, [Telemetry.AgentMetrics.MeterName], cancellationToken);
+        await using var scrape = metrics is null ? null : await MetricsEndpoint.StartAsync(options.MetricsListen!, [metrics.Meter], cancellationToken);
         if (scrape is not null)
         {
             Console.Out.WriteLine($"agent metrics on {scrape.Url}");

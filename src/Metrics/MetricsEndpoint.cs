@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
@@ -40,12 +41,15 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     public Uri Url => new($"http://{Address}/metrics");
 
     /// <summary>
-    /// Starts serving <paramref name="meterNames"/> on <paramref name="listen"/> (<c>HOST:PORT</c>, port 0 picks one).
+    /// Starts serving the instruments of <paramref name="meters"/> on <paramref name="listen"/>
+    /// (<c>HOST:PORT</c>, port 0 picks one). Only these Meter instances are served: another
+    /// component of the process with a meter of the same name (two masters in one test process,
+    /// say) is not mixed in.
     /// </summary>
     /// <exception cref="ArgumentException">When <paramref name="listen"/> is not HOST:PORT.</exception>
-    public static async Task<MetricsEndpoint> StartAsync(string listen, IEnumerable<string> meterNames, CancellationToken cancellationToken = default)
+    public static async Task<MetricsEndpoint> StartAsync(string listen, IReadOnlyCollection<Meter> meters, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(meterNames);
+        ArgumentNullException.ThrowIfNull(meters);
         var text = (listen ?? "").StartsWith("localhost:", StringComparison.Ordinal) ? "127.0.0.1" + listen![9..] : listen ?? "";
         if (!IPEndPoint.TryParse(text, out var endpoint) || !text.Contains(':', StringComparison.Ordinal))
         {
@@ -54,10 +58,11 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         var exporter = new ScrapeExporter();
         var reader = new BaseExportingMetricReader(exporter) { TemporalityPreference = MetricReaderTemporalityPreference.Cumulative };
         var builder = Sdk.CreateMeterProviderBuilder();
-        foreach (var name in meterNames)
+        foreach (var name in meters.Select(m => m.Name).Distinct(StringComparer.Ordinal))
         {
             builder.AddMeter(name);
         }
+        builder.AddView(instrument => meters.Contains(instrument.Meter) ? null : MetricStreamConfiguration.Drop);
         var provider = builder.AddReader(reader).Build();
 
         var web = WebApplication.CreateSlimBuilder();

@@ -13,7 +13,7 @@ public sealed class AgentMetricsTests
         await using var h = new AgentHarness(isolation: "none");
         using var metrics = new AgentMetrics(h.Core);
         h.Core.Metrics = metrics;
-        await using var endpoint = await MetricsEndpoint.StartAsync("127.0.0.1:0", [AgentMetrics.MeterName]);
+        await using var endpoint = await MetricsEndpoint.StartAsync("127.0.0.1:0", [metrics.Meter]);
         h.Launch(AgentHarness.ShellTask("m-ok", "true"), AgentHarness.ShellTask("m-bad", "exit 4"));
         Assert.Equal(TaskState.TaskFinished, (await h.WaitTerminalAsync("m-ok")).State);
         Assert.Equal(TaskState.TaskFailed, (await h.WaitTerminalAsync("m-bad")).State);

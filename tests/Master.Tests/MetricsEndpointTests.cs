@@ -57,7 +57,7 @@ public sealed class MetricsEndpointTests
         var latency = meter.CreateHistogram<double>("test.latency", "s", "Latency");
         var depth = meter.CreateUpDownCounter<int>("test.queue.depth", "{item}", "Queue depth");
         meter.CreateObservableGauge("test.temperature", () => 21.5, "1", "Ratio gauge");
-        await using var endpoint = await MetricsEndpoint.StartAsync("127.0.0.1:0", [meter.Name]);
+        await using var endpoint = await MetricsEndpoint.StartAsync("127.0.0.1:0", [meter]);
         requests.Add(2, new KeyValuePair<string, object?>("path", "/a\"b"));
         requests.Add(3, new KeyValuePair<string, object?>("path", "/c"));
         bytes.Add(1.5);
@@ -88,13 +88,26 @@ public sealed class MetricsEndpointTests
         await PromtoolAcceptsAsync(await http.GetStringAsync(endpoint.Url));
     }
 
+    [Fact]
+    public async Task Only_the_given_meter_instances_are_served_not_namesakes_in_the_same_process()
+    {
+        var name = "Scheduler.Test.Namesake." + Guid.NewGuid().ToString("N");
+        using var mine = new Meter(name);
+        using var other = new Meter(name);
+        await using var endpoint = await MetricsEndpoint.StartAsync("127.0.0.1:0", [mine]);
+        mine.CreateCounter<long>("test.calls", "{call}", "Calls").Add(2);
+        other.CreateCounter<long>("test.calls", "{call}", "Calls").Add(40);
+        Assert.Contains("test_calls_total 2\n", endpoint.Scrape(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("nonsense")]
     [InlineData("127.0.0.1")]
     [InlineData("example.com:9100")]
     public async Task A_bad_listen_address_is_refused_with_what_to_write(string listen)
     {
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => MetricsEndpoint.StartAsync(listen, ["x"]));
+        using var meter = new Meter("x");
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => MetricsEndpoint.StartAsync(listen, [meter]));
         Assert.Contains("HOST:PORT", e.Message, StringComparison.Ordinal);
     }
 

@@ -24,6 +24,9 @@ public sealed class AgentMetrics : IDisposable
         _meter.CreateObservableGauge("sched.agent.status_updates.pending", () => new Measurement<int>(core.Updates.PendingCount), "{update}", "Status updates not yet acknowledged by their framework");
     }
 
+    /// <summary>The meter these instruments live on (what a scrape endpoint serves).</summary>
+    public Meter Meter => _meter;
+
     public void Launched(string executor, TimeSpan startLatency)
     {
         var tag = new KeyValuePair<string, object?>("executor", executor);

@@ -95,7 +95,7 @@ public sealed class MasterDaemon : BackgroundService
             _runtime.Standalone = election is StandaloneElection;
             if (!string.IsNullOrEmpty(_options.MetricsListen))
             {
-                metrics = await MetricsEndpoint.StartAsync(_options.MetricsListen, [MasterMetrics.MeterName], stoppingToken);
+                metrics = await MetricsEndpoint.StartAsync(_options.MetricsListen, [_metrics.Meter], stoppingToken);
                 MetricsUrl = metrics.Url;
                 Console.Out.WriteLine($"master metrics on {metrics.Url}");
             }

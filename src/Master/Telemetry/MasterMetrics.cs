@@ -42,6 +42,9 @@ public sealed class MasterMetrics : IDisposable
         _meter.CreateObservableCounter("sched.master.allocator.cycles", () => Gauge(g => (int)Math.Min(int.MaxValue, g.Allocator?.Cycles ?? 0)), "{cycle}", "Allocation cycles run by this master's current term");
     }
 
+    /// <summary>The meter these instruments live on (what a scrape endpoint serves).</summary>
+    public Meter Meter => _meter;
+
     /// <summary>Sets the source of gauge readings (a snapshot kept by the master loop).</summary>
     public void SetGaugeSource(Func<MasterGauges>? source) => _gauges = source;
 
