@@ -337,6 +337,10 @@ public sealed partial class MasterLoop
 
     private void PublishGauges()
     {
+        if (!_metrics.GaugesObserved)
+        {
+            return;
+        }
         var byState = new Dictionary<TaskState, int>();
         foreach (var fw in _frameworks.Values)
         {

@@ -16,6 +16,8 @@ public sealed class MasterMetrics : IDisposable
     private readonly Counter<long> _statusUpdates;
     private readonly Counter<long> _invalidTasks;
     private readonly Histogram<double> _cycleSeconds;
+    private readonly ObservableGauge<int> _tasksGauge;
+    private readonly ObservableGauge<double> _roleGauge;
     private Func<MasterGauges>? _gauges;
 
     public MasterMetrics(IMeterFactory? meterFactory = null)
@@ -31,16 +33,22 @@ public sealed class MasterMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
         _meter.CreateObservableGauge("sched.master.agents", () => Gauge(g => g.Agents), "{agent}", "Registered agents");
         _meter.CreateObservableGauge("sched.master.frameworks", () => Gauge(g => g.Frameworks), "{framework}", "Known frameworks");
-        _meter.CreateObservableGauge("sched.master.tasks", ObserveTasks, "{task}", "Live tasks by state");
+        _tasksGauge = _meter.CreateObservableGauge("sched.master.tasks", ObserveTasks, "{task}", "Live tasks by state");
         _meter.CreateObservableGauge("sched.master.role.allocated", () => RoleResources(r => r.Allocated), "{resource}", "Scalar resources allocated to a role's subtree, by resource (cpus, mem MiB, disk MiB, gpus)");
         _meter.CreateObservableGauge("sched.master.role.reserved", () => RoleResources(r => r.Reserved), "{resource}", "Scalar resources reserved for a role's subtree, by resource");
         _meter.CreateObservableGauge("sched.master.role.quota.guarantee", () => RoleResources(r => r.Quota?.Guarantees ?? []), "{resource}", "Quota guarantee of a role, by resource");
         _meter.CreateObservableGauge("sched.master.role.quota.limit", () => RoleResources(r => r.Quota?.Limits ?? []), "{resource}", "Quota limit of a role, by resource");
-        _meter.CreateObservableGauge("sched.master.role.dominant_share", () => RoleValues(r => r.DominantShare), "1", "Dominant share of a role (allocated / total, largest over resources, unweighted)");
+        _roleGauge = _meter.CreateObservableGauge("sched.master.role.dominant_share", () => RoleValues(r => r.DominantShare), "1", "Dominant share of a role (allocated / total, largest over resources, unweighted)");
         _meter.CreateObservableGauge("sched.master.role.weight", () => RoleValues(r => r.Weight), "{weight}", "Weight of a role");
         _meter.CreateObservableGauge("sched.master.allocator.filters", () => Gauge(g => g.Allocator?.ActiveFilters ?? 0), "{filter}", "Active decline filters (framework × agent)");
         _meter.CreateObservableCounter("sched.master.allocator.cycles", () => Gauge(g => (int)Math.Min(int.MaxValue, g.Allocator?.Cycles ?? 0)), "{cycle}", "Allocation cycles run by this master's current term");
     }
+
+    /// <summary>
+    /// Whether anything collects the gauges (a scrape endpoint or another listener): the loop
+    /// counts tasks and snapshots the allocator for them only then.
+    /// </summary>
+    public bool GaugesObserved => _tasksGauge.Enabled || _roleGauge.Enabled;
 
     /// <summary>The meter these instruments live on (what a scrape endpoint serves).</summary>
     public Meter Meter => _meter;
