@@ -44,25 +44,12 @@ public sealed class PythonFrameworkTests(SharedCluster cluster) : IClassFixture<
 
     private static async Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(file);
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
         }
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            return (-1, $"timed out after {timeout.TotalSeconds:0} s\n{await stdout}\n{await stderr}");
-        }
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await Schedctl.RunProcessAsync(info, timeout);
+        return (result.ExitCode, result.Stdout + result.Stderr);
     }
 }

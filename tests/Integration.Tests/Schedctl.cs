@@ -28,6 +28,17 @@ public static class Schedctl
         }
         info.Environment["DOTNET_NOLOGO"] = "1";
         info.Environment.Remove("SCHED_MASTER");
+        return await RunProcessAsync(info, timeout);
+    }
+
+    /// <summary>Runs any program to completion with its output captured; after <paramref name="timeout"/>
+    /// it is killed (with its children) and a <see cref="TimeoutException"/> carries what it printed.</summary>
+    public static async Task<CliResult> RunProcessAsync(ProcessStartInfo info, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -40,7 +51,7 @@ public static class Schedctl
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
-            throw new TimeoutException($"schedctl {string.Join(' ', args)} did not finish within {timeout.TotalSeconds:0} s; output so far:\n{await stdout}\n{await stderr}");
+            throw new TimeoutException($"{info.FileName} {string.Join(' ', info.ArgumentList)} did not finish within {timeout.TotalSeconds:0} s; output so far:\n{await stdout}\n{await stderr}");
         }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
