@@ -69,19 +69,9 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         web.Logging.ClearProviders();
         web.WebHost.ConfigureKestrel(k => k.Listen(endpoint, o => o.Protocols = HttpProtocols.Http1));
         var app = web.Build();
-        var gate = new SemaphoreSlim(1, 1);
         app.MapGet("/metrics", async (HttpContext context) =>
         {
-            string text;
-            await gate.WaitAsync(context.RequestAborted).ConfigureAwait(false);
-            try
-            {
-                text = exporter.Scrape(reader);
-            }
-            finally
-            {
-                gate.Release();
-            }
+            var text = exporter.Scrape(reader); // one collection at a time: the exporter serialises them
             context.Response.ContentType = PrometheusText.ContentType;
             await context.Response.WriteAsync(text, context.RequestAborted).ConfigureAwait(false);
         });
