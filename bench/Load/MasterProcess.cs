@@ -1,4 +1,6 @@
+using System.Diagnostics.Tracing;
 using System.Globalization;
+using Microsoft.Diagnostics.NETCore.Client;
 using Sched.V1;
 using Scheduler.Cli.Cluster;
 using Scheduler.Protocol;
@@ -75,6 +77,59 @@ internal sealed class MasterProcess : IAsyncDisposable
         using var channel = RpcChannel.ForAddress(Address);
         var health = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
         return health.Memory ?? new ProcessMemory();
+    }
+
+    /// <summary>
+    /// The master's live managed bytes: asks its runtime for a full blocking collection over the
+    /// diagnostics IPC channel (an EventPipe session with the GCHeapCollect keyword, as heap-dump
+    /// tools do), waits until the master reports that collection, and returns heap size minus
+    /// fragmentation. Garbage not yet collected is therefore not counted as per-task or per-agent cost.
+    /// </summary>
+    public async Task<long> LiveHeapBytesAsync()
+    {
+        var before = await ReportedMemoryAsync();
+        var client = new DiagnosticsClient(Pid);
+        const long gcHeapCollect = 0x800000;
+        using var session = client.StartEventPipeSession(
+            [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, gcHeapCollect)], requestRundown: false);
+        var drain = Task.Run(() =>
+        {
+            var buffer = new byte[64 * 1024];
+            try
+            {
+                while (session.EventStream.Read(buffer, 0, buffer.Length) > 0)
+                {
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        });
+        try
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                var now = await ReportedMemoryAsync();
+                if (now.GcFullCollections > before.GcFullCollections)
+                {
+                    return (long)(now.GcHeapBytes - Math.Min(now.GcHeapBytes, now.GcFragmentedBytes));
+                }
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"the master (pid {Pid}) did not report a full collection within 60 s of the request");
+                }
+                await Task.Delay(100);
+            }
+        }
+        finally
+        {
+            await session.StopAsync(CancellationToken.None);
+            await drain;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -29,6 +29,7 @@ var taskMs = Arg("--task-ms") ?? 0;
 var capSeconds = Arg("--cap-s") ?? (quick ? 40 : 120);
 var retryMs = Arg("--retry-ms") ?? 10_000;
 var rateArg = Arg("--rate") ?? 0;
+var holdSeconds = Arg("--hold-s") ?? 0;
 
 // The sweep, then one paced point: launch latency at half the 10,000/s target rate.
 List<(int Agents, int Tasks, int Rate)> grid = agentsArg is not null || tasksArg is not null
@@ -94,7 +95,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     await using var master = await MasterProcess.StartAsync([]);
     Log($"point {agentCount} agents x {taskCount} tasks: master {master.Address} (pid {master.Pid})");
     var rssIdle = master.MemoryBytes("VmRSS");
-    var heapIdle = (await master.ReportedMemoryAsync()).GcHeapBytes;
+    var heapIdle = await master.LiveHeapBytesAsync();
     var perAgentTasks = (int)Math.Ceiling(taskCount / (double)agentCount * 1.25) + 10;
     var resources = FormattableString.Invariant($"cpus:{Math.Max(1, perAgentTasks / 100.0 + 1):0.##};mem:{perAgentTasks + 1024};disk:10000");
     await using var host = new SimulatedAgentHost(new SimulatedAgentOptions
@@ -112,7 +113,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     metrics["agents_register_s"] = Math.Round(sw.Elapsed.TotalSeconds, 2);
     await Task.Delay(TimeSpan.FromSeconds(2)); // let registrations settle before reading RSS
     var rssAgents = master.MemoryBytes("VmRSS");
-    var heapAgents = (await master.ReportedMemoryAsync()).GcHeapBytes;
+    var heapAgents = await master.LiveHeapBytesAsync();
     metrics["master_bytes_per_agent"] = Math.Round((rssAgents - rssIdle) / (double)agentCount);
     metrics["master_gc_heap_bytes_per_agent"] = Math.Round(((double)heapAgents - heapIdle) / agentCount);
 
@@ -125,15 +126,20 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     metrics["offers_per_s"] = hold.OffersPerS;
     metrics["master_cpu_s_per_1000_tasks"] = hold.CpuPer1000;
     var rssHold = master.MemoryBytes("VmRSS");
-    var memHold = await master.ReportedMemoryAsync();
+    var heapHold = await master.LiveHeapBytesAsync();
     metrics["master_bytes_per_running_task"] = Math.Round((rssHold - rssAgents) / (double)Math.Max(1, hold.Running));
-    metrics["master_gc_heap_bytes_per_running_task"] = Math.Round(((double)memHold.GcHeapBytes - heapAgents) / Math.Max(1, hold.Running));
+    metrics["master_gc_heap_bytes_per_running_task"] = Math.Round(((double)heapHold - heapAgents) / Math.Max(1, hold.Running));
     metrics["master_rss_mib_full"] = Math.Round(rssHold / 1048576.0, 1);
-    metrics["master_gc_heap_mib_full"] = Math.Round(memHold.GcHeapBytes / 1048576.0, 1);
+    metrics["master_gc_heap_mib_full"] = Math.Round(heapHold / 1048576.0, 1);
     metrics["tasks_running"] = hold.Running;
     if (!hold.Complete)
     {
         notes.Add($"fill: {hold.Running}/{taskCount} RUNNING within {capSeconds} s");
+    }
+    if (holdSeconds > 0)
+    {
+        Log($"  holding the fill {holdSeconds} s before teardown (master pid {master.Pid})");
+        await Task.Delay(TimeSpan.FromSeconds(holdSeconds));
     }
     var drain = Stopwatch.StartNew();
     await hold.Teardown();

@@ -14,6 +14,8 @@ public static class ProcessMemoryReader
             GcHeapBytes = (ulong)Math.Max(0, gc.HeapSizeBytes),
             GcCommittedBytes = (ulong)Math.Max(0, gc.TotalCommittedBytes),
             GcTotalMemoryBytes = (ulong)Math.Max(0, GC.GetTotalMemory(forceFullCollection: false)),
+            GcFragmentedBytes = (ulong)Math.Max(0, gc.FragmentedBytes),
+            GcFullCollections = (uint)GC.CollectionCount(2),
         };
         try
         {
