@@ -122,7 +122,7 @@ public sealed partial class MasterLoop
             droppedReservations = RecomputeTotal(agent);
         }
         var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
-        var previousTasks = agent.Tasks.Values.ToList();
+        var previousTasks = agent.Tasks.ToList();
         agent.Link = session;
         session.AgentId = id;
         agent.LastSeen = now;
@@ -179,7 +179,7 @@ public sealed partial class MasterLoop
     /// this master are rebuilt, disconnected, from the FrameworkInfos sent along); tasks the master
     /// had on the agent but that were not reported are gone. Returns what the tasks use.
     /// </summary>
-    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskRecord> previous)
+    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskEntry> previous)
     {
         var now = NowSeconds;
         var reported = new HashSet<(string, string)>();
@@ -208,26 +208,25 @@ public sealed partial class MasterLoop
                 _allocator.DeactivateFramework(fwId);
                 Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fwId), ToRecord(fw)));
             }
-            var task = reportedTask.Clone();
-            task.AgentId = agent.Id;
+            var role = reportedTask.Role.Length > 0
+                ? reportedTask.Role
+                : (reportedTask.Info?.Resources ?? reportedTask.Resources).Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
+            var task = ReportedEntry(reportedTask, fw, agent, role);
+            fw.Tasks.TryGetValue(task.TaskId, out var known);
+            if (known is not null)
+            {
+                fw.Tasks.Remove(known.TaskId);
+                RemoveFromAgent(known);
+            }
             if (IsTerminal(task.State))
             {
                 // The agent still holds an unacknowledged terminal update; it will re-send it.
-                if (fw.Tasks.Remove(task.TaskId, out var live))
-                {
-                    agent.Tasks.Remove((fwId, task.TaskId));
-                }
                 AddCompleted(fw, task);
                 continue;
             }
             reported.Add((fwId, task.TaskId));
-            fw.Tasks.TryGetValue(task.TaskId, out var known);
             fw.Tasks[task.TaskId] = task;
-            agent.Tasks[(fwId, task.TaskId)] = task;
-            if (task.Role.Length == 0)
-            {
-                task.Role = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
-            }
+            agent.Tasks.Add(task);
             used.Add(new AllocationUse(fwId, agent.Id, task.Role, [.. task.Resources]));
             if (known is not null && known.State != task.State)
             {
@@ -247,7 +246,7 @@ public sealed partial class MasterLoop
             {
                 continue;
             }
-            agent.Tasks.Remove((old.FrameworkId, old.TaskId));
+            agent.Tasks.Remove(old);
             if (!_frameworks.TryGetValue(old.FrameworkId, out var fw) || !fw.Tasks.Remove(old.TaskId))
             {
                 continue;
@@ -275,7 +274,7 @@ public sealed partial class MasterLoop
             RescindOffer(offer, $"rescinded: agent {agent.Id} became unreachable");
         }
         var now = NowSeconds;
-        foreach (var task in agent.Tasks.Values)
+        foreach (var task in agent.Tasks)
         {
             if (!_frameworks.TryGetValue(task.FrameworkId, out var fw))
             {

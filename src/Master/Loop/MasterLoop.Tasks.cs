@@ -42,7 +42,7 @@ public sealed partial class MasterLoop
             if (IsTerminal(status.State))
             {
                 fw.Tasks.Remove(task.TaskId);
-                agent.Tasks.Remove((fwId, task.TaskId));
+                RemoveFromAgent(task);
                 Recover(fwId, task.AgentId, task.Resources, null);
                 AddCompleted(fw, task);
             }
@@ -59,7 +59,7 @@ public sealed partial class MasterLoop
         }
     }
 
-    private void AddCompleted(FrameworkEntry fw, TaskRecord task)
+    private void AddCompleted(FrameworkEntry fw, TaskEntry task)
     {
         if (task.State == TaskState.TaskFinished)
         {
@@ -101,7 +101,7 @@ public sealed partial class MasterLoop
                 {
                     FrameworkId = fw.Id,
                     TaskId = task.TaskId,
-                    KillPolicy = request.KillPolicy ?? task.Info?.KillPolicy,
+                    KillPolicy = request.KillPolicy ?? task.KillPolicy,
                     Reason = TaskStatus.Types.Reason.KilledByFramework,
                 },
             });
@@ -117,8 +117,7 @@ public sealed partial class MasterLoop
         }
         else
         {
-            var unknown = new TaskRecord { TaskId = request.TaskId, AgentId = request.AgentId, FrameworkId = fw.Id };
-            status = MasterStatus(unknown, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
+            status = MasterStatus(request.TaskId, request.AgentId, fw.Id, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
                 $"task '{request.TaskId}' is not known to the master; it was never launched or its agent is gone", now);
         }
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
@@ -138,7 +137,7 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("nothing to acknowledge: set agent_id, task_id and uuid (or items)");
         }
-        var tasks = new List<TaskRecord?>();
+        var tasks = new List<TaskEntry?>();
         foreach (var item in items)
         {
             if (item.Uuid.Length == 0)
@@ -187,10 +186,9 @@ public sealed partial class MasterLoop
         {
             foreach (var query in request.Tasks)
             {
-                var unknown = new TaskRecord { TaskId = query.TaskId, AgentId = query.AgentId, FrameworkId = fw.Id };
                 if (query.AgentId.Length > 0 && !_agents.ContainsKey(query.AgentId))
                 {
-                    answers.Add(MasterStatus(unknown, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                    answers.Add(MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
                         $"agent '{query.AgentId}' is not known to this master (never registered, or removed); the task is unknown", now));
                 }
                 else if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
@@ -199,7 +197,7 @@ public sealed partial class MasterLoop
                 }
                 else
                 {
-                    answers.Add(MasterStatus(unknown, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                    answers.Add(MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
                         $"task '{query.TaskId}' is not known to this master", now));
                 }
             }
@@ -211,7 +209,16 @@ public sealed partial class MasterLoop
         return new ReconcileResponse();
     }
 
-    private static TaskStatus Reconciled(TaskRecord task, double now)
+    /// <summary>Takes a live task out of its agent's set (the agent may be gone already).</summary>
+    private void RemoveFromAgent(TaskEntry task)
+    {
+        if (_agents.TryGetValue(task.AgentId, out var agent))
+        {
+            agent.Tasks.Remove(task);
+        }
+    }
+
+    private static TaskStatus Reconciled(TaskEntry task, double now)
     {
         var status = task.Status?.Clone() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
         status.State = task.State;
