@@ -51,6 +51,30 @@ public sealed class AgentLifecycleTests
     }
 
     [Fact]
+    public async Task Heartbeat_interval_and_timeout_grow_with_the_cluster_to_bound_heartbeats_per_second()
+    {
+        // At most 1 heartbeat/s: the first agent is told 1 s (timeout 2 × 1 s), the second 2 s (timeout 4 s).
+        await using var cluster = await Cluster.StartAsync(o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+            o.AgentTimeout = TimeSpan.FromSeconds(1);
+            o.MaxAgentHeartbeatsPerSecond = 1;
+        });
+        var first = await cluster.AddAgentAsync(hostname: "first");
+        var second = await cluster.AddAgentAsync(hostname: "second");
+        Assert.Equal(1.0, first.Registered!.HeartbeatIntervalSeconds, 3);
+        Assert.Equal(2.0, second.Registered!.HeartbeatIntervalSeconds, 3);
+
+        await first.DisconnectAsync();
+        await second.DisconnectAsync();
+        await cluster.Master.WaitUntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == first.AgentId).Status == AgentStatus.AgentUnreachable,
+            "the first agent to time out");
+        Assert.Equal(AgentStatus.AgentActive, (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == second.AgentId).Status);
+        await cluster.Master.WaitUntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == second.AgentId).Status == AgentStatus.AgentUnreachable,
+            "the second agent to time out, later");
+    }
+
+    [Fact]
     public async Task Non_partition_aware_framework_sees_task_lost()
     {
         await using var cluster = await Cluster.StartAsync(o => o.AgentTimeout = TimeSpan.FromSeconds(1));

@@ -127,6 +127,7 @@ public sealed partial class MasterLoop
         session.AgentId = id;
         agent.LastSeen = now;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
+        (agent.HeartbeatInterval, agent.Timeout) = AgentLiveness();
         WatchTimeout(agent);
         agent.UnreachableSince = null;
         _expectedAgents.Remove(id);
@@ -158,7 +159,7 @@ public sealed partial class MasterLoop
             Registered = new MasterMessage.Types.Registered
             {
                 AgentId = id,
-                HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
+                HeartbeatIntervalSeconds = agent.HeartbeatInterval.TotalSeconds,
                 Master = Self,
                 CheckpointedResources = { agent.Checkpointed },
             },

@@ -45,7 +45,26 @@ public sealed partial class MasterLoop
             return;
         }
         agent.InTimeoutHeap = true;
-        _agentDeadlines.Enqueue(agent, agent.LastHeardFrom + _options.AgentTimeout);
+        _agentDeadlines.Enqueue(agent, agent.LastHeardFrom + agent.Timeout);
+    }
+
+    /// <summary>
+    /// The heartbeat interval and timeout for an agent registering now: the configured ones, or
+    /// longer in proportion when the cluster is large enough that every agent heartbeating at the
+    /// configured interval would exceed <c>MasterOptions.MaxAgentHeartbeatsPerSecond</c>.
+    /// </summary>
+    private (TimeSpan Interval, TimeSpan Timeout) AgentLiveness()
+    {
+        var interval = _options.HeartbeatInterval;
+        if (_options.MaxAgentHeartbeatsPerSecond > 0)
+        {
+            var bounded = TimeSpan.FromMilliseconds(Math.Ceiling(_agents.Count * 1000.0 / _options.MaxAgentHeartbeatsPerSecond));
+            if (bounded > interval)
+            {
+                interval = bounded;
+            }
+        }
+        return (interval, _options.AgentTimeout * (interval / _options.HeartbeatInterval));
     }
 
     /// <summary>Marks unreachable every active agent silent for longer than the agent timeout.</summary>
@@ -61,9 +80,9 @@ public sealed partial class MasterLoop
                 continue; // re-armed when it registers again
             }
             var lastHeard = agent.LastHeardFrom;
-            if (now - lastHeard > _options.AgentTimeout)
+            if (now - lastHeard > agent.Timeout)
             {
-                MarkUnreachable(agent, $"no message for {(now - lastHeard).TotalSeconds:0.#} s (agent timeout {_options.AgentTimeout.TotalSeconds:0.#} s)");
+                MarkUnreachable(agent, $"no message for {(now - lastHeard).TotalSeconds:0.#} s (agent timeout {agent.Timeout.TotalSeconds:0.#} s)");
                 continue;
             }
             WatchTimeout(agent);
