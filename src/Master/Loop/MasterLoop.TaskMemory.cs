@@ -24,6 +24,7 @@ public sealed partial class MasterLoop
     private TaskEntry NewLaunchedEntry(TaskInfo info, FrameworkEntry fw, AgentEntry agent, string role)
     {
         info.AgentId = agent.Id; // equal (checked), now the agent's own string
+        role = _strings.Intern(role);
         var resources = _sharedResources.InternAll(info.Resources, role);
         return TaskEntry.Launched(info, fw.Id, agent.Id, role, resources, TaskState.TaskStaging);
     }
@@ -32,6 +33,7 @@ public sealed partial class MasterLoop
     /// master already holds like a launched one.</summary>
     private TaskEntry ReportedEntry(TaskRecord reported, FrameworkEntry fw, AgentEntry agent, string role)
     {
+        role = _strings.Intern(role);
         var info = reported.Info ?? new TaskInfo { TaskId = reported.TaskId, Name = reported.Name };
         info.TaskId = reported.TaskId;
         info.AgentId = agent.Id;
