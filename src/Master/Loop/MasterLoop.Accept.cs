@@ -246,12 +246,13 @@ public sealed partial class MasterLoop
     private void Refuse(FrameworkEntry fw, TaskInfo task, string agentId, TaskState state, TaskStatus.Types.Reason reason, string message, double now)
     {
         var record = TaskEntry.Launched(task, fw.Id, agentId, "", [.. task.Resources], state);
-        record.Status = MasterStatus(record, state, reason, message, now);
+        var status = MasterStatus(record, state, reason, message, now);
+        record.SetStatus(status);
         if (task.TaskId.Length > 0 && !fw.Tasks.ContainsKey(task.TaskId))
         {
             AddCompleted(fw, record);
         }
         _metrics.TaskInvalid(state);
-        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = record.Status } });
+        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
     }
 }

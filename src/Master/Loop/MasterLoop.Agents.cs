@@ -232,7 +232,7 @@ public sealed partial class MasterLoop
             if (known is not null && known.State != task.State)
             {
                 // E.g. TASK_UNREACHABLE → TASK_RUNNING: tell the framework the task is back.
-                var status = task.Status?.Clone() ?? MasterStatus(task, task.State, TaskStatus.Types.Reason.Unspecified, "", now);
+                var status = task.Status() ?? MasterStatus(task, task.State, TaskStatus.Types.Reason.Unspecified, "", now);
                 status.Source = TaskStatus.Types.Source.Master;
                 status.Uuid = "";
                 status.State = task.State;
@@ -256,7 +256,7 @@ public sealed partial class MasterLoop
             var status = MasterStatus(old, state, TaskStatus.Types.Reason.AgentRestarted,
                 $"agent {agent.Id} re-registered without this task; relaunch it if still needed", now);
             old.State = state;
-            old.Status = status;
+            old.SetStatus(status);
             AddCompleted(fw, old);
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
         }
@@ -285,7 +285,7 @@ public sealed partial class MasterLoop
             var sent = fw.PartitionAware ? TaskState.TaskUnreachable : TaskState.TaskLost;
             var status = MasterStatus(task, sent, TaskStatus.Types.Reason.AgentDisconnected,
                 $"agent {agent.Id} stopped responding ({why}); the task may still be running and will be reported again if the agent comes back", now);
-            task.Status = status;
+            task.SetStatus(status);
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
             Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fw.Id, Status = status, State = task.State } });
         }

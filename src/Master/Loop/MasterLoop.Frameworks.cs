@@ -174,7 +174,7 @@ public sealed partial class MasterLoop
         var acks = new Dictionary<string, MasterMessage.Types.StatusAcks>(StringComparer.Ordinal);
         foreach (var task in fw.Tasks.Values.Concat(fw.Completed))
         {
-            if (task.StatusAcknowledged || task.Status is not { Uuid.Length: > 0 } status || status.Source == TaskStatus.Types.Source.Master)
+            if (task.StatusAcknowledged || !task.HasStatus || task.StatusFromMaster || task.StatusUuid is not { Length: > 0 } uuid)
             {
                 continue;
             }
@@ -182,7 +182,7 @@ public sealed partial class MasterLoop
             {
                 acks[task.AgentId] = forAgent = new MasterMessage.Types.StatusAcks();
             }
-            forAgent.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = task.TaskId, Uuid = status.Uuid });
+            forAgent.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = task.TaskId, Uuid = uuid });
         }
         var agents = new HashSet<string>(StringComparer.Ordinal);
         var now = NowSeconds;
@@ -192,7 +192,7 @@ public sealed partial class MasterLoop
             RemoveFromAgent(task);
             Recover(fw.Id, task.AgentId, task.Resources, null);
             task.State = TaskState.TaskKilled;
-            task.Status = MasterStatus(task, TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now);
+            task.SetStatus(MasterStatus(task, TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now));
         }
         foreach (var (agentId, forAgent) in acks)
         {

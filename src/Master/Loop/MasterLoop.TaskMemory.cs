@@ -8,8 +8,8 @@ namespace Scheduler.Master.Loop;
 /// What the master keeps per task, kept small: at 100,000 tasks every object and string copied
 /// per task costs megabytes. A task is one <see cref="TaskEntry"/> that shares its ids with the
 /// framework and agent entries, its resource list with every task of the same shape
-/// (<see cref="SharedResources"/>) and interned status messages; the rest of the launched
-/// <see cref="TaskInfo"/> is kept serialized. Operators get full copies built on demand
+/// (<see cref="SharedResources"/>) and its role string; the rest of the launched
+/// <see cref="TaskInfo"/> and the latest status are kept serialized (a uuid as 16 bytes). Operators get full copies built on demand
 /// (<see cref="TaskEntry.ToRecord"/>), which also keeps the loop's live objects out of responses
 /// serialized on other threads.
 /// </summary>
@@ -53,29 +53,10 @@ public sealed partial class MasterLoop
         var entry = TaskEntry.Launched(info, fw.Id, agent.Id, role, resources, reported.State);
         if (reported.Status is { } status)
         {
-            CompactStatus(status, entry, agent, fw);
-            entry.Status = status;
+            entry.SetStatus(status);
         }
         entry.StatusAcknowledged = reported.StatusAcknowledged;
         return entry;
-    }
-
-    /// <summary>Makes an incoming status share the strings the master already holds.</summary>
-    private void CompactStatus(TaskStatus status, TaskEntry task, AgentEntry agent, FrameworkEntry fw)
-    {
-        if (status.TaskId == task.TaskId)
-        {
-            status.TaskId = task.TaskId;
-        }
-        if (status.AgentId == agent.Id)
-        {
-            status.AgentId = agent.Id;
-        }
-        if (status.FrameworkId == fw.Id)
-        {
-            status.FrameworkId = fw.Id;
-        }
-        status.Message = _strings.Intern(status.Message);
     }
 
     /// <summary>A full, independent copy of a task for operators.</summary>

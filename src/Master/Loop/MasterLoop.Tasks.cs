@@ -35,10 +35,8 @@ public sealed partial class MasterLoop
         }
         if (fw.Tasks.TryGetValue(status.TaskId, out var task))
         {
-            CompactStatus(status, task, agent, fw);
             task.State = status.State;
-            task.Status = status;
-            task.StatusAcknowledged = false;
+            task.SetStatus(status);
             if (IsTerminal(status.State))
             {
                 fw.Tasks.Remove(task.TaskId);
@@ -47,7 +45,7 @@ public sealed partial class MasterLoop
                 AddCompleted(fw, task);
             }
         }
-        else if (fw.CompletedById.TryGetValue(status.TaskId, out var done) && done.Status?.Uuid == status.Uuid)
+        else if (fw.CompletedById.TryGetValue(status.TaskId, out var done) && done.StatusUuidIs(status.Uuid))
         {
             // A re-sent terminal update: forward again (at-least-once) without changing state.
             done.StatusAcknowledged = false;
@@ -108,9 +106,9 @@ public sealed partial class MasterLoop
             return new KillResponse();
         }
         TaskStatus status;
-        if (fw.CompletedById.TryGetValue(request.TaskId, out var done) && done.Status is not null)
+        if (fw.CompletedById.TryGetValue(request.TaskId, out var done) && done.Status() is { } last)
         {
-            status = done.Status.Clone();
+            status = last;
             status.Source = TaskStatus.Types.Source.Master;
             status.Uuid = "";
             status.Message = $"task '{request.TaskId}' already ended ({done.State}); nothing to kill";
@@ -163,7 +161,7 @@ public sealed partial class MasterLoop
             foreach (var (item, task) in group)
             {
                 acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = item.TaskId, Uuid = item.Uuid });
-                if (task?.Status?.Uuid == item.Uuid)
+                if (task is not null && task.StatusUuidIs(item.Uuid))
                 {
                     task.StatusAcknowledged = true;
                 }
@@ -220,7 +218,7 @@ public sealed partial class MasterLoop
 
     private static TaskStatus Reconciled(TaskEntry task, double now)
     {
-        var status = task.Status?.Clone() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
+        var status = task.Status() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
         status.State = task.State;
         status.Reason = TaskStatus.Types.Reason.Reconciliation;
         status.Source = TaskStatus.Types.Source.Master;
