@@ -23,12 +23,13 @@ public sealed class MasterOptions
     public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Upper bound on agent heartbeats per second across the cluster: an agent registering when
-    /// there are N agents is told an interval of max(<see cref="HeartbeatInterval"/>, N ÷ this),
-    /// and its timeout grows in proportion (<see cref="AgentTimeout"/> × interval ÷
-    /// <see cref="HeartbeatInterval"/>). Liveness traffic then stays bounded as the cluster grows
-    /// (10,000 agents at the default: a heartbeat every 10 s, timeout 50 s) while small clusters
-    /// keep fast failure detection. 0 = no bound.
+    /// Upper bound on agent heartbeats per second across the cluster: once the cluster has had N
+    /// agents, agents are told (at registration and in every ping) an interval of
+    /// max(<see cref="HeartbeatInterval"/>, N ÷ this), and the agent timeout grows in proportion
+    /// (<see cref="AgentTimeout"/> × interval ÷ <see cref="HeartbeatInterval"/>). Liveness traffic
+    /// then stays bounded as the cluster grows (10,000 agents at the default: a heartbeat every
+    /// 10 s, timeout 50 s) while small clusters keep fast failure detection. The interval does not
+    /// shrink again while the master runs. 0 = no bound.
     /// </summary>
     public int MaxAgentHeartbeatsPerSecond { get; set; } = 1000;
 

@@ -127,7 +127,7 @@ public sealed partial class MasterLoop
         session.AgentId = id;
         agent.LastSeen = now;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
-        (agent.HeartbeatInterval, agent.Timeout) = AgentLiveness();
+        UpdateHeartbeatInterval();
         WatchTimeout(agent);
         agent.UnreachableSince = null;
         _expectedAgents.Remove(id);
@@ -159,7 +159,7 @@ public sealed partial class MasterLoop
             Registered = new MasterMessage.Types.Registered
             {
                 AgentId = id,
-                HeartbeatIntervalSeconds = agent.HeartbeatInterval.TotalSeconds,
+                HeartbeatIntervalSeconds = CurrentHeartbeatInterval.TotalSeconds,
                 Master = Self,
                 CheckpointedResources = { agent.Checkpointed },
             },

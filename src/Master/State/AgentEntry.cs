@@ -22,12 +22,6 @@ public sealed class AgentEntry(AgentInfo info)
     /// <summary>The later of <see cref="LastSeen"/> and the open link's last message.</summary>
     public DateTimeOffset LastHeardFrom => Link is { } link && link.LastHeard > LastSeen ? link.LastHeard : LastSeen;
 
-    /// <summary>The heartbeat interval the agent was told at its latest registration.</summary>
-    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Silence after which the agent is marked unreachable (grows with <see cref="HeartbeatInterval"/>).</summary>
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
-
     /// <summary>Whether the agent has an entry in the master's agent-timeout heap.</summary>
     public bool InTimeoutHeap { get; set; }
 
