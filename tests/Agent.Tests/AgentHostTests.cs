@@ -130,6 +130,40 @@ public class AgentHostTests
         }
     }
 
+    [Fact]
+    public async Task Agent_adopts_the_heartbeat_interval_the_master_announces_in_pings()
+    {
+        // Registered at 0.5 s; the pings announce 0.05 s: ten heartbeats then take ~0.5 s instead of 5 s.
+        await using var master = await TestMasterEndpoint.StartAsync();
+        master.PingIntervalSeconds = 0.05;
+        var work = Directory.CreateTempSubdirectory("agent-heartbeat-").FullName;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var options = new AgentOptions { WorkDir = work, Resources = "cpus:1;mem:256", Isolation = "none" };
+        options.Masters.Add(master.Address);
+        var run = AgentHost.RunAsync(options, cts.Token);
+        try
+        {
+            await NextAsync(master, AgentMessage.MessageOneofCase.Register, cts.Token);
+            await NextAsync(master, AgentMessage.MessageOneofCase.Heartbeat, cts.Token); // answered with the new interval
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+            bound.CancelAfter(TimeSpan.FromSeconds(3));
+            var sequence = 0UL;
+            for (var i = 0; i < 10; i++)
+            {
+                var next = (await NextAsync(master, AgentMessage.MessageOneofCase.Heartbeat, bound.Token)).Heartbeat.Sequence;
+                Assert.True(next > sequence, $"heartbeat {next} after {sequence}: the agent reconnected instead of adopting the interval");
+                sequence = next;
+            }
+            Assert.Equal(1, master.Connections);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(20)));
+            Directory.Delete(work, true);
+        }
+    }
+
     private static async Task<AgentMessage> NextAsync(TestMasterEndpoint master, AgentMessage.MessageOneofCase kind, CancellationToken ct)
     {
         while (true)

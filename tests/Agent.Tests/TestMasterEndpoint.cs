@@ -32,6 +32,9 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
 
     public int Connections;
 
+    /// <summary>The heartbeat interval announced in pings (0: none).</summary>
+    public double PingIntervalSeconds { get; set; }
+
     public static async Task<TestMasterEndpoint> StartAsync(string? redirectTo = null)
     {
         var m = new TestMasterEndpoint(redirectTo);
@@ -86,7 +89,7 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
             var m = requests.Current;
             if (m.MessageCase == AgentMessage.MessageOneofCase.Heartbeat)
             {
-                await WriteAsync(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = m.Heartbeat.Sequence } });
+                await WriteAsync(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = m.Heartbeat.Sequence, HeartbeatIntervalSeconds = PingIntervalSeconds } });
             }
             await FromAgent.Writer.WriteAsync(m, ct);
         }

@@ -144,15 +144,20 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
 
     private async Task HeartbeatLoopAsync(ChannelWriter<AgentMessage> writer, HeartbeatInterval interval, Func<long> lastPing, CancellationTokenSource session)
     {
-        using var timer = new PeriodicTimer(interval.Value, time);
+        var period = interval.Value;
+        using var timer = new PeriodicTimer(period, time);
         ulong sequence = 0;
         while (await timer.WaitForNextTickAsync(session.Token))
         {
-            if (timer.Period != interval.Value)
+            // A new interval told in a ping applies from this tick; this tick still came after the
+            // old one, so silence is judged against the longer of the two.
+            var announced = interval.Value;
+            var allowed = (announced > period ? announced : period) * 3 + TimeSpan.FromMilliseconds(200);
+            if (announced != period)
             {
-                timer.Period = interval.Value; // the master told a new interval in a ping
+                timer.Period = period = announced;
             }
-            if (time.GetElapsedTime(lastPing()) > interval.Value * 3 + TimeSpan.FromMilliseconds(200))
+            if (time.GetElapsedTime(lastPing()) > allowed)
             {
                 throw new TimeoutException("3 heartbeats without a ping from the master");
             }

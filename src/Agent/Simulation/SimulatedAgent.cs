@@ -25,6 +25,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
     private ulong _heartbeatSequence;
     private long _lastMessage;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
+    private TimeSpan _scheduledInterval = TimeSpan.FromSeconds(1);
 
     public string AgentId { get; private set; } = "";
 
@@ -102,7 +103,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
         lock (_gate)
         {
             AgentId = first.Registered.AgentId;
-            _heartbeatInterval = TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1);
+            _heartbeatInterval = _scheduledInterval = TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1);
             _call = call;
             _session = session;
             generation = ++_generation;
@@ -414,12 +415,16 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
                     {
                         return;
                     }
-                    if (host.Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastMessage)) > _heartbeatInterval * 3 + TimeSpan.FromMilliseconds(200))
+                    // Judged against the longer of the interval this tick was scheduled with and a
+                    // newer one told in a ping.
+                    var allowed = (_heartbeatInterval > _scheduledInterval ? _heartbeatInterval : _scheduledInterval) * 3 + TimeSpan.FromMilliseconds(200);
+                    if (host.Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastMessage)) > allowed)
                     {
                         _session?.Cancel(); // 3 pings missed: the master is lost; reconnect
                         return;
                     }
                     _heartbeatDue = true;
+                    _scheduledInterval = _heartbeatInterval;
                     host.Wheel.Schedule(_heartbeatInterval, this, SimTimerKind.Heartbeat, "", timer.Token);
                     break;
                 case SimTimerKind.Retry:
