@@ -57,7 +57,7 @@ public sealed class RpcServer : IAsyncDisposable
             throw new InvalidOperationException("RpcServerOptions.Endpoints is empty; add at least one RpcEndpoint (port 0 picks a free port).");
         }
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.Services.AddSingleton(Options.LoggerFactory ?? NullLoggerFactory.Instance);
+        builder.Services.AddSingleton<ILoggerFactory>(new ServerLoggerFactory(Options.LoggerFactory ?? NullLoggerFactory.Instance));
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         var listens = new List<ListenOptions>();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>

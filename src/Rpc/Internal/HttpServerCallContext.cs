@@ -25,6 +25,8 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
     private Metadata? _responseTrailers;
     private DateTime _deadline = DateTime.MaxValue;
     private SemaphoreSlim? _writeGate;
+    private CancellationTokenRegistration _readCancellation;
+    private bool _readsFollowCall;
     private bool _bodyWritten;
     private bool _headersWritten;
     private bool _completed;
@@ -77,6 +79,19 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
             return existing;
         }
         return cts;
+    }
+
+    /// <summary>Makes the call's cancellation (client reset, deadline, server stop) end a pending
+    /// read of the request stream: one registration for the life of the call, so a stream reader
+    /// can pass its own token to each read without linking a token source per read.</summary>
+    internal void CancelReadsWithCall()
+    {
+        if (_readsFollowCall)
+        {
+            return;
+        }
+        _readsFollowCall = true;
+        _readCancellation = CancellationToken.UnsafeRegister(static s => ((System.IO.Pipelines.PipeReader)s!).CancelPendingRead(), _http.Request.BodyReader);
     }
 
     /// <summary>True when the call was cancelled: client reset, deadline or server stop.</summary>
@@ -368,6 +383,7 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
 
     public void Dispose()
     {
+        _readCancellation.Dispose();
         _cts?.Dispose();
         _writeGate?.Dispose();
     }
