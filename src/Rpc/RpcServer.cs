@@ -1,10 +1,12 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Scheduler.Rpc.Internal;
@@ -88,6 +90,10 @@ public sealed class RpcServer : IAsyncDisposable
                 });
             }
         });
+        // After UseKestrelCore, so that this pool replaces Kestrel's (which keeps every block a
+        // burst ever used) wherever Kestrel asks the container for one.
+        builder.Services.RemoveAll<IMemoryPoolFactory<byte>>();
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(new BoundedBlockPoolFactory(Options.MaxRetainedPoolBlocks));
         var app = builder.Build();
         app.Run(HandleAsync);
         _app = app;
