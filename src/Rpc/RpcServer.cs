@@ -157,10 +157,16 @@ public sealed class RpcServer : IAsyncDisposable
             return;
         }
         response.ContentType = GrpcProtocol.ContentType;
-        response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.AcceptEncodingValue;
 
         var encoding = request.Headers[GrpcProtocol.EncodingHeader].ToString();
         var gzip = encoding.Equals(GrpcProtocol.Gzip, StringComparison.OrdinalIgnoreCase);
+        if (encoding.Length > 0)
+        {
+            // grpc-accept-encoding answers a client that compresses (and is required when its
+            // encoding is refused). Not sent on every response: Kestrel keeps a response's headers
+            // for the life of the stream, and this one alone costs a header dictionary per stream.
+            response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.AcceptEncodingValue;
+        }
         var call = new HttpServerCallContext(http, path, Options, _logger, gzip, _stopping.Token);
         Interlocked.Increment(ref _running);
         try

@@ -17,9 +17,16 @@ internal sealed class ServerStreamReader<T>(HttpServerCallContext call, MessageP
         // stream open for hours waits in a read almost all the time.
         call.CancelReadsWithCall();
         var token = cancellationToken == call.CancellationToken ? CancellationToken.None : cancellationToken;
-        var message = await call.ReadMessageAsync(parser, token).ConfigureAwait(false);
-        _current = message;
-        return message is not null;
+        var reader = call.RequestReader;
+        while (true)
+        {
+            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            if (call.TryTakeMessage(reader, result, parser, token, out var message))
+            {
+                _current = message;
+                return message is not null;
+            }
+        }
     }
 }
 
