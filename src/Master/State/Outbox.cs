@@ -10,7 +10,7 @@ namespace Scheduler.Master.State;
 /// </summary>
 /// <remarks>
 /// A master holds one per connected agent, idle most of the time, so an idle outbox must cost
-/// little: a ring buffer allocated on first send and dropped again once a burst has drained, and
+/// little: a ring buffer allocated on first send and dropped again once drained, and
 /// one reusable waiter (no allocation per wait). Only one drain runs at a time. Continuations run
 /// on the thread pool, never on the sender's thread: the master loop must not write to sockets.
 /// </remarks>
@@ -18,7 +18,6 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
 {
     private const int MaxUnflushed = 256;
     private const int InitialCapacity = 4;
-    private const int KeptCapacity = 16;
 
     private readonly Lock _sync = new();
     private ManualResetValueTaskSourceCore<bool> _waiter = new() { RunContinuationsAsynchronously = true };
@@ -207,12 +206,10 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
             more = _count > 0;
             if (_count == 0)
             {
+                // Drained: give the buffer back rather than keep it for the stream's life (an agent's
+                // outbox is empty nearly all the time; a new array per burst is cheap garbage).
                 _head = 0;
-                if (items.Length > KeptCapacity)
-                {
-                    // A burst is over: give its buffer back rather than keep it for the stream's life.
-                    _items = null;
-                }
+                _items = null;
             }
             return true;
         }

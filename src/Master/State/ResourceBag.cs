@@ -25,6 +25,10 @@ public sealed class ResourceBag
 
     public ResourceBag(IEnumerable<Resource> resources)
     {
+        if (resources.TryGetNonEnumeratedCount(out var count) && count > 0)
+        {
+            _slots = new Slot[count];
+        }
         Add(resources);
     }
 
