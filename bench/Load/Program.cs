@@ -114,6 +114,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     await Task.Delay(TimeSpan.FromSeconds(2)); // let registrations settle before reading RSS
     var rssAgents = master.MemoryBytes("VmRSS");
     var heapAgents = await master.LiveHeapBytesAsync();
+    var rssAgentsAfterGc = master.MemoryBytes("VmRSS");
     metrics["master_bytes_per_agent"] = Math.Round((rssAgents - rssIdle) / (double)agentCount);
     metrics["master_gc_heap_bytes_per_agent"] = Math.Round(((double)heapAgents - heapIdle) / agentCount);
 
@@ -127,7 +128,10 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     metrics["master_cpu_s_per_1000_tasks"] = hold.CpuPer1000;
     var rssHold = master.MemoryBytes("VmRSS");
     var heapHold = await master.LiveHeapBytesAsync();
+    var rssHoldAfterGc = master.MemoryBytes("VmRSS");
+    metrics["master_rss_after_gc_mib_full"] = Math.Round(rssHoldAfterGc / 1048576.0, 1);
     metrics["master_bytes_per_running_task"] = Math.Round((rssHold - rssAgents) / (double)Math.Max(1, hold.Running));
+    metrics["master_bytes_per_running_task_after_gc"] = Math.Round((rssHoldAfterGc - rssAgentsAfterGc) / (double)Math.Max(1, hold.Running));
     metrics["master_gc_heap_bytes_per_running_task"] = Math.Round(((double)heapHold - heapAgents) / Math.Max(1, hold.Running));
     metrics["master_rss_mib_full"] = Math.Round(rssHold / 1048576.0, 1);
     metrics["master_gc_heap_mib_full"] = Math.Round(heapHold / 1048576.0, 1);

@@ -15,6 +15,7 @@ public sealed class FailoverOptionsTests
     [InlineData("--etcd-user", new[] { "master", "run", "--work-dir", "/nonexistent/m", "--etcd-user", "sched:secret" })]
     [InlineData("--etcd-user", new[] { "master", "run", "--work-dir", "/nonexistent/m", "--etcd", "http://127.0.0.1:1", "--etcd-user", ":secret" })]
     [InlineData("--port", new[] { "dev", "up", "--masters", "3", "--port", "-1" })]
+    [InlineData("--max-agent-heartbeats", new[] { "master", "run", "--work-dir", "/nonexistent/m", "--max-agent-heartbeats", "-5" })]
     [InlineData("--masters", new[] { "dev", "up", "--masters", "0", "--port", "0" })]
     public async Task Bad_failover_options_are_one_line_naming_the_option_and_exit_code_2(string option, string[] args)
     {

@@ -51,6 +51,33 @@ public sealed class AgentLifecycleTests
     }
 
     [Fact]
+    public async Task Heartbeat_interval_and_timeout_grow_with_the_cluster_to_bound_heartbeats_per_second()
+    {
+        // At most 1 heartbeat/s over a base of 0.5 s / 1 s: one agent → 1 s (timeout 2 s), two → 2 s (timeout 4 s).
+        await using var cluster = await Cluster.StartAsync(o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+            o.AgentTimeout = TimeSpan.FromSeconds(1);
+            o.MaxAgentHeartbeatsPerSecond = 1;
+        });
+        var first = await cluster.AddAgentAsync(hostname: "first");
+        Assert.Equal(1.0, first.Registered!.HeartbeatIntervalSeconds, 3);
+        var second = await cluster.AddAgentAsync(hostname: "second");
+        Assert.Equal(2.0, second.Registered!.HeartbeatIntervalSeconds, 3);
+        // The first agent is told the new interval in its next ping.
+        await first.Messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.Ping && Math.Abs(m.Ping.HeartbeatIntervalSeconds - 2.0) < 1e-9,
+            what: "a ping telling the first agent 2 s");
+
+        // It heartbeats every 1 s (as registered), so it was last heard at most ~1 s before it goes
+        // silent; at the unscaled 1 s timeout it would be unreachable within ~1 s, at 4 s not before ~3 s.
+        var silent = System.Diagnostics.Stopwatch.StartNew();
+        await first.DisconnectAsync();
+        await cluster.Master.WaitUntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == first.AgentId).Status == AgentStatus.AgentUnreachable,
+            "the first agent to time out");
+        Assert.True(silent.Elapsed >= TimeSpan.FromSeconds(2.5), $"unreachable after {silent.Elapsed.TotalSeconds:0.00} s of silence; the timeout should have grown to 4 s");
+    }
+
+    [Fact]
     public async Task Non_partition_aware_framework_sees_task_lost()
     {
         await using var cluster = await Cluster.StartAsync(o => o.AgentTimeout = TimeSpan.FromSeconds(1));

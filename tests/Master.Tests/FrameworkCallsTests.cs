@@ -32,6 +32,27 @@ public sealed class FrameworkCallsTests
     }
 
     [Fact]
+    public async Task Teardown_acknowledges_for_the_framework_the_updates_it_left_unacknowledged()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        // No re-sends during the test: only the master's own acknowledgement can drain the queue.
+        var agent = await cluster.AddAgentAsync(resendInterval: TimeSpan.FromHours(1));
+        agent.AutoFinish = false;
+        var fw = await cluster.AddFrameworkAsync();
+        var offer = await fw.NextOfferAsync();
+        await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 100))]);
+        var starting = await fw.NextUpdateAsync("t1", TaskState.TaskStarting); // received, never acknowledged
+        Assert.NotEmpty(starting.Uuid);
+
+        await cluster.Master.Channel.AsyncUnaryCall(SchedulerMethods.Teardown, new TeardownRequest { FrameworkId = fw.FrameworkId, StreamId = fw.StreamId }).ResponseAsync;
+        var acks = await agent.Messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.Acks, what: "the master's acknowledgement for the removed framework");
+        var ack = Assert.Single(acks.Acks.Acks);
+        Assert.Equal(("t1", starting.Uuid, fw.FrameworkId), (ack.TaskId, ack.Uuid, ack.FrameworkId));
+        await agent.Messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.ShutdownFramework, what: "shutdown_framework after the acknowledgement");
+        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "every update of the agent acknowledged, without a retry");
+    }
+
+    [Fact]
     public async Task UpdateFramework_moves_offers_to_the_new_role()
     {
         await using var cluster = await Cluster.StartAsync();

@@ -110,7 +110,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         Registered.TrySetResult(core.AgentId);
         registered();
         logger.LogInformation("registered with master {Master} as {Agent}", address, core.AgentId);
-        var interval = TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1);
+        var interval = new HeartbeatInterval(TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1));
 
         var outbound = Channel.CreateUnbounded<AgentMessage>(new UnboundedChannelOptions { SingleReader = true });
         long lastPing = time.GetTimestamp();
@@ -123,7 +123,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             var writer = WriteLoopAsync(call.RequestStream, outbound.Reader, session.Token);
             var heartbeats = HeartbeatLoopAsync(outbound.Writer, interval, () => lastPing, session);
             var updates = UpdatePumpAsync(outbound.Writer, wake, session.Token);
-            var reader = ReadLoopAsync(call.ResponseStream, outbound.Writer, () => lastPing = time.GetTimestamp(), session.Token);
+            var reader = ReadLoopAsync(call.ResponseStream, outbound.Writer, () => lastPing = time.GetTimestamp(), interval, session.Token);
             var done = await Task.WhenAny(writer, heartbeats, updates, reader);
             await session.CancelAsync();
             await done; // surfaces the reason (RpcException etc.)
@@ -142,13 +142,17 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
     }
 
-    private async Task HeartbeatLoopAsync(ChannelWriter<AgentMessage> writer, TimeSpan interval, Func<long> lastPing, CancellationTokenSource session)
+    private async Task HeartbeatLoopAsync(ChannelWriter<AgentMessage> writer, HeartbeatInterval interval, Func<long> lastPing, CancellationTokenSource session)
     {
-        using var timer = new PeriodicTimer(interval, time);
+        using var timer = new PeriodicTimer(interval.Value, time);
         ulong sequence = 0;
         while (await timer.WaitForNextTickAsync(session.Token))
         {
-            if (time.GetElapsedTime(lastPing()) > interval * 3 + TimeSpan.FromMilliseconds(200))
+            if (timer.Period != interval.Value)
+            {
+                timer.Period = interval.Value; // the master told a new interval in a ping
+            }
+            if (time.GetElapsedTime(lastPing()) > interval.Value * 3 + TimeSpan.FromMilliseconds(200))
             {
                 throw new TimeoutException("3 heartbeats without a ping from the master");
             }
@@ -181,7 +185,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
     }
 
-    private async Task ReadLoopAsync(IAsyncStreamReader<MasterMessage> stream, ChannelWriter<AgentMessage> writer, Action onMessage, CancellationToken ct)
+    private async Task ReadLoopAsync(IAsyncStreamReader<MasterMessage> stream, ChannelWriter<AgentMessage> writer, Action onMessage, HeartbeatInterval interval, CancellationToken ct)
     {
         while (await stream.MoveNext(ct))
         {
@@ -189,6 +193,12 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             var m = stream.Current;
             switch (m.MessageCase)
             {
+                case MasterMessage.MessageOneofCase.Ping:
+                    if (m.Ping.HeartbeatIntervalSeconds > 0)
+                    {
+                        interval.Value = TimeSpan.FromSeconds(m.Ping.HeartbeatIntervalSeconds);
+                    }
+                    break;
                 case MasterMessage.MessageOneofCase.Launch:
                     core.Launch(m.Launch.Framework, m.Launch.Tasks);
                     break;
@@ -218,12 +228,24 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                 case MasterMessage.MessageOneofCase.ApplyOperations:
                     core.Volumes.Apply(m.ApplyOperations);
                     break;
-                case MasterMessage.MessageOneofCase.Ping:
                 case MasterMessage.MessageOneofCase.Registered:
                 default:
                     break;
             }
         }
         throw new IOException("the master closed the stream");
+    }
+}
+
+/// <summary>The heartbeat interval of one connection: set at registration, changed by the
+/// master's pings (read by the heartbeat loop, written by the read loop).</summary>
+internal sealed class HeartbeatInterval(TimeSpan initial)
+{
+    private long _ticks = initial.Ticks;
+
+    public TimeSpan Value
+    {
+        get => TimeSpan.FromTicks(Volatile.Read(ref _ticks));
+        set => Volatile.Write(ref _ticks, value.Ticks);
     }
 }

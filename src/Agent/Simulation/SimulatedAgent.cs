@@ -187,6 +187,12 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
         {
             switch (m.MessageCase)
             {
+                case MasterMessage.MessageOneofCase.Ping:
+                    if (m.Ping.HeartbeatIntervalSeconds > 0)
+                    {
+                        _heartbeatInterval = TimeSpan.FromSeconds(m.Ping.HeartbeatIntervalSeconds); // the master's current interval
+                    }
+                    break;
                 case MasterMessage.MessageOneofCase.Launch:
                     LaunchLocked(m.Launch.Framework, m.Launch.Tasks);
                     break;

@@ -16,6 +16,7 @@ public static class DaemonCommands
     private static readonly Option<string?> Advertise = new("--advertise") { Description = "host:port others use to reach this master (default: the bound address)." };
     private static readonly Option<double?> HeartbeatInterval = new("--heartbeat-interval") { Description = "Agent heartbeat interval, seconds (default 1)." };
     private static readonly Option<double?> AgentTimeout = new("--agent-timeout") { Description = "Seconds without agent messages before it is unreachable (default 5)." };
+    private static readonly Option<int?> MaxAgentHeartbeats = new("--max-agent-heartbeats") { Description = "Cluster-wide bound on agent heartbeats per second: with N agents the interval is max(--heartbeat-interval, N/this) and the timeout grows with it (default 1000; 0 = no bound)." };
     private static readonly Option<double?> FrameworkHeartbeat = new("--framework-heartbeat-interval") { Description = "Framework heartbeat interval, seconds (default 2)." };
     private static readonly Option<double?> OfferTimeout = new("--offer-timeout") { Description = "Rescind offers after this many seconds (default: never)." };
     private static readonly Option<double?> AllocationInterval = new("--allocation-interval") { Description = "Allocation batching interval, seconds (default 0.1)." };
@@ -42,7 +43,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -105,6 +106,14 @@ public static class DaemonCommands
         }
         options.HeartbeatInterval = Seconds(parse, HeartbeatInterval) ?? options.HeartbeatInterval;
         options.AgentTimeout = Seconds(parse, AgentTimeout) ?? options.AgentTimeout;
+        if (parse.GetValue(MaxAgentHeartbeats) is { } maxHeartbeats)
+        {
+            if (maxHeartbeats < 0)
+            {
+                throw CliException.BadInput($"--max-agent-heartbeats must be 0 (no bound) or a positive number of heartbeats per second; got {maxHeartbeats}");
+            }
+            options.MaxAgentHeartbeatsPerSecond = maxHeartbeats;
+        }
         options.FrameworkHeartbeatInterval = Seconds(parse, FrameworkHeartbeat) ?? options.FrameworkHeartbeatInterval;
         options.OfferTimeout = Seconds(parse, OfferTimeout) ?? options.OfferTimeout;
         options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;

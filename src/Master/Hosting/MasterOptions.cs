@@ -22,6 +22,17 @@ public sealed class MasterOptions
 
     public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Upper bound on agent heartbeats per second across the cluster: once the cluster has had N
+    /// agents, agents are told (at registration and in every ping) an interval of
+    /// max(<see cref="HeartbeatInterval"/>, N ÷ this), and the agent timeout grows in proportion
+    /// (<see cref="AgentTimeout"/> × interval ÷ <see cref="HeartbeatInterval"/>). Liveness traffic
+    /// then stays bounded as the cluster grows (10,000 agents at the default: a heartbeat every
+    /// 10 s, timeout 50 s) while small clusters keep fast failure detection. The interval does not
+    /// shrink again while the master runs. 0 = no bound.
+    /// </summary>
+    public int MaxAgentHeartbeatsPerSecond { get; set; } = 1000;
+
     public TimeSpan FrameworkHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Outstanding offers are rescinded after this long; null: never.</summary>
@@ -70,6 +81,7 @@ public sealed class MasterOptions
         }
         target.HeartbeatInterval = HeartbeatInterval;
         target.AgentTimeout = AgentTimeout;
+        target.MaxAgentHeartbeatsPerSecond = MaxAgentHeartbeatsPerSecond;
         target.FrameworkHeartbeatInterval = FrameworkHeartbeatInterval;
         target.OfferTimeout = OfferTimeout;
         target.AllocationInterval = AllocationInterval;
@@ -143,6 +155,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.OfferTimeout is { } ot && ot <= TimeSpan.Zero)
         {
             errors.Add("OfferTimeout must be positive (or unset to keep offers until used).");
+        }
+        if (options.MaxAgentHeartbeatsPerSecond < 0)
+        {
+            errors.Add($"MaxAgentHeartbeatsPerSecond must be 0 (no bound) or positive; got {options.MaxAgentHeartbeatsPerSecond}.");
         }
         if (options.AgentTimeout < options.HeartbeatInterval)
         {

@@ -151,26 +151,14 @@ public sealed partial class MasterLoop
     /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to send.</summary>
     private TaskInfo Track(FrameworkEntry fw, AgentEntry agent, TaskInfo task, string role)
     {
-        var info = CompactLaunched(task, agent.Id, role);
-        var record = new TaskRecord
-        {
-            TaskId = info.TaskId,
-            Name = info.Name,
-            FrameworkId = fw.Id,
-            AgentId = agent.Id,
-            State = TaskState.TaskStaging,
-            Role = role,
-            ContainerType = info.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
-            Info = info,
-        };
-        record.Resources.AddRange(info.Resources);
-        fw.Tasks[info.TaskId] = record;
-        agent.Tasks[(fw.Id, info.TaskId)] = record;
+        var entry = NewLaunchedEntry(task, fw, agent, role);
+        fw.Tasks[entry.TaskId] = entry;
+        agent.Tasks.Add(entry);
         if (_operatorSubscribers.Count > 0)
         {
-            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = TaskView(record) } });
+            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = TaskView(entry) } });
         }
-        return info;
+        return task;
     }
 
     /// <summary>Looks up the offers of an Accept; returns the usable ones and, if any is not
@@ -257,22 +245,14 @@ public sealed partial class MasterLoop
     /// <summary>Answers a task that will not be launched with a master-generated terminal update.</summary>
     private void Refuse(FrameworkEntry fw, TaskInfo task, string agentId, TaskState state, TaskStatus.Types.Reason reason, string message, double now)
     {
-        var record = new TaskRecord
-        {
-            TaskId = task.TaskId,
-            Name = task.Name,
-            FrameworkId = fw.Id,
-            AgentId = agentId,
-            State = state,
-            Info = task,
-            ContainerType = task.Container?.Type ?? ContainerInfo.Types.Type.Unspecified,
-        };
-        record.Status = MasterStatus(record, state, reason, message, now);
+        var record = TaskEntry.Launched(task, fw.Id, agentId, "", [.. task.Resources], state);
+        var status = MasterStatus(record, state, reason, message, now);
+        record.SetStatus(status);
         if (task.TaskId.Length > 0 && !fw.Tasks.ContainsKey(task.TaskId))
         {
             AddCompleted(fw, record);
         }
         _metrics.TaskInvalid(state);
-        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = record.Status } });
+        fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
     }
 }

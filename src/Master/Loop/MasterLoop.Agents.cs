@@ -122,11 +122,12 @@ public sealed partial class MasterLoop
             droppedReservations = RecomputeTotal(agent);
         }
         var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
-        var previousTasks = agent.Tasks.Values.ToList();
+        var previousTasks = agent.Tasks.ToList();
         agent.Link = session;
         session.AgentId = id;
         agent.LastSeen = now;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
+        UpdateHeartbeatInterval();
         WatchTimeout(agent);
         agent.UnreachableSince = null;
         _expectedAgents.Remove(id);
@@ -158,7 +159,7 @@ public sealed partial class MasterLoop
             Registered = new MasterMessage.Types.Registered
             {
                 AgentId = id,
-                HeartbeatIntervalSeconds = _options.HeartbeatInterval.TotalSeconds,
+                HeartbeatIntervalSeconds = CurrentHeartbeatInterval.TotalSeconds,
                 Master = Self,
                 CheckpointedResources = { agent.Checkpointed },
             },
@@ -179,7 +180,7 @@ public sealed partial class MasterLoop
     /// this master are rebuilt, disconnected, from the FrameworkInfos sent along); tasks the master
     /// had on the agent but that were not reported are gone. Returns what the tasks use.
     /// </summary>
-    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskRecord> previous)
+    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskEntry> previous)
     {
         var now = NowSeconds;
         var reported = new HashSet<(string, string)>();
@@ -208,31 +209,30 @@ public sealed partial class MasterLoop
                 _allocator.DeactivateFramework(fwId);
                 Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fwId), ToRecord(fw)));
             }
-            var task = reportedTask.Clone();
-            task.AgentId = agent.Id;
+            var role = reportedTask.Role.Length > 0
+                ? reportedTask.Role
+                : (reportedTask.Info?.Resources ?? reportedTask.Resources).Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
+            var task = ReportedEntry(reportedTask, fw, agent, role);
+            fw.Tasks.TryGetValue(task.TaskId, out var known);
+            if (known is not null)
+            {
+                fw.Tasks.Remove(known.TaskId);
+                RemoveFromAgent(known);
+            }
             if (IsTerminal(task.State))
             {
                 // The agent still holds an unacknowledged terminal update; it will re-send it.
-                if (fw.Tasks.Remove(task.TaskId, out var live))
-                {
-                    agent.Tasks.Remove((fwId, task.TaskId));
-                }
                 AddCompleted(fw, task);
                 continue;
             }
             reported.Add((fwId, task.TaskId));
-            fw.Tasks.TryGetValue(task.TaskId, out var known);
             fw.Tasks[task.TaskId] = task;
-            agent.Tasks[(fwId, task.TaskId)] = task;
-            if (task.Role.Length == 0)
-            {
-                task.Role = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
-            }
+            agent.Tasks.Add(task);
             used.Add(new AllocationUse(fwId, agent.Id, task.Role, [.. task.Resources]));
             if (known is not null && known.State != task.State)
             {
                 // E.g. TASK_UNREACHABLE → TASK_RUNNING: tell the framework the task is back.
-                var status = task.Status?.Clone() ?? MasterStatus(task, task.State, TaskStatus.Types.Reason.Unspecified, "", now);
+                var status = task.Status() ?? MasterStatus(task, task.State, TaskStatus.Types.Reason.Unspecified, "", now);
                 status.Source = TaskStatus.Types.Source.Master;
                 status.Uuid = "";
                 status.State = task.State;
@@ -247,7 +247,7 @@ public sealed partial class MasterLoop
             {
                 continue;
             }
-            agent.Tasks.Remove((old.FrameworkId, old.TaskId));
+            agent.Tasks.Remove(old);
             if (!_frameworks.TryGetValue(old.FrameworkId, out var fw) || !fw.Tasks.Remove(old.TaskId))
             {
                 continue;
@@ -256,7 +256,7 @@ public sealed partial class MasterLoop
             var status = MasterStatus(old, state, TaskStatus.Types.Reason.AgentRestarted,
                 $"agent {agent.Id} re-registered without this task; relaunch it if still needed", now);
             old.State = state;
-            old.Status = status;
+            old.SetStatus(status);
             AddCompleted(fw, old);
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
         }
@@ -275,7 +275,7 @@ public sealed partial class MasterLoop
             RescindOffer(offer, $"rescinded: agent {agent.Id} became unreachable");
         }
         var now = NowSeconds;
-        foreach (var task in agent.Tasks.Values)
+        foreach (var task in agent.Tasks)
         {
             if (!_frameworks.TryGetValue(task.FrameworkId, out var fw))
             {
@@ -285,7 +285,7 @@ public sealed partial class MasterLoop
             var sent = fw.PartitionAware ? TaskState.TaskUnreachable : TaskState.TaskLost;
             var status = MasterStatus(task, sent, TaskStatus.Types.Reason.AgentDisconnected,
                 $"agent {agent.Id} stopped responding ({why}); the task may still be running and will be reported again if the agent comes back", now);
-            task.Status = status;
+            task.SetStatus(status);
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
             Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fw.Id, Status = status, State = task.State } });
         }

@@ -168,18 +168,35 @@ public sealed partial class MasterLoop
         {
             RescindOffer(offer, $"rescinded: framework removed ({why})", tellFramework: false);
         }
+        // Updates forwarded but not acknowledged will never be: acknowledge them for the framework
+        // (as for updates arriving after its removal), so agents drain their queues now instead
+        // of after a retry interval.
+        var acks = new Dictionary<string, MasterMessage.Types.StatusAcks>(StringComparer.Ordinal);
+        foreach (var task in fw.Tasks.Values.Concat(fw.Completed))
+        {
+            if (task.StatusAcknowledged || !task.HasStatus || task.StatusFromMaster || task.StatusUuid is not { Length: > 0 } uuid)
+            {
+                continue;
+            }
+            if (!acks.TryGetValue(task.AgentId, out var forAgent))
+            {
+                acks[task.AgentId] = forAgent = new MasterMessage.Types.StatusAcks();
+            }
+            forAgent.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = task.TaskId, Uuid = uuid });
+        }
         var agents = new HashSet<string>(StringComparer.Ordinal);
         var now = NowSeconds;
         foreach (var task in fw.Tasks.Values.ToList())
         {
             agents.Add(task.AgentId);
-            if (_agents.TryGetValue(task.AgentId, out var agent))
-            {
-                agent.Tasks.Remove((fw.Id, task.TaskId));
-            }
+            RemoveFromAgent(task);
             Recover(fw.Id, task.AgentId, task.Resources, null);
             task.State = TaskState.TaskKilled;
-            task.Status = MasterStatus(task, TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now);
+            task.SetStatus(MasterStatus(task, TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now));
+        }
+        foreach (var (agentId, forAgent) in acks)
+        {
+            SendToAgent(agentId, new MasterMessage { Acks = forAgent });
         }
         foreach (var agentId in agents)
         {

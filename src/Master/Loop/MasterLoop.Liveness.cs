@@ -16,6 +16,7 @@ namespace Scheduler.Master.Loop;
 public sealed partial class MasterLoop
 {
     private readonly PriorityQueue<AgentEntry, DateTimeOffset> _agentDeadlines = new();
+    private long _heartbeatIntervalTicks;
 
     /// <summary>
     /// Entry point for every message read from an AgentLink stream (any thread). Heartbeats of a
@@ -31,7 +32,10 @@ public sealed partial class MasterLoop
         if (heartbeat && session.AgentId is not null)
         {
             // The outbox is a multi-writer channel; a closed session drops the ping.
-            session.Outbox.Send(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = message.Heartbeat.Sequence } });
+            session.Outbox.Send(new MasterMessage
+            {
+                Ping = new MasterMessage.Types.Ping { Sequence = message.Heartbeat.Sequence, HeartbeatIntervalSeconds = CurrentHeartbeatInterval.TotalSeconds },
+            });
             return;
         }
         Post(l => l.OnAgentMessage(session, message));
@@ -45,7 +49,35 @@ public sealed partial class MasterLoop
             return;
         }
         agent.InTimeoutHeap = true;
-        _agentDeadlines.Enqueue(agent, agent.LastHeardFrom + _options.AgentTimeout);
+        _agentDeadlines.Enqueue(agent, agent.LastHeardFrom + CurrentAgentTimeout);
+    }
+
+    /// <summary>
+    /// The heartbeat interval agents are told (at registration and in every ping; readable from
+    /// any thread): the configured one, or longer in proportion once the cluster has had so many
+    /// agents that all of them heartbeating at the configured interval would exceed
+    /// <c>MasterOptions.MaxAgentHeartbeatsPerSecond</c>. It only grows while this master runs, so
+    /// an agent still heartbeating at an interval told earlier is never late by the current timeout.
+    /// </summary>
+    public TimeSpan CurrentHeartbeatInterval =>
+        Volatile.Read(ref _heartbeatIntervalTicks) is var ticks and > 0 ? TimeSpan.FromTicks(ticks) : _options.HeartbeatInterval;
+
+    /// <summary>Silence after which an agent is unreachable: the configured timeout, grown with
+    /// <see cref="CurrentHeartbeatInterval"/> by the same factor.</summary>
+    private TimeSpan CurrentAgentTimeout => _options.AgentTimeout * (CurrentHeartbeatInterval / _options.HeartbeatInterval);
+
+    /// <summary>Re-derives <see cref="CurrentHeartbeatInterval"/> from the number of agents (on registration).</summary>
+    private void UpdateHeartbeatInterval()
+    {
+        if (_options.MaxAgentHeartbeatsPerSecond <= 0)
+        {
+            return;
+        }
+        var bounded = TimeSpan.FromMilliseconds(Math.Ceiling(_agents.Count * 1000.0 / _options.MaxAgentHeartbeatsPerSecond));
+        if (bounded > CurrentHeartbeatInterval)
+        {
+            Volatile.Write(ref _heartbeatIntervalTicks, bounded.Ticks);
+        }
     }
 
     /// <summary>Marks unreachable every active agent silent for longer than the agent timeout.</summary>
@@ -61,9 +93,10 @@ public sealed partial class MasterLoop
                 continue; // re-armed when it registers again
             }
             var lastHeard = agent.LastHeardFrom;
-            if (now - lastHeard > _options.AgentTimeout)
+            var timeout = CurrentAgentTimeout;
+            if (now - lastHeard > timeout)
             {
-                MarkUnreachable(agent, $"no message for {(now - lastHeard).TotalSeconds:0.#} s (agent timeout {_options.AgentTimeout.TotalSeconds:0.#} s)");
+                MarkUnreachable(agent, $"no message for {(now - lastHeard).TotalSeconds:0.#} s (agent timeout {timeout.TotalSeconds:0.#} s)");
                 continue;
             }
             WatchTimeout(agent);

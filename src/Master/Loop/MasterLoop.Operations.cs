@@ -260,7 +260,7 @@ public sealed partial class MasterLoop
             throw MasterErrors.InvalidArgument($"{label}: {Describe(r)} has no disk.persistence.id; name the volume to destroy as the offer shows it");
         }
         var role = r.Reservation?.Role ?? "";
-        var user = agent.Tasks.Values.FirstOrDefault(t => t.Resources.Any(x => x.Disk?.Persistence?.Id == id && (x.Reservation?.Role ?? "") == role));
+        var user = agent.Tasks.FirstOrDefault(t => t.UsesVolume(id, role));
         if (user is not null || usedByPlanned.ContainsKey((role, id)))
         {
             var task = user?.TaskId ?? usedByPlanned[(role, id)];

@@ -43,7 +43,7 @@ public sealed partial class MasterLoop
             : _frameworks.Values;
         foreach (var fw in frameworks)
         {
-            IEnumerable<TaskRecord> tasks = fw.Tasks.Values;
+            IEnumerable<TaskEntry> tasks = fw.Tasks.Values;
             if (request.IncludeCompleted)
             {
                 tasks = tasks.Concat(fw.Completed);
@@ -206,11 +206,11 @@ public sealed partial class MasterLoop
         }
         if (request.KillTasks)
         {
-            foreach (var task in agent.Tasks.Values)
+            foreach (var task in agent.Tasks)
             {
                 agent.Link?.Outbox.Send(new MasterMessage
                 {
-                    Kill = new MasterMessage.Types.KillTask { FrameworkId = task.FrameworkId, TaskId = task.TaskId, KillPolicy = task.Info?.KillPolicy, Reason = TaskStatus.Types.Reason.AgentDraining },
+                    Kill = new MasterMessage.Types.KillTask { FrameworkId = task.FrameworkId, TaskId = task.TaskId, KillPolicy = task.KillPolicy, Reason = TaskStatus.Types.Reason.AgentDraining },
                 });
             }
         }
@@ -229,7 +229,7 @@ public sealed partial class MasterLoop
         var matches = _frameworks.Values
             .Where(f => request.FrameworkId.Length == 0 || f.Id == request.FrameworkId)
             .Select(f => f.Tasks.TryGetValue(request.TaskId, out var t) ? t : null)
-            .OfType<TaskRecord>()
+            .OfType<TaskEntry>()
             .ToList();
         if (matches.Count == 0)
         {
@@ -248,7 +248,7 @@ public sealed partial class MasterLoop
             {
                 FrameworkId = task.FrameworkId,
                 TaskId = task.TaskId,
-                KillPolicy = request.KillPolicy ?? task.Info?.KillPolicy,
+                KillPolicy = request.KillPolicy ?? task.KillPolicy,
                 Reason = TaskStatus.Types.Reason.KilledByOperator,
             },
         });
@@ -298,7 +298,7 @@ public sealed partial class MasterLoop
     private AgentState AgentState(AgentEntry agent)
     {
         var offered = new ResourceBag(_offers.ForAgent(agent.Id).SelectMany(o => o.Offer.Resources));
-        var allocated = new ResourceBag(agent.Tasks.Values.SelectMany(t => t.Resources));
+        var allocated = new ResourceBag(agent.Tasks.SelectMany(t => t.Resources));
         var available = agent.Total.Clone();
         available.Subtract(agent.Granted);
         var state = new AgentState
@@ -307,7 +307,7 @@ public sealed partial class MasterLoop
             Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && agent.Tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
             RegisteredTime = agent.RegisteredTime,
             LastHeartbeatTime = agent.LastHeartbeatTime,
-            RunningTasks = (uint)agent.Tasks.Values.Count(t => t.State == TaskState.TaskRunning),
+            RunningTasks = (uint)agent.Tasks.Count(t => t.State == TaskState.TaskRunning),
             Usage = agent.Usage,
         };
         state.Total.AddRange(agent.Total.ToResources());

@@ -6,68 +6,59 @@ namespace Scheduler.Master.Loop;
 
 /// <summary>
 /// What the master keeps per task, kept small: at 100,000 tasks every object and string copied
-/// per task costs megabytes. A live task is one <see cref="TaskRecord"/> that shares its strings
-/// (ids, name, status message) and its resources with other tasks, holds the launched
-/// <see cref="TaskInfo"/> as parsed from the Accept (not a clone), no copy of the labels and no
-/// status until the agent reports one. Operators get full copies built on demand
-/// (<see cref="TaskView"/>), which also keeps the loop's live objects out of responses serialized
-/// on other threads.
+/// per task costs megabytes. A task is one <see cref="TaskEntry"/> that shares its ids with the
+/// framework and agent entries, its resource list with every task of the same shape
+/// (<see cref="SharedResources"/>) and its role string; the rest of the launched
+/// <see cref="TaskInfo"/> and the latest status are kept serialized (a uuid as 16 bytes). Operators get full copies built on demand
+/// (<see cref="TaskEntry.ToRecord"/>), which also keeps the loop's live objects out of responses
+/// serialized on other threads.
 /// </summary>
 public sealed partial class MasterLoop
 {
     private readonly SharedResources _sharedResources = new();
     private readonly StringPool _strings = new();
 
-    /// <summary>The task as it will be kept and sent to the agent: the parsed request object itself
-    /// (the loop owns it once the call is decoded), with shared strings and pooled resources
-    /// carrying the allocation role.</summary>
-    private TaskInfo CompactLaunched(TaskInfo info, string agentId, string role)
+    /// <summary>Records <paramref name="info"/> (the parsed request object, owned by the loop once
+    /// decoded) as launched: its resources become pooled objects carrying the allocation role, so
+    /// the info sent to the agent and the entry kept share them.</summary>
+    private TaskEntry NewLaunchedEntry(TaskInfo info, FrameworkEntry fw, AgentEntry agent, string role)
     {
-        info.AgentId = agentId; // equal (checked), now the agent's own string
-        info.Name = _strings.Intern(info.Name);
-        for (var i = 0; i < info.Resources.Count; i++)
-        {
-            info.Resources[i] = _sharedResources.Intern(info.Resources[i], role);
-        }
-        return info;
+        info.AgentId = agent.Id; // equal (checked), now the agent's own string
+        role = _strings.Intern(role);
+        var resources = _sharedResources.InternAll(info.Resources, role);
+        return TaskEntry.Launched(info, fw.Id, agent.Id, role, resources, TaskState.TaskStaging);
     }
 
-    /// <summary>Makes an incoming status share the strings the master already holds.</summary>
-    private void CompactStatus(TaskStatus status, TaskRecord task, AgentEntry agent, FrameworkEntry fw)
+    /// <summary>An entry for a task an agent reports on (re-)registration, sharing what the
+    /// master already holds like a launched one.</summary>
+    private TaskEntry ReportedEntry(TaskRecord reported, FrameworkEntry fw, AgentEntry agent, string role)
     {
-        if (status.TaskId == task.TaskId)
+        role = _strings.Intern(role);
+        var info = reported.Info ?? new TaskInfo { TaskId = reported.TaskId, Name = reported.Name };
+        info.TaskId = reported.TaskId;
+        info.AgentId = agent.Id;
+        if (info.Resources.Count == 0)
         {
-            status.TaskId = task.TaskId;
+            info.Resources.Add(reported.Resources);
         }
-        if (status.AgentId == agent.Id)
+        if (info.Labels.Count == 0)
         {
-            status.AgentId = agent.Id;
+            info.Labels.Add(reported.Labels);
         }
-        if (status.FrameworkId == fw.Id)
+        if (info.Container is null && reported.ContainerType != ContainerInfo.Types.Type.Unspecified)
         {
-            status.FrameworkId = fw.Id;
+            info.Container = new ContainerInfo { Type = reported.ContainerType };
         }
-        status.Message = _strings.Intern(status.Message);
+        var resources = _sharedResources.InternAll(info.Resources, role);
+        var entry = TaskEntry.Launched(info, fw.Id, agent.Id, role, resources, reported.State);
+        if (reported.Status is { } status)
+        {
+            entry.SetStatus(status);
+        }
+        entry.StatusAcknowledged = reported.StatusAcknowledged;
+        return entry;
     }
 
-    /// <summary>A full, independent copy of a task for operators: labels filled from the task
-    /// info, and a staging status when the agent has not reported yet.</summary>
-    private static TaskRecord TaskView(TaskRecord task)
-    {
-        var view = task.Clone();
-        if (view.Labels.Count == 0 && view.Info is { } info)
-        {
-            view.Labels.Add(info.Labels);
-        }
-        view.Status ??= new TaskStatus
-        {
-            TaskId = task.TaskId,
-            AgentId = task.AgentId,
-            FrameworkId = task.FrameworkId,
-            State = task.State,
-            Source = TaskStatus.Types.Source.Master,
-            Message = task.State == TaskState.TaskStaging ? "launch sent to the agent" : "",
-        };
-        return view;
-    }
+    /// <summary>A full, independent copy of a task for operators.</summary>
+    private static TaskRecord TaskView(TaskEntry task) => task.ToRecord();
 }

@@ -35,19 +35,17 @@ public sealed partial class MasterLoop
         }
         if (fw.Tasks.TryGetValue(status.TaskId, out var task))
         {
-            CompactStatus(status, task, agent, fw);
             task.State = status.State;
-            task.Status = status;
-            task.StatusAcknowledged = false;
+            task.SetStatus(status);
             if (IsTerminal(status.State))
             {
                 fw.Tasks.Remove(task.TaskId);
-                agent.Tasks.Remove((fwId, task.TaskId));
+                RemoveFromAgent(task);
                 Recover(fwId, task.AgentId, task.Resources, null);
                 AddCompleted(fw, task);
             }
         }
-        else if (fw.CompletedById.TryGetValue(status.TaskId, out var done) && done.Status?.Uuid == status.Uuid)
+        else if (fw.CompletedById.TryGetValue(status.TaskId, out var done) && done.StatusUuidIs(status.Uuid))
         {
             // A re-sent terminal update: forward again (at-least-once) without changing state.
             done.StatusAcknowledged = false;
@@ -59,7 +57,7 @@ public sealed partial class MasterLoop
         }
     }
 
-    private void AddCompleted(FrameworkEntry fw, TaskRecord task)
+    private void AddCompleted(FrameworkEntry fw, TaskEntry task)
     {
         if (task.State == TaskState.TaskFinished)
         {
@@ -101,24 +99,23 @@ public sealed partial class MasterLoop
                 {
                     FrameworkId = fw.Id,
                     TaskId = task.TaskId,
-                    KillPolicy = request.KillPolicy ?? task.Info?.KillPolicy,
+                    KillPolicy = request.KillPolicy ?? task.KillPolicy,
                     Reason = TaskStatus.Types.Reason.KilledByFramework,
                 },
             });
             return new KillResponse();
         }
         TaskStatus status;
-        if (fw.CompletedById.TryGetValue(request.TaskId, out var done) && done.Status is not null)
+        if (fw.CompletedById.TryGetValue(request.TaskId, out var done) && done.Status() is { } last)
         {
-            status = done.Status.Clone();
+            status = last;
             status.Source = TaskStatus.Types.Source.Master;
             status.Uuid = "";
             status.Message = $"task '{request.TaskId}' already ended ({done.State}); nothing to kill";
         }
         else
         {
-            var unknown = new TaskRecord { TaskId = request.TaskId, AgentId = request.AgentId, FrameworkId = fw.Id };
-            status = MasterStatus(unknown, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
+            status = MasterStatus(request.TaskId, request.AgentId, fw.Id, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
                 $"task '{request.TaskId}' is not known to the master; it was never launched or its agent is gone", now);
         }
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
@@ -138,7 +135,7 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("nothing to acknowledge: set agent_id, task_id and uuid (or items)");
         }
-        var tasks = new List<TaskRecord?>();
+        var tasks = new List<TaskEntry?>();
         foreach (var item in items)
         {
             if (item.Uuid.Length == 0)
@@ -164,7 +161,7 @@ public sealed partial class MasterLoop
             foreach (var (item, task) in group)
             {
                 acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fw.Id, TaskId = item.TaskId, Uuid = item.Uuid });
-                if (task?.Status?.Uuid == item.Uuid)
+                if (task is not null && task.StatusUuidIs(item.Uuid))
                 {
                     task.StatusAcknowledged = true;
                 }
@@ -187,10 +184,9 @@ public sealed partial class MasterLoop
         {
             foreach (var query in request.Tasks)
             {
-                var unknown = new TaskRecord { TaskId = query.TaskId, AgentId = query.AgentId, FrameworkId = fw.Id };
                 if (query.AgentId.Length > 0 && !_agents.ContainsKey(query.AgentId))
                 {
-                    answers.Add(MasterStatus(unknown, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                    answers.Add(MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
                         $"agent '{query.AgentId}' is not known to this master (never registered, or removed); the task is unknown", now));
                 }
                 else if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
@@ -199,7 +195,7 @@ public sealed partial class MasterLoop
                 }
                 else
                 {
-                    answers.Add(MasterStatus(unknown, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                    answers.Add(MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
                         $"task '{query.TaskId}' is not known to this master", now));
                 }
             }
@@ -211,9 +207,18 @@ public sealed partial class MasterLoop
         return new ReconcileResponse();
     }
 
-    private static TaskStatus Reconciled(TaskRecord task, double now)
+    /// <summary>Takes a live task out of its agent's set (the agent may be gone already).</summary>
+    private void RemoveFromAgent(TaskEntry task)
     {
-        var status = task.Status?.Clone() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
+        if (_agents.TryGetValue(task.AgentId, out var agent))
+        {
+            agent.Tasks.Remove(task);
+        }
+    }
+
+    private static TaskStatus Reconciled(TaskEntry task, double now)
+    {
+        var status = task.Status() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
         status.State = task.State;
         status.Reason = TaskStatus.Types.Reason.Reconciliation;
         status.Source = TaskStatus.Types.Source.Master;

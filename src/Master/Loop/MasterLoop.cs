@@ -387,11 +387,14 @@ public sealed partial class MasterLoop
         }
     }
 
-    private static TaskStatus MasterStatus(TaskRecord task, TaskState state, TaskStatus.Types.Reason reason, string message, double now) => new()
+    private static TaskStatus MasterStatus(TaskEntry task, TaskState state, TaskStatus.Types.Reason reason, string message, double now) =>
+        MasterStatus(task.TaskId, task.AgentId, task.FrameworkId, state, reason, message, now);
+
+    private static TaskStatus MasterStatus(string taskId, string agentId, string frameworkId, TaskState state, TaskStatus.Types.Reason reason, string message, double now) => new()
     {
-        TaskId = task.TaskId,
-        AgentId = task.AgentId,
-        FrameworkId = task.FrameworkId,
+        TaskId = taskId,
+        AgentId = agentId,
+        FrameworkId = frameworkId,
         State = state,
         Reason = reason,
         Message = message,

@@ -59,8 +59,9 @@ public sealed class AgentEntry(AgentInfo info)
     /// <summary>What the allocator has handed out on this agent and not got back (offers + tasks).</summary>
     public ResourceBag Granted { get; } = new();
 
-    /// <summary>Live tasks on this agent by (framework, task id).</summary>
-    public Dictionary<(string FrameworkId, string TaskId), TaskRecord> Tasks { get; } = [];
+    /// <summary>Live tasks on this agent (looked up by id through their framework's
+    /// <see cref="FrameworkEntry.Tasks"/>; this set is for what concerns the whole agent).</summary>
+    public HashSet<TaskEntry> Tasks { get; } = [];
 }
 
 /// <summary>One AgentLink.Connect stream. <see cref="AgentId"/> is written by the master loop;

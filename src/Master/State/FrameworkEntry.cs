@@ -23,13 +23,13 @@ public sealed class FrameworkEntry(FrameworkInfo info)
     public HashSet<string> SuppressedRoles { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Live tasks by id.</summary>
-    public Dictionary<string, TaskRecord> Tasks { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, TaskEntry> Tasks { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Terminal tasks, oldest first (bounded).</summary>
-    public LinkedList<TaskRecord> Completed { get; } = new();
+    public LinkedList<TaskEntry> Completed { get; } = new();
 
     /// <summary>Index of <see cref="Completed"/> by task id (latest wins).</summary>
-    public Dictionary<string, TaskRecord> CompletedById { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, TaskEntry> CompletedById { get; } = new(StringComparer.Ordinal);
 
     public uint FinishedTasks { get; set; }
 

@@ -19,9 +19,13 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>A cluster whose master uses <paramref name="workDir"/> (kept after disposal).</summary>
     public static async Task<Cluster> StartOnAsync(string workDir, Action<MasterOptions>? configure = null) => new(await MasterFixture.StartAsync(configure, workDir));
 
-    public async Task<TestAgentLink> AddAgentAsync(double cpus = 4, double mem = 4096, string hostname = "test-host")
+    public async Task<TestAgentLink> AddAgentAsync(double cpus = 4, double mem = 4096, string hostname = "test-host", TimeSpan? resendInterval = null)
     {
         var agent = new TestAgentLink(Master.Channel, Res.Of(cpus, mem), hostname);
+        if (resendInterval is { } interval)
+        {
+            agent.ResendInterval = interval;
+        }
         _parts.Add(agent);
         await agent.ConnectAsync();
         return agent;

@@ -37,6 +37,9 @@ public sealed class TestAgentLink : IAsyncDisposable
 
     public string AgentId => Info.Id;
 
+    /// <summary>The master's answer to the latest registration.</summary>
+    public MasterMessage.Types.Registered? Registered { get; private set; }
+
     /// <summary>Everything the master sent, in order.</summary>
     public EventLog<MasterMessage> Messages { get; private set; } = new();
 
@@ -94,6 +97,7 @@ public sealed class TestAgentLink : IAsyncDisposable
         }
         var registered = await messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.Registered, what: "registered");
         Info.Id = registered.Registered.AgentId;
+        Registered = registered.Registered;
         _heartbeats = Task.Run(() => HeartbeatAsync(registered.Registered.HeartbeatIntervalSeconds, token));
         _resender = Task.Run(() => ResendAsync(token));
         return registered.Registered;
