@@ -294,6 +294,7 @@ public sealed partial class HierarchicalDrfAllocator
             _expiryQueue.Dequeue();
             if (agent.Removed || expiry != agent.ScheduledExpiry)
             {
+                _staleExpiries--;
                 continue; // stale entry: superseded by an earlier one or the agent is gone
             }
 
@@ -319,5 +320,35 @@ public sealed partial class HierarchicalDrfAllocator
                 Enqueue(agent);
             }
         }
+    }
+
+    /// <summary>Entries of the filter-expiry queue, live and stale (superseded by an earlier expiry,
+    /// or of a removed agent). Stale ones are dropped when they come due or, once they make up a
+    /// quarter of the queue, all at once: a removed agent is not kept alive by a long filter.</summary>
+    public int ScheduledFilterExpiries => _expiryQueue.Count;
+
+    /// <summary>Counts one more stale entry in the expiry queue, and compacts the queue when stale
+    /// entries are a quarter of it. Without this, every reconnect storm would keep a full copy of
+    /// the removed agents' state until their (possibly hour-long) filters came due.</summary>
+    private void NoteStaleExpiry()
+    {
+        _staleExpiries++;
+        if (_staleExpiries < 64 || _staleExpiries * 4 < _expiryQueue.Count)
+        {
+            return;
+        }
+
+        var live = new List<(AgentEntry Agent, long Expiry)>(_expiryQueue.Count - _staleExpiries);
+        foreach (var (agent, expiry) in _expiryQueue.UnorderedItems)
+        {
+            if (!agent.Removed && expiry == agent.ScheduledExpiry)
+            {
+                live.Add((agent, expiry));
+            }
+        }
+
+        _expiryQueue.Clear();
+        _expiryQueue.EnqueueRange(live);
+        _staleExpiries = 0;
     }
 }

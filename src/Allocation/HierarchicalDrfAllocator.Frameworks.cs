@@ -172,8 +172,13 @@ public sealed partial class HierarchicalDrfAllocator
 
             if (expiry < agent.ScheduledExpiry)
             {
+                var superseded = agent.ScheduledExpiry != long.MaxValue;
                 agent.ScheduledExpiry = expiry;
                 _expiryQueue.Enqueue(agent, expiry);
+                if (superseded)
+                {
+                    NoteStaleExpiry();
+                }
             }
         }
 

@@ -35,6 +35,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
     private readonly Stack<int> _freeFrameworkIndices = new();
     private readonly List<AgentEntry> _candidates = [];
     private readonly PriorityQueue<AgentEntry, long> _expiryQueue = new();
+    private int _staleExpiries;
     private readonly long[][] _globalMinimum;
     private readonly HashSet<string> _excludedNames;
     private readonly HashSet<string> _quotaNames;
@@ -168,6 +169,11 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
             filters.Clear();
         }
         state.Removed = true;
+        if (state.ScheduledExpiry != long.MaxValue)
+        {
+            state.ScheduledExpiry = long.MaxValue;
+            NoteStaleExpiry();
+        }
         _agents.Remove(agentId);
         var last = _agentList[^1];
         _agentList[state.ListIndex] = last;

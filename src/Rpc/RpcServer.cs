@@ -1,10 +1,12 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Scheduler.Rpc.Internal;
@@ -57,7 +59,7 @@ public sealed class RpcServer : IAsyncDisposable
             throw new InvalidOperationException("RpcServerOptions.Endpoints is empty; add at least one RpcEndpoint (port 0 picks a free port).");
         }
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.Services.AddSingleton(Options.LoggerFactory ?? NullLoggerFactory.Instance);
+        builder.Services.AddSingleton<ILoggerFactory>(new ServerLoggerFactory(Options.LoggerFactory ?? NullLoggerFactory.Instance));
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         var listens = new List<ListenOptions>();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
@@ -88,6 +90,10 @@ public sealed class RpcServer : IAsyncDisposable
                 });
             }
         });
+        // After UseKestrelCore, so that this pool replaces Kestrel's (which keeps every block a
+        // burst ever used) wherever Kestrel asks the container for one.
+        builder.Services.RemoveAll<IMemoryPoolFactory<byte>>();
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(new BoundedBlockPoolFactory(Options.MaxRetainedPoolBlocks));
         var app = builder.Build();
         app.Run(HandleAsync);
         _app = app;
@@ -151,10 +157,16 @@ public sealed class RpcServer : IAsyncDisposable
             return;
         }
         response.ContentType = GrpcProtocol.ContentType;
-        response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.AcceptEncodingValue;
 
         var encoding = request.Headers[GrpcProtocol.EncodingHeader].ToString();
         var gzip = encoding.Equals(GrpcProtocol.Gzip, StringComparison.OrdinalIgnoreCase);
+        if (encoding.Length > 0)
+        {
+            // grpc-accept-encoding answers a client that compresses (and is required when its
+            // encoding is refused). Not sent on every response: Kestrel keeps a response's headers
+            // for the life of the stream, and this one alone costs a header dictionary per stream.
+            response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.AcceptEncodingValue;
+        }
         var call = new HttpServerCallContext(http, path, Options, _logger, gzip, _stopping.Token);
         Interlocked.Increment(ref _running);
         try

@@ -26,5 +26,10 @@ public sealed class RpcServerOptions
 
     public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>Returned 4 KiB I/O buffers the server keeps for reuse (per pool Kestrel creates);
+    /// buffers returned beyond this are left to the garbage collector, so a burst (thousands of
+    /// streams opening at once) does not leave megabytes pooled for the server's lifetime.</summary>
+    public int MaxRetainedPoolBlocks { get; set; } = 256;
+
     public ILoggerFactory? LoggerFactory { get; set; }
 }

@@ -86,41 +86,48 @@ public sealed class ServerMethodDefinition<TRequest, TResponse> : ServerMethodDe
 
     public override Delegate Handler { get; }
 
-    internal override async Task InvokeAsync(Internal.HttpServerCallContext call)
+    internal override Task InvokeAsync(Internal.HttpServerCallContext call)
     {
         var parser = TypedMethod.RequestParser;
         switch (TypedMethod.Type)
         {
             case MethodType.Unary:
-                {
-                    var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
-                    var response = await ((UnaryServerMethod<TRequest, TResponse>)Handler)(request, call).ConfigureAwait(false);
-                    // No flush: Kestrel sends the message and the trailers together when the call ends.
-                    await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
-                    break;
-                }
+                return InvokeUnaryAsync(call, parser);
             case MethodType.ServerStreaming:
-                {
-                    var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
-                    var writer = new Internal.ServerStreamWriter<TResponse>(call);
-                    await ((ServerStreamingServerMethod<TRequest, TResponse>)Handler)(request, writer, call).ConfigureAwait(false);
-                    break;
-                }
+                return InvokeServerStreamingAsync(call, parser);
             case MethodType.ClientStreaming:
-                {
-                    var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
-                    var response = await ((ClientStreamingServerMethod<TRequest, TResponse>)Handler)(reader, call).ConfigureAwait(false);
-                    await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
-                    break;
-                }
+                return InvokeClientStreamingAsync(call, parser);
             default:
                 {
+                    // The handler's own task, not one wrapped in another state machine: a duplex
+                    // call may stay open for the life of a client (one per connected agent).
                     var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
                     var writer = new Internal.ServerStreamWriter<TResponse>(call);
-                    await ((DuplexStreamingServerMethod<TRequest, TResponse>)Handler)(reader, writer, call).ConfigureAwait(false);
-                    break;
+                    return ((DuplexStreamingServerMethod<TRequest, TResponse>)Handler)(reader, writer, call);
                 }
         }
+    }
+
+    private async Task InvokeUnaryAsync(Internal.HttpServerCallContext call, MessageParser<TRequest> parser)
+    {
+        var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
+        var response = await ((UnaryServerMethod<TRequest, TResponse>)Handler)(request, call).ConfigureAwait(false);
+        // No flush: Kestrel sends the message and the trailers together when the call ends.
+        await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
+    }
+
+    private async Task InvokeServerStreamingAsync(Internal.HttpServerCallContext call, MessageParser<TRequest> parser)
+    {
+        var request = await ReadSingleAsync(call, parser).ConfigureAwait(false);
+        var writer = new Internal.ServerStreamWriter<TResponse>(call);
+        await ((ServerStreamingServerMethod<TRequest, TResponse>)Handler)(request, writer, call).ConfigureAwait(false);
+    }
+
+    private async Task InvokeClientStreamingAsync(Internal.HttpServerCallContext call, MessageParser<TRequest> parser)
+    {
+        var reader = new Internal.ServerStreamReader<TRequest>(call, parser);
+        var response = await ((ClientStreamingServerMethod<TRequest, TResponse>)Handler)(reader, call).ConfigureAwait(false);
+        await call.WriteMessageAsync(response, flush: false, default).ConfigureAwait(false);
     }
 
     private static async ValueTask<TRequest> ReadSingleAsync(Internal.HttpServerCallContext call, MessageParser<TRequest> parser)

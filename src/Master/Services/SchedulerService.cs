@@ -36,7 +36,7 @@ public sealed class SchedulerService(MasterRuntime runtime)
         var (frameworkId, subscription) = await term.Loop.InvokeAsync(l =>
         {
             var sub = l.Subscribe(request);
-            return (sub.Outbox.Reader.TryPeek(out var first) ? first.Subscribed.FrameworkId : "", sub);
+            return (sub.Outbox.TryPeek(out var first) ? first.Subscribed.FrameworkId : "", sub);
         });
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
         try

@@ -48,8 +48,9 @@ public sealed class AgentEntry(AgentInfo info)
     public ResourceBag Total { get; set; } = new(info.Resources);
 
     /// <summary>The agent's total as resources: its configured resources with the dynamic
-    /// reservations and persistent volumes of <see cref="Checkpointed"/> applied.</summary>
-    public IReadOnlyList<Resource> TotalResources { get; set; } = [.. info.Resources];
+    /// reservations and persistent volumes of <see cref="Checkpointed"/> applied. Until some are
+    /// applied, the configured list itself (not a copy: the master never mutates an agent's info).</summary>
+    public IReadOnlyList<Resource> TotalResources { get; set; } = info.Resources;
 
     /// <summary>Dynamic reservations and persistent volumes on the agent (persisted in the registry
     /// as <c>AgentRecord.checkpointed_resources</c>).</summary>

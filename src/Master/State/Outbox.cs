@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 using Scheduler.Rpc;
 
 namespace Scheduler.Master.State;
@@ -8,64 +8,229 @@ namespace Scheduler.Master.State;
 /// subscription). The master loop writes without waiting; the RPC handler drains it to the wire.
 /// Closing it with an <see cref="RpcException"/> ends the call with that status.
 /// </summary>
-public sealed class Outbox<T>
+/// <remarks>
+/// A master holds one per connected agent, idle most of the time, so an idle outbox must cost
+/// little: a ring buffer allocated on first send and dropped again once drained, and
+/// one reusable waiter (no allocation per wait). Only one drain runs at a time. Continuations run
+/// on the thread pool, never on the sender's thread: the master loop must not write to sockets.
+/// </remarks>
+public sealed class Outbox<T> : IValueTaskSource<bool>
 {
     private const int MaxUnflushed = 256;
-    private readonly Channel<T> _channel = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
+    private const int InitialCapacity = 4;
 
-    public ChannelReader<T> Reader => _channel.Reader;
+    private readonly Lock _sync = new();
+    private ManualResetValueTaskSourceCore<bool> _waiter = new() { RunContinuationsAsynchronously = true };
+    private T[]? _items;
+    private int _head;
+    private int _count;
+    private bool _waiting;
+    private RpcException? _error;
 
     public bool IsClosed { get; private set; }
 
-    /// <summary>Queues a message; false when the stream is already closed.</summary>
-    public bool Send(T message) => !IsClosed && _channel.Writer.TryWrite(message);
-
-    /// <summary>Ends the stream: normally (null) or with the status of <paramref name="error"/>.</summary>
-    public void Close(RpcException? error = null)
+    /// <summary>Number of queued messages.</summary>
+    public int Count
     {
-        if (IsClosed)
+        get
         {
-            return;
+            lock (_sync)
+            {
+                return _count;
+            }
         }
-        IsClosed = true;
-        _channel.Writer.TryComplete(error);
     }
 
+    /// <summary>Queues a message; false when the stream is already closed.</summary>
+    public bool Send(T message)
+    {
+        lock (_sync)
+        {
+            if (IsClosed)
+            {
+                return false;
+            }
+            var items = _items;
+            if (items is null)
+            {
+                items = _items = new T[InitialCapacity];
+            }
+            else if (_count == items.Length)
+            {
+                items = Grow(items);
+            }
+            items[(_head + _count) % items.Length] = message;
+            _count++;
+            if (!_waiting)
+            {
+                return true;
+            }
+            _waiting = false;
+        }
+        _waiter.SetResult(true);
+        return true;
+    }
+
+    /// <summary>Ends the stream: normally (null) or with the status of <paramref name="error"/>.
+    /// Messages already queued are still delivered.</summary>
+    public void Close(RpcException? error = null)
+    {
+        lock (_sync)
+        {
+            if (IsClosed)
+            {
+                return;
+            }
+            IsClosed = true;
+            _error = error;
+            if (!_waiting)
+            {
+                return;
+            }
+            _waiting = false;
+        }
+        _waiter.SetResult(false);
+    }
+
+    /// <summary>The oldest queued message without removing it.</summary>
+    public bool TryPeek(out T message)
+    {
+        lock (_sync)
+        {
+            if (_count == 0)
+            {
+                message = default!;
+                return false;
+            }
+            message = _items![_head];
+            return true;
+        }
+    }
+
+    /// <summary>Removes the oldest queued message.</summary>
+    public bool TryRead(out T message) => TryDequeue(out message, out _);
+
     /// <summary>Writes queued messages to <paramref name="writer"/> until the outbox closes; rethrows
-    /// the closing <see cref="RpcException"/>.</summary>
+    /// the closing <see cref="RpcException"/>. One drain at a time.</summary>
     public async Task DrainToAsync(IAsyncStreamWriter<T> writer, CancellationToken cancellationToken)
     {
         // Several queued messages leave with one flush (bounded, so a long burst still goes
         // out in pieces): a framework receiving 100,000 updates a second, or an agent its launches
         // and pings, costs a frame and a system call per burst, not per message.
         var buffered = writer as IBufferedStreamWriter<T>;
+        // One registration for the whole drain (not one per wait): a long-lived idle stream keeps
+        // a single callback on the token.
+        using var registration = cancellationToken.UnsafeRegister(static s => ((Outbox<T>)s!).CancelWait(), this);
         try
         {
-            while (await _channel.Reader.WaitToReadAsync(cancellationToken))
+            while (await WaitAsync(cancellationToken).ConfigureAwait(false))
             {
                 var unflushed = 0;
-                while (_channel.Reader.TryRead(out var message))
+                while (TryDequeue(out var message, out var more))
                 {
-                    if (buffered is not null && unflushed < MaxUnflushed && _channel.Reader.TryPeek(out _))
+                    if (buffered is not null && unflushed < MaxUnflushed && more)
                     {
-                        await buffered.WriteAsync(message, flush: false, cancellationToken);
+                        await buffered.WriteAsync(message, flush: false, cancellationToken).ConfigureAwait(false);
                         unflushed++;
                     }
                     else
                     {
-                        await writer.WriteAsync(message, cancellationToken);
+                        await writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
                         unflushed = 0;
                     }
                 }
             }
         }
-        catch (ChannelClosedException e) when (e.InnerException is RpcException rpc)
+        catch (RpcException rpc) when (Volatile.Read(ref _error) is not null)
         {
             throw new RpcException(rpc.Status, rpc.Trailers);
         }
-        catch (RpcException rpc) when (_channel.Reader.Completion.IsFaulted)
+        if (Volatile.Read(ref _error) is { } error)
         {
-            throw new RpcException(rpc.Status, rpc.Trailers);
+            throw new RpcException(error.Status, error.Trailers);
         }
     }
+
+    /// <summary>True when a message is queued (at once if one is), false once closed and empty;
+    /// throws <see cref="OperationCanceledException"/> when cancelled.</summary>
+    private ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
+    {
+        lock (_sync)
+        {
+            if (_count > 0)
+            {
+                return new ValueTask<bool>(true);
+            }
+            if (IsClosed)
+            {
+                return new ValueTask<bool>(false);
+            }
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled<bool>(cancellationToken);
+            }
+            _waiter.Reset();
+            _waiting = true;
+            return new ValueTask<bool>(this, _waiter.Version);
+        }
+    }
+
+    private void CancelWait()
+    {
+        lock (_sync)
+        {
+            if (!_waiting)
+            {
+                return;
+            }
+            _waiting = false;
+        }
+        _waiter.SetException(new OperationCanceledException("The stream was cancelled."));
+    }
+
+    private bool TryDequeue(out T message, out bool more)
+    {
+        lock (_sync)
+        {
+            if (_count == 0)
+            {
+                message = default!;
+                more = false;
+                return false;
+            }
+            var items = _items!;
+            message = items[_head];
+            items[_head] = default!;
+            _head = (_head + 1) % items.Length;
+            _count--;
+            more = _count > 0;
+            if (_count == 0)
+            {
+                // Drained: give the buffer back rather than keep it for the stream's life (an agent's
+                // outbox is empty nearly all the time; a new array per burst is cheap garbage).
+                _head = 0;
+                _items = null;
+            }
+            return true;
+        }
+    }
+
+    private T[] Grow(T[] items)
+    {
+        var grown = new T[items.Length * 2];
+        for (var i = 0; i < _count; i++)
+        {
+            grown[i] = items[(_head + i) % items.Length];
+        }
+        _head = 0;
+        _items = grown;
+        return grown;
+    }
+
+    bool IValueTaskSource<bool>.GetResult(short token) => _waiter.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _waiter.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _waiter.OnCompleted(continuation, state, token, flags);
 }

@@ -13,7 +13,11 @@ namespace Scheduler.Master.State;
 public sealed class ResourceBag
 {
     private const double Epsilon = 1e-6;
-    private readonly Dictionary<(string Name, string Reservation), Entry> _entries = [];
+    // A few entries per bag (cpus, mem, disk, ports, a reservation or two): a linear scan of a
+    // small array beats a dictionary and costs a third of its memory (the master keeps two bags
+    // per agent).
+    private Slot[] _slots = [];
+    private int _count;
 
     public ResourceBag()
     {
@@ -21,17 +25,36 @@ public sealed class ResourceBag
 
     public ResourceBag(IEnumerable<Resource> resources)
     {
+        if (resources.TryGetNonEnumeratedCount(out var count) && count > 0)
+        {
+            _slots = new Slot[count];
+        }
         Add(resources);
     }
 
-    public bool IsEmpty => _entries.Values.All(e => e.IsEmpty);
+    public bool IsEmpty
+    {
+        get
+        {
+            foreach (var (_, e) in Slots)
+            {
+                if (!e.IsEmpty)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    private ReadOnlySpan<Slot> Slots => _slots.AsSpan(0, _count);
 
     public ResourceBag Clone()
     {
-        var copy = new ResourceBag();
-        foreach (var (k, e) in _entries)
+        var copy = new ResourceBag { _slots = new Slot[_count], _count = _count };
+        for (var i = 0; i < _count; i++)
         {
-            copy._entries[k] = e.Clone();
+            copy._slots[i] = new Slot(_slots[i].Key, _slots[i].Entry.Clone());
         }
         return copy;
     }
@@ -46,7 +69,7 @@ public sealed class ResourceBag
 
     public void Add(ResourceBag other)
     {
-        foreach (var (k, e) in other._entries)
+        foreach (var (k, e) in other.Slots)
         {
             Get(k).Add(e);
         }
@@ -57,7 +80,7 @@ public sealed class ResourceBag
     {
         foreach (var r in resources)
         {
-            if (_entries.TryGetValue(Key(r), out var e))
+            if (TryGetValue(Key(r), out var e))
             {
                 e.Subtract(r);
             }
@@ -66,9 +89,9 @@ public sealed class ResourceBag
 
     public void Subtract(ResourceBag other)
     {
-        foreach (var (k, e) in other._entries)
+        foreach (var (k, e) in other.Slots)
         {
-            if (_entries.TryGetValue(k, out var mine))
+            if (TryGetValue(k, out var mine))
             {
                 mine.Subtract(e);
             }
@@ -79,9 +102,9 @@ public sealed class ResourceBag
     public string? FindShortfall(IEnumerable<Resource> resources)
     {
         var need = new ResourceBag(resources);
-        foreach (var (k, e) in need._entries)
+        foreach (var (k, e) in need.Slots)
         {
-            _entries.TryGetValue(k, out var have);
+            TryGetValue(k, out var have);
             var missing = e.Missing(have);
             if (missing is not null)
             {
@@ -97,7 +120,7 @@ public sealed class ResourceBag
     public List<Resource> ToResources(string? allocationRole = null)
     {
         var list = new List<Resource>();
-        foreach (var (k, e) in _entries.OrderBy(p => p.Key.Name, StringComparer.Ordinal).ThenBy(p => p.Key.Reservation, StringComparer.Ordinal))
+        foreach (var (k, e) in Slots.ToArray().OrderBy(p => p.Key.Name, StringComparer.Ordinal).ThenBy(p => p.Key.Reservation, StringComparer.Ordinal))
         {
             var r = e.ToResource(k.Name);
             if (r is null)
@@ -162,41 +185,103 @@ public sealed class ResourceBag
         return e.Disk?.Persistence is { Id.Length: > 0 } p ? $"{label}[volume {p.Id}]" : label;
     }
 
-    private Entry Get((string, string) key)
+    private bool TryGetValue((string Name, string Reservation) key, out Entry entry)
     {
-        if (!_entries.TryGetValue(key, out var e))
+        foreach (var slot in Slots)
+        {
+            if (string.Equals(slot.Key.Name, key.Name, StringComparison.Ordinal) && string.Equals(slot.Key.Reservation, key.Reservation, StringComparison.Ordinal))
+            {
+                entry = slot.Entry;
+                return true;
+            }
+        }
+        entry = null!;
+        return false;
+    }
+
+    private Entry Get((string Name, string Reservation) key)
+    {
+        if (!TryGetValue(key, out var e))
         {
             e = new Entry();
-            _entries[key] = e;
+            if (_count == _slots.Length)
+            {
+                Array.Resize(ref _slots, Math.Max(4, _count * 2));
+            }
+            _slots[_count++] = new Slot(key, e);
         }
         return e;
     }
 
+    private readonly record struct Slot((string Name, string Reservation) Key, Entry Entry);
+
     private sealed class Entry
     {
-        private double _scalar;
-        private bool _hasScalar;
-        // Ranges and sets are rare (ports, GPUs): allocated on first use, so a bag of scalars
-        // (cpus, mem, disk) costs a few dozen bytes per entry.
+        // Ranges, sets, reservations and volumes are rare (ports, GPUs, reserved resources): they
+        // live in a side object allocated on first use, so an entry of an unreserved scalar
+        // (cpus, mem, disk; most of what a master holds, two bags per agent) is 40 bytes.
         private static readonly List<(ulong Begin, ulong End)> NoRanges = [];
         private static readonly SortedSet<string> NoItems = new(StringComparer.Ordinal);
-        private List<(ulong Begin, ulong End)> _ranges = NoRanges;
-        private SortedSet<string> _set = NoItems;
+        private static readonly Extra None = new();
+        private double _scalar;
+        private bool _hasScalar;
+        private Extra _extra = None;
 
-        public Reservation? Reservation { get; private set; }
+        public Reservation? Reservation
+        {
+            get => _extra.Reservation;
+            private set
+            {
+                if (value is not null || _extra != None)
+                {
+                    Own.Reservation = value;
+                }
+            }
+        }
 
-        public DiskInfo? Disk { get; private set; }
+        public DiskInfo? Disk
+        {
+            get => _extra.Disk;
+            private set
+            {
+                if (value is not null || _extra != None)
+                {
+                    Own.Disk = value;
+                }
+            }
+        }
 
-        public bool IsEmpty => (!_hasScalar || _scalar < Epsilon) && _ranges.Count == 0 && _set.Count == 0;
+        public bool IsEmpty => (!_hasScalar || _scalar < Epsilon) && RangeList.Count == 0 && ItemSet.Count == 0;
 
-        private SortedSet<string> Items => _set == NoItems ? _set = new SortedSet<string>(StringComparer.Ordinal) : _set;
+        /// <summary>The side object, this entry's own (the shared empty one is never written).</summary>
+        private Extra Own => _extra == None ? _extra = new Extra() : _extra;
+
+        private List<(ulong Begin, ulong End)> RangeList
+        {
+            get => _extra.Ranges;
+            set
+            {
+                if (value.Count > 0 || _extra != None)
+                {
+                    Own.Ranges = value.Count == 0 ? NoRanges : value;
+                }
+            }
+        }
+
+        private SortedSet<string> ItemSet => _extra.Set;
+
+        private SortedSet<string> Items => ItemSet == NoItems ? Own.Set = new SortedSet<string>(StringComparer.Ordinal) : ItemSet;
 
         public Entry Clone()
         {
-            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, _ranges = _ranges.Count == 0 ? NoRanges : [.. _ranges], Reservation = Reservation, Disk = Disk };
-            if (_set.Count > 0)
+            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, Reservation = Reservation, Disk = Disk };
+            if (RangeList.Count > 0)
             {
-                e.Items.UnionWith(_set);
+                e.RangeList = [.. RangeList];
+            }
+            if (ItemSet.Count > 0)
+            {
+                e.Items.UnionWith(ItemSet);
             }
             return e;
         }
@@ -212,12 +297,12 @@ public sealed class ResourceBag
                     _scalar = Math.Round(_scalar + r.Scalar, 3);
                     break;
                 case Resource.ValueOneofCase.Ranges:
-                    var ranges = new List<(ulong Begin, ulong End)>(_ranges);
+                    var ranges = new List<(ulong Begin, ulong End)>(RangeList);
                     foreach (var x in r.Ranges.Range)
                     {
                         ranges.Add((Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End)));
                     }
-                    _ranges = Normalize(ranges);
+                    RangeList = Normalize(ranges);
                     break;
                 case Resource.ValueOneofCase.Set:
                     Items.UnionWith(r.Set.Items);
@@ -236,13 +321,13 @@ public sealed class ResourceBag
                 _hasScalar = true;
                 _scalar = Math.Round(_scalar + other._scalar, 3);
             }
-            if (other._ranges.Count > 0)
+            if (other.RangeList.Count > 0)
             {
-                _ranges = Normalize([.. _ranges, .. other._ranges]);
+                RangeList = Normalize([.. RangeList, .. other.RangeList]);
             }
-            if (other._set.Count > 0)
+            if (other.ItemSet.Count > 0)
             {
-                Items.UnionWith(other._set);
+                Items.UnionWith(other.ItemSet);
             }
         }
 
@@ -256,13 +341,13 @@ public sealed class ResourceBag
                 case Resource.ValueOneofCase.Ranges:
                     foreach (var x in r.Ranges.Range)
                     {
-                        _ranges = Cut(_ranges, Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End));
+                        RangeList = Cut(RangeList, Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End));
                     }
                     break;
                 case Resource.ValueOneofCase.Set:
-                    if (_set.Count > 0)
+                    if (ItemSet.Count > 0)
                     {
-                        _set.ExceptWith(r.Set.Items);
+                        ItemSet.ExceptWith(r.Set.Items);
                     }
                     break;
                 default:
@@ -276,13 +361,13 @@ public sealed class ResourceBag
             {
                 _scalar = Math.Max(0, Math.Round(_scalar - other._scalar, 3));
             }
-            foreach (var (b, e) in other._ranges)
+            foreach (var (b, e) in other.RangeList)
             {
-                _ranges = Cut(_ranges, b, e);
+                RangeList = Cut(RangeList, b, e);
             }
-            if (_set.Count > 0 && other._set.Count > 0)
+            if (ItemSet.Count > 0 && other.ItemSet.Count > 0)
             {
-                _set.ExceptWith(other._set);
+                ItemSet.ExceptWith(other.ItemSet);
             }
         }
 
@@ -296,16 +381,16 @@ public sealed class ResourceBag
                     return $"needs {_scalar.ToString("0.###", CultureInfo.InvariantCulture)}, only {h.ToString("0.###", CultureInfo.InvariantCulture)} offered";
                 }
             }
-            foreach (var (b, e) in _ranges)
+            foreach (var (b, e) in RangeList)
             {
-                if (have is null || !have._ranges.Any(x => x.Begin <= b && e <= x.End))
+                if (have is null || !have.RangeList.Any(x => x.Begin <= b && e <= x.End))
                 {
                     return $"range [{b}-{e}] is not offered";
                 }
             }
-            foreach (var item in _set)
+            foreach (var item in ItemSet)
             {
-                if (have is null || !have._set.Contains(item))
+                if (have is null || !have.ItemSet.Contains(item))
                 {
                     return $"item '{item}' is not offered";
                 }
@@ -315,16 +400,16 @@ public sealed class ResourceBag
 
         public Resource? ToResource(string name)
         {
-            if (_ranges.Count > 0)
+            if (RangeList.Count > 0)
             {
                 var rs = new Ranges();
-                rs.Range.AddRange(_ranges.Select(x => new Sched.V1.Range { Begin = x.Begin, End = x.End }));
+                rs.Range.AddRange(RangeList.Select(x => new Sched.V1.Range { Begin = x.Begin, End = x.End }));
                 return new Resource { Name = name, Ranges = rs };
             }
-            if (_set.Count > 0)
+            if (ItemSet.Count > 0)
             {
                 var s = new ValueSet();
-                s.Items.AddRange(_set);
+                s.Items.AddRange(ItemSet);
                 return new Resource { Name = name, Set = s };
             }
             if (_hasScalar && _scalar > Epsilon)
@@ -372,6 +457,17 @@ public sealed class ResourceBag
                 }
             }
             return result;
+        }
+
+        private sealed class Extra
+        {
+            public List<(ulong Begin, ulong End)> Ranges { get; set; } = NoRanges;
+
+            public SortedSet<string> Set { get; set; } = NoItems;
+
+            public Reservation? Reservation { get; set; }
+
+            public DiskInfo? Disk { get; set; }
         }
     }
 }

@@ -25,6 +25,8 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
     private Metadata? _responseTrailers;
     private DateTime _deadline = DateTime.MaxValue;
     private SemaphoreSlim? _writeGate;
+    private CancellationTokenRegistration _readCancellation;
+    private bool _readsFollowCall;
     private bool _bodyWritten;
     private bool _headersWritten;
     private bool _completed;
@@ -79,6 +81,19 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         return cts;
     }
 
+    /// <summary>Makes the call's cancellation (client reset, deadline, server stop) end a pending
+    /// read of the request stream: one registration for the life of the call, so a stream reader
+    /// can pass its own token to each read without linking a token source per read.</summary>
+    internal void CancelReadsWithCall()
+    {
+        if (_readsFollowCall)
+        {
+            return;
+        }
+        _readsFollowCall = true;
+        _readCancellation = CancellationToken.UnsafeRegister(static s => ((System.IO.Pipelines.PipeReader)s!).CancelPendingRead(), _http.Request.BodyReader);
+    }
+
     /// <summary>True when the call was cancelled: client reset, deadline or server stop.</summary>
     public bool IsCancelled => _http.RequestAborted.IsCancellationRequested || _serverStopping.IsCancellationRequested || (_cts?.IsCancellationRequested ?? false);
 
@@ -123,6 +138,9 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         return _http.Response.StartAsync(CancellationToken);
     }
 
+    /// <summary>The request body; read it through <see cref="TryTakeMessage"/>.</summary>
+    internal PipeReader RequestReader => _http.Request.BodyReader;
+
     /// <summary>Reads the next request message; null at the end of the request stream.</summary>
     public async ValueTask<T?> ReadMessageAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
         where T : class, IMessage<T>
@@ -131,46 +149,61 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (GrpcProtocol.TryReadHeader(buffer, out var flag, out var length))
+            if (TryTakeMessage(reader, result, parser, cancellationToken, out var message))
             {
-                if (length > (uint)_options.MaxReceiveMessageSize)
-                {
-                    reader.AdvanceTo(buffer.Start);
-                    throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                        $"Received message larger than max ({length} vs. {_options.MaxReceiveMessageSize})"));
-                }
-                if (buffer.Length >= GrpcProtocol.HeaderSize + length)
-                {
-                    var payload = buffer.Slice(GrpcProtocol.HeaderSize, length);
-                    T message;
-                    try
-                    {
-                        message = Parse(parser, flag, payload);
-                    }
-                    finally
-                    {
-                        reader.AdvanceTo(payload.End);
-                    }
-                    return message;
-                }
+                return message;
             }
-            if (result.IsCompleted)
-            {
-                var leftover = buffer.Length;
-                reader.AdvanceTo(buffer.End);
-                if (leftover > 0)
-                {
-                    throw new RpcException(new Status(StatusCode.Internal, $"Incomplete message: the request stream ended inside a message ({leftover} bytes of it received)."));
-                }
-                return null;
-            }
-            if (result.IsCanceled)
-            {
-                throw new OperationCanceledException(cancellationToken);
-            }
-            reader.AdvanceTo(buffer.Start, buffer.End);
         }
+    }
+
+    /// <summary>Takes the next message out of <paramref name="result"/> (a read of
+    /// <paramref name="reader"/>) and advances the reader: true with the message, or with null at
+    /// the end of the request stream; false when more data must be read first. Synchronous, so a
+    /// stream reader can await the pipe itself (one state machine per pending read, not two).</summary>
+    internal bool TryTakeMessage<T>(PipeReader reader, in ReadResult result, MessageParser<T> parser, CancellationToken cancellationToken, out T? message)
+        where T : class, IMessage<T>
+    {
+        var buffer = result.Buffer;
+        if (GrpcProtocol.TryReadHeader(buffer, out var flag, out var length))
+        {
+            if (length > (uint)_options.MaxReceiveMessageSize)
+            {
+                reader.AdvanceTo(buffer.Start);
+                throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                    $"Received message larger than max ({length} vs. {_options.MaxReceiveMessageSize})"));
+            }
+            if (buffer.Length >= GrpcProtocol.HeaderSize + length)
+            {
+                var payload = buffer.Slice(GrpcProtocol.HeaderSize, length);
+                try
+                {
+                    message = Parse(parser, flag, payload);
+                }
+                finally
+                {
+                    reader.AdvanceTo(payload.End);
+                }
+                return true;
+            }
+        }
+        if (result.IsCompleted)
+        {
+            var leftover = buffer.Length;
+            reader.AdvanceTo(buffer.End);
+            if (leftover > 0)
+            {
+                throw new RpcException(new Status(StatusCode.Internal, $"Incomplete message: the request stream ended inside a message ({leftover} bytes of it received)."));
+            }
+            message = null;
+            return true;
+        }
+        if (result.IsCanceled)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        reader.AdvanceTo(buffer.Start, buffer.End);
+        message = null;
+        return false;
     }
 
     private T Parse<T>(MessageParser<T> parser, byte flag, in ReadOnlySequence<byte> payload)
@@ -368,6 +401,7 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
 
     public void Dispose()
     {
+        _readCancellation.Dispose();
         _cts?.Dispose();
         _writeGate?.Dispose();
     }

@@ -12,18 +12,21 @@ internal sealed class ServerStreamReader<T>(HttpServerCallContext call, MessageP
 
     public async Task<bool> MoveNext(CancellationToken cancellationToken = default)
     {
-        T? message;
-        if (cancellationToken.CanBeCanceled && cancellationToken != call.CancellationToken)
+        // The call's own cancellation reaches the read through one registration per call; the
+        // caller's token (if another) goes to the read itself. No linked source per message: a
+        // stream open for hours waits in a read almost all the time.
+        call.CancelReadsWithCall();
+        var token = cancellationToken == call.CancellationToken ? CancellationToken.None : cancellationToken;
+        var reader = call.RequestReader;
+        while (true)
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.CancellationToken);
-            message = await call.ReadMessageAsync(parser, linked.Token).ConfigureAwait(false);
+            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            if (call.TryTakeMessage(reader, result, parser, token, out var message))
+            {
+                _current = message;
+                return message is not null;
+            }
         }
-        else
-        {
-            message = await call.ReadMessageAsync(parser, call.CancellationToken).ConfigureAwait(false);
-        }
-        _current = message;
-        return message is not null;
     }
 }
 

@@ -29,12 +29,12 @@ public sealed class LivenessTests
 
             // Before registration a heartbeat is not answered (it goes to the loop, which refuses it).
             loop.Receive(session, new AgentMessage { Heartbeat = new AgentMessage.Types.Heartbeat { Sequence = 1 } });
-            Assert.False(session.Outbox.Reader.TryRead(out _));
+            Assert.False(session.Outbox.TryRead(out _));
 
             session.AgentId = "agent-1";
             var before = DateTimeOffset.UtcNow;
             loop.Receive(session, new AgentMessage { Heartbeat = new AgentMessage.Types.Heartbeat { Sequence = 7 } });
-            Assert.True(session.Outbox.Reader.TryRead(out var ping));
+            Assert.True(session.Outbox.TryRead(out var ping));
             Assert.Equal(MasterMessage.MessageOneofCase.Ping, ping.MessageCase);
             Assert.Equal(7UL, ping.Ping.Sequence);
             Assert.True(session.LastHeard >= before);
@@ -43,7 +43,7 @@ public sealed class LivenessTests
             // Any other message also proves the agent alive, but is handled on the loop only.
             var heartbeatAt = session.LastHeartbeat;
             loop.Receive(session, new AgentMessage { Usage = new AgentMessage.Types.Usage() });
-            Assert.False(session.Outbox.Reader.TryRead(out _));
+            Assert.False(session.Outbox.TryRead(out _));
             Assert.True(session.LastHeard >= heartbeatAt);
             Assert.Equal(heartbeatAt, session.LastHeartbeat);
         }
