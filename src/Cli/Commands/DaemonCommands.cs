@@ -33,6 +33,10 @@ public static class DaemonCommands
     private static readonly Option<string?> Isolation = new("--isolation") { Description = "auto | cgroups | none (default auto)." };
     private static readonly Option<string?> Runtime = new("--runtime") { Description = "OCI runtime: auto | runc | crun (default auto)." };
     private static readonly Option<string?> Hostname = new("--hostname") { Description = "Hostname reported to the master." };
+    private static readonly Option<int> SimulateCount = new("--count") { Description = "How many simulated agents to run (each with its own AgentLink stream).", Required = true };
+    private static readonly Option<string?> SimulateResources = new("--resources") { Description = "Resources of each simulated agent (default 'cpus:16;mem:65536;disk:100000;ports:[31000-32000]')." };
+    private static readonly Option<string?> SimulatePrefix = new("--hostname-prefix") { Description = "Hostnames are this prefix and the agent's index (default 'sim-<this host>-')." };
+    private static readonly Option<double?> SimulateRunTime = new("--task-run-time") { Description = "Seconds a task runs before TASK_FINISHED when it has no mock.run_ms label (default 0)." };
     private static readonly Option<string?> AgentMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> StatusRetry = new("--status-retry") { Description = "Initial resend interval of unacknowledged status updates, seconds (default 1)." };
 
@@ -61,10 +65,17 @@ public static class DaemonCommands
             run.Options.Add(o);
         }
         run.SetAction((parse, ct) => RunAgentAsync(parse, ct));
+        var simulate = new Command("simulate", "Run N simulated agents against a master (load testing): real AgentLink streams, mock executor semantics, no processes or cgroups. Until Ctrl-C/SIGTERM.");
+        foreach (var o in new Option[] { AgentMasters, SimulateCount, SimulateResources, SimulatePrefix, SimulateRunTime, WatchParent })
+        {
+            simulate.Options.Add(o);
+        }
+        simulate.SetAction((parse, ct) => SimulateAgentsAsync(parse, ct));
         var supervise = new Command("supervise", "Task supervisor (started by the agent).") { Hidden = true, TreatUnmatchedTokensAsErrors = false };
         supervise.SetAction((parse, _) => SuperviseAsync(["agent", "supervise", .. parse.UnmatchedTokens]));
         var agent = new Command("agent", "The agent daemon.");
         agent.Subcommands.Add(run);
+        agent.Subcommands.Add(simulate);
         agent.Subcommands.Add(supervise);
         return agent;
     }
@@ -179,6 +190,67 @@ public static class DaemonCommands
             throw CliException.BadInput(problems[0]);
         }
         return await AgentHost.RunAsync(options, stop.Token);
+    }
+
+    private static async Task<int> SimulateAgentsAsync(ParseResult parse, CancellationToken ct)
+    {
+        var masters = Addresses.ParseList(parse.GetValue(AgentMasters)!, "--master");
+        var count = parse.GetValue(SimulateCount);
+        if (count < 1)
+        {
+            throw CliException.BadInput($"--count must be at least 1 (got {count})");
+        }
+        var resources = parse.GetValue(SimulateResources);
+        var runTime = Seconds(parse, SimulateRunTime) ?? TimeSpan.Zero;
+        if (runTime < TimeSpan.Zero)
+        {
+            throw CliException.BadInput("--task-run-time must not be negative");
+        }
+        using var stop = WatchParentProcess(parse, ct);
+        var defaults = new Scheduler.Agent.Simulation.SimulatedAgentOptions();
+        var options = new Scheduler.Agent.Simulation.SimulatedAgentOptions
+        {
+            Masters = [.. masters],
+            Count = count,
+            Resources = resources ?? defaults.Resources,
+            HostnamePrefix = parse.GetValue(SimulatePrefix) ?? $"sim-{Environment.MachineName}-",
+            DefaultRunTime = runTime,
+        };
+        Scheduler.Agent.Simulation.SimulatedAgentHost created;
+        try
+        {
+            created = new Scheduler.Agent.Simulation.SimulatedAgentHost(options);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw CliException.BadInput($"--resources: {e.Message}");
+        }
+        await using var host = created;
+        host.Start();
+        try
+        {
+            await host.WaitForRegistrationAsync(TimeSpan.FromSeconds(Math.Max(60, count / 50)), stop.Token);
+        }
+        catch (TimeoutException e)
+        {
+            await Console.Error.WriteLineAsync($"schedctl: {e.Message}; check --master and the master's log");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        Console.Out.WriteLine($"{count} simulated agents registered with {string.Join(',', masters)}");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        var c = host.Counters;
+        Console.Out.WriteLine($"stopping: {Interlocked.Read(ref c.Launched)} tasks launched, {Interlocked.Read(ref c.UpdatesSent)} updates sent, {Interlocked.Read(ref c.Reconnects)} reconnects");
+        return 0;
     }
 
     /// <summary>A token cancelled by <paramref name="ct"/> or when the <c>--watch-parent</c> process exits.</summary>
