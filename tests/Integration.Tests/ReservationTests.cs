@@ -1,9 +1,7 @@
-using System.Threading.Channels;
 using Sched.V1;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
 using Xunit;
-using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Integration.Tests;
 
@@ -27,11 +25,11 @@ public sealed class ReservationTests : IAsyncLifetime
     {
         var master = await _cluster.StartMasterAsync();
         var agent = await _cluster.StartAgentAsync();
-        await using var web = new OfferFramework(_cluster.MasterAddress, "it-reserve", Role, principal: "it-ops");
+        await using var web = new TestFramework(_cluster.MasterAddress, "it-reserve", Role, failoverTimeout: 60, principal: "it-ops");
         await web.Client.WaitForSubscriptionAsync().WaitAsync(TimeSpan.FromSeconds(30));
 
         // 1. RESERVE cpus/mem/disk, CREATE a volume, LAUNCH a writer on it — one Accept.
-        var offer = await web.NextOfferAsync(_ => true);
+        var offer = await web.TakeOfferAsync(_ => true);
         var volume = ResourceOperations.Volume(offer, 128, "v1", "data");
         var writer = ProcessTask("writer", offer, volume, "echo hello-from-writer > data/note && test -L data");
         await web.Client.AcceptAsync([offer.Id],
@@ -40,7 +38,7 @@ public sealed class ReservationTests : IAsyncLifetime
             ResourceOperations.Create(volume),
             ResourceOperations.Launch(writer),
         ], refuseSeconds: 0.1);
-        var end = await web.WaitForAsync(u => u.TaskId == "writer" && u.State.IsTerminal());
+        var end = await web.WaitForUpdateAsync(u => u.TaskId == "writer" && u.State.IsTerminal(), TimeSpan.FromSeconds(60));
         Assert.True(end.State == TaskState.TaskFinished, $"writer ended {end.State}: {end.Message}");
         var hostDir = Path.Combine(agent.WorkDir, "volumes", Role, "v1");
         Assert.Equal("hello-from-writer\n", await File.ReadAllTextAsync(Path.Combine(hostDir, "note")));
@@ -65,21 +63,21 @@ public sealed class ReservationTests : IAsyncLifetime
         Assert.Equal(256, roles.Roles.Single(r => r.Name == Role).Reserved.Where(r => r.Name == "disk").Sum(r => r.Scalar));
 
         // 3. Another role gets only unreserved resources; the volume's role gets the volume back.
-        await using var batch = new OfferFramework(_cluster.MasterAddress, "it-batch", "batch", principal: "");
-        var back = await web.NextOfferAsync(o => ResourceOperations.VolumesIn(o, "v1").Count == 1);
+        await using var batch = new TestFramework(_cluster.MasterAddress, "it-batch", "batch", failoverTimeout: 60);
+        var back = await web.TakeOfferAsync(o => ResourceOperations.VolumesIn(o, "v1").Count == 1);
         var again = ResourceOperations.VolumesIn(back, "v1")[0];
         var reader = ProcessTask("reader", back, again, "grep -q hello-from-writer data/note");
         await web.Client.AcceptAsync([back.Id], [ResourceOperations.Launch(reader)], refuseSeconds: 0.1);
-        var read = await web.WaitForAsync(u => u.TaskId == "reader" && u.State.IsTerminal());
+        var read = await web.WaitForUpdateAsync(u => u.TaskId == "reader" && u.State.IsTerminal(), TimeSpan.FromSeconds(60));
         Assert.True(read.State == TaskState.TaskFinished, $"reader ended {read.State}: {read.Message}");
-        var batchOffer = await batch.NextOfferAsync(_ => true);
+        var batchOffer = await batch.TakeOfferAsync(_ => true);
         Assert.All(batch.AllOffers.SelectMany(o => o.Resources), r => Assert.Null(r.Reservation));
         Assert.True(batchOffer.Resources.Where(r => r.Name == "disk").Sum(r => r.Scalar) <= 4096 - 256);
         await batch.Client.DeclineAsync([batchOffer.Id], refuseSeconds: 60);
 
         // 4. DESTROY the volume and UNRESERVE everything in one call.
         // (An offer made while the reader still held its cpus/mem is declined: wait for all of it.)
-        var last = await web.NextOfferAsync(o => ResourceOperations.VolumesIn(o, "v1").Count == 1
+        var last = await web.TakeOfferAsync(o => ResourceOperations.VolumesIn(o, "v1").Count == 1
             && ResourceOperations.DynamicallyReserved(o).Where(r => r.Name == "cpus").Sum(r => r.Scalar) == 0.5
             && ResourceOperations.DynamicallyReserved(o).Where(r => r.Name == "mem").Sum(r => r.Scalar) == 64);
         var v1 = ResourceOperations.VolumesIn(last, "v1")[0];
@@ -94,7 +92,7 @@ public sealed class ReservationTests : IAsyncLifetime
         // The whole disk is offered again, to anyone: here the other role, once this framework is gone.
         await web.DisposeAsync();
         await batch.Client.ReviveAsync();
-        await batch.NextOfferAsync(o => o.Resources.Where(r => r.Name == "disk").Sum(r => r.Scalar) == 4096);
+        await batch.TakeOfferAsync(o => o.Resources.Where(r => r.Name == "disk").Sum(r => r.Scalar) == 4096);
     }
 
     [Fact]
@@ -150,157 +148,5 @@ public sealed class ReservationTests : IAsyncLifetime
         v.Disk.Persistence.Principal = "it-ops";
         task.Resources.Add(v);
         return task;
-    }
-
-    /// <summary>A framework on the SDK that hands its offers to the test one by one.</summary>
-    private sealed class OfferFramework : IAsyncDisposable
-    {
-        private readonly Channel<Offer> _offers = Channel.CreateUnbounded<Offer>();
-        private readonly List<Offer> _all = [];
-        // Offers of the current subscription: a re-subscription (master restart) voids older ones.
-        private readonly HashSet<string> _valid = [];
-        private readonly List<TaskStatus> _updates = [];
-        private readonly Lock _lock = new();
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _reader;
-        private bool _disposed;
-
-        public OfferFramework(string master, string name, string role, string principal)
-        {
-            var info = new FrameworkInfo { Name = name, Principal = principal, FailoverTimeoutSeconds = 60, Roles = { role } };
-            info.Capabilities.Add(FrameworkCapability.PartitionAware);
-            Client = new SchedulerClient(new SchedulerClientOptions
-            {
-                Masters = [master],
-                Framework = info,
-                AutoAcknowledge = true,
-                Backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)),
-            });
-            _reader = Task.Run(ReadAsync);
-        }
-
-        public SchedulerClient Client { get; }
-
-        public IReadOnlyList<Offer> AllOffers
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return [.. _all];
-                }
-            }
-        }
-
-        /// <summary>The next offer matching <paramref name="match"/>; others are declined briefly.</summary>
-        public async Task<Offer> NextOfferAsync(Func<Offer, bool> match)
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (true)
-            {
-                var offer = await _offers.Reader.ReadAsync(cts.Token);
-                lock (_lock)
-                {
-                    if (!_valid.Contains(offer.Id))
-                    {
-                        continue;
-                    }
-                }
-                if (match(offer))
-                {
-                    return offer;
-                }
-                await Client.DeclineAsync([offer.Id], refuseSeconds: 0.1);
-            }
-        }
-
-        public async Task<TaskStatus> WaitForAsync(Func<TaskStatus, bool> match)
-        {
-            var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (DateTime.UtcNow < until)
-            {
-                lock (_lock)
-                {
-                    if (_updates.FirstOrDefault(match) is { } found)
-                    {
-                        return found;
-                    }
-                }
-                await Task.Delay(50);
-            }
-            throw new TimeoutException($"no matching update; got {string.Join(", ", _updates.Select(u => $"{u.TaskId}:{u.State}:{u.Message}"))}");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (_disposed)
-            {
-                return;
-            }
-            _disposed = true;
-            try
-            {
-                await Client.TeardownAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
-            }
-            catch (Exception e) when (e is Scheduler.Rpc.RpcException or SchedulerException or OperationCanceledException)
-            {
-            }
-            await _stop.CancelAsync();
-            await Client.DisposeAsync();
-            try
-            {
-                await _reader;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        private async Task ReadAsync()
-        {
-            await foreach (var e in Client.ReadEventsAsync(_stop.Token))
-            {
-                switch (e.EventCase)
-                {
-                    case Event.EventOneofCase.Offers:
-                        lock (_lock)
-                        {
-                            _all.AddRange(e.Offers.Offers_);
-                            _valid.UnionWith(e.Offers.Offers_.Select(o => o.Id));
-                        }
-                        foreach (var o in e.Offers.Offers_)
-                        {
-                            _offers.Writer.TryWrite(o);
-                        }
-                        break;
-                    case Event.EventOneofCase.Subscribed:
-                        lock (_lock)
-                        {
-                            _valid.Clear();
-                        }
-                        break;
-                    case Event.EventOneofCase.Rescind:
-                        lock (_lock)
-                        {
-                            _valid.Remove(e.Rescind.OfferId);
-                        }
-                        break;
-                    case Event.EventOneofCase.Update:
-                        lock (_lock)
-                        {
-                            _updates.Add(e.Update.Status);
-                        }
-                        break;
-                    case Event.EventOneofCase.Updates:
-                        lock (_lock)
-                        {
-                            _updates.AddRange(e.Updates.Statuses);
-                        }
-                        break;
-                    default:
-                        break;
-                }
-            }
-        }
     }
 }

@@ -14,14 +14,15 @@ public sealed class TestFramework : IAsyncDisposable
     private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>();
     private readonly List<TaskStatus> _updates = [];
     private readonly List<Offer> _offers = [];
+    private readonly List<Offer> _allOffers = [];
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _reader;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public TestFramework(string master, string name, string role = "test", double failoverTimeout = 30, bool autoAcknowledge = true, string? frameworkId = null)
+    public TestFramework(string master, string name, string role = "test", double failoverTimeout = 30, bool autoAcknowledge = true, string? frameworkId = null, string principal = "")
     {
-        var framework = new FrameworkInfo { Name = name, FailoverTimeoutSeconds = failoverTimeout, Id = frameworkId ?? "" };
+        var framework = new FrameworkInfo { Name = name, FailoverTimeoutSeconds = failoverTimeout, Id = frameworkId ?? "", Principal = principal };
         framework.Roles.Add(role);
         framework.Capabilities.Add(FrameworkCapability.PartitionAware);
         Client = new SchedulerClient(new SchedulerClientOptions
@@ -43,6 +44,54 @@ public sealed class TestFramework : IAsyncDisposable
             lock (_lock)
             {
                 return _updates.ToList();
+            }
+        }
+    }
+
+    /// <summary>Every offer received, used or not.</summary>
+    public IReadOnlyList<Offer> AllOffers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _allOffers];
+            }
+        }
+    }
+
+    /// <summary>Takes the next valid offer matching <paramref name="match"/> for the test to use;
+    /// held offers that do not match are declined briefly, so their resources come back merged.</summary>
+    public async Task<Offer> TakeOfferAsync(Func<Offer, bool> match, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromSeconds(60);
+        using var cts = new CancellationTokenSource(limit);
+        while (true)
+        {
+            Task changed;
+            List<Offer> others;
+            lock (_lock)
+            {
+                changed = _changed.Task;
+                if (_offers.FirstOrDefault(match) is { } found)
+                {
+                    _offers.Remove(found);
+                    return found;
+                }
+                others = [.. _offers];
+                _offers.Clear();
+            }
+            if (others.Count > 0)
+            {
+                await Client.DeclineAsync(others.Select(o => o.Id), refuseSeconds: 0.1);
+            }
+            try
+            {
+                await changed.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"no matching offer within {limit.TotalSeconds:0} s; offers so far: {AllOffers.Count}");
             }
         }
     }
@@ -146,6 +195,7 @@ public sealed class TestFramework : IAsyncDisposable
                 {
                     case Event.EventOneofCase.Offers:
                         _offers.AddRange(e.Offers.Offers_);
+                        _allOffers.AddRange(e.Offers.Offers_);
                         break;
                     case Event.EventOneofCase.Rescind:
                         _offers.RemoveAll(o => o.Id == e.Rescind.OfferId);

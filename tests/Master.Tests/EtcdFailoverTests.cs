@@ -22,21 +22,13 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
     {
         await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
         await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
-        MasterFixture? leader = null;
-        await a.WaitUntilAsync(async () =>
-        {
-            var ra = await a.RoleAsync();
-            var rb = await b.RoleAsync();
-            leader = ra is "leader" ? a : rb is "leader" ? b : null;
-            return leader is not null && (ra == "follower" || rb == "follower");
-        }, "one leader and one follower", TimeSpan.FromSeconds(20));
-        var follower = leader == a ? b : a;
-        await follower.WaitUntilAsync(async () => (await follower.Operator(OperatorMethods.GetLeader, new GetLeaderRequest())).Leader?.Address == leader!.Address,
+        var (leader, follower) = await MasterFixture.LeaderAndFollowerAsync(a, b);
+        await follower.WaitUntilAsync(async () => (await follower.Operator(OperatorMethods.GetLeader, new GetLeaderRequest())).Leader?.Address == leader.Address,
             "the follower to observe the leader");
 
         var e = await Assert.ThrowsAsync<RpcException>(() => follower.Operator(OperatorMethods.GetState, new GetStateRequest()));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
-        Assert.Equal(leader!.Address, e.Trailers.GetValue(MetadataKeys.Leader));
+        Assert.Equal(leader.Address, e.Trailers.GetValue(MetadataKeys.Leader));
         var who = await follower.Operator(OperatorMethods.GetLeader, new GetLeaderRequest());
         Assert.False(who.IsSelf);
         Assert.Equal(leader.Address, who.Leader.Address);

@@ -24,18 +24,10 @@ public sealed class EtcdReservationFailoverTests : IAsyncLifetime
     {
         await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
         await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
-        MasterFixture? leader = null;
-        await a.WaitUntilAsync(async () =>
-        {
-            var ra = await a.RoleAsync();
-            var rb = await b.RoleAsync();
-            leader = ra is "leader" ? a : rb is "leader" ? b : null;
-            return leader is not null && (ra == "follower" || rb == "follower");
-        }, "one leader and one follower", TimeSpan.FromSeconds(20));
-        var follower = leader == a ? b : a;
+        var (leader, follower) = await MasterFixture.LeaderAndFollowerAsync(a, b);
 
         List<Resource> configured = [Res.Scalar("cpus", 4), Res.Scalar("mem", 4096), Res.Scalar("disk", 1000)];
-        var agent = new TestAgentLink(leader!.Channel, configured);
+        var agent = new TestAgentLink(leader.Channel, configured);
         await agent.ConnectAsync();
         var fw = new TestFramework(leader.Channel, TestFramework.DefaultInfo("web", failoverSeconds: 120));
         await fw.SubscribeAsync();

@@ -92,6 +92,22 @@ public sealed class MasterFixture : IAsyncDisposable
     /// <summary>This master's role as it reports it (<c>leader</c>, <c>follower</c>, …).</summary>
     public async Task<string> RoleAsync() => (await Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role;
 
+    /// <summary>Waits until one of two masters on the same etcd leads and the other follows.</summary>
+    public static async Task<(MasterFixture Leader, MasterFixture Follower)> LeaderAndFollowerAsync(MasterFixture a, MasterFixture b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        MasterFixture? leader = null;
+        await a.WaitUntilAsync(async () =>
+        {
+            var ra = await a.RoleAsync();
+            var rb = await b.RoleAsync();
+            leader = ra is "leader" ? a : rb is "leader" ? b : null;
+            return leader is not null && (ra == "follower" || rb == "follower");
+        }, "one leader and one follower", TimeSpan.FromSeconds(20));
+        return (leader!, leader == a ? b : a);
+    }
+
     public Task<TResponse> Operator<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request)
         where TRequest : class, Google.Protobuf.IMessage<TRequest>
         where TResponse : class, Google.Protobuf.IMessage<TResponse>
