@@ -120,13 +120,20 @@ int write_text(const char *path, const char *text)
     return rc;
 }
 
-unsigned long long read_ull(const char *dir, const char *name)
+/* The contents of DIR/NAME (malloc'd), or NULL when DIR is NULL or the file cannot be read. */
+static char *read_in(const char *dir, const char *name)
 {
     if (!dir)
-        return 0;
+        return NULL;
     char *p = path_in(dir, name);
     char *text = read_file(p, NULL);
     free(p);
+    return text;
+}
+
+unsigned long long read_ull(const char *dir, const char *name)
+{
+    char *text = read_in(dir, name);
     if (!text)
         return 0;
     unsigned long long v = strtoull(text, NULL, 10);
@@ -137,11 +144,7 @@ unsigned long long read_ull(const char *dir, const char *name)
 /* The value of a "key value" line of a flat-keyed file (memory.events, cpu.stat, oom_control). */
 unsigned long long read_key(const char *dir, const char *name, const char *key)
 {
-    if (!dir)
-        return 0;
-    char *p = path_in(dir, name);
-    char *text = read_file(p, NULL);
-    free(p);
+    char *text = read_in(dir, name);
     if (!text)
         return 0;
     unsigned long long v = 0;
