@@ -156,7 +156,7 @@ public sealed partial class MasterLoop
         agent.Tasks.Add(entry);
         if (_operatorSubscribers.Count > 0)
         {
-            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = TaskView(entry) } });
+            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = entry.ToRecord() } });
         }
         return task;
     }

@@ -15,8 +15,8 @@ public sealed partial class MasterLoop
         var response = new GetStateResponse { Master = Self };
         response.Agents.AddRange(_agents.Values.Select(AgentState));
         response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
-        response.Tasks.AddRange(_frameworks.Values.SelectMany(f => f.Tasks.Values).Select(TaskView));
-        response.CompletedTasks.AddRange(_frameworks.Values.SelectMany(f => f.Completed).Select(TaskView));
+        response.Tasks.AddRange(_frameworks.Values.SelectMany(f => f.Tasks.Values).Select(t => t.ToRecord()));
+        response.CompletedTasks.AddRange(_frameworks.Values.SelectMany(f => f.Completed).Select(t => t.ToRecord()));
         response.Roles.AddRange(GetRoles().Roles);
         return response;
     }
@@ -51,7 +51,7 @@ public sealed partial class MasterLoop
             response.Tasks.AddRange(tasks.Where(t =>
                 (request.AgentId.Length == 0 || t.AgentId == request.AgentId)
                 && (request.State == TaskState.Unspecified || t.State == request.State)
-                && (request.TaskId.Length == 0 || t.TaskId == request.TaskId)).Select(TaskView));
+                && (request.TaskId.Length == 0 || t.TaskId == request.TaskId)).Select(t => t.ToRecord()));
         }
         return response;
     }

@@ -9,9 +9,9 @@ namespace Scheduler.Master.Loop;
 /// per task costs megabytes. A task is one <see cref="TaskEntry"/> that shares its ids with the
 /// framework and agent entries, its resource list with every task of the same shape
 /// (<see cref="SharedResources"/>) and its role string; the rest of the launched
-/// <see cref="TaskInfo"/> and the latest status are kept serialized (a uuid as 16 bytes). Operators get full copies built on demand
-/// (<see cref="TaskEntry.ToRecord"/>), which also keeps the loop's live objects out of responses
-/// serialized on other threads.
+/// <see cref="TaskInfo"/> and the latest status are kept serialized (a uuid as 16 bytes).
+/// Operators get full copies built on demand (<see cref="TaskEntry.ToRecord"/>), which also keeps
+/// the loop's live objects out of responses serialized on other threads.
 /// </summary>
 public sealed partial class MasterLoop
 {
@@ -24,7 +24,7 @@ public sealed partial class MasterLoop
     private TaskEntry NewLaunchedEntry(TaskInfo info, FrameworkEntry fw, AgentEntry agent, string role)
     {
         info.AgentId = agent.Id; // equal (checked), now the agent's own string
-        role = _strings.Intern(role);
+        // role is the offer's, which is the allocator's one string per role.
         var resources = _sharedResources.InternAll(info.Resources, role);
         return TaskEntry.Launched(info, fw.Id, agent.Id, role, resources, TaskState.TaskStaging);
     }
@@ -33,7 +33,7 @@ public sealed partial class MasterLoop
     /// master already holds like a launched one.</summary>
     private TaskEntry ReportedEntry(TaskRecord reported, FrameworkEntry fw, AgentEntry agent, string role)
     {
-        role = _strings.Intern(role);
+        role = _strings.Intern(role); // parsed per task from the agent's message
         var info = reported.Info ?? new TaskInfo { TaskId = reported.TaskId, Name = reported.Name };
         info.TaskId = reported.TaskId;
         info.AgentId = agent.Id;
@@ -58,7 +58,4 @@ public sealed partial class MasterLoop
         entry.StatusAcknowledged = reported.StatusAcknowledged;
         return entry;
     }
-
-    /// <summary>A full, independent copy of a task for operators.</summary>
-    private static TaskRecord TaskView(TaskEntry task) => task.ToRecord();
 }

@@ -1,9 +1,9 @@
 namespace Scheduler.Master.State;
 
 /// <summary>
-/// A bounded intern table for the short strings that repeat across tasks (task names, status
-/// messages such as "the command exited with status 0"): each parsed message brings its own copy,
-/// kept for the task's lifetime otherwise. Strings longer than <see cref="MaxLength"/> are not
+/// A bounded intern table for short strings that repeat across tasks and arrive parsed, one copy
+/// per message (the roles of the tasks an agent reports when it registers), which would otherwise
+/// be kept for each task's lifetime. Strings longer than <see cref="MaxLength"/> are not
 /// pooled; once full, the pool stops growing. Owned by the master loop (not thread-safe).
 /// </summary>
 public sealed class StringPool

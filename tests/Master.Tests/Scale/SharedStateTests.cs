@@ -23,6 +23,24 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public void Lists_of_pooled_resources_are_one_shared_array_and_others_are_their_own()
+    {
+        var pool = new SharedResources();
+        static List<Resource> Plain() => [new Resource { Name = "cpus", Scalar = 0.01 }, new Resource { Name = "mem", Scalar = 1 }];
+        var first = Plain();
+        var a = pool.InternAll(first, "web");
+        var b = pool.InternAll(Plain(), "web");
+        Assert.Same(a, b);
+        Assert.Same(a[0], first[0]); // interned in place too
+        Assert.NotSame(a, pool.InternAll(Plain(), "batch"));
+        Assert.NotSame(a, pool.InternAll([Plain()[1], Plain()[0]], "web")); // order matters
+        List<Resource> withVolume = [new Resource { Name = "cpus", Scalar = 0.01 }, new Resource { Name = "disk", Scalar = 10, Reservation = new Reservation { Role = "web" } }];
+        var own = pool.InternAll(withVolume, "web");
+        Assert.NotSame(own, pool.InternAll([withVolume[0], withVolume[1].Clone()], "web"));
+        Assert.Equal("web", own[1].AllocationRole);
+    }
+
+    [Fact]
     public void String_pool_returns_the_first_copy_and_skips_long_strings()
     {
         var pool = new StringPool();
