@@ -13,12 +13,14 @@ namespace Scheduler.Bench.Load;
 internal sealed class MasterProcess : IAsyncDisposable
 {
     private readonly DaemonProcess _process;
+    private readonly RpcChannel _channel;
 
     private MasterProcess(DaemonProcess process, string workDir, string address)
     {
         _process = process;
         WorkDir = workDir;
         Address = address;
+        _channel = RpcChannel.ForAddress(address); // one connection for every health reading
     }
 
     public string Address { get; }
@@ -74,8 +76,7 @@ internal sealed class MasterProcess : IAsyncDisposable
     /// <summary>The master's own memory report (Operator.GetHealth): RSS and GC heap figures.</summary>
     public async Task<ProcessMemory> ReportedMemoryAsync()
     {
-        using var channel = RpcChannel.ForAddress(Address);
-        var health = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
+        var health = await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
         return health.Memory ?? new ProcessMemory();
     }
 
@@ -134,6 +135,7 @@ internal sealed class MasterProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _channel.Dispose();
         await _process.StopAsync(TimeSpan.FromSeconds(10));
         await _process.DisposeAsync();
         try

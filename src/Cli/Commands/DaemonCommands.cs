@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Diagnostics;
 using Scheduler.Agent;
+using Scheduler.Agent.Simulation;
 using Scheduler.Agent.Supervision;
 using Scheduler.Master;
 
@@ -207,8 +208,8 @@ public static class DaemonCommands
             throw CliException.BadInput("--task-run-time must not be negative");
         }
         using var stop = WatchParentProcess(parse, ct);
-        var defaults = new Scheduler.Agent.Simulation.SimulatedAgentOptions();
-        var options = new Scheduler.Agent.Simulation.SimulatedAgentOptions
+        var defaults = new SimulatedAgentOptions();
+        var options = new SimulatedAgentOptions
         {
             Masters = [.. masters],
             Count = count,
@@ -216,10 +217,10 @@ public static class DaemonCommands
             HostnamePrefix = parse.GetValue(SimulatePrefix) ?? $"sim-{Environment.MachineName}-",
             DefaultRunTime = runTime,
         };
-        Scheduler.Agent.Simulation.SimulatedAgentHost created;
+        SimulatedAgentHost created;
         try
         {
-            created = new Scheduler.Agent.Simulation.SimulatedAgentHost(options);
+            created = new SimulatedAgentHost(options);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -121,32 +121,26 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
         // One registration for the whole drain (not one per wait): a long-lived idle stream keeps
         // a single callback on the token.
         using var registration = cancellationToken.UnsafeRegister(static s => ((Outbox<T>)s!).CancelWait(), this);
-        try
+        while (await WaitAsync(cancellationToken).ConfigureAwait(false))
         {
-            while (await WaitAsync(cancellationToken).ConfigureAwait(false))
+            var unflushed = 0;
+            while (TryDequeue(out var message, out var more))
             {
-                var unflushed = 0;
-                while (TryDequeue(out var message, out var more))
+                if (buffered is not null && unflushed < MaxUnflushed && more)
                 {
-                    if (buffered is not null && unflushed < MaxUnflushed && more)
-                    {
-                        await buffered.WriteAsync(message, flush: false, cancellationToken).ConfigureAwait(false);
-                        unflushed++;
-                    }
-                    else
-                    {
-                        await writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
-                        unflushed = 0;
-                    }
+                    await buffered.WriteAsync(message, flush: false, cancellationToken).ConfigureAwait(false);
+                    unflushed++;
+                }
+                else
+                {
+                    await writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+                    unflushed = 0;
                 }
             }
         }
-        catch (RpcException rpc) when (Volatile.Read(ref _error) is not null)
-        {
-            throw new RpcException(rpc.Status, rpc.Trailers);
-        }
         if (Volatile.Read(ref _error) is { } error)
         {
+            // A fresh exception per drain: the closing one is shared by every reader of _error.
             throw new RpcException(error.Status, error.Trailers);
         }
     }
