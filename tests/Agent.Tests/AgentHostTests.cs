@@ -133,9 +133,12 @@ public class AgentHostTests
     [Fact]
     public async Task Agent_adopts_the_heartbeat_interval_the_master_announces_in_pings()
     {
-        // Registered at 0.5 s; the pings announce 0.05 s: ten heartbeats then take ~0.5 s instead of 5 s.
+        // Registered at 4 s; the pings announce 0.4 s: ten heartbeats then take ~4 s instead of
+        // 40 s. (Intervals long enough that a loaded machine's stall of a second does not look
+        // like a lost master: silence is allowed 3 intervals + 0.2 s.)
         await using var master = await TestMasterEndpoint.StartAsync();
-        master.PingIntervalSeconds = 0.05;
+        master.RegisteredIntervalSeconds = 4;
+        master.PingIntervalSeconds = 0.4;
         var work = Directory.CreateTempSubdirectory("agent-heartbeat-").FullName;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var options = new AgentOptions { WorkDir = work, Resources = "cpus:1;mem:256", Isolation = "none" };
@@ -146,7 +149,7 @@ public class AgentHostTests
             await NextAsync(master, AgentMessage.MessageOneofCase.Register, cts.Token);
             await NextAsync(master, AgentMessage.MessageOneofCase.Heartbeat, cts.Token); // answered with the new interval
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
-            bound.CancelAfter(TimeSpan.FromSeconds(3));
+            bound.CancelAfter(TimeSpan.FromSeconds(15));
             var sequence = 0UL;
             for (var i = 0; i < 10; i++)
             {

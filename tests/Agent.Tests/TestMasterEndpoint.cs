@@ -32,6 +32,9 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
 
     public int Connections;
 
+    /// <summary>The heartbeat interval told at registration.</summary>
+    public double RegisteredIntervalSeconds { get; set; } = 0.5;
+
     /// <summary>The heartbeat interval announced in pings (0: none).</summary>
     public double PingIntervalSeconds { get; set; }
 
@@ -76,7 +79,7 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
         }
         // 0.5 s: the agent gives up after 3 missed pings, and a loaded CI host can stall a test
         // process for a second; a reconnect would lose what the test sent on the old stream.
-        await WriteAsync(new MasterMessage { Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = 0.5 } });
+        await WriteAsync(new MasterMessage { Registered = new MasterMessage.Types.Registered { AgentId = id, HeartbeatIntervalSeconds = RegisteredIntervalSeconds } });
         var pump = Task.Run(async () =>
         {
             await foreach (var m in _toAgent.Reader.ReadAllAsync(ct))

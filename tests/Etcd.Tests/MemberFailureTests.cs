@@ -15,8 +15,10 @@ public sealed class MemberFailureTests(EtcdClusterFixture fixture, ITestOutputHe
         using var writerClient = fixture.Client();
         var prefix = TestKeys.Prefix();
         var start = EtcdClient.Key(prefix);
-        // A TTL that outlasts an etcd leader election (election timeout 1 s, randomised up to 2 s) plus a reconnect.
-        await using var keeper = await LeaseKeeper.GrantAsync(client, TimeSpan.FromSeconds(5), cancellationToken: TestKeys.Timeout());
+        // A TTL that outlasts an etcd leader election (election timeout 1 s, randomised up to 2 s)
+        // plus a reconnect, with room for a loaded machine (5 s was once not enough in a clean-clone
+        // run). Renewal within a short TTL through a stuck member is the pause tests' subject.
+        await using var keeper = await LeaseKeeper.GrantAsync(client, TimeSpan.FromSeconds(10), cancellationToken: TestKeys.Timeout());
         await using var watch = client.Watch(start, EtcdClient.PrefixEnd(start));
         await watch.Created.WaitAsync(TimeSpan.FromSeconds(10));
 
