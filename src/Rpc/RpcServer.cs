@@ -120,7 +120,15 @@ public sealed class RpcServer : IAsyncDisposable
             return;
         }
         RpcLog.Stopping(_logger, RunningCalls);
-        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+        catch (AggregateException ex)
+        {
+            // Every callback has run; one of them failing must not leave the server half stopped.
+            RpcLog.StopCallbackFailed(_logger, ex);
+        }
         if (Volatile.Read(ref _running) == 0)
         {
             _drained.TrySetResult();

@@ -91,7 +91,25 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
             return;
         }
         _readsFollowCall = true;
-        _readCancellation = CancellationToken.UnsafeRegister(static s => ((System.IO.Pipelines.PipeReader)s!).CancelPendingRead(), _http.Request.BodyReader);
+        _readCancellation = CancellationToken.UnsafeRegister(static s => CancelPendingRead((System.IO.Pipelines.PipeReader)s!), _http.Request.BodyReader);
+    }
+
+    internal static void CancelPendingRead(System.IO.Pipelines.PipeReader reader)
+    {
+        try
+        {
+            reader.CancelPendingRead();
+        }
+        catch (System.IO.IOException)
+        {
+            // The client has already reset the stream: there is no read left to end, and the
+            // call sees the reset itself. Throwing here would fail whoever cancelled the call
+            // (a server stop cancels every call at once).
+        }
+        catch (InvalidOperationException)
+        {
+            // The request body has already completed; nothing is pending.
+        }
     }
 
     /// <summary>True when the call was cancelled: client reset, deadline or server stop.</summary>

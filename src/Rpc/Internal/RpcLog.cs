@@ -25,4 +25,7 @@ internal static partial class RpcLog
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Ignoring malformed grpc-timeout '{Value}' on {Method}")]
     public static partial void BadTimeout(ILogger logger, string value, string method);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "A cancellation callback of a running call threw while the server stopped; stopping anyway")]
+    public static partial void StopCallbackFailed(ILogger logger, Exception exception);
 }
