@@ -30,6 +30,7 @@ var capSeconds = Arg("--cap-s") ?? (quick ? 40 : 120);
 var retryMs = Arg("--retry-ms") ?? 10_000;
 var rateArg = Arg("--rate") ?? 0;
 var holdSeconds = Arg("--hold-s") ?? 0;
+var holdAgentsSeconds = Arg("--hold-agents-s") ?? 0;
 
 // The sweep, then one paced point: launch latency at half the 10,000/s target rate.
 List<(int Agents, int Tasks, int Rate)> grid = agentsArg is not null || tasksArg is not null
@@ -117,6 +118,11 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     var rssAgentsAfterGc = master.MemoryBytes("VmRSS");
     metrics["master_bytes_per_agent"] = Math.Round((rssAgents - rssIdle) / (double)agentCount);
     metrics["master_gc_heap_bytes_per_agent"] = Math.Round(((double)heapAgents - heapIdle) / agentCount);
+    if (holdAgentsSeconds > 0)
+    {
+        Log($"  holding the registered agents {holdAgentsSeconds} s before the fill (master pid {master.Pid})");
+        await Task.Delay(TimeSpan.FromSeconds(holdAgentsSeconds));
+    }
 
     // Phase 1: fill — tasks held running (mock.run_ms = -1) to measure launches and memory.
     var hold = await PhaseAsync(master, host, taskCount, runMs: -1, untilTerminal: false, rate);

@@ -25,6 +25,12 @@ public abstract class ServerCallContext
 
     /// <summary>Sends response headers now (otherwise they go with the first message).</summary>
     public abstract Task WriteResponseHeadersAsync(Metadata responseHeaders);
+
+    /// <summary>Cancels <see cref="CancellationToken"/> from the handler's side, which ends the
+    /// call's pending reads and writes, without choosing the status: the client still gets what
+    /// the handler returns or throws. For a streaming handler whose halves must end together; it
+    /// spares such a handler a token source linked to this call's.</summary>
+    public abstract void Cancel();
 }
 
 public delegate Task<TResponse> UnaryServerMethod<TRequest, TResponse>(TRequest request, ServerCallContext context);

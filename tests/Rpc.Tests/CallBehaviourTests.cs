@@ -136,6 +136,22 @@ public sealed class CallBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_handler_cancelling_its_own_call_ends_its_pending_read_and_chooses_the_status()
+    {
+        using var call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, With(("x-mode", "self-cancel")));
+        await call.RequestStream.WriteAsync(new AgentMessage { Heartbeat = new AgentMessage.Types.Heartbeat { Sequence = 1 } });
+        // The request stream stays open: only the handler's cancellation can end its read.
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await call.ResponseStream.MoveNext().WaitAsync(Wait))
+            {
+            }
+        });
+        Assert.Equal(StatusCode.FailedPrecondition, ex.StatusCode);
+        Assert.Equal("ended by the handler; its reader was cancelled", ex.Status.Detail);
+    }
+
+    [Fact]
     public async Task Max_message_size_is_enforced_both_ways()
     {
         // Under the limit (64 KiB incl. protobuf overhead).

@@ -145,6 +145,31 @@ public static class TestService
 
     private static async Task ConnectAsync(IAsyncStreamReader<AgentMessage> requests, IServerStreamWriter<MasterMessage> responses, ServerCallContext context)
     {
+        if (context.RequestHeaders.GetValue("x-mode") == "self-cancel")
+        {
+            // The handler ends the call from its side while its reader waits for a message the
+            // client never sends: the reader must end, and the client get the handler's status.
+            var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reader = Task.Run(async () =>
+            {
+                try
+                {
+                    while (await requests.MoveNext(context.CancellationToken))
+                    {
+                        first.TrySetResult();
+                    }
+                    return "ended";
+                }
+                catch (OperationCanceledException)
+                {
+                    return "cancelled";
+                }
+            });
+            await first.Task;
+            context.Cancel();
+            var how = await reader;
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "ended by the handler; its reader was " + how));
+        }
         while (await requests.MoveNext())
         {
             var m = requests.Current;

@@ -108,7 +108,7 @@ public sealed partial class MasterLoop
         var droppedReservations = false;
         if (!_agents.TryGetValue(id, out var agent))
         {
-            agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable };
+            agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable, TotalResources = ShareAgentInfo(info) };
             _agents[id] = agent;
             agent.InAllocator = false;
         }

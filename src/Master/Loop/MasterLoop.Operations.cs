@@ -357,6 +357,13 @@ public sealed partial class MasterLoop
     /// whether any was (the caller persists the agent record).</summary>
     private bool RecomputeTotal(AgentEntry agent)
     {
+        if (agent.Checkpointed.Count == 0)
+        {
+            // Nothing applied: the configured list itself, shared with agents of the same shape.
+            agent.TotalResources = ShareAgentInfo(agent.Info);
+            agent.Total = new ResourceBag(agent.TotalResources);
+            return false;
+        }
         var total = CheckpointedResources.Apply(agent.Info.Resources, agent.Checkpointed, out var applied, out var dropped);
         if (dropped.Count > 0)
         {

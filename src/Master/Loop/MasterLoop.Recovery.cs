@@ -99,7 +99,9 @@ public sealed partial class MasterLoop
         [.. fw.Info.MinAllocatableResources],
         [.. fw.SuppressedRoles]);
 
-    private static AgentSpec Spec(AgentEntry agent) => new(agent.Id, agent.Info.Hostname, [.. agent.TotalResources], [.. agent.Info.Attributes], agent.Draining);
+    /// <summary>The agent for the allocator. Its resources are <see cref="AgentEntry.TotalResources"/>
+    /// itself, not a copy: that list is replaced, never mutated.</summary>
+    private static AgentSpec Spec(AgentEntry agent) => new(agent.Id, agent.Info.Hostname, agent.TotalResources, agent.Info.Attributes, agent.Draining);
 
     private static FrameworkRecord ToRecord(FrameworkEntry fw) => new()
     {

@@ -18,6 +18,19 @@ public sealed partial class MasterLoop
     private readonly SharedResources _sharedResources = new();
     private readonly StringPool _strings = new();
 
+    /// <summary>The entry of an agent (tests of what the master keeps per agent); on the loop only.</summary>
+    internal AgentEntry? FindAgent(string agentId) => _agents.GetValueOrDefault(agentId);
+
+    /// <summary>Shares what an agent's info has in common with other agents: its configured
+    /// resources (hosts of one machine type report equal lists) become pooled objects, and the
+    /// pooled list is returned; its version string is pooled. The info is the loop's own (parsed
+    /// from the agent's message or the registry) and is never mutated afterwards.</summary>
+    private IReadOnlyList<Resource> ShareAgentInfo(AgentInfo info)
+    {
+        info.Version = _strings.Intern(info.Version);
+        return _sharedResources.InternAll(info.Resources, "");
+    }
+
     /// <summary>Records <paramref name="info"/> (the parsed request object, owned by the loop once
     /// decoded) as launched: its resources become pooled objects carrying the allocation role, so
     /// the info sent to the agent and the entry kept share them.</summary>

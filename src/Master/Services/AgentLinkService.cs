@@ -17,21 +17,25 @@ public sealed class AgentLinkService(MasterRuntime runtime)
         var term = runtime.Require();
         var loop = term.Loop;
         var session = loop.OpenAgentLink();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
-        // The reader runs beside the drain without a Task.Run, a closure or a delegate: a master
-        // keeps one of these per connected agent for as long as the agent stays.
-        var reader = ReadAsync(requests, loop, session, cts.Token);
+        // One token for both halves: the call's own, which the client, the server's stop, the
+        // end of this leadership term (below) and the end of the drain (finally) all cancel. A
+        // master keeps this per connected agent for as long as the agent stays, so no linked
+        // source of its own, and the reads pass the call's token, which costs nothing per read.
+        var token = context.CancellationToken;
+        using var lost = term.Lost.UnsafeRegister(static c => ((ServerCallContext)c!).Cancel(), context);
+        // The reader runs beside the drain without a Task.Run, a closure or a delegate.
+        var reader = ReadAsync(requests, loop, session, token);
         try
         {
-            await session.Outbox.DrainToAsync(responses, cts.Token);
+            await session.Outbox.DrainToAsync(responses, token);
         }
-        catch (OperationCanceledException) when (term.Lost.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (term.Lost.IsCancellationRequested)
         {
             throw MasterErrors.NotLeader(runtime.LeaderHint());
         }
         finally
         {
-            await cts.CancelAsync();
+            context.Cancel();
             await reader;
         }
     }

@@ -49,7 +49,8 @@ public sealed class AgentEntry(AgentInfo info)
 
     /// <summary>The agent's total as resources: its configured resources with the dynamic
     /// reservations and persistent volumes of <see cref="Checkpointed"/> applied. Until some are
-    /// applied, the configured list itself (not a copy: the master never mutates an agent's info).</summary>
+    /// applied, the configured list itself, shared with agents of the same shape. Replaced when
+    /// it changes, never mutated: the allocator holds the same list.</summary>
     public IReadOnlyList<Resource> TotalResources { get; set; } = info.Resources;
 
     /// <summary>Dynamic reservations and persistent volumes on the agent (persisted in the registry

@@ -112,7 +112,9 @@ internal sealed class HttpServerCallContext : ServerCallContext, IDisposable
         }
     }
 
-    /// <summary>True when the call was cancelled: client reset, deadline or server stop.</summary>
+    public override void Cancel() => (_cts ?? CreateCancellation()).Cancel();
+
+    /// <summary>True when the call was cancelled: client reset, deadline, server stop or the handler.</summary>
     public bool IsCancelled => _http.RequestAborted.IsCancellationRequested || _serverStopping.IsCancellationRequested || (_cts?.IsCancellationRequested ?? false);
 
     public override Metadata RequestHeaders => _requestHeaders ??= ReadRequestHeaders();

@@ -31,6 +31,10 @@ public sealed class MasterFixture : IAsyncDisposable
 
     public MasterDaemon Daemon => _host.Services.GetRequiredService<MasterDaemon>();
 
+    /// <summary>The master's loop while it leads (for tests of its state; run code on it with InvokeAsync).</summary>
+    public Scheduler.Master.Loop.MasterLoop Loop => _host.Services.GetRequiredService<Scheduler.Master.Services.MasterRuntime>().CurrentLoop
+        ?? throw new InvalidOperationException("the master does not lead");
+
     public string Address { get; }
 
     public RpcChannel Channel { get; }

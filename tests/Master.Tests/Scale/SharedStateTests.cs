@@ -41,6 +41,36 @@ public sealed class SharedStateTests
     }
 
     [Fact]
+    public async Task Agents_of_one_shape_share_their_resources_and_keep_sharing_after_re_registering()
+    {
+        await using var cluster = await Scheduler.Master.Tests.Harness.Cluster.StartAsync();
+        var a = await cluster.AddAgentAsync(cpus: 8, mem: 16384, hostname: "rack1-a");
+        var b = await cluster.AddAgentAsync(cpus: 8, mem: 16384, hostname: "rack1-b");
+        var other = await cluster.AddAgentAsync(cpus: 2, mem: 16384, hostname: "small");
+        async Task<(IReadOnlyList<Resource> Total, IReadOnlyList<Resource> Configured)> Held(string id) =>
+            await cluster.Master.Loop.InvokeAsync(l => l.FindAgent(id) is { } e ? (e.TotalResources, (IReadOnlyList<Resource>)e.Info.Resources) : throw new InvalidOperationException($"no agent {id}"));
+
+        var (totalA, configuredA) = await Held(a.AgentId);
+        var (totalB, configuredB) = await Held(b.AgentId);
+        var (totalOther, _) = await Held(other.AgentId);
+        Assert.Same(totalA, totalB);
+        Assert.Equal(2, configuredA.Count);
+        Assert.Same(configuredA[0], configuredB[0]);
+        Assert.Same(configuredA[1], configuredB[1]);
+        Assert.NotSame(totalA, totalOther);
+        Assert.Same(configuredA[1], totalOther[1]); // the same mem, shared across shapes
+        Assert.Equal(8, totalA.Single(r => r.Name == "cpus").Scalar);
+
+        // A re-registration on a new stream parses the agent's info afresh; it is shared again.
+        await a.DisconnectAsync();
+        await a.ConnectAsync();
+        var (again, configuredAgain) = await Held(a.AgentId);
+        Assert.Same(totalB, again);
+        Assert.Same(configuredB[0], configuredAgain[0]);
+        await cluster.Master.AssertAccountingAsync();
+    }
+
+    [Fact]
     public void String_pool_returns_the_first_copy_and_skips_long_strings()
     {
         var pool = new StringPool();
