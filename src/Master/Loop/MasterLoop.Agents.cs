@@ -166,7 +166,7 @@ public sealed partial class MasterLoop
         });
         if (isNew || !wasActive && previousTasks.Count == 0)
         {
-            MasterLog.AgentRegistered(_logger, id, info.Hostname, agent.Total.ToString());
+            MasterLog.AgentRegistered(_logger, id, info.Hostname, agent.TotalBag().ToString());
             Emit(new OperatorEvent { AgentAdded = new OperatorEvent.Types.AgentAdded { Agent = AgentState(agent) } });
         }
         else

@@ -361,7 +361,6 @@ public sealed partial class MasterLoop
         {
             // Nothing applied: the configured list itself, shared with agents of the same shape.
             agent.TotalResources = ShareAgentInfo(agent.Info);
-            agent.Total = new ResourceBag(agent.TotalResources);
             return false;
         }
         var total = CheckpointedResources.Apply(agent.Info.Resources, agent.Checkpointed, out var applied, out var dropped);
@@ -372,7 +371,6 @@ public sealed partial class MasterLoop
             agent.Checkpointed = applied;
         }
         agent.TotalResources = total;
-        agent.Total = new ResourceBag(total);
         return dropped.Count > 0;
     }
 

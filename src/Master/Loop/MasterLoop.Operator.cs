@@ -136,7 +136,7 @@ public sealed partial class MasterLoop
             var cluster = new ResourceBag();
             foreach (var agent in _agents.Values.Where(a => a.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining))
             {
-                cluster.Add(agent.Total);
+                cluster.Add(agent.TotalResources);
             }
             var shortfall = cluster.FindShortfall(merged.Values.SelectMany(q => q.Guarantees).Select(r => new Resource { Name = r.Name, Scalar = r.Scalar }));
             if (shortfall is not null)
@@ -299,7 +299,8 @@ public sealed partial class MasterLoop
     {
         var offered = new ResourceBag(_offers.ForAgent(agent.Id).SelectMany(o => o.Offer.Resources));
         var allocated = new ResourceBag(agent.Tasks.SelectMany(t => t.Resources));
-        var available = agent.Total.Clone();
+        var total = agent.TotalBag();
+        var available = total.Clone();
         available.Subtract(agent.Granted);
         var state = new AgentState
         {
@@ -310,7 +311,7 @@ public sealed partial class MasterLoop
             RunningTasks = (uint)agent.Tasks.Count(t => t.State == TaskState.TaskRunning),
             Usage = agent.Usage,
         };
-        state.Total.AddRange(agent.Total.ToResources());
+        state.Total.AddRange(total.ToResources());
         state.Offered.AddRange(offered.ToResources());
         state.Allocated.AddRange(allocated.ToResources());
         state.Available.AddRange(available.ToResources());

@@ -105,7 +105,7 @@ public sealed partial class MasterLoop
         {
             RescindOffer(offer, $"rescinded: an operator is changing reservations on agent {agent.Id}");
         }
-        var available = agent.Total.Clone();
+        var available = agent.TotalBag();
         available.Subtract(agent.Granted);
         if (available.FindShortfall(from) is { } shortfall)
         {
