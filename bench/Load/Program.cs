@@ -117,6 +117,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
     var heapAgents = await master.LiveHeapBytesAsync();
     var rssAgentsAfterGc = master.MemoryBytes("VmRSS");
     metrics["master_bytes_per_agent"] = Math.Round((rssAgents - rssIdle) / (double)agentCount);
+    metrics["master_bytes_per_agent_after_gc"] = Math.Round((rssAgentsAfterGc - rssIdle) / (double)agentCount);
     metrics["master_gc_heap_bytes_per_agent"] = Math.Round(((double)heapAgents - heapIdle) / agentCount);
     if (holdAgentsSeconds > 0)
     {

@@ -28,7 +28,9 @@ public sealed partial class MasterLoop
     private IReadOnlyList<Resource> ShareAgentInfo(AgentInfo info)
     {
         info.Version = _strings.Intern(info.Version);
-        return _sharedResources.InternAll(info.Resources, "");
+        var shared = _sharedResources.InternAll(info.Resources, "");
+        info.Resources.Capacity = info.Resources.Count; // parsing leaves room for 8
+        return shared;
     }
 
     /// <summary>Records <paramref name="info"/> (the parsed request object, owned by the loop once
