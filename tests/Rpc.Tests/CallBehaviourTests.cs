@@ -301,10 +301,13 @@ public sealed class CallBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Hundred_concurrent_calls_share_one_connection()
     {
+        // One call first: until the server's SETTINGS arrive, a client assumes at most 100
+        // concurrent streams and may open a second connection for a burst that starts meanwhile.
+        var first = (await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest())).Version;
+        Assert.StartsWith("ipv4:127.0.0.1:", first);
         var unary = Enumerable.Range(0, 100).Select(async _ => (await _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest())).Version);
         var peers = await Task.WhenAll(unary).WaitAsync(Wait);
-        Assert.All(peers, p => Assert.StartsWith("ipv4:127.0.0.1:", p));
-        Assert.Single(peers.Distinct());
+        Assert.All(peers, p => Assert.Equal(first, p));
         var streams = Enumerable.Range(0, 100).Select(async i =>
         {
             using var call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect);
