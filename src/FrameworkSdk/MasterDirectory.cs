@@ -1,37 +1,29 @@
 using System.Collections.Concurrent;
 using Scheduler.Protocol;
+using Scheduler.Protocol.Masters;
 using Scheduler.Rpc;
 
 namespace Scheduler.FrameworkSdk;
 
 /// <summary>
 /// The masters a client knows and which one it talks to: starts with the first configured one,
-/// follows leader hints, and otherwise cycles through the list. Keeps one channel per address.
-/// Thread-safe.
+/// follows leader hints, and otherwise cycles through the list (the rules of
+/// <see cref="MasterRotation"/>). Keeps one channel per address. Thread-safe.
 /// </summary>
 public sealed class MasterDirectory : IDisposable
 {
-    private readonly List<string> _configured;
+    private readonly MasterRotation _rotation;
     private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly RpcChannelOptions? _channelOptions;
     private readonly Lock _lock = new();
-    private int _next;
-    private string _current;
-    private string? _lastFailed;
 
     /// <summary>Creates a directory over <paramref name="masters"/> (at least one <c>host:port</c>).</summary>
     /// <param name="masters">The configured master addresses.</param>
     /// <param name="channelOptions">Options for the channels; null for defaults.</param>
     public MasterDirectory(IEnumerable<string> masters, RpcChannelOptions? channelOptions = null)
     {
-        ArgumentNullException.ThrowIfNull(masters);
-        _configured = masters.Select(m => m.Trim()).Where(m => m.Length > 0).Distinct(StringComparer.Ordinal).ToList();
-        if (_configured.Count == 0)
-        {
-            throw new ArgumentException("At least one master address (host:port) is needed.", nameof(masters));
-        }
+        _rotation = new MasterRotation(masters);
         _channelOptions = channelOptions;
-        _current = _configured[0];
     }
 
     /// <summary>The address calls go to now (the leader, as far as the client knows).</summary>
@@ -41,13 +33,13 @@ public sealed class MasterDirectory : IDisposable
         {
             lock (_lock)
             {
-                return _current;
+                return _rotation.Current;
             }
         }
     }
 
     /// <summary>The configured addresses.</summary>
-    public IReadOnlyList<string> Configured => _configured;
+    public IReadOnlyList<string> Configured => _rotation.Configured;
 
     /// <summary>The channel to <see cref="Current"/>.</summary>
     public RpcChannel CurrentChannel => ChannelFor(Current);
@@ -67,18 +59,8 @@ public sealed class MasterDirectory : IDisposable
     {
         lock (_lock)
         {
-            // After a leader dies, its followers keep naming it until its lease expires: a hint
-            // naming the master that just failed us is not followed.
-            var hint = leader?.Trim();
-            if (string.IsNullOrEmpty(hint) || hint == _lastFailed || hint == _current)
-            {
-                _next = (_next + 1) % _configured.Count;
-                _current = _configured[_next];
-                return false;
-            }
-            _current = hint;
+            return _rotation.Redirected(_rotation.Current, leader);
         }
-        return true;
     }
 
     /// <summary>Moves to the next configured master (after a connection failure, which is
@@ -87,9 +69,7 @@ public sealed class MasterDirectory : IDisposable
     {
         lock (_lock)
         {
-            _lastFailed = _current;
-            _next = (_next + 1) % _configured.Count;
-            _current = _configured[_next];
+            _rotation.Failed(_rotation.Current);
         }
     }
 
@@ -97,12 +77,9 @@ public sealed class MasterDirectory : IDisposable
     /// <param name="address">The leader's <c>host:port</c>.</param>
     public void SetCurrent(string address)
     {
-        if (!string.IsNullOrWhiteSpace(address))
+        lock (_lock)
         {
-            lock (_lock)
-            {
-                _current = address.Trim();
-            }
+            _rotation.Learned(address);
         }
     }
 

@@ -71,14 +71,8 @@ public class MockExecutorTests
         h.Launch(Mock("t"));
         await h.WaitForStateAsync("t", TaskState.TaskStarting);
         // Only the head is in flight until acknowledged.
-        Assert.Equal(3, h.Core.Updates.Pending("fw1", "t").Count > 0 ? await Task.Run(async () =>
-        {
-            while (h.Core.Updates.Pending("fw1", "t").Count < 3)
-            {
-                await Task.Delay(10);
-            }
-            return h.Core.Updates.Pending("fw1", "t").Count;
-        }).WaitAsync(TimeSpan.FromSeconds(10)) : 0);
+        await Poll.UntilAsync(() => h.Core.Updates.Pending("fw1", "t").Count >= 3, TimeSpan.FromSeconds(10), "three updates of t pending");
+        Assert.Equal(3, h.Core.Updates.Pending("fw1", "t").Count);
         Assert.Single(h.Updates("t"));
         await h.CrashAsync();
         h.Start();

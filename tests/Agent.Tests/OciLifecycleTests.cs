@@ -57,7 +57,7 @@ public class OciLifecycleTests
         var layout = BuildImage(h.WorkDir);
         h.Launch(OciTask("stubborn", $"oci:{layout}:t", "trap '' TERM; for i in 1 2 3; do (trap '' TERM; exec sleep 1000) & done; echo up > /mnt/sandbox/ready; wait"));
         await h.WaitForStateAsync("stubborn", TaskState.TaskRunning, TimeSpan.FromSeconds(60));
-        await ProcessExecutorTests.WaitUntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "sandboxes", "fw1", "stubborn", "ready")));
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "sandboxes", "fw1", "stubborn", "ready")), TimeSpan.FromSeconds(20));
         var task = h.Core.Tasks.Single(t => t.Info.TaskId == "stubborn");
         var container = task.ContainerId;
         var pids = ContainerPids(h, container);
@@ -92,14 +92,14 @@ public class OciLifecycleTests
         var fifo = Path.Combine(h.WorkDir, "sandboxes", "fw1", "exits", "fifo");
         await h.WaitForStateAsync("long", TaskState.TaskRunning, TimeSpan.FromSeconds(60));
         await h.WaitForStateAsync("exits", TaskState.TaskRunning, TimeSpan.FromSeconds(60));
-        await ProcessExecutorTests.WaitUntilAsync(() => File.Exists(fifo));
+        await Poll.UntilAsync(() => File.Exists(fifo), TimeSpan.FromSeconds(20));
         var longTask = h.Core.Tasks.Single(t => t.Info.TaskId == "long");
         var supervisorPid = longTask.Handle!.SupervisorPid;
         var exitsContainer = h.Core.Tasks.Single(t => t.Info.TaskId == "exits").ContainerId;
 
         await h.CrashAsync();
         await Task.Run(() => File.WriteAllText(fifo, "go\n")).WaitAsync(TimeSpan.FromSeconds(20));
-        await ProcessExecutorTests.WaitUntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", exitsContainer, "status.json")));
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", exitsContainer, "status.json")), TimeSpan.FromSeconds(20));
         // While the agent was down the supervisor cleaned up after its container.
         AssertNoRuntimeState(h, exitsContainer);
 

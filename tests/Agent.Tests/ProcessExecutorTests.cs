@@ -47,7 +47,7 @@ public class ProcessExecutorTests
         h.Launch(AgentHarness.ShellTask("stubborn", "trap '' TERM; for i in 1 2 3; do (trap '' TERM; echo $$ $(sh -c 'echo $PPID') >> pids; exec sleep 1000) & done; echo $$ >> pids; wait"));
         await h.WaitForStateAsync("stubborn", TaskState.TaskRunning);
         var pidsFile = Path.Combine(h.WorkDir, "sandboxes", "fw1", "stubborn", "pids");
-        await WaitUntilAsync(() => File.Exists(pidsFile) && File.ReadAllLines(pidsFile).Length >= 4);
+        await Poll.UntilAsync(() => File.Exists(pidsFile) && File.ReadAllLines(pidsFile).Length >= 4, TimeSpan.FromSeconds(20));
         var pids = File.ReadAllText(pidsFile).Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).Distinct().ToList();
         var sw = Stopwatch.StartNew();
         await h.Core.KillAsync("fw1", "stubborn", new KillPolicy { GracePeriodSeconds = 0.5 }, TaskStatus.Types.Reason.KilledByFramework);
@@ -134,14 +134,14 @@ public class ProcessExecutorTests
         var fifo = Path.Combine(h.WorkDir, "sandboxes", "fw1", "exits", "fifo");
         await h.WaitForStateAsync("long", TaskState.TaskRunning);
         await h.WaitForStateAsync("exits", TaskState.TaskRunning);
-        await WaitUntilAsync(() => File.Exists(fifo));
+        await Poll.UntilAsync(() => File.Exists(fifo), TimeSpan.FromSeconds(20));
         var supervisorPid = h.Core.Tasks.Single(t => t.Info.TaskId == "long").Handle!.SupervisorPid;
         Assert.NotEqual(Libc.getsid(0), Libc.getsid(supervisorPid)); // own session: outlives the agent
 
         await h.CrashAsync();
         // Opening a fifo for writing blocks until the reader is there: bound it.
         await Task.Run(() => File.WriteAllText(fifo, "go\n")).WaitAsync(TimeSpan.FromSeconds(20));
-        await WaitUntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", h.Core.Tasks.Single(t => t.Info.TaskId == "exits").ContainerId, "status.json")));
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", h.Core.Tasks.Single(t => t.Info.TaskId == "exits").ContainerId, "status.json")), TimeSpan.FromSeconds(20));
 
         h.Start();
         var exits = await h.WaitTerminalAsync("exits");
@@ -167,13 +167,13 @@ public class ProcessExecutorTests
         h.Launch(AgentHarness.ShellTask("leaves", "mkfifo fifo; setsid sleep 1000 & echo $! > bg; read x < fifo; exit 0"));
         var sandbox = Path.Combine(h.WorkDir, "sandboxes", "fw1", "leaves");
         await h.WaitForStateAsync("leaves", TaskState.TaskRunning);
-        await WaitUntilAsync(() => File.Exists(Path.Combine(sandbox, "fifo")) && File.Exists(Path.Combine(sandbox, "bg")) && File.ReadAllText(Path.Combine(sandbox, "bg")).EndsWith('\n'));
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(sandbox, "fifo")) && File.Exists(Path.Combine(sandbox, "bg")) && File.ReadAllText(Path.Combine(sandbox, "bg")).EndsWith('\n'), TimeSpan.FromSeconds(20));
         var container = h.Core.Tasks.Single(t => t.Info.TaskId == "leaves").ContainerId;
         var bg = int.Parse(File.ReadAllText(Path.Combine(sandbox, "bg")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
 
         await h.CrashAsync();
         await Task.Run(() => File.WriteAllText(Path.Combine(sandbox, "fifo"), "go\n")).WaitAsync(TimeSpan.FromSeconds(20));
-        await WaitUntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", container, "status.json")));
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(h.WorkDir, "meta", "runs", container, "status.json")), TimeSpan.FromSeconds(20));
         // With no agent around, the supervisor froze and killed the leftover and removed the cgroups.
         Assert.False(ProcFs.Stat(bg) is { Alive: true }, $"the leftover process {bg} survived its task");
         var scope = Isolation.Isolators.ScopeFor(h.WorkDir);
@@ -222,16 +222,6 @@ public class ProcessExecutorTests
                 var leftover = Directory.GetDirectories(dir).Select(d => Path.GetFileName(d)).Where(n => !live.Contains(n)).ToList();
                 Assert.True(leftover.Count == 0, $"leftover cgroups in {dir}: {string.Join(", ", leftover)}");
             }
-        }
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 20000)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, "condition not reached within the timeout");
-            await Task.Delay(20);
         }
     }
 }

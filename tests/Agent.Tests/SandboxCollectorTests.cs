@@ -49,7 +49,7 @@ public class SandboxCollectorTests
                 await h.WaitForStateAsync("running", TaskState.TaskRunning);
                 var now = DateTimeOffset.UtcNow;
                 var running = Path.Combine(h.WorkDir, "sandboxes", "fw1", "running");
-                await ProcessExecutorTests.WaitUntilAsync(() => File.Exists(Path.Combine(running, "blob")) && new System.IO.FileInfo(Path.Combine(running, "blob")).Length == 1048576);
+                await Poll.UntilAsync(() => File.Exists(Path.Combine(running, "blob")) && new System.IO.FileInfo(Path.Combine(running, "blob")).Length == 1048576, TimeSpan.FromSeconds(20));
                 Directory.SetLastWriteTimeUtc(running, now.AddDays(-3).UtcDateTime);
                 var oldest = MakeSandbox(h, "oldest", 4 << 20, now.AddDays(-2));
                 var middle = MakeSandbox(h, "middle", 4 << 20, now.AddDays(-1));

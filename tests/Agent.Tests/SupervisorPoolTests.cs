@@ -23,7 +23,7 @@ public class SupervisorPoolTests
         using (var launcher = new SupervisorLauncher(SupervisorLauncher.DefaultCommand(), poolSize: 2))
         {
             launcher.Prefill();
-            await ProcessExecutorTests.WaitUntilAsync(() => IdlePooled().Count == 2);
+            await Poll.UntilAsync(() => IdlePooled().Count == 2, TimeSpan.FromSeconds(20));
             pooled.AddRange(IdlePooled());
             for (var i = 0; i < 3; i++)
             {
@@ -37,11 +37,11 @@ public class SupervisorPoolTests
                     Assert.Contains(handle.SupervisorPid, pooled); // the first launch took a pre-started one
                 }
             }
-            await ProcessExecutorTests.WaitUntilAsync(() => IdlePooled().Count == 2); // refilled
+            await Poll.UntilAsync(() => IdlePooled().Count == 2, TimeSpan.FromSeconds(20)); // refilled
             pooled.AddRange(IdlePooled());
         }
         // Disposed: idle supervisors see their stdin close and end.
-        await ProcessExecutorTests.WaitUntilAsync(() => pooled.All(p => Native.ProcFs.Stat(p) is not { Alive: true }));
+        await Poll.UntilAsync(() => pooled.All(p => Native.ProcFs.Stat(p) is not { Alive: true }), TimeSpan.FromSeconds(20));
     }
 
     /// <summary>Idle pooled supervisors that are children of this process.</summary>

@@ -172,7 +172,7 @@ public class SupervisorTests
             spec = Spec(launch, "/bin/sh", "-c", "trap '' TERM; (trap '' TERM; exec sleep 1000) & echo $! > bg; wait");
             spec.Cgroup = new CgroupLayout("v2", [Path.Combine(cgroup, "cgroup.procs")], new Dictionary<string, string> { ["unified"] = cgroup }, [cgroup]);
             handle = await launcher.StartAsync(launch, spec, "process", CancellationToken.None);
-            await ProcessExecutorTests.WaitUntilAsync(() => File.Exists(Path.Combine(launch.SandboxDir, "bg")) && new System.IO.FileInfo(Path.Combine(launch.SandboxDir, "bg")).Length > 0);
+            await Poll.UntilAsync(() => File.Exists(Path.Combine(launch.SandboxDir, "bg")) && new System.IO.FileInfo(Path.Combine(launch.SandboxDir, "bg")).Length > 0, TimeSpan.FromSeconds(20));
             launcher.Kill(handle, TimeSpan.FromSeconds(0.3));
             result = await launcher.WaitAsync(handle, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
             Assert.NotNull(result);

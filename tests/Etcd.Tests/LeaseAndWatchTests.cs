@@ -14,7 +14,7 @@ public sealed class LeaseAndWatchTests(EtcdClusterFixture fixture) : IClassFixtu
         var key = TestKeys.Prefix() + "owned";
         await client.PutAsync(key, "x", keeper.LeaseId, TestKeys.Timeout());
         // Renewals every TTL/3: 8 of them span well over the 2 s TTL.
-        await WaitUntilAsync(() => keeper.Renewals >= 8, TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(() => keeper.Renewals >= 8, TimeSpan.FromSeconds(15));
         Assert.False(keeper.Lost.IsCancellationRequested);
         var ttl = await client.LeaseTimeToLiveAsync(keeper.LeaseId, TestKeys.Timeout());
         Assert.True(ttl.TTL > 0);
@@ -52,7 +52,7 @@ public sealed class LeaseAndWatchTests(EtcdClusterFixture fixture) : IClassFixtu
     {
         using var client = fixture.Client();
         await using var keeper = await LeaseKeeper.GrantAsync(client, TimeSpan.FromSeconds(3), cancellationToken: TestKeys.Timeout());
-        await WaitUntilAsync(() => keeper.Renewals >= 1, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => keeper.Renewals >= 1, TimeSpan.FromSeconds(10));
         using var other = fixture.Client();
         await other.LeaseRevokeAsync(keeper.LeaseId, TestKeys.Timeout());
         await WaitForCancellationAsync(TimeSpan.FromSeconds(5), keeper.Lost);
@@ -90,16 +90,6 @@ public sealed class LeaseAndWatchTests(EtcdClusterFixture fixture) : IClassFixtu
         var e = await Assert.ThrowsAsync<EtcdCompactedException>(async () => await watch.ReadAsync(TestKeys.Timeout()));
         Assert.Equal(first.Header.Revision, e.RequestedRevision);
         Assert.True(e.CompactRevision >= last.Header.Revision);
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
-        }
     }
 
     internal static Task WaitForCancellationAsync(TimeSpan timeout, CancellationToken token)

@@ -39,9 +39,9 @@ public sealed class MemberFailureTests(EtcdClusterFixture fixture, ITestOutputHe
             var before = Volatile.Read(ref written);
             output.WriteLine($"round {round}: killing member {victim} ({client.CurrentEndpoint}) after {before} writes");
             await cluster.KillAsync(victim);
-            await LeaseAndWatchTests.WaitUntilAsync(() => Volatile.Read(ref written) >= before + 20, TimeSpan.FromSeconds(20));
+            await Poll.UntilAsync(() => Volatile.Read(ref written) >= before + 20, TimeSpan.FromSeconds(20));
             await cluster.RestartAsync(victim, TestKeys.Timeout());
-            await LeaseAndWatchTests.WaitUntilAsync(() => Volatile.Read(ref written) >= before + 40, TimeSpan.FromSeconds(20));
+            await Poll.UntilAsync(() => Volatile.Read(ref written) >= before + 40, TimeSpan.FromSeconds(20));
         }
         await stopWriting.CancelAsync();
         await writer;
@@ -77,18 +77,14 @@ public sealed class MemberFailureTests(EtcdClusterFixture fixture, ITestOutputHe
             ShuffleEndpoints = false,
         });
         await using var keeper = await LeaseKeeper.GrantAsync(client, TimeSpan.FromSeconds(3), cancellationToken: TestKeys.Timeout());
-        await LeaseAndWatchTests.WaitUntilAsync(() => keeper.Renewals >= 1, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => keeper.Renewals >= 1, TimeSpan.FromSeconds(10));
         Assert.Equal(cluster.Endpoint(victim), client.CurrentEndpoint);
         cluster.Pause(victim);
         try
         {
             var renewals = keeper.Renewals;
             // The keeper notices the stuck stream and renews through another member, within the TTL.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-            while (keeper.Renewals < renewals + 6 && !keeper.Lost.IsCancellationRequested && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(20);
-            }
+            await Poll.HoldsWithinAsync(() => keeper.Renewals >= renewals + 6 || keeper.Lost.IsCancellationRequested, TimeSpan.FromSeconds(15));
             output.WriteLine($"renewals {renewals} -> {keeper.Renewals}, endpoint {client.CurrentEndpoint} (paused {cluster.Endpoint(victim)}), lost: {keeper.LostReason}");
             Assert.True(keeper.Renewals >= renewals + 6, $"only {keeper.Renewals - renewals} renewals while the member was paused");
             Assert.False(keeper.Lost.IsCancellationRequested, keeper.LostReason);
@@ -109,7 +105,7 @@ public sealed class MemberFailureTests(EtcdClusterFixture fixture, ITestOutputHe
         // A 2 s margin on a 6 s lease: the keeper gives up 4 s after its last confirmed renewal,
         // and a loaded machine may run that check late by up to the margin.
         await using var keeper = await LeaseKeeper.GrantAsync(client, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(2), TestKeys.Timeout());
-        await LeaseAndWatchTests.WaitUntilAsync(() => keeper.Renewals >= 1, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => keeper.Renewals >= 1, TimeSpan.FromSeconds(10));
         await Task.WhenAll(cluster.KillAsync(0), cluster.KillAsync(1));
         await LeaseAndWatchTests.WaitForCancellationAsync(TimeSpan.FromSeconds(10), keeper.Lost);
         var lostAt = DateTimeOffset.UtcNow;

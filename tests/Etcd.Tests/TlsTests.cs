@@ -37,7 +37,7 @@ public sealed class TlsTests : IDisposable
         await client.PutAsync("/tls/k", "v", cancellationToken: TestKeys.Timeout());
         Assert.Equal("v", (await client.GetAsync("/tls/k", TestKeys.Timeout()))!.Value.ToStringUtf8());
         await using var keeper = await LeaseKeeper.GrantAsync(client, TimeSpan.FromSeconds(2), cancellationToken: TestKeys.Timeout());
-        await LeaseAndWatchTests.WaitUntilAsync(() => keeper.Renewals >= 2, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => keeper.Renewals >= 2, TimeSpan.FromSeconds(10));
 
         // A client that does not trust the certificate is refused before sending anything.
         using var untrusting = new EtcdClient(new EtcdClientOptions

@@ -103,20 +103,24 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
     /// <paramref name="exclude"/>.</summary>
     private async Task<string> LeaderAsync(string list, string[] masters, string? exclude)
     {
-        var until = Stopwatch.StartNew();
         CliResult? last = null;
-        while (until.Elapsed < TimeSpan.FromSeconds(30))
+        string? leader = null;
+        await Poll.UntilAsync(async () =>
         {
             last = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "leader", "--master", list);
             if (last.ExitCode == 0 && LeaderLine().Match(last.Stdout) is { Success: true } m && m.Groups[1].Value != exclude)
             {
-                Assert.Contains(m.Groups[1].Value, masters);
-                return m.Groups[1].Value;
+                leader = m.Groups[1].Value;
+                return true;
             }
-            await Task.Delay(200);
-        }
-        output.WriteLine(last?.ToString() ?? "");
-        throw new TimeoutException("schedctl leader did not name a (new) leader within 30 s: " + last);
+            return false;
+        }, TimeSpan.FromSeconds(30), () =>
+        {
+            output.WriteLine(last?.ToString() ?? "");
+            return "schedctl leader to name a (new) leader; last run: " + last;
+        }, TimeSpan.FromMilliseconds(200));
+        Assert.Contains(leader, masters);
+        return leader!;
     }
 
     private static List<string> Snapshot(List<string> lines)

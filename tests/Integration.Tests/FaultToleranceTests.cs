@@ -127,27 +127,24 @@ public sealed class MasterProbe(string address) : IDisposable
         return await call.ResponseAsync;
     }
 
-    /// <summary>Re-checks <paramref name="condition"/> (every 250 ms) until it holds or the time is up.</summary>
-    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    /// <summary>Re-checks <paramref name="condition"/> (every 250 ms) until it holds or the time is
+    /// up; a failed call (the cluster may be failing over) counts as "not yet" and is reported if the
+    /// time runs out.</summary>
+    public Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
-        var until = DateTime.UtcNow + timeout;
         Exception? last = null;
-        while (DateTime.UtcNow < until)
+        return Poll.UntilAsync(async () =>
         {
             try
             {
-                if (await condition())
-                {
-                    return;
-                }
+                return await condition();
             }
             catch (Exception e) when (e is RpcException or SchedulerException)
             {
                 last = e;
+                return false;
             }
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"waited {timeout.TotalSeconds:0} s for {what}" + (last is null ? "" : $" (last error: {last.Message})"));
+        }, timeout, () => what + (last is null ? "" : $" (last error: {last.Message})"), TimeSpan.FromMilliseconds(250));
     }
 
     public void Dispose() => _channel.Dispose();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Sched.V1;
 using Scheduler.Agent.Simulation;
 using Scheduler.Bench.Load;
@@ -20,6 +19,9 @@ public sealed class LoadCorrectnessTests
     private const int Agents = 100;
     private const int Tasks = 5_000;
     private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Checks of the cluster's state while 100 agents run are spaced wider than usual.</summary>
+    private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(100);
 
     [Fact]
     public async Task EveryTaskFinishesExactlyOnceAndTheMasterEndsClean()
@@ -55,7 +57,7 @@ public sealed class LoadCorrectnessTests
                 // Every update acknowledged by the framework (checked before teardown: afterwards the
                 // master acknowledges updates of the removed framework itself). The agents forget a
                 // task only once its terminal update is acknowledged, in order.
-                await WaitUntilAsync(() => host.ActiveTasks == 0, TimeSpan.FromSeconds(30), () => $"{host.ActiveTasks} tasks still hold unacknowledged updates");
+                await Poll.UntilAsync(() => host.ActiveTasks == 0, TimeSpan.FromSeconds(30), () => $"every update acknowledged ({host.ActiveTasks} tasks still hold unacknowledged updates)", PollEvery);
                 Assert.Equal(2L * Tasks, Interlocked.Read(ref host.Counters.Acks)); // RUNNING + FINISHED per task
                 Assert.Equal(0L, Interlocked.Read(ref framework.AckFailures));
                 Assert.Equal(0, framework.DuplicateTerminals);
@@ -65,29 +67,13 @@ public sealed class LoadCorrectnessTests
                 Assert.Empty(live.Tasks);
 
                 await framework.TeardownAsync().WaitAsync(TimeSpan.FromSeconds(30));
-                await WaitUntilAsync(async () =>
+                await Poll.UntilAsync(async () =>
                 {
                     var state = await op.AsyncUnaryCall(OperatorMethods.GetState, new GetStateRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
                     return state.Agents.All(a => a.Offered.Count == 0) && state.Frameworks.All(f => f.Offered.Count == 0) && state.Tasks.Count == 0;
-                }, TimeSpan.FromSeconds(20), () => "offers still outstanding (or live tasks) after teardown");
+                }, TimeSpan.FromSeconds(20), "no offers outstanding and no live tasks after teardown", PollEvery);
                 Assert.Null(host.Refusal);
             }
-        }
-    }
-
-    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> what) =>
-        WaitUntilAsync(() => Task.FromResult(condition()), timeout, what);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (sw.Elapsed > timeout)
-            {
-                Assert.Fail($"{what()} after {timeout.TotalSeconds:0} s");
-            }
-            await Task.Delay(100); // polling the observable state, bounded by the timeout
         }
     }
 }

@@ -68,14 +68,14 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
         for (var kill = 1; kill <= 3; kill++)
         {
             var before = Count(accepted);
-            await WaitAsync(() => Task.FromResult(Count(accepted) >= before + 5), TimeSpan.FromSeconds(30), "five more launches");
+            await Poll.UntilAsync(() => Count(accepted) >= before + 5, TimeSpan.FromSeconds(30), "five more launches");
             var leader = await WaitForLeaderAsync(masters, exclude: null, TimeSpan.FromSeconds(20));
             runningBeforeKills.UnionWith(fw.Updates.Where(u => u.State == TaskState.TaskRunning).Select(u => u.TaskId));
             var killed = Stopwatch.StartNew();
             await ClusterFixture.KillAsync(leader);
             var next = await WaitForLeaderAsync(masters.Where(m => m != leader && m.Process is not null).ToList(), exclude: leader, TimeSpan.FromSeconds(15));
             var elected = killed.Elapsed;
-            await WaitAsync(() => Task.FromResult(fw.Client.IsConnected && fw.Client.Master == next.Address), TimeSpan.FromSeconds(15), "the framework to re-subscribe to the new leader on its own");
+            await Poll.UntilAsync(() => fw.Client.IsConnected && fw.Client.Master == next.Address, TimeSpan.FromSeconds(15), "the framework to re-subscribe to the new leader on its own");
             var resubscribed = killed.Elapsed;
             output.WriteLine($"kill {kill}: leader {leader.Address} killed; new leader {next.Address} after {elected.TotalMilliseconds:0} ms; framework re-subscribed after {resubscribed.TotalMilliseconds:0} ms");
             Assert.True(elected <= Target, $"kill {kill}: the new leader came {elected.TotalMilliseconds:0} ms after the kill (bound {Target.TotalSeconds} s)");
@@ -223,7 +223,7 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
         await ClusterFixture.KillAsync(next);
         Assert.Same(leader, await WaitForLeaderAsync([leader], exclude: next, TimeSpan.FromSeconds(15)));
         await using var again = new TestFramework(leader.Address, "it-fw-timeout", failoverTimeout: FailoverTimeout, frameworkId: id) { TeardownOnDispose = false };
-        await WaitAsync(() => Task.FromResult(again.Client.TerminationReason is not null), TimeSpan.FromSeconds(20), "the removed framework's re-subscription to be refused");
+        await Poll.UntilAsync(() => again.Client.TerminationReason is not null, TimeSpan.FromSeconds(20), "the removed framework's re-subscription to be refused");
         Assert.Contains("NotFound", again.Client.TerminationReason, StringComparison.Ordinal);
     }
 
@@ -246,8 +246,8 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
         var channels = candidates.Where(c => c != exclude && c.Process is not null).Select(c => (Node: c, Channel: RpcChannel.ForAddress(c.Address))).ToList();
         try
         {
-            var until = Stopwatch.StartNew();
-            while (until.Elapsed < timeout)
+            ClusterFixture.Node? leader = null;
+            await Poll.UntilAsync(async () =>
             {
                 foreach (var (node, channel) in channels)
                 {
@@ -256,16 +256,17 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
                         using var call = channel.AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(1)));
                         if ((await call.ResponseAsync).IsSelf)
                         {
-                            return node;
+                            leader = node;
+                            return true;
                         }
                     }
                     catch (RpcException)
                     {
                     }
                 }
-                await Task.Delay(20);
-            }
-            throw new TimeoutException($"no master of {string.Join(", ", channels.Select(c => c.Node.Address))} led within {timeout.TotalSeconds:0} s");
+                return false;
+            }, timeout, $"a master of {string.Join(", ", channels.Select(c => c.Node.Address))} to lead");
+            return leader!;
         }
         finally
         {
@@ -288,19 +289,6 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
         lock (list)
         {
             return list.Count;
-        }
-    }
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var until = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (until.Elapsed > timeout)
-            {
-                throw new TimeoutException($"waited {timeout.TotalSeconds:0} s for {what}");
-            }
-            await Task.Delay(25);
         }
     }
 }

@@ -18,7 +18,7 @@ public sealed class AgentLifecycleTests
         await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 256))]);
         await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskStarting));
         await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskRunning));
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "acks to reach the agent");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "acks to reach the agent");
         return (agent, fw);
     }
 
@@ -72,8 +72,8 @@ public sealed class AgentLifecycleTests
         // silent; at the unscaled 1 s timeout it would be unreachable within ~1 s, at 4 s not before ~3 s.
         var silent = System.Diagnostics.Stopwatch.StartNew();
         await first.DisconnectAsync();
-        await cluster.Master.WaitUntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == first.AgentId).Status == AgentStatus.AgentUnreachable,
-            "the first agent to time out");
+        await Poll.UntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == first.AgentId).Status == AgentStatus.AgentUnreachable,
+            TimeSpan.FromSeconds(10), "the first agent to time out");
         Assert.True(silent.Elapsed >= TimeSpan.FromSeconds(2.5), $"unreachable after {silent.Elapsed.TotalSeconds:0.00} s of silence; the timeout should have grown to 4 s");
     }
 
@@ -103,7 +103,7 @@ public sealed class AgentLifecycleTests
         await fw.AcknowledgeAsync(again);
         await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskRunning));
         await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskFinished));
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "every update to be acknowledged");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "every update to be acknowledged");
     }
 
     [Fact]
@@ -112,12 +112,12 @@ public sealed class AgentLifecycleTests
         await using var cluster = await Cluster.StartAsync();
         var (agent, fw) = await RunningTaskAsync(cluster);
         await fw.DisconnectAsync();
-        await cluster.Master.WaitUntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, "disconnect");
+        await Poll.UntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, TimeSpan.FromSeconds(10), "disconnect");
         await agent.SendStatusAsync(fw.FrameworkId, "t1", TaskState.TaskFinished);
         await fw.SubscribeAsync();
         var finished = await fw.NextUpdateAsync("t1", TaskState.TaskFinished);
         await fw.AcknowledgeAsync(finished);
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "the re-sent update to be acknowledged");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "the re-sent update to be acknowledged");
         await cluster.Master.AssertAccountingAsync();
     }
 

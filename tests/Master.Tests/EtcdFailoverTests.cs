@@ -23,8 +23,8 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
         await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
         await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
         var (leader, follower) = await MasterFixture.LeaderAndFollowerAsync(a, b);
-        await follower.WaitUntilAsync(async () => (await follower.Operator(OperatorMethods.GetLeader, new GetLeaderRequest())).Leader?.Address == leader.Address,
-            "the follower to observe the leader");
+        await Poll.UntilAsync(async () => (await follower.Operator(OperatorMethods.GetLeader, new GetLeaderRequest())).Leader?.Address == leader.Address,
+            TimeSpan.FromSeconds(10), "the follower to observe the leader");
 
         var e = await Assert.ThrowsAsync<RpcException>(() => follower.Operator(OperatorMethods.GetState, new GetStateRequest()));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
@@ -42,7 +42,7 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
         var offer = await fw.NextOfferAsync();
         await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 128))]);
         await fw.AckUntilAsync("t1", TaskState.TaskRunning);
-        await leader.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "acks");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "acks");
         await leader.Operator(OperatorMethods.UpdateWeights, new UpdateWeightsRequest { Weights = { new WeightInfo { Role = "default", Weight = 3 } } });
         var tasks = agent.Tasks.ToDictionary(p => p.Key, p => p.Value.Clone());
         var frameworks = agent.Frameworks.ToList();
@@ -51,10 +51,10 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
         await agent.DisposeAsync();
 
         await leader.StopAsync();
-        await follower.WaitUntilAsync(async () => await follower.RoleAsync() is "leader" or "recovering", "the follower to take over", TimeSpan.FromSeconds(20));
+        await Poll.UntilAsync(async () => await follower.RoleAsync() is "leader" or "recovering", TimeSpan.FromSeconds(20), "the follower to take over");
 
         // The framework is known from etcd before anyone reconnects.
-        await follower.WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             try
             {
@@ -64,7 +64,7 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
             {
                 return false;
             }
-        }, "the registry to be loaded");
+        }, TimeSpan.FromSeconds(10), "the registry to be loaded");
 
         await using var agent2 = new TestAgentLink(follower.Channel, Res.Of(4, 4096));
         agent2.Info.Id = agentId;
@@ -78,7 +78,7 @@ public sealed class EtcdFailoverTests : IAsyncLifetime
         await fw2.SubscribeAsync();
         await fw2.ReconcileAsync();
         await fw2.NextUpdateAsync("t1", TaskState.TaskRunning);
-        await follower.WaitUntilAsync(async () => await follower.RoleAsync() == "leader", "recovery to finish");
+        await Poll.UntilAsync(async () => await follower.RoleAsync() == "leader", TimeSpan.FromSeconds(10), "recovery to finish");
         var roles = await follower.Operator(OperatorMethods.GetRoles, new GetRolesRequest());
         Assert.Equal(3, Assert.Single(roles.Roles, r => r.Name == "default").Weight);
         var next = await fw2.NextOfferAsync(TimeSpan.FromSeconds(15));

@@ -50,7 +50,7 @@ public sealed class EtcdReservationFailoverTests : IAsyncLifetime
         await agent.DisposeAsync();
 
         await leader.StopAsync();
-        await follower.WaitUntilAsync(async () => await follower.RoleAsync() is "leader" or "recovering", "the follower to take over", TimeSpan.FromSeconds(20));
+        await Poll.UntilAsync(async () => await follower.RoleAsync() is "leader" or "recovering", TimeSpan.FromSeconds(20), "the follower to take over");
         await using var again = new TestAgentLink(follower.Channel, configured);
         again.Info.Id = agentId;
         var registered = await again.ConnectAsync();

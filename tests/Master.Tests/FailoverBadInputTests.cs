@@ -55,12 +55,8 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         using var channel = RpcChannel.ForAddress(address);
 
         // It runs and answers as a follower that knows no leader, and says why.
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (!log.Lines.Any(l => l.Contains("Cannot campaign for leadership on etcd", StringComparison.Ordinal) && l.Contains(_etcd.Endpoints[0], StringComparison.Ordinal)))
-        {
-            Assert.True(DateTime.UtcNow < until, "no warning about the unreachable etcd within 20 s: " + string.Join(" | ", log.Lines));
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(() => log.Lines.Any(l => l.Contains("Cannot campaign for leadership on etcd", StringComparison.Ordinal) && l.Contains(_etcd.Endpoints[0], StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(20), () => "a warning about the unreachable etcd; the log: " + string.Join(" | ", log.Lines));
         Assert.Equal("follower", (await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role);
         var e = await Assert.ThrowsAsync<RpcException>(() => channel.AsyncUnaryCall(OperatorMethods.GetFrameworks, new GetFrameworksRequest()).ResponseAsync);
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
@@ -68,12 +64,8 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
 
         // etcd comes back: the master leads without being restarted.
         await _etcd.RestartAsync(0);
-        until = DateTime.UtcNow.AddSeconds(30);
-        while ((await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role != "leader")
-        {
-            Assert.True(DateTime.UtcNow < until, "the master did not lead within 30 s of etcd's return");
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(async () => (await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role == "leader",
+            TimeSpan.FromSeconds(30), "the master to lead after etcd's return");
     }
 
     [Fact]
@@ -92,7 +84,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     public async Task After_a_failover_an_unknown_framework_id_is_accepted_and_a_removed_one_refused()
     {
         await using var a = await MasterFixture.StartOnEtcdAsync(_etcd);
-        await a.WaitUntilAsync(async () => await a.RoleAsync() == "leader", "the first master to lead", TimeSpan.FromSeconds(20));
+        await Poll.UntilAsync(async () => await a.RoleAsync() == "leader", TimeSpan.FromSeconds(20), "the first master to lead");
         await using var b = await MasterFixture.StartOnEtcdAsync(_etcd);
 
         // A framework registers on the first leader and is torn down there.
@@ -102,7 +94,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         await removed.DisposeAsync();
 
         await a.StopAsync();
-        await b.WaitUntilAsync(async () => await b.RoleAsync() is "leader" or "recovering", "the second master to take over", TimeSpan.FromSeconds(20));
+        await Poll.UntilAsync(async () => await b.RoleAsync() is "leader" or "recovering", TimeSpan.FromSeconds(20), "the second master to take over");
 
         var again = TestFramework.DefaultInfo();
         again.Id = removed.FrameworkId;
@@ -122,9 +114,9 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         await using var accepted = new TestFramework(b.Channel, unknown);
         var subscribed = await accepted.SubscribeAsync();
         Assert.Equal(unknown.Id, subscribed.FrameworkId);
-        await b.WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
             (await _client.RangeAsync(new Scheduler.Etcd.V3.RangeRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/" + unknown.Id) }, CancellationToken.None)).Kvs.Count == 1,
-            "the re-subscribed framework to be recorded in etcd");
+            TimeSpan.FromSeconds(10), "the re-subscribed framework to be recorded in etcd");
     }
 
     /// <summary>A master daemon in a generic host, whose outcome (<c>ExecuteTask</c>) the test reads.</summary>
@@ -170,12 +162,8 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         {
             var address = await Daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
             using var channel = RpcChannel.ForAddress(address);
-            var until = DateTime.UtcNow.AddSeconds(20);
-            while ((await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role != "leader")
-            {
-                Assert.True(DateTime.UtcNow < until, "the master did not lead within 20 s");
-                await Task.Delay(20);
-            }
+            await Poll.UntilAsync(async () => (await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role == "leader",
+                TimeSpan.FromSeconds(20), "the master to lead");
         }
 
         public async ValueTask DisposeAsync()

@@ -24,11 +24,11 @@ public sealed class FrameworkCallsTests
         await cluster.Master.Channel.AsyncUnaryCall(SchedulerMethods.Teardown, new TeardownRequest { FrameworkId = fw.FrameworkId, StreamId = fw.StreamId }).ResponseAsync;
         var shutdown = await agent.Messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.ShutdownFramework, what: "shutdown_framework");
         Assert.Equal(TaskStatus.Types.Reason.FrameworkRemoved, shutdown.ShutdownFramework.Reason);
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(fw.Events.Ended is not null), "the stream to close");
+        await Poll.UntilAsync(() => fw.Events.Ended is not null, TimeSpan.FromSeconds(10), "the stream to close");
         Assert.Empty(await cluster.Master.GetFrameworksAsync());
-        await cluster.Master.WaitUntilAsync(async () => Res.Get((await cluster.Master.GetAgentsAsync()).Single().Allocated, "cpus") == 0, "resources freed");
+        await Poll.UntilAsync(async () => Res.Get((await cluster.Master.GetAgentsAsync()).Single().Allocated, "cpus") == 0, TimeSpan.FromSeconds(10), "resources freed");
         await cluster.Master.AssertAccountingAsync();
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "the agent's kill update to be acknowledged by the master");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "the agent's kill update to be acknowledged by the master");
     }
 
     [Fact]
@@ -49,7 +49,7 @@ public sealed class FrameworkCallsTests
         var ack = Assert.Single(acks.Acks.Acks);
         Assert.Equal(("t1", starting.Uuid, fw.FrameworkId), (ack.TaskId, ack.Uuid, ack.FrameworkId));
         await agent.Messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.ShutdownFramework, what: "shutdown_framework after the acknowledgement");
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "every update of the agent acknowledged, without a retry");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "every update of the agent acknowledged, without a retry");
     }
 
     [Fact]
@@ -112,6 +112,6 @@ public sealed class FrameworkCallsTests
         await using var cluster = await Cluster.StartAsync();
         var agent = await cluster.AddAgentAsync();
         await agent.WriteAsync(new AgentMessage { Usage = new AgentMessage.Types.Usage { Total = new ResourceStatistics { MemBytes = 12345, Processes = 3 } } });
-        await cluster.Master.WaitUntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single().Usage?.MemBytes == 12345, "usage to be recorded");
+        await Poll.UntilAsync(async () => (await cluster.Master.GetAgentsAsync()).Single().Usage?.MemBytes == 12345, TimeSpan.FromSeconds(10), "usage to be recorded");
     }
 }

@@ -59,7 +59,7 @@ public sealed class FrameworkLifecycleTests
         await second.SubscribeAsync();
         Assert.Equal(fw.FrameworkId, second.FrameworkId);
         Assert.NotEqual(oldStream, second.StreamId);
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(oldEvents.Ended is not null), "the old stream to close");
+        await Poll.UntilAsync(() => oldEvents.Ended is not null, TimeSpan.FromSeconds(10), "the old stream to close");
         var e = await Assert.ThrowsAsync<RpcException>(() => fw.SuppressAsync());
         Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
         await second.SuppressAsync();
@@ -124,10 +124,10 @@ public sealed class FrameworkLifecycleTests
         Assert.Equal(fw.FrameworkId, shutdown.ShutdownFramework.FrameworkId);
         Assert.Equal(TaskStatus.Types.Reason.FrameworkFailoverTimeout, shutdown.ShutdownFramework.Reason);
         Assert.Empty(await cluster.Master.GetFrameworksAsync());
-        await cluster.Master.WaitUntilAsync(async () => Res.Get((await cluster.Master.GetAgentsAsync()).Single().Allocated, "cpus") == 0, "the task's resources to be freed");
+        await Poll.UntilAsync(async () => Res.Get((await cluster.Master.GetAgentsAsync()).Single().Allocated, "cpus") == 0, TimeSpan.FromSeconds(10), "the task's resources to be freed");
         await cluster.Master.AssertAccountingAsync();
         // The agent's TASK_KILLED update for the removed framework is acknowledged by the master.
-        await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "the agent's queue to drain");
+        await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "the agent's queue to drain");
 
         var e = await Assert.ThrowsAnyAsync<Exception>(() => new TestFramework(cluster.Master.Channel, fw.Info).SubscribeAsync());
         Assert.Equal(StatusCode.NotFound, Assert.IsType<RpcException>(e.InnerException ?? e).StatusCode);
@@ -145,7 +145,7 @@ public sealed class FrameworkLifecycleTests
         await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskStarting));
         await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskRunning));
         await fw.DisconnectAsync();
-        await cluster.Master.WaitUntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, "the framework to show as disconnected");
+        await Poll.UntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, TimeSpan.FromSeconds(10), "the framework to show as disconnected");
         var state = (await cluster.Master.GetFrameworksAsync()).Single();
         Assert.True(state.FailoverDeadline > 0);
 

@@ -57,7 +57,7 @@ public sealed class LeadershipTests
     {
         var (master, election) = await StartAsync();
         await using var scope = master;
-        await master.WaitUntilAsync(() => Task.FromResult(election.Invoke() is not null), "the election to be created");
+        await Poll.UntilAsync(() => election.Invoke() is not null, TimeSpan.FromSeconds(10), "the election to be created");
         election().SetOtherLeader("10.1.2.3:5050");
 
         AssertNotLeader(await Assert.ThrowsAsync<RpcException>(() => master.Operator(OperatorMethods.GetState, new GetStateRequest())), "10.1.2.3:5050");
@@ -80,9 +80,9 @@ public sealed class LeadershipTests
     {
         var (master, election) = await StartAsync();
         await using var scope = master;
-        await master.WaitUntilAsync(() => Task.FromResult(election.Invoke() is not null), "the election to be created");
+        await Poll.UntilAsync(() => election.Invoke() is not null, TimeSpan.FromSeconds(10), "the election to be created");
         election().Grant();
-        await master.WaitUntilAsync(async () => (await master.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "leader", "leadership");
+        await Poll.UntilAsync(async () => (await master.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "leader", TimeSpan.FromSeconds(10), "leadership");
 
         await using var agent = new TestAgentLink(master.Channel, Res.Of(2, 1024));
         await agent.ConnectAsync();
@@ -91,17 +91,17 @@ public sealed class LeadershipTests
         await fw.NextOfferAsync();
         var frameworkEvents = fw.Events;
         var agentMessages = agent.Messages;
-        await master.WaitUntilAsync(() => Task.FromResult(_committed.ContainsKey(RegistryRecords.FrameworkKey(fw.FrameworkId))), "the framework to be in the registry");
+        await Poll.UntilAsync(() => _committed.ContainsKey(RegistryRecords.FrameworkKey(fw.FrameworkId)), TimeSpan.FromSeconds(10), "the framework to be in the registry");
 
         election().Revoke();
-        await master.WaitUntilAsync(() => Task.FromResult(frameworkEvents.Ended is not null && agentMessages.Ended is not null), "streams to close");
+        await Poll.UntilAsync(() => frameworkEvents.Ended is not null && agentMessages.Ended is not null, TimeSpan.FromSeconds(10), "streams to close");
         Assert.Equal(StatusCode.Unavailable, Assert.IsType<RpcException>(frameworkEvents.Ended).StatusCode);
         Assert.Equal(StatusCode.Unavailable, Assert.IsType<RpcException>(agentMessages.Ended).StatusCode);
         AssertNotLeader(await Assert.ThrowsAsync<RpcException>(() => fw.SuppressAsync()), "");
 
         // Next term: the framework is rebuilt from the registry, disconnected; the agent comes back.
         election().Grant();
-        await master.WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             try
             {
@@ -111,7 +111,7 @@ public sealed class LeadershipTests
             {
                 return false;
             }
-        }, "the new term to serve");
+        }, TimeSpan.FromSeconds(10), "the new term to serve");
         var state = Assert.Single(await master.GetFrameworksAsync());
         Assert.Equal(fw.FrameworkId, state.Info.Id);
         Assert.False(state.Connected);

@@ -36,12 +36,9 @@ public sealed class MetricsEndpointTests
         await PromtoolAcceptsAsync(text);
 
         // Gauges are refreshed by the loop once a second: the framework's role appears in a later scrape.
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        while (!text.Contains("sched_master_role_weight{role=", StringComparison.Ordinal))
-        {
-            await Task.Delay(100, deadline.Token);
-            text = await http.GetStringAsync(url, deadline.Token);
-        }
+        await Poll.UntilAsync(async () => text.Contains("sched_master_role_weight{role=", StringComparison.Ordinal)
+                || (text = await http.GetStringAsync(url)).Contains("sched_master_role_weight{role=", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), "a scrape with the role gauges", TimeSpan.FromMilliseconds(100));
         Assert.Contains("sched_master_role_dominant_share_ratio{role=", text, StringComparison.Ordinal);
         Assert.True(Sample(text, "sched_master_agents") >= 1, text);
         Assert.Contains("# TYPE sched_master_allocator_cycles_total counter", text, StringComparison.Ordinal);

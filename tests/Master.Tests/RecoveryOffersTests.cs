@@ -32,7 +32,7 @@ public sealed class RecoveryOffersTests : IDisposable
             var offer = await fw.NextOfferAsync(match: o => o.AgentId == first.AgentId);
             await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("held", offer, Res.Of(1, 512))]);
             await fw.AckUntilAsync("held", TaskState.TaskRunning);
-            await master.WaitUntilAsync(() => Task.FromResult(first.UnackedCount == 0), "the acknowledgement to reach the agent");
+            await Poll.UntilAsync(() => first.UnackedCount == 0, TimeSpan.FromSeconds(10), "the acknowledgement to reach the agent");
             info = fw.Info.Clone();
             await first.DisposeAsync();
             await second.DisposeAsync();
@@ -70,7 +70,7 @@ public sealed class RecoveryOffersTests : IDisposable
         await late.ConnectAsync();
         var offer2 = await again.NextOfferAsync(TimeSpan.FromSeconds(5), o => o.AgentId == second.AgentId);
         Assert.Equal(2, Res.Get(offer2.Resources, "cpus"));
-        await restarted.WaitUntilAsync(async () => (await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "standalone",
-            "recovery to end once every agent is back");
+        await Poll.UntilAsync(async () => (await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "standalone",
+            TimeSpan.FromSeconds(10), "recovery to end once every agent is back");
     }
 }

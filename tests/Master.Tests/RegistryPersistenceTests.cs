@@ -57,7 +57,7 @@ public sealed class RegistryPersistenceTests : IDisposable
             await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 100))]);
             await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskStarting));
             await fw.AcknowledgeAsync(await fw.NextUpdateAsync("t1", TaskState.TaskRunning));
-            await cluster.Master.WaitUntilAsync(() => Task.FromResult(agent.UnackedCount == 0), "acks");
+            await Poll.UntilAsync(() => agent.UnackedCount == 0, TimeSpan.FromSeconds(10), "acks");
             agentId = agent.AgentId;
             info = fw.Info.Clone();
             tasks = agent.Tasks.ToDictionary(p => p.Key, p => p.Value.Clone());
@@ -100,7 +100,7 @@ public sealed class RegistryPersistenceTests : IDisposable
             agentId = agent.AgentId;
             var fw = await cluster.AddFrameworkAsync(TestFramework.DefaultInfo(failoverSeconds: 600));
             await fw.DisconnectAsync();
-            await cluster.Master.WaitUntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, "disconnect");
+            await Poll.UntilAsync(async () => !(await cluster.Master.GetFrameworksAsync()).Single().Connected, TimeSpan.FromSeconds(10), "disconnect");
             deadline = (await cluster.Master.GetFrameworksAsync()).Single().FailoverDeadline;
         }
 
@@ -109,8 +109,8 @@ public sealed class RegistryPersistenceTests : IDisposable
         Assert.Equal("recovering", health.Role);
         // The deadline counts from the original disconnect, not from the restart.
         Assert.Equal(deadline, (await restarted.GetFrameworksAsync()).Single().FailoverDeadline, 2);
-        await restarted.WaitUntilAsync(async () => (await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "standalone",
-            "the re-registration window to close");
+        await Poll.UntilAsync(async () => (await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "standalone",
+            TimeSpan.FromSeconds(10), "the re-registration window to close");
         var lost = Assert.Single(await restarted.GetAgentsAsync());
         Assert.Equal(agentId, lost.Info.Id);
         Assert.Equal(AgentStatus.AgentUnreachable, lost.Status);

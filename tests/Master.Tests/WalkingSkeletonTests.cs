@@ -46,11 +46,11 @@ public sealed class WalkingSkeletonTests
         await cluster.Master.AssertAccountingAsync();
 
         // Resources of the finished task and the leftovers come back in later offers.
-        await cluster.Master.WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             var a = (await cluster.Master.GetAgentsAsync()).Single();
             return Res.Get(a.Allocated, "cpus") == 0;
-        }, "the finished task's resources to be freed");
+        }, TimeSpan.FromSeconds(10), "the finished task's resources to be freed");
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class WalkingSkeletonTests
         var killed = await fw.NextUpdateAsync("long", TaskState.TaskKilled);
         Assert.Equal(TaskStatus.Types.Reason.KilledByFramework, killed.Reason);
         await fw.AcknowledgeAsync(killed);
-        await cluster.Master.WaitUntilAsync(async () => Res.Get((await cluster.Master.GetAgentsAsync()).Single().Allocated, "cpus") == 0, "resources freed");
+        await Poll.UntilAsync(async () => Res.Get((await cluster.Master.GetAgentsAsync()).Single().Allocated, "cpus") == 0, TimeSpan.FromSeconds(10), "resources freed");
         await cluster.Master.AssertAccountingAsync();
     }
 }

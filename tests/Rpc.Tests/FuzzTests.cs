@@ -191,7 +191,7 @@ public sealed class FuzzTests : IAsyncLifetime
             content.Release();
         }
         await AssertStillServingAsync();
-        Assert.True(await WaitUntilAsync(() => _server.RunningCalls == 0, TimeSpan.FromSeconds(10)), "calls still running: " + _server.RunningCalls);
+        await Poll.UntilAsync(() => _server.RunningCalls == 0, TimeSpan.FromSeconds(10), () => "every call to end; still running: " + _server.RunningCalls);
     }
 
     [Fact]
@@ -253,20 +253,6 @@ public sealed class FuzzTests : IAsyncLifetime
         using var channel = RpcChannel.ForAddress(_base);
         var r = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(r.Healthy);
-    }
-
-    private static async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var end = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > end)
-            {
-                return false;
-            }
-            await Task.Delay(20);
-        }
-        return true;
     }
 
     /// <summary>A request body that writes its bytes and then stays open until released.</summary>

@@ -1,23 +1,20 @@
+using Scheduler.Protocol.Masters;
+
 namespace Scheduler.Agent;
 
 /// <summary>
-/// Which master an agent contacts next, and how long it waits first. Follows <c>sched-leader</c>
-/// hints, except a hint naming a master that just failed us: after a leader dies, its followers
-/// keep naming it until its lease expires, and following them would only bounce between the dead
-/// leader and the live followers. Retries quickly while masters still answer or a round through
-/// the configured masters is not exhausted; backs off exponentially (with jitter) only when a
-/// whole round failed to connect. Not thread-safe: one per connection loop.
+/// Which master an agent contacts next, and how long it waits first. The choice follows the
+/// rules of <see cref="MasterRotation"/> (leader hints, except one naming the master that just
+/// failed; otherwise the next configured master). Retries quickly while masters still answer or
+/// a round through the configured masters is not exhausted; backs off exponentially (with
+/// jitter) only when a whole round failed to connect. Not thread-safe: one per connection loop.
 /// </summary>
 public sealed class MasterSelection
 {
-    private readonly IReadOnlyList<string> _masters;
+    private readonly MasterRotation _rotation;
     private readonly TimeSpan _minBackoff;
     private readonly TimeSpan _maxBackoff;
     private readonly Random _random;
-    private int _index;
-    private string? _redirect;
-    private string? _lastFailed;
-    private int _failuresInRound;
     private int _immediateFollows;
     private TimeSpan _backoff;
 
@@ -31,8 +28,7 @@ public sealed class MasterSelection
     /// <param name="random">Jitter source.</param>
     public MasterSelection(IReadOnlyList<string> masters, TimeSpan minBackoff, TimeSpan maxBackoff, Random random)
     {
-        ArgumentOutOfRangeException.ThrowIfZero(masters.Count);
-        _masters = masters;
+        _rotation = new MasterRotation(masters);
         _minBackoff = minBackoff;
         _maxBackoff = maxBackoff;
         _random = random;
@@ -40,39 +36,24 @@ public sealed class MasterSelection
     }
 
     /// <summary>The master to contact now.</summary>
-    public string Next()
-    {
-        var address = _redirect ?? _masters[_index % _masters.Count];
-        _redirect = null;
-        return address;
-    }
+    public string Next() => _rotation.Current;
 
     /// <summary>The agent registered: reset the backoff.</summary>
     public void Connected()
     {
         _backoff = _minBackoff;
-        _failuresInRound = 0;
         _immediateFollows = 0;
-        _lastFailed = null;
+        _rotation.Connected();
     }
 
     /// <summary>A live master that does not lead answered with the leader hint
     /// <paramref name="leader"/> (possibly empty). Returns the delay before the next attempt.</summary>
     public TimeSpan Redirected(string address, string? leader)
     {
-        _failuresInRound = 0;
-        if (!string.IsNullOrEmpty(leader) && leader != address && leader != _lastFailed)
+        // A new leader is named: go there at once (the election is over).
+        if (_rotation.Redirected(address, leader) && _immediateFollows++ < MaxImmediateFollows)
         {
-            _redirect = leader;
-            // A new leader is named: go there at once (the election is over).
-            if (_immediateFollows++ < MaxImmediateFollows)
-            {
-                return TimeSpan.Zero;
-            }
-        }
-        else
-        {
-            _index++;
+            return TimeSpan.Zero;
         }
         return Quick();
     }
@@ -81,14 +62,11 @@ public sealed class MasterSelection
     /// before the next attempt.</summary>
     public TimeSpan Failed(string address)
     {
-        _lastFailed = address;
         _immediateFollows = 0;
-        _index++;
-        if (++_failuresInRound < _masters.Count)
+        if (!_rotation.Failed(address))
         {
             return Quick();
         }
-        _failuresInRound = 0;
         var delay = TimeSpan.FromTicks((long)(_backoff.Ticks * (0.5 + _random.NextDouble())));
         _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _maxBackoff.Ticks));
         return delay;

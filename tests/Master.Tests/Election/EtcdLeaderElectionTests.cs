@@ -47,7 +47,7 @@ public sealed class EtcdLeaderElectionTests(EtcdClusterFixture fixture, ITestOut
         Assert.Equal(1, campaigns.Count(c => c.IsCompletedSuccessfully));
         foreach (var e in elections)
         {
-            await WaitForAsync(() => e.CurrentLeader?.Id == leadership.Leader.Id && e.CurrentLeader.Term == leadership.Term, TimeSpan.FromSeconds(10));
+            await Poll.UntilAsync(() => e.CurrentLeader?.Id == leadership.Leader.Id && e.CurrentLeader.Term == leadership.Term, TimeSpan.FromSeconds(10));
         }
         Assert.Equal("h:" + leadership.Leader.Id[1..], leadership.Leader.Address);
         Assert.True(leadership.Term > 0);
@@ -73,7 +73,7 @@ public sealed class EtcdLeaderElectionTests(EtcdClusterFixture fixture, ITestOut
         var lb = await campaignB.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(lb.Term > la.Term);
         Assert.Null(a.Fence);
-        await WaitForAsync(() => a.CurrentLeader?.Id == "b", TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(() => a.CurrentLeader?.Id == "b", TimeSpan.FromSeconds(10));
     }
 
     [Fact]
@@ -191,16 +191,6 @@ public sealed class EtcdLeaderElectionTests(EtcdClusterFixture fixture, ITestOut
             }
         }
         throw new InvalidOperationException("no follower");
-    }
-
-    internal static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
-        }
     }
 
     internal static Task WaitForCancellationAsync(TimeSpan timeout, CancellationToken token)

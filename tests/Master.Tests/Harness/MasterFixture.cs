@@ -66,7 +66,7 @@ public sealed class MasterFixture : IAsyncDisposable
             return fixture;
         }
         // Serving once GetState answers (the first leadership term has started).
-        await fixture.WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             try
             {
@@ -77,7 +77,7 @@ public sealed class MasterFixture : IAsyncDisposable
             {
                 return false;
             }
-        }, "the master to lead");
+        }, TimeSpan.FromSeconds(10), "the master to lead");
         return fixture;
     }
 
@@ -102,13 +102,13 @@ public sealed class MasterFixture : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
         MasterFixture? leader = null;
-        await a.WaitUntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             var ra = await a.RoleAsync();
             var rb = await b.RoleAsync();
             leader = ra is "leader" ? a : rb is "leader" ? b : null;
             return leader is not null && (ra == "follower" || rb == "follower");
-        }, "one leader and one follower", TimeSpan.FromSeconds(20));
+        }, TimeSpan.FromSeconds(20), "one leader and one follower");
         return (leader!, leader == a ? b : a);
     }
 
@@ -137,21 +137,6 @@ public sealed class MasterFixture : IAsyncDisposable
                     $"agent {agent.Info.Id}: {name} offered {Res.Get(agent.Offered, name)} + allocated {Res.Get(agent.Allocated, name)} + available {Res.Get(agent.Available, name)} != total {total.GetValueOrDefault(name)}");
                 Assert.True(Res.Get(agent.Available, name) >= -1e-6, $"agent {agent.Info.Id}: {name} over-committed");
             }
-        }
-    }
-
-    /// <summary>Polls <paramref name="condition"/> (a state query, not a sleep-synchronisation)
-    /// until true or the timeout.</summary>
-    public async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-            await Task.Delay(20);
         }
     }
 

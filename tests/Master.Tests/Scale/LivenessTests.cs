@@ -65,9 +65,9 @@ public sealed class LivenessTests
         var silent = await cluster.AddAgentAsync();
         silent.SendHeartbeats = false;
 
-        await cluster.Master.WaitUntilAsync(
+        await Poll.UntilAsync(
             async () => (await cluster.Master.GetAgentsAsync()).Single(a => a.Info.Id == silent.AgentId).Status == AgentStatus.AgentUnreachable,
-            "the silent agent to be marked unreachable", TimeSpan.FromSeconds(10));
+            TimeSpan.FromSeconds(10), "the silent agent to be marked unreachable");
         var agents = await cluster.Master.GetAgentsAsync();
         Assert.Equal(AgentStatus.AgentActive, agents.Single(a => a.Info.Id == alive.AgentId).Status);
         Assert.True(agents.Single(a => a.Info.Id == alive.AgentId).LastHeartbeatTime > 0);
