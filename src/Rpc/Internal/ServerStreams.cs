@@ -16,6 +16,9 @@ internal sealed class ServerStreamReader<T>(HttpServerCallContext call, MessageP
         // caller's token (if another) goes to the read itself. No linked source per message: a
         // stream open for hours waits in a read almost all the time.
         call.CancelReadsWithCall();
+        // The previous message is the caller's now: a stream that waits for hours between
+        // messages does not keep the last one alive meanwhile.
+        _current = null;
         var token = cancellationToken == call.CancellationToken ? CancellationToken.None : cancellationToken;
         var reader = call.RequestReader;
         while (true)
