@@ -73,6 +73,19 @@ public sealed class MasterDirectory : IDisposable
         }
     }
 
+    /// <summary>A session with <paramref name="address"/> was established (the client subscribed):
+    /// it is the current master, and earlier failures are forgotten, so that a later hint naming a
+    /// master that failed before but has come back is followed.</summary>
+    /// <param name="address">The master's <c>host:port</c>.</param>
+    public void Connected(string address)
+    {
+        lock (_lock)
+        {
+            _rotation.Learned(address);
+            _rotation.Connected();
+        }
+    }
+
     /// <summary>Sets the current master after learning it (e.g. from <c>Subscribed.master</c>).</summary>
     /// <param name="address">The leader's <c>host:port</c>.</param>
     public void SetCurrent(string address)

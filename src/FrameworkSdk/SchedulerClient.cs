@@ -350,7 +350,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
             _current = subscribed;
             source = _subscribed;
         }
-        _masters.SetCurrent(address);
+        _masters.Connected(address);
         _logger.LogInformation("Subscribed to master {Master} as framework {FrameworkId} (stream {StreamId})", address, subscribed.FrameworkId, subscribed.StreamId);
         source.TrySetResult(subscribed);
     }
