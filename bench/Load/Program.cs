@@ -31,23 +31,28 @@ var retryMs = Arg("--retry-ms") ?? 10_000;
 var rateArg = Arg("--rate") ?? 0;
 var holdSeconds = Arg("--hold-s") ?? 0;
 var holdAgentsSeconds = Arg("--hold-agents-s") ?? 0;
+// Simulated agents share HTTP/2 connections (SimulatedAgentOptions.AgentsPerChannel); real
+// agents each have their own, which the last point of the sweep measures.
+var agentsPerConnection = Math.Max(1, Arg("--agents-per-connection") ?? 200);
 
-// The sweep, then one paced point: launch latency at half the 10,000/s target rate.
-List<(int Agents, int Tasks, int Rate)> grid = agentsArg is not null || tasksArg is not null
-    ? [(agentsArg ?? 100, tasksArg ?? 10_000, rateArg)]
-    : quick ? [(100, 10_000, 0)] : [(100, 10_000, 0), (100, 100_000, 0), (1_000, 10_000, 0), (1_000, 100_000, 0), (10_000, 10_000, 0), (10_000, 100_000, 0), (1_000, 50_000, 5_000)];
+// The sweep, one paced point (launch latency at half the 10,000/s target rate), and the largest
+// point again with a connection per agent.
+List<(int Agents, int Tasks, int Rate, int PerConnection)> grid = agentsArg is not null || tasksArg is not null
+    ? [(agentsArg ?? 100, tasksArg ?? 10_000, rateArg, agentsPerConnection)]
+    : quick ? [(100, 10_000, 0, agentsPerConnection)]
+    : [(100, 10_000, 0, 200), (100, 100_000, 0, 200), (1_000, 10_000, 0, 200), (1_000, 100_000, 0, 200), (10_000, 10_000, 0, 200), (10_000, 100_000, 0, 200), (1_000, 50_000, 5_000, 200), (10_000, 100_000, 0, 1)];
 
 var results = new JsonArray();
 var rows = new List<string[]>();
 var failures = 0;
-foreach (var (agents, tasks, rate) in grid)
+foreach (var (agents, tasks, rate, perConnection) in grid)
 {
-    var (metrics, ok, note) = await RunPointAsync(agents, tasks, rate);
+    var (metrics, ok, note) = await RunPointAsync(agents, tasks, rate, perConnection);
     failures += ok ? 0 : 1;
     results.Add(new JsonObject
     {
-        ["scenario"] = $"agents{agents}_tasks{tasks}" + (rate > 0 ? $"_rate{rate}" : ""),
-        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs, ["launch_rate_per_s"] = rate },
+        ["scenario"] = $"agents{agents}_tasks{tasks}" + (rate > 0 ? $"_rate{rate}" : "") + (perConnection != 200 ? $"_per_connection{perConnection}" : ""),
+        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs, ["launch_rate_per_s"] = rate, ["agents_per_connection"] = perConnection },
         ["metrics"] = metrics,
         ["complete"] = ok,
         ["note"] = note,
@@ -88,13 +93,13 @@ void Log(string line)
     Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
 }
 
-async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCount, int taskCount, int rate)
+async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCount, int taskCount, int rate, int perConnection)
 {
     var metrics = new JsonObject();
     var notes = new List<string>();
     var ok = true;
     await using var master = await MasterProcess.StartAsync([]);
-    Log($"point {agentCount} agents x {taskCount} tasks: master {master.Address} (pid {master.Pid})");
+    Log($"point {agentCount} agents x {taskCount} tasks, {perConnection} agents per connection: master {master.Address} (pid {master.Pid})");
     var rssIdle = master.MemoryBytes("VmRSS");
     var heapIdle = await master.LiveHeapBytesAsync();
     var perAgentTasks = (int)Math.Ceiling(taskCount / (double)agentCount * 1.25) + 10;
@@ -107,6 +112,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
         HostnamePrefix = "load-",
         StatusRetry = TimeSpan.FromMilliseconds(Math.Max(1, retryMs)),
         StatusRetryMax = TimeSpan.FromMilliseconds(Math.Max(10_000, retryMs)),
+        AgentsPerChannel = perConnection,
     });
     var sw = Stopwatch.StartNew();
     host.Start();
