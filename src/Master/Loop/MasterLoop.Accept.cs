@@ -246,7 +246,7 @@ public sealed partial class MasterLoop
     private void Refuse(FrameworkEntry fw, TaskInfo task, string agentId, TaskState state, TaskStatus.Types.Reason reason, string message, double now)
     {
         var record = TaskEntry.Launched(task, fw.Id, agentId, "", [.. task.Resources], state);
-        var status = MasterStatus(record, state, reason, message, now);
+        var status = record.MasterStatus(state, reason, message, now);
         record.SetStatus(status);
         if (task.TaskId.Length > 0 && !fw.Tasks.ContainsKey(task.TaskId))
         {

@@ -228,11 +228,11 @@ public sealed partial class MasterLoop
             reported.Add((fwId, task.TaskId));
             fw.Tasks[task.TaskId] = task;
             agent.Tasks.Add(task);
-            used.Add(new AllocationUse(fwId, agent.Id, task.Role, [.. task.Resources]));
+            used.Add(new AllocationUse(fwId, agent.Id, task.Role, task.Resources)); // never mutated: no copy
             if (known is not null && known.State != task.State)
             {
                 // E.g. TASK_UNREACHABLE → TASK_RUNNING: tell the framework the task is back.
-                var status = task.Status() ?? MasterStatus(task, task.State, TaskStatus.Types.Reason.Unspecified, "", now);
+                var status = task.Status() ?? task.MasterStatus(task.State, TaskStatus.Types.Reason.Unspecified, "", now);
                 status.Source = TaskStatus.Types.Source.Master;
                 status.Uuid = "";
                 status.State = task.State;
@@ -253,7 +253,7 @@ public sealed partial class MasterLoop
                 continue;
             }
             var state = old.State == TaskState.TaskStaging ? TaskState.TaskDropped : fw.PartitionAware ? TaskState.TaskGone : TaskState.TaskLost;
-            var status = MasterStatus(old, state, TaskStatus.Types.Reason.AgentRestarted,
+            var status = old.MasterStatus(state, TaskStatus.Types.Reason.AgentRestarted,
                 $"agent {agent.Id} re-registered without this task; relaunch it if still needed", now);
             old.State = state;
             old.SetStatus(status);
@@ -283,7 +283,7 @@ public sealed partial class MasterLoop
             }
             task.State = TaskState.TaskUnreachable;
             var sent = fw.PartitionAware ? TaskState.TaskUnreachable : TaskState.TaskLost;
-            var status = MasterStatus(task, sent, TaskStatus.Types.Reason.AgentDisconnected,
+            var status = task.MasterStatus(sent, TaskStatus.Types.Reason.AgentDisconnected,
                 $"agent {agent.Id} stopped responding ({why}); the task may still be running and will be reported again if the agent comes back", now);
             task.SetStatus(status);
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });

@@ -192,7 +192,7 @@ public sealed partial class MasterLoop
             RemoveFromAgent(task);
             Recover(fw.Id, task.AgentId, task.Resources, null);
             task.State = TaskState.TaskKilled;
-            task.SetStatus(MasterStatus(task, TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now));
+            task.SetStatus(task.MasterStatus(TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now));
         }
         foreach (var (agentId, forAgent) in acks)
         {

@@ -115,7 +115,7 @@ public sealed partial class MasterLoop
         }
         else
         {
-            status = MasterStatus(request.TaskId, request.AgentId, fw.Id, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
+            status = TaskEntry.MasterStatus(request.TaskId, request.AgentId, fw.Id, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
                 $"task '{request.TaskId}' is not known to the master; it was never launched or its agent is gone", now);
         }
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
@@ -186,7 +186,7 @@ public sealed partial class MasterLoop
             {
                 if (query.AgentId.Length > 0 && !_agents.ContainsKey(query.AgentId))
                 {
-                    answers.Add(MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                    answers.Add(TaskEntry.MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
                         $"agent '{query.AgentId}' is not known to this master (never registered, or removed); the task is unknown", now));
                 }
                 else if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
@@ -195,7 +195,7 @@ public sealed partial class MasterLoop
                 }
                 else
                 {
-                    answers.Add(MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
+                    answers.Add(TaskEntry.MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
                         $"task '{query.TaskId}' is not known to this master", now));
                 }
             }
@@ -218,7 +218,7 @@ public sealed partial class MasterLoop
 
     private static TaskStatus Reconciled(TaskEntry task, double now)
     {
-        var status = task.Status() ?? new TaskStatus { TaskId = task.TaskId, AgentId = task.AgentId, FrameworkId = task.FrameworkId };
+        var status = task.Status() ?? task.MasterStatus(task.State, TaskStatus.Types.Reason.Reconciliation, "", now);
         status.State = task.State;
         status.Reason = TaskStatus.Types.Reason.Reconciliation;
         status.Source = TaskStatus.Types.Source.Master;

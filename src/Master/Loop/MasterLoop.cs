@@ -387,22 +387,6 @@ public sealed partial class MasterLoop
         }
     }
 
-    private static TaskStatus MasterStatus(TaskEntry task, TaskState state, TaskStatus.Types.Reason reason, string message, double now) =>
-        MasterStatus(task.TaskId, task.AgentId, task.FrameworkId, state, reason, message, now);
-
-    private static TaskStatus MasterStatus(string taskId, string agentId, string frameworkId, TaskState state, TaskStatus.Types.Reason reason, string message, double now) => new()
-    {
-        TaskId = taskId,
-        AgentId = agentId,
-        FrameworkId = frameworkId,
-        State = state,
-        Reason = reason,
-        Message = message,
-        Source = TaskStatus.Types.Source.Master,
-        Uuid = "",
-        Timestamp = now,
-    };
-
     internal static bool IsTerminal(TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskKilled
         or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped or TaskState.TaskGone or TaskState.TaskGoneByOperator;
 }
