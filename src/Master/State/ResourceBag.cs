@@ -14,8 +14,8 @@ public sealed class ResourceBag
 {
     private const double Epsilon = 1e-6;
     // A few entries per bag (cpus, mem, disk, ports, a reservation or two): a linear scan of a
-    // small array beats a dictionary and costs a third of its memory (the master keeps two bags
-    // per agent).
+    // small array beats a dictionary and costs a third of its memory (the master keeps a bag of
+    // what is granted on every agent).
     private Slot[] _slots = [];
     private int _count;
 
@@ -219,7 +219,7 @@ public sealed class ResourceBag
     {
         // Ranges, sets, reservations and volumes are rare (ports, GPUs, reserved resources): they
         // live in a side object allocated on first use, so an entry of an unreserved scalar
-        // (cpus, mem, disk; most of what a master holds, two bags per agent) is 40 bytes.
+        // (cpus, mem, disk; most of what a master holds) is 40 bytes.
         private static readonly List<(ulong Begin, ulong End)> NoRanges = [];
         private static readonly SortedSet<string> NoItems = new(StringComparer.Ordinal);
         private static readonly Extra None = new();

@@ -18,7 +18,7 @@ public sealed class SharedResources
     private readonly Dictionary<ListKey, Resource[]> _lists = [];
 
     /// <summary>Interns every resource of <paramref name="resources"/> in place (see
-    /// <see cref="Intern"/>) and returns the list as an array shared with every earlier list of
+    /// <see cref="Intern(Resource, string)"/>) and returns the list as an array shared with every earlier list of
     /// the same pooled resources, or a new array when some resource is not pooled.</summary>
     public IReadOnlyList<Resource> InternAll(IList<Resource> resources, string role)
     {
@@ -27,8 +27,8 @@ public sealed class SharedResources
         var pooled = true;
         for (var i = 0; i < all.Length; i++)
         {
-            all[i] = resources[i] = Intern(resources[i], role);
-            pooled &= IsPooled(all[i]);
+            all[i] = resources[i] = Intern(resources[i], role, out var isPooled);
+            pooled &= isPooled;
         }
         if (!pooled)
         {
@@ -45,11 +45,6 @@ public sealed class SharedResources
         }
         return all;
     }
-
-    private bool IsPooled(Resource resource) =>
-        resource.ValueCase == Resource.ValueOneofCase.Scalar
-        && _pool.TryGetValue((resource.Name, resource.Scalar, resource.AllocationRole), out var shared)
-        && ReferenceEquals(shared, resource);
 
     /// <summary>A list of pooled resources, equal to another when it holds the same instances in the same order.</summary>
     private readonly struct ListKey(Resource[] items) : IEquatable<ListKey>
@@ -88,10 +83,14 @@ public sealed class SharedResources
     /// <summary>Returns <paramref name="resource"/> with its allocation role set to
     /// <paramref name="role"/>: the pooled instance when one matches exactly, else the
     /// resource itself (updated in place).</summary>
-    public Resource Intern(Resource resource, string role)
+    public Resource Intern(Resource resource, string role) => Intern(resource, role, out _);
+
+    /// <summary><see cref="Intern(Resource, string)"/>, saying whether the result is the pool's instance.</summary>
+    private Resource Intern(Resource resource, string role, out bool pooled)
     {
         ArgumentNullException.ThrowIfNull(resource);
         resource.AllocationRole = role;
+        pooled = false;
         if (resource.ValueCase != Resource.ValueOneofCase.Scalar || resource.Reservation is not null || resource.Disk is not null)
         {
             return resource;
@@ -99,11 +98,13 @@ public sealed class SharedResources
         var key = (resource.Name, resource.Scalar, role);
         if (_pool.TryGetValue(key, out var shared))
         {
-            return shared.Equals(resource) ? shared : resource;
+            pooled = ReferenceEquals(shared, resource) || shared.Equals(resource);
+            return pooled ? shared : resource;
         }
         if (_pool.Count < Capacity)
         {
             _pool[key] = resource;
+            pooled = true;
         }
         return resource;
     }
