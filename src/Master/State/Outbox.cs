@@ -10,7 +10,7 @@ namespace Scheduler.Master.State;
 /// </summary>
 /// <remarks>
 /// A master holds one per connected agent, idle most of the time, so an idle outbox must cost
-/// little: a ring buffer allocated on first send and dropped again once drained, and
+/// little: a queue allocated on first send and dropped again once drained, and
 /// one reusable waiter (no allocation per wait). Only one drain runs at a time. Continuations run
 /// on the thread pool, never on the sender's thread: the master loop must not write to sockets.
 /// </remarks>
@@ -21,9 +21,7 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
 
     private readonly Lock _sync = new();
     private ManualResetValueTaskSourceCore<bool> _waiter = new() { RunContinuationsAsynchronously = true };
-    private T[]? _items;
-    private int _head;
-    private int _count;
+    private Queue<T>? _items;
     private bool _waiting;
     private RpcException? _error;
 
@@ -36,7 +34,7 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
         {
             lock (_sync)
             {
-                return _count;
+                return _items?.Count ?? 0;
             }
         }
     }
@@ -50,17 +48,7 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
             {
                 return false;
             }
-            var items = _items;
-            if (items is null)
-            {
-                items = _items = new T[InitialCapacity];
-            }
-            else if (_count == items.Length)
-            {
-                items = Grow(items);
-            }
-            items[(_head + _count) % items.Length] = message;
-            _count++;
+            (_items ??= new Queue<T>(InitialCapacity)).Enqueue(message);
             if (!_waiting)
             {
                 return true;
@@ -97,12 +85,12 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
     {
         lock (_sync)
         {
-            if (_count == 0)
+            if (_items is null)
             {
                 message = default!;
                 return false;
             }
-            message = _items![_head];
+            message = _items.Peek();
             return true;
         }
     }
@@ -151,7 +139,7 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
     {
         lock (_sync)
         {
-            if (_count > 0)
+            if (_items is not null)
             {
                 return new ValueTask<bool>(true);
             }
@@ -186,39 +174,22 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
     {
         lock (_sync)
         {
-            if (_count == 0)
+            if (_items is null)
             {
                 message = default!;
                 more = false;
                 return false;
             }
-            var items = _items!;
-            message = items[_head];
-            items[_head] = default!;
-            _head = (_head + 1) % items.Length;
-            _count--;
-            more = _count > 0;
-            if (_count == 0)
+            message = _items.Dequeue();
+            more = _items.Count > 0;
+            if (!more)
             {
-                // Drained: give the buffer back rather than keep it for the stream's life (an agent's
-                // outbox is empty nearly all the time; a new array per burst is cheap garbage).
-                _head = 0;
+                // Drained: give the queue back rather than keep it for the stream's life (an agent's
+                // outbox is empty nearly all the time; a new queue per burst is cheap garbage).
                 _items = null;
             }
             return true;
         }
-    }
-
-    private T[] Grow(T[] items)
-    {
-        var grown = new T[items.Length * 2];
-        for (var i = 0; i < _count; i++)
-        {
-            grown[i] = items[(_head + i) % items.Length];
-        }
-        _head = 0;
-        _items = grown;
-        return grown;
     }
 
     bool IValueTaskSource<bool>.GetResult(short token) => _waiter.GetResult(token);
