@@ -152,7 +152,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             // A new interval told in a ping applies from this tick; this tick still came after the
             // old one, so silence is judged against the longer of the two.
             var announced = interval.Value;
-            var allowed = (announced > period ? announced : period) * 3 + TimeSpan.FromMilliseconds(200);
+            var allowed = HeartbeatInterval.AllowedSilence(period, announced);
             if (announced != period)
             {
                 timer.Period = period = announced;
@@ -253,4 +253,10 @@ internal sealed class HeartbeatInterval(TimeSpan initial)
         get => TimeSpan.FromTicks(Volatile.Read(ref _ticks));
         set => Volatile.Write(ref _ticks, value.Ticks);
     }
+
+    /// <summary>How long the master may stay silent before the link is given up: three pings
+    /// missed, at the longer of the interval the current tick was scheduled with and one announced
+    /// since (a new interval applies from the next tick).</summary>
+    public static TimeSpan AllowedSilence(TimeSpan scheduled, TimeSpan announced) =>
+        (announced > scheduled ? announced : scheduled) * 3 + TimeSpan.FromMilliseconds(200);
 }

@@ -415,10 +415,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
                     {
                         return;
                     }
-                    // Judged against the longer of the interval this tick was scheduled with and a
-                    // newer one told in a ping.
-                    var allowed = (_heartbeatInterval > _scheduledInterval ? _heartbeatInterval : _scheduledInterval) * 3 + TimeSpan.FromMilliseconds(200);
-                    if (host.Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastMessage)) > allowed)
+                    if (host.Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastMessage)) > HeartbeatInterval.AllowedSilence(_scheduledInterval, _heartbeatInterval))
                     {
                         _session?.Cancel(); // 3 pings missed: the master is lost; reconnect
                         return;
