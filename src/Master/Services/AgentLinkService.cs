@@ -18,20 +18,14 @@ public sealed class AgentLinkService(MasterRuntime runtime)
         var loop = term.Loop;
         var session = loop.OpenAgentLink();
         // One token for both halves: the call's own, which the client, the server's stop, the
-        // end of this leadership term (below) and the end of the drain (finally) all cancel. A
-        // master keeps this per connected agent for as long as the agent stays, so no linked
-        // source of its own, and the reads pass the call's token, which costs nothing per read.
-        var token = context.CancellationToken;
-        using var lost = term.Lost.UnsafeRegister(static c => ((ServerCallContext)c!).Cancel(), context);
+        // end of this leadership term (in the drain) and the end of the drain (finally) all
+        // cancel. A master keeps this per connected agent for as long as the agent stays, so no
+        // linked source of its own, and the reads pass the call's token, which costs nothing per read.
         // The reader runs beside the drain without a Task.Run, a closure or a delegate.
-        var reader = ReadAsync(requests, loop, session, token);
+        var reader = ReadAsync(requests, loop, session, context.CancellationToken);
         try
         {
-            await session.Outbox.DrainToAsync(responses, token);
-        }
-        catch (OperationCanceledException) when (term.Lost.IsCancellationRequested)
-        {
-            throw MasterErrors.NotLeader(runtime.LeaderHint());
+            await runtime.DrainAsync(term, session.Outbox, responses, context);
         }
         finally
         {

@@ -1,6 +1,8 @@
 using Sched.V1;
 using Scheduler.Master.Election;
 using Scheduler.Master.Loop;
+using Scheduler.Master.State;
+using Scheduler.Rpc;
 
 namespace Scheduler.Master.Services;
 
@@ -48,6 +50,24 @@ public sealed class MasterRuntime
     public Term Require()
     {
         return Live(_term) ?? throw MasterErrors.NotLeader(LeaderHint());
+    }
+
+    /// <summary>
+    /// Drains <paramref name="outbox"/> to the stream of <paramref name="context"/>'s call until the
+    /// outbox closes or the call ends. The end of <paramref name="term"/> ends the call (through its
+    /// own token: no linked source per stream) with UNAVAILABLE and the leader hint.
+    /// </summary>
+    public async Task DrainAsync<T>(Term term, Outbox<T> outbox, IServerStreamWriter<T> stream, ServerCallContext context)
+    {
+        using var lost = term.Lost.UnsafeRegister(static c => ((ServerCallContext)c!).Cancel(), context);
+        try
+        {
+            await outbox.DrainToAsync(stream, context.CancellationToken);
+        }
+        catch (OperationCanceledException) when (term.Lost.IsCancellationRequested)
+        {
+            throw MasterErrors.NotLeader(LeaderHint());
+        }
     }
 
     /// <summary>The term if it still holds: not ended, and the election's lease still valid now (a

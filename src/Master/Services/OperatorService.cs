@@ -96,14 +96,9 @@ public sealed class OperatorService(MasterRuntime runtime)
     {
         var term = runtime.Require();
         var outbox = await term.Loop.InvokeAsync(l => l.SubscribeOperator());
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
         try
         {
-            await outbox.DrainToAsync(stream, cts.Token);
-        }
-        catch (OperationCanceledException) when (term.Lost.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
-        {
-            throw MasterErrors.NotLeader(runtime.LeaderHint());
+            await runtime.DrainAsync(term, outbox, stream, context);
         }
         finally
         {

@@ -38,14 +38,9 @@ public sealed class SchedulerService(MasterRuntime runtime)
             var sub = l.Subscribe(request);
             return (sub.Outbox.TryPeek(out var first) ? first.Subscribed.FrameworkId : "", sub);
         });
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
         try
         {
-            await subscription.Outbox.DrainToAsync(stream, cts.Token);
-        }
-        catch (OperationCanceledException) when (term.Lost.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
-        {
-            throw MasterErrors.NotLeader(runtime.LeaderHint());
+            await runtime.DrainAsync(term, subscription.Outbox, stream, context);
         }
         finally
         {
