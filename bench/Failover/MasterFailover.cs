@@ -1,3 +1,4 @@
+using Grpc.Net.Client;
 using System.Diagnostics;
 using System.Globalization;
 using Sched.V1;
@@ -5,7 +6,7 @@ using Scheduler.Agent.Simulation;
 using Scheduler.Cli.Cluster;
 using Scheduler.Etcd;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Bench.Failover;
 
@@ -58,7 +59,7 @@ internal sealed class MasterFailover
         var baseDir = Path.Combine(Path.GetTempPath(), "bench-mfo-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(baseDir);
         var masters = new List<DaemonProcess>();
-        var channels = new Dictionary<string, RpcChannel>();
+        var channels = new Dictionary<string, GrpcChannel>();
         LocalEtcdCluster? etcd = null;
         SimulatedAgentHost? agents = null;
         HoldingFramework? framework = null;
@@ -88,7 +89,7 @@ internal sealed class MasterFailover
             }
             foreach (var a in addresses)
             {
-                channels[a] = RpcChannel.ForAddress(a);
+                channels[a] = GrpcChannels.ForAddress(a);
             }
             var leader = await WaitForLeaderAsync(addresses, channels, exclude: null);
             var leaderIndex = addresses.IndexOf(leader);
@@ -147,7 +148,7 @@ internal sealed class MasterFailover
                 {
                     if (double.IsNaN(reregistered))
                     {
-                        var state = await channel.AsyncUnaryCall(OperatorMethods.GetAgents, new GetAgentsRequest(), new CallOptions().WithTimeout(TimeSpan.FromSeconds(5))).ResponseAsync;
+                        var state = await channel.AsyncUnaryCall(OperatorMethods.GetAgents, new GetAgentsRequest(), new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5))).ResponseAsync;
                         // Recovered agents are UNREACHABLE until they re-register: ACTIVE means back.
                         var active = state.Agents.Count(a => a.Status == AgentStatus.AgentActive);
                         if (half is null && active * 2 >= _agents)
@@ -165,7 +166,7 @@ internal sealed class MasterFailover
                     }
                     if (double.IsNaN(connectedSeen))
                     {
-                        var fws = await channel.AsyncUnaryCall(OperatorMethods.GetFrameworks, new GetFrameworksRequest(), new CallOptions().WithTimeout(TimeSpan.FromSeconds(5))).ResponseAsync;
+                        var fws = await channel.AsyncUnaryCall(OperatorMethods.GetFrameworks, new GetFrameworksRequest(), new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5))).ResponseAsync;
                         if (fws.Frameworks.Any(f => f.Info.Id == frameworkId && f.Connected))
                         {
                             connectedSeen = Ms(killedAt);
@@ -200,7 +201,7 @@ internal sealed class MasterFailover
                 problems.Add("no offer after the kill");
             }
             // Every task must still run, exactly once.
-            var tasks = await channel.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions().WithTimeout(TimeSpan.FromSeconds(10))).ResponseAsync;
+            var tasks = await channel.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
             var running = tasks.Tasks.Where(t => t.State == TaskState.TaskRunning).Select(t => t.Info.TaskId).Distinct().Count();
             if (running != _tasks || tasks.Tasks.Count != _tasks)
             {
@@ -271,16 +272,16 @@ internal sealed class MasterFailover
     }
 
     /// <summary>The term of the leader as <paramref name="channel"/>'s master sees it (0: none known).</summary>
-    private static async Task<ulong> TermAsync(RpcChannel channel)
+    private static async Task<ulong> TermAsync(GrpcChannel channel)
     {
-        var r = await channel.AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions().WithTimeout(TimeSpan.FromSeconds(5))).ResponseAsync;
+        var r = await channel.AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5))).ResponseAsync;
         return r.Leader?.Term ?? 0;
     }
 
     private static double Ms(long since) => Stopwatch.GetElapsedTime(since).TotalMilliseconds;
 
     /// <summary>Polls GetLeader on <paramref name="candidates"/> until one says it leads.</summary>
-    private static async Task<string> WaitForLeaderAsync(IReadOnlyList<string> candidates, Dictionary<string, RpcChannel> channels, string? exclude)
+    private static async Task<string> WaitForLeaderAsync(IReadOnlyList<string> candidates, Dictionary<string, GrpcChannel> channels, string? exclude)
     {
         var until = Stopwatch.GetTimestamp() + (long)(Deadline.TotalSeconds * Stopwatch.Frequency);
         while (Stopwatch.GetTimestamp() < until)
@@ -289,7 +290,7 @@ internal sealed class MasterFailover
             {
                 try
                 {
-                    var r = await channels[a].AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions().WithTimeout(TimeSpan.FromSeconds(2))).ResponseAsync;
+                    var r = await channels[a].AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(2))).ResponseAsync;
                     return r.IsSelf && a != exclude ? a : null;
                 }
                 catch (RpcException)

@@ -1,10 +1,11 @@
+using Grpc.Net.Client;
 using System.Diagnostics.Tracing;
 using System.Globalization;
 using Microsoft.Diagnostics.NETCore.Client;
 using Sched.V1;
 using Scheduler.Cli.Cluster;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Bench.Load;
 
@@ -13,14 +14,14 @@ namespace Scheduler.Bench.Load;
 internal sealed class MasterProcess : IAsyncDisposable
 {
     private readonly DaemonProcess _process;
-    private readonly RpcChannel _channel;
+    private readonly GrpcChannel _channel;
 
     private MasterProcess(DaemonProcess process, string workDir, string address)
     {
         _process = process;
         WorkDir = workDir;
         Address = address;
-        _channel = RpcChannel.ForAddress(address); // one connection for every health reading
+        _channel = GrpcChannels.ForAddress(address); // one connection for every health reading
     }
 
     public string Address { get; }

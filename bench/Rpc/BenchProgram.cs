@@ -1,9 +1,10 @@
+using Grpc.Net.Client;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Bench.Rpc;
 
@@ -54,7 +55,7 @@ internal static class BenchProgram
         var streaming = new Dictionary<string, double>();
         var latency = new List<(string Name, double Fraction, double Rate, double P50, double P99, double Achieved)>();
         double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
-        var channels = targets.ToDictionary(t => t.Name, t => RpcChannel.ForAddress("127.0.0.1:" + t.Server.Port));
+        var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port));
         try
         {
             foreach (var (name, channel) in channels)
@@ -153,7 +154,7 @@ internal static class BenchProgram
 
     private static void Log(string line) => Console.Error.WriteLine(line);
 
-    private static async Task WarmUpAsync(RpcChannel channel)
+    private static async Task WarmUpAsync(GrpcChannel channel)
     {
         var r = await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest());
         if (!r.Healthy)
@@ -165,7 +166,7 @@ internal static class BenchProgram
         await StreamingThroughputAsync(channel, 1, 50_000);
     }
 
-    private static async Task<double> UnaryThroughputAsync(RpcChannel channel, int concurrency, TimeSpan duration)
+    private static async Task<double> UnaryThroughputAsync(GrpcChannel channel, int concurrency, TimeSpan duration)
     {
         var request = new GetHealthRequest();
         var stop = false;
@@ -190,7 +191,7 @@ internal static class BenchProgram
         return counts.Sum() / sw.Elapsed.TotalSeconds;
     }
 
-    private static async Task<double> StreamingThroughputAsync(RpcChannel channel, int streams, int events)
+    private static async Task<double> StreamingThroughputAsync(GrpcChannel channel, int streams, int events)
     {
         var sw = Stopwatch.StartNew();
         var tasks = Enumerable.Range(0, streams).Select(async _ =>
@@ -214,7 +215,7 @@ internal static class BenchProgram
 
     /// <summary>Open-loop load: calls issued on a fixed schedule at <paramref name="rate"/>/s by
     /// a few pacers (1 ms ticks), latency measured per call from issue to response.</summary>
-    private static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(RpcChannel channel, double rate, TimeSpan duration)
+    private static async Task<(double P50, double P99, double Achieved)> LatencyAtRateAsync(GrpcChannel channel, double rate, TimeSpan duration)
     {
         const int pacers = 4;
         var request = new GetHealthRequest();

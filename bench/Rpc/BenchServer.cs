@@ -1,7 +1,7 @@
 using System.Net;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Bench.Rpc;
 

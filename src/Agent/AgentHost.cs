@@ -6,8 +6,10 @@ using Scheduler.Agent.Files;
 using Scheduler.Agent.Isolation;
 using Scheduler.Agent.Native;
 using Scheduler.Agent.Resources;
-using Scheduler.Metrics;
-using Scheduler.Rpc;
+using Scheduler.Hosting;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.HealthCheck;
 
 namespace Scheduler.Agent;
 
@@ -66,16 +68,23 @@ public static class AgentHost
 
         _ = Endpoints.TryParse(options.Listen, out var host, out var port);
         var address = host is "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out var ip) ? ip : IPAddress.Any;
-        var serverOptions = new RpcServerOptions { LoggerFactory = loggerFactory };
-        serverOptions.Endpoints.Add(new RpcEndpoint(new IPEndPoint(address, port)));
+        using var metrics = string.IsNullOrEmpty(options.MetricsListen) ? null : new Telemetry.AgentMetrics(core);
+        core.Metrics = metrics;
+        var serverOptions = new GrpcServerOptions { LoggerFactory = loggerFactory };
+        serverOptions.Endpoints.Add(new GrpcEndpoint(new IPEndPoint(address, port)));
+        if (metrics is not null)
+        {
+            serverOptions.Interceptors.Add(new CallMetricsInterceptor(metrics.Meter, "sched.agent"));
+        }
         var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200));
-        await using var server = new RpcServer(files.Register(new ServiceRegistry()), serverOptions);
-        await server.StartAsync(cancellationToken);
+        var health = new HealthServiceImpl();
+        health.SetStatus("", HealthCheckResponse.Types.ServingStatus.Serving);
+        health.SetStatus(AgentFiles.Descriptor.FullName, HealthCheckResponse.Types.ServingStatus.Serving);
+        await using var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(files).Add(health), cancellationToken);
+        files.Stopping = server.Stopping;
         var bound = server.BoundEndpoints[0];
         var advertised = $"{(address.Equals(IPAddress.Any) ? System.Net.Dns.GetHostName() : host)}:{bound.Port}";
         Console.Out.WriteLine($"agent listening on {host}:{bound.Port}");
-        using var metrics = string.IsNullOrEmpty(options.MetricsListen) ? null : new Telemetry.AgentMetrics(core);
-        core.Metrics = metrics;
         await using var scrape = metrics is null ? null : await MetricsEndpoint.StartAsync(options.MetricsListen!, [metrics.Meter], cancellationToken);
         if (scrape is not null)
         {
@@ -99,7 +108,7 @@ public static class AgentHost
         var link = new MasterLink(core, options, Info, log, TimeProvider.System, new Random());
         using var gc = new SandboxCollector(core, options, log).Start(cancellationToken);
         var code = await link.RunAsync(cancellationToken);
-        await server.StopAsync(CancellationToken.None);
+        await server.StopAsync();
         isolator.RemoveScopeIfEmpty();
         return code;
     }

@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Scheduler.FrameworkSdk;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Cli;
 

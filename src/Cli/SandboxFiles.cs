@@ -1,18 +1,19 @@
+using Grpc.Net.Client;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Cli;
 
 /// <summary>Reads a task's sandbox files from its agent's AgentFiles service.</summary>
 public sealed class SandboxFiles : IDisposable
 {
-    private readonly RpcChannel _channel;
+    private readonly GrpcChannel _channel;
 
     public SandboxFiles(string agentAddress)
     {
         AgentAddress = agentAddress;
-        _channel = RpcChannel.ForAddress(agentAddress);
+        _channel = GrpcChannels.ForAddress(agentAddress);
     }
 
     public string AgentAddress { get; }
@@ -26,7 +27,7 @@ public sealed class SandboxFiles : IDisposable
         while (true)
         {
             var request = new ReadFileRequest { Path = path, Offset = offset, Length = 1 << 20 };
-            using var call = _channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, request, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10), CancellationToken: ct));
+            using var call = _channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct));
             var response = await call.ResponseAsync;
             if (response.Data.Length == 0)
             {
@@ -45,7 +46,7 @@ public sealed class SandboxFiles : IDisposable
         ArgumentNullException.ThrowIfNull(destination);
         try
         {
-            using var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Path = path, Offset = offset, Follow = true }, new CallOptions(CancellationToken: ct));
+            using var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Path = path, Offset = offset, Follow = true }, new CallOptions(cancellationToken: ct));
             while (await call.ResponseStream.MoveNext(ct))
             {
                 var chunk = call.ResponseStream.Current;

@@ -1,7 +1,8 @@
+using Grpc.Net.Client;
 using System.Collections.Concurrent;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.FrameworkSdk;
 
@@ -13,14 +14,14 @@ namespace Scheduler.FrameworkSdk;
 public sealed class MasterDirectory : IDisposable
 {
     private readonly MasterRotation _rotation;
-    private readonly ConcurrentDictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
-    private readonly RpcChannelOptions? _channelOptions;
+    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly GrpcChannelSettings? _channelOptions;
     private readonly Lock _lock = new();
 
     /// <summary>Creates a directory over <paramref name="masters"/> (at least one <c>host:port</c>).</summary>
     /// <param name="masters">The configured master addresses.</param>
     /// <param name="channelOptions">Options for the channels; null for defaults.</param>
-    public MasterDirectory(IEnumerable<string> masters, RpcChannelOptions? channelOptions = null)
+    public MasterDirectory(IEnumerable<string> masters, GrpcChannelSettings? channelOptions = null)
     {
         _rotation = new MasterRotation(masters);
         _channelOptions = channelOptions;
@@ -42,12 +43,12 @@ public sealed class MasterDirectory : IDisposable
     public IReadOnlyList<string> Configured => _rotation.Configured;
 
     /// <summary>The channel to <see cref="Current"/>.</summary>
-    public RpcChannel CurrentChannel => ChannelFor(Current);
+    public GrpcChannel CurrentChannel => ChannelFor(Current);
 
     /// <summary>The (cached) channel to <paramref name="address"/>.</summary>
     /// <param name="address">A master's <c>host:port</c>.</param>
-    public RpcChannel ChannelFor(string address) =>
-        _channels.GetOrAdd(address, a => RpcChannel.ForAddress(a, _channelOptions));
+    public GrpcChannel ChannelFor(string address) =>
+        _channels.GetOrAdd(address, a => GrpcChannels.ForAddress(a, _channelOptions));
 
     /// <summary>
     /// Moves to the leader named by a redirect (<c>sched-leader</c> trailer). Returns false (and
@@ -125,7 +126,7 @@ public sealed class MasterDirectory : IDisposable
             var address = Current;
             try
             {
-                using var call = ChannelFor(address).AsyncUnaryCall(method, request, new CallOptions(Deadline: DateTime.UtcNow + timeout, CancellationToken: cancellationToken));
+                using var call = ChannelFor(address).AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: cancellationToken));
                 return await call.ResponseAsync.ConfigureAwait(false);
             }
             catch (RpcException e) when (attempt < maxRedirects && LeaderHint(e) is { Length: > 0 } leader && !string.Equals(leader, address, StringComparison.Ordinal))

@@ -2,7 +2,7 @@ using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.FrameworkSdk;

@@ -3,7 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.FrameworkSdk;
 
@@ -282,7 +282,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
         var heartbeatTimeout = TimeSpan.Zero;
         try
         {
-            using var call = _masters.ChannelFor(address).AsyncServerStreamingCall(SchedulerMethods.Subscribe, request, new CallOptions(CancellationToken: linked.Token));
+            using var call = _masters.ChannelFor(address).AsyncServerStreamingCall(SchedulerMethods.Subscribe, request, new CallOptions(cancellationToken: linked.Token));
             while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
             {
                 var e = call.ResponseStream.Current;

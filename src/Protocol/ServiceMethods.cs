@@ -1,66 +1,70 @@
+using Google.Protobuf;
 using Google.Protobuf.Reflection;
+using Grpc.Core;
 using Sched.V1;
-using Scheduler.Rpc;
 
 namespace Scheduler.Protocol;
 
-/// <summary>Typed methods of <c>sched.v1.Scheduler</c>, built from the generated descriptors.</summary>
+/// <summary>Typed methods of <c>sched.v1.Scheduler</c>, for code that calls any method of the
+/// service the same way (the SDK's redirect-following call, the CLI). Built from the generated
+/// descriptors, so paths and kinds cannot drift from the .proto file; the generated
+/// <c>Scheduler.SchedulerClient</c> and <c>Scheduler.SchedulerBase</c> use the same paths.</summary>
 public static class SchedulerMethods
 {
-    public static readonly ServiceDescriptor Service = SchedulerReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Scheduler");
+    public static readonly ServiceDescriptor Service = global::Sched.V1.Scheduler.Descriptor;
 
-    public static readonly Method<SubscribeRequest, Event> Subscribe = Method.FromDescriptor<SubscribeRequest, Event>(Service, "Subscribe");
-    public static readonly Method<AcceptRequest, AcceptResponse> Accept = Method.FromDescriptor<AcceptRequest, AcceptResponse>(Service, "Accept");
-    public static readonly Method<DeclineRequest, DeclineResponse> Decline = Method.FromDescriptor<DeclineRequest, DeclineResponse>(Service, "Decline");
-    public static readonly Method<ReviveRequest, ReviveResponse> Revive = Method.FromDescriptor<ReviveRequest, ReviveResponse>(Service, "Revive");
-    public static readonly Method<SuppressRequest, SuppressResponse> Suppress = Method.FromDescriptor<SuppressRequest, SuppressResponse>(Service, "Suppress");
-    public static readonly Method<KillRequest, KillResponse> Kill = Method.FromDescriptor<KillRequest, KillResponse>(Service, "Kill");
-    public static readonly Method<AcknowledgeRequest, AcknowledgeResponse> Acknowledge = Method.FromDescriptor<AcknowledgeRequest, AcknowledgeResponse>(Service, "Acknowledge");
-    public static readonly Method<ReconcileRequest, ReconcileResponse> Reconcile = Method.FromDescriptor<ReconcileRequest, ReconcileResponse>(Service, "Reconcile");
-    public static readonly Method<MessageRequest, MessageResponse> Message = Method.FromDescriptor<MessageRequest, MessageResponse>(Service, "Message");
-    public static readonly Method<TeardownRequest, TeardownResponse> Teardown = Method.FromDescriptor<TeardownRequest, TeardownResponse>(Service, "Teardown");
-    public static readonly Method<UpdateFrameworkRequest, UpdateFrameworkResponse> UpdateFramework = Method.FromDescriptor<UpdateFrameworkRequest, UpdateFrameworkResponse>(Service, "UpdateFramework");
+    public static readonly Method<SubscribeRequest, Event> Subscribe = GrpcMethod.Of<SubscribeRequest, Event>(Service, "Subscribe");
+    public static readonly Method<AcceptRequest, AcceptResponse> Accept = GrpcMethod.Of<AcceptRequest, AcceptResponse>(Service, "Accept");
+    public static readonly Method<DeclineRequest, DeclineResponse> Decline = GrpcMethod.Of<DeclineRequest, DeclineResponse>(Service, "Decline");
+    public static readonly Method<ReviveRequest, ReviveResponse> Revive = GrpcMethod.Of<ReviveRequest, ReviveResponse>(Service, "Revive");
+    public static readonly Method<SuppressRequest, SuppressResponse> Suppress = GrpcMethod.Of<SuppressRequest, SuppressResponse>(Service, "Suppress");
+    public static readonly Method<KillRequest, KillResponse> Kill = GrpcMethod.Of<KillRequest, KillResponse>(Service, "Kill");
+    public static readonly Method<AcknowledgeRequest, AcknowledgeResponse> Acknowledge = GrpcMethod.Of<AcknowledgeRequest, AcknowledgeResponse>(Service, "Acknowledge");
+    public static readonly Method<ReconcileRequest, ReconcileResponse> Reconcile = GrpcMethod.Of<ReconcileRequest, ReconcileResponse>(Service, "Reconcile");
+    public static readonly Method<MessageRequest, MessageResponse> Message = GrpcMethod.Of<MessageRequest, MessageResponse>(Service, "Message");
+    public static readonly Method<TeardownRequest, TeardownResponse> Teardown = GrpcMethod.Of<TeardownRequest, TeardownResponse>(Service, "Teardown");
+    public static readonly Method<UpdateFrameworkRequest, UpdateFrameworkResponse> UpdateFramework = GrpcMethod.Of<UpdateFrameworkRequest, UpdateFrameworkResponse>(Service, "UpdateFramework");
 }
 
 /// <summary>Typed methods of <c>sched.v1.AgentLink</c>.</summary>
 public static class AgentLinkMethods
 {
-    public static readonly ServiceDescriptor Service = AgentReflection.Descriptor.FindTypeByName<ServiceDescriptor>("AgentLink");
+    public static readonly ServiceDescriptor Service = global::Sched.V1.AgentLink.Descriptor;
 
-    public static readonly Method<AgentMessage, MasterMessage> Connect = Method.FromDescriptor<AgentMessage, MasterMessage>(Service, "Connect");
+    public static readonly Method<AgentMessage, MasterMessage> Connect = GrpcMethod.Of<AgentMessage, MasterMessage>(Service, "Connect");
 }
 
 /// <summary>Typed methods of <c>sched.v1.AgentFiles</c>.</summary>
 public static class AgentFilesMethods
 {
-    public static readonly ServiceDescriptor Service = AgentReflection.Descriptor.FindTypeByName<ServiceDescriptor>("AgentFiles");
+    public static readonly ServiceDescriptor Service = global::Sched.V1.AgentFiles.Descriptor;
 
-    public static readonly Method<ListFilesRequest, ListFilesResponse> ListFiles = Method.FromDescriptor<ListFilesRequest, ListFilesResponse>(Service, "ListFiles");
-    public static readonly Method<ReadFileRequest, ReadFileResponse> ReadFile = Method.FromDescriptor<ReadFileRequest, ReadFileResponse>(Service, "ReadFile");
-    public static readonly Method<TailFileRequest, FileChunk> TailFile = Method.FromDescriptor<TailFileRequest, FileChunk>(Service, "TailFile");
+    public static readonly Method<ListFilesRequest, ListFilesResponse> ListFiles = GrpcMethod.Of<ListFilesRequest, ListFilesResponse>(Service, "ListFiles");
+    public static readonly Method<ReadFileRequest, ReadFileResponse> ReadFile = GrpcMethod.Of<ReadFileRequest, ReadFileResponse>(Service, "ReadFile");
+    public static readonly Method<TailFileRequest, FileChunk> TailFile = GrpcMethod.Of<TailFileRequest, FileChunk>(Service, "TailFile");
 }
 
 /// <summary>Typed methods of <c>sched.v1.Operator</c>.</summary>
 public static class OperatorMethods
 {
-    public static readonly ServiceDescriptor Service = OperatorReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Operator");
+    public static readonly ServiceDescriptor Service = global::Sched.V1.Operator.Descriptor;
 
-    public static readonly Method<GetHealthRequest, GetHealthResponse> GetHealth = Method.FromDescriptor<GetHealthRequest, GetHealthResponse>(Service, "GetHealth");
-    public static readonly Method<GetLeaderRequest, GetLeaderResponse> GetLeader = Method.FromDescriptor<GetLeaderRequest, GetLeaderResponse>(Service, "GetLeader");
-    public static readonly Method<GetStateRequest, GetStateResponse> GetState = Method.FromDescriptor<GetStateRequest, GetStateResponse>(Service, "GetState");
-    public static readonly Method<GetAgentsRequest, GetAgentsResponse> GetAgents = Method.FromDescriptor<GetAgentsRequest, GetAgentsResponse>(Service, "GetAgents");
-    public static readonly Method<GetFrameworksRequest, GetFrameworksResponse> GetFrameworks = Method.FromDescriptor<GetFrameworksRequest, GetFrameworksResponse>(Service, "GetFrameworks");
-    public static readonly Method<GetTasksRequest, GetTasksResponse> GetTasks = Method.FromDescriptor<GetTasksRequest, GetTasksResponse>(Service, "GetTasks");
-    public static readonly Method<GetRolesRequest, GetRolesResponse> GetRoles = Method.FromDescriptor<GetRolesRequest, GetRolesResponse>(Service, "GetRoles");
-    public static readonly Method<GetQuotaRequest, GetQuotaResponse> GetQuota = Method.FromDescriptor<GetQuotaRequest, GetQuotaResponse>(Service, "GetQuota");
-    public static readonly Method<UpdateQuotaRequest, UpdateQuotaResponse> UpdateQuota = Method.FromDescriptor<UpdateQuotaRequest, UpdateQuotaResponse>(Service, "UpdateQuota");
-    public static readonly Method<UpdateWeightsRequest, UpdateWeightsResponse> UpdateWeights = Method.FromDescriptor<UpdateWeightsRequest, UpdateWeightsResponse>(Service, "UpdateWeights");
-    public static readonly Method<DrainAgentRequest, DrainAgentResponse> DrainAgent = Method.FromDescriptor<DrainAgentRequest, DrainAgentResponse>(Service, "DrainAgent");
-    public static readonly Method<ReactivateAgentRequest, ReactivateAgentResponse> ReactivateAgent = Method.FromDescriptor<ReactivateAgentRequest, ReactivateAgentResponse>(Service, "ReactivateAgent");
-    public static readonly Method<KillTaskRequest, KillTaskResponse> KillTask = Method.FromDescriptor<KillTaskRequest, KillTaskResponse>(Service, "KillTask");
-    public static readonly Method<OperatorSubscribeRequest, OperatorEvent> Subscribe = Method.FromDescriptor<OperatorSubscribeRequest, OperatorEvent>(Service, "Subscribe");
-    public static readonly Method<ReserveResourcesRequest, ReserveResourcesResponse> ReserveResources = Method.FromDescriptor<ReserveResourcesRequest, ReserveResourcesResponse>(Service, "ReserveResources");
-    public static readonly Method<UnreserveResourcesRequest, UnreserveResourcesResponse> UnreserveResources = Method.FromDescriptor<UnreserveResourcesRequest, UnreserveResourcesResponse>(Service, "UnreserveResources");
+    public static readonly Method<GetHealthRequest, GetHealthResponse> GetHealth = GrpcMethod.Of<GetHealthRequest, GetHealthResponse>(Service, "GetHealth");
+    public static readonly Method<GetLeaderRequest, GetLeaderResponse> GetLeader = GrpcMethod.Of<GetLeaderRequest, GetLeaderResponse>(Service, "GetLeader");
+    public static readonly Method<GetStateRequest, GetStateResponse> GetState = GrpcMethod.Of<GetStateRequest, GetStateResponse>(Service, "GetState");
+    public static readonly Method<GetAgentsRequest, GetAgentsResponse> GetAgents = GrpcMethod.Of<GetAgentsRequest, GetAgentsResponse>(Service, "GetAgents");
+    public static readonly Method<GetFrameworksRequest, GetFrameworksResponse> GetFrameworks = GrpcMethod.Of<GetFrameworksRequest, GetFrameworksResponse>(Service, "GetFrameworks");
+    public static readonly Method<GetTasksRequest, GetTasksResponse> GetTasks = GrpcMethod.Of<GetTasksRequest, GetTasksResponse>(Service, "GetTasks");
+    public static readonly Method<GetRolesRequest, GetRolesResponse> GetRoles = GrpcMethod.Of<GetRolesRequest, GetRolesResponse>(Service, "GetRoles");
+    public static readonly Method<GetQuotaRequest, GetQuotaResponse> GetQuota = GrpcMethod.Of<GetQuotaRequest, GetQuotaResponse>(Service, "GetQuota");
+    public static readonly Method<UpdateQuotaRequest, UpdateQuotaResponse> UpdateQuota = GrpcMethod.Of<UpdateQuotaRequest, UpdateQuotaResponse>(Service, "UpdateQuota");
+    public static readonly Method<UpdateWeightsRequest, UpdateWeightsResponse> UpdateWeights = GrpcMethod.Of<UpdateWeightsRequest, UpdateWeightsResponse>(Service, "UpdateWeights");
+    public static readonly Method<DrainAgentRequest, DrainAgentResponse> DrainAgent = GrpcMethod.Of<DrainAgentRequest, DrainAgentResponse>(Service, "DrainAgent");
+    public static readonly Method<ReactivateAgentRequest, ReactivateAgentResponse> ReactivateAgent = GrpcMethod.Of<ReactivateAgentRequest, ReactivateAgentResponse>(Service, "ReactivateAgent");
+    public static readonly Method<KillTaskRequest, KillTaskResponse> KillTask = GrpcMethod.Of<KillTaskRequest, KillTaskResponse>(Service, "KillTask");
+    public static readonly Method<OperatorSubscribeRequest, OperatorEvent> Subscribe = GrpcMethod.Of<OperatorSubscribeRequest, OperatorEvent>(Service, "Subscribe");
+    public static readonly Method<ReserveResourcesRequest, ReserveResourcesResponse> ReserveResources = GrpcMethod.Of<ReserveResourcesRequest, ReserveResourcesResponse>(Service, "ReserveResources");
+    public static readonly Method<UnreserveResourcesRequest, UnreserveResourcesResponse> UnreserveResources = GrpcMethod.Of<UnreserveResourcesRequest, UnreserveResourcesResponse>(Service, "UnreserveResources");
 }
 
 /// <summary>Well-known metadata keys.</summary>
@@ -68,4 +72,75 @@ public static class MetadataKeys
 {
     /// <summary>Trailer set by non-leading masters: the leader's <c>host:port</c> (empty if unknown).</summary>
     public const string Leader = "sched-leader";
+}
+
+/// <summary>Builds <see cref="Method{TRequest, TResponse}"/> objects from protobuf descriptors, with
+/// marshallers that serialise straight into and out of the call's buffers.</summary>
+public static class GrpcMethod
+{
+    /// <summary>The method <paramref name="name"/> of <paramref name="service"/>; throws when it does
+    /// not exist or its message types are not <typeparamref name="TRequest"/> and <typeparamref name="TResponse"/>.</summary>
+    public static Method<TRequest, TResponse> Of<TRequest, TResponse>(ServiceDescriptor service, string name)
+        where TRequest : class, IMessage<TRequest>, new()
+        where TResponse : class, IMessage<TResponse>, new()
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        var md = service.FindMethodByName(name)
+            ?? throw new ArgumentException($"Service {service.FullName} has no method {name}.", nameof(name));
+        if (md.InputType.ClrType != typeof(TRequest) || md.OutputType.ClrType != typeof(TResponse))
+        {
+            throw new ArgumentException($"{md.FullName} takes {md.InputType.ClrType} and returns {md.OutputType.ClrType}, not {typeof(TRequest)} → {typeof(TResponse)}.", nameof(name));
+        }
+        var type = (md.IsClientStreaming, md.IsServerStreaming) switch
+        {
+            (false, false) => MethodType.Unary,
+            (true, false) => MethodType.ClientStreaming,
+            (false, true) => MethodType.ServerStreaming,
+            (true, true) => MethodType.DuplexStreaming,
+        };
+        return new Method<TRequest, TResponse>(type, service.FullName, md.Name, Marshaller<TRequest>(), Marshaller<TResponse>());
+    }
+
+    /// <summary>The protobuf marshaller of <typeparamref name="T"/> (buffer-writer based, no copy).</summary>
+    public static Marshaller<T> Marshaller<T>()
+        where T : class, IMessage<T>, new()
+    {
+        var parser = new MessageParser<T>(() => new T());
+        return Marshallers.Create<T>(
+            (message, context) =>
+            {
+                context.SetPayloadLength(message.CalculateSize());
+                message.WriteTo(context.GetBufferWriter());
+                context.Complete();
+            },
+            context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+    }
+}
+
+/// <summary>Calls by typed method on any channel (the generated clients do the same per service).</summary>
+public static class ChannelCalls
+{
+    public static AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(this ChannelBase channel, Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
+        where TRequest : class
+        where TResponse : class
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return channel.CreateCallInvoker().AsyncUnaryCall(method, null, options, request);
+    }
+
+    public static AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(this ChannelBase channel, Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
+        where TRequest : class
+        where TResponse : class
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return channel.CreateCallInvoker().AsyncServerStreamingCall(method, null, options, request);
+    }
+
+    public static AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(this ChannelBase channel, Method<TRequest, TResponse> method, CallOptions options = default)
+        where TRequest : class
+        where TResponse : class
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return channel.CreateCallInvoker().AsyncDuplexStreamingCall(method, null, options);
+    }
 }

@@ -1,5 +1,5 @@
 using Scheduler.Agent.Files;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Agent.Tests;

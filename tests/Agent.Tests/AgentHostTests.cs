@@ -1,6 +1,6 @@
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Agent.Tests;
@@ -59,7 +59,7 @@ public class AgentHostTests
             Directory.CreateDirectory(Path.Combine(work, "sandboxes", "fw1", "m1"));
             await File.WriteAllTextAsync(Path.Combine(work, "sandboxes", "fw1", "m1", "stdout"), "hello files", cts.Token);
             var port = register.Register.AgentInfo.Address.Split(':')[^1];
-            using var channel = RpcChannel.ForAddress("127.0.0.1:" + port);
+            using var channel = GrpcChannels.ForAddress("127.0.0.1:" + port);
             var read = await channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, new ReadFileRequest { Path = "fw1/m1/stdout" });
             Assert.Equal("hello files", read.Data.ToStringUtf8());
             var denied = await Assert.ThrowsAsync<RpcException>(async () => await channel.AsyncUnaryCall(AgentFilesMethods.ReadFile, new ReadFileRequest { Path = "../meta/agent.id" }));

@@ -1,7 +1,7 @@
 using Sched.V1;
 using Xunit;
 using Scheduler.Agent.Telemetry;
-using Scheduler.Metrics;
+using Scheduler.Hosting;
 
 namespace Scheduler.Agent.Tests;
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Threading.Channels;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Agent.Tests;
 

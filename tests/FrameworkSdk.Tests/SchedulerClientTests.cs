@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Sched.V1;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 using TaskStatus = Sched.V1.TaskStatus;
 

@@ -3,7 +3,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.FrameworkSdk.Tests;
 

@@ -1,7 +1,8 @@
+using Grpc.Net.Client;
 using Sched.V1;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Integration.Tests;
@@ -117,13 +118,13 @@ public sealed class FaultToleranceTests
 /// <summary>Operator calls against a master, and waiting for a condition to hold.</summary>
 public sealed class MasterProbe(string address) : IDisposable
 {
-    private readonly RpcChannel _channel = RpcChannel.ForAddress(address);
+    private readonly GrpcChannel _channel = GrpcChannels.ForAddress(address);
 
     public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request)
         where TRequest : class, Google.Protobuf.IMessage<TRequest>
         where TResponse : class, Google.Protobuf.IMessage<TResponse>
     {
-        using var call = _channel.AsyncUnaryCall(method, request, new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(5)));
+        using var call = _channel.AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)));
         return await call.ResponseAsync;
     }
 

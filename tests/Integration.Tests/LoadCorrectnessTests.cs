@@ -2,7 +2,7 @@ using Sched.V1;
 using Scheduler.Agent.Simulation;
 using Scheduler.Bench.Load;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Integration.Tests;
@@ -62,7 +62,7 @@ public sealed class LoadCorrectnessTests
                 Assert.Equal(0L, Interlocked.Read(ref framework.AckFailures));
                 Assert.Equal(0, framework.DuplicateTerminals);
 
-                using var op = RpcChannel.ForAddress(master.Address);
+                using var op = GrpcChannels.ForAddress(master.Address);
                 var live = await op.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest()).ResponseAsync.WaitAsync(TimeSpan.FromSeconds(30));
                 Assert.Empty(live.Tasks);
 

@@ -4,7 +4,7 @@ using Scheduler.Cli.Cluster;
 using Scheduler.Etcd;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 using Xunit.Abstractions;
 using TaskStatus = Sched.V1.TaskStatus;
@@ -243,7 +243,7 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
     /// <paramref name="exclude"/> says it leads and answers as leader.</summary>
     internal static async Task<ClusterFixture.Node> WaitForLeaderAsync(IReadOnlyList<ClusterFixture.Node> candidates, ClusterFixture.Node? exclude, TimeSpan timeout)
     {
-        var channels = candidates.Where(c => c != exclude && c.Process is not null).Select(c => (Node: c, Channel: RpcChannel.ForAddress(c.Address))).ToList();
+        var channels = candidates.Where(c => c != exclude && c.Process is not null).Select(c => (Node: c, Channel: GrpcChannels.ForAddress(c.Address))).ToList();
         try
         {
             ClusterFixture.Node? leader = null;
@@ -253,7 +253,7 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
                 {
                     try
                     {
-                        using var call = channel.AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(1)));
+                        using var call = channel.AsyncUnaryCall(OperatorMethods.GetLeader, new GetLeaderRequest(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(1)));
                         if ((await call.ResponseAsync).IsSelf)
                         {
                             leader = node;

@@ -1,8 +1,9 @@
+using Grpc.Net.Client;
 using System.Reflection;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Sched.V1;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Integration.Tests;
@@ -27,7 +28,7 @@ public sealed class RpcMappingTests(SharedCluster cluster) : IClassFixture<Share
         {
             // AgentFiles is served by agents; everything else by the master.
             var address = service.FullName == "sched.v1.AgentFiles" ? cluster.Agents[0].Address : cluster.MasterAddress;
-            using var channel = RpcChannel.ForAddress(address);
+            using var channel = GrpcChannels.ForAddress(address);
             foreach (var method in service.Methods)
             {
                 var generic = CallOneMethod.MakeGenericMethod(method.InputType.ClrType, method.OutputType.ClrType);
@@ -44,12 +45,12 @@ public sealed class RpcMappingTests(SharedCluster cluster) : IClassFixture<Share
     }
 
     /// <summary>Calls a method with a default request and a short deadline; returns the status.</summary>
-    private static async Task<StatusCode> CallOneAsync<TRequest, TResponse>(RpcChannel channel, MethodDescriptor descriptor)
+    private static async Task<StatusCode> CallOneAsync<TRequest, TResponse>(GrpcChannel channel, MethodDescriptor descriptor)
         where TRequest : class, IMessage<TRequest>, new()
         where TResponse : class, IMessage<TResponse>, new()
     {
         var method = Method.FromDescriptor<TRequest, TResponse>(descriptor);
-        var options = new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(2));
+        var options = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(2));
         try
         {
             switch (method.Type)

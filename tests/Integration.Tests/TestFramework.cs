@@ -144,7 +144,7 @@ public sealed class TestFramework : IAsyncDisposable
             {
                 await Client.TeardownAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
             }
-            catch (Exception e) when (e is Scheduler.Rpc.RpcException or SchedulerException or OperationCanceledException)
+            catch (Exception e) when (e is Grpc.Core.RpcException or SchedulerException or OperationCanceledException)
             {
             }
         }

@@ -1,6 +1,6 @@
 using Sched.V1;
 using Scheduler.Master.Tests.Harness;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 using TaskStatus = Sched.V1.TaskStatus;
 

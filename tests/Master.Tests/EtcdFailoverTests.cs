@@ -2,7 +2,7 @@ using Sched.V1;
 using Scheduler.Etcd;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests;

@@ -8,7 +8,7 @@ using Scheduler.Master.Election;
 using Scheduler.Master.Registry;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests;
@@ -52,7 +52,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         var log = new CollectingLoggerProvider();
         await using var master = await HostedMaster.StartAsync(_etcd, advertise: null, log);
         var address = await master.Daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
-        using var channel = RpcChannel.ForAddress(address);
+        using var channel = GrpcChannels.ForAddress(address);
 
         // It runs and answers as a follower that knows no leader, and says why.
         await Poll.UntilAsync(() => log.Lines.Any(l => l.Contains("Cannot campaign for leadership on etcd", StringComparison.Ordinal) && l.Contains(_etcd.Endpoints[0], StringComparison.Ordinal)),
@@ -161,7 +161,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         public async Task WaitLeadingAsync()
         {
             var address = await Daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
-            using var channel = RpcChannel.ForAddress(address);
+            using var channel = GrpcChannels.ForAddress(address);
             await Poll.UntilAsync(async () => (await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role == "leader",
                 TimeSpan.FromSeconds(20), "the master to lead");
         }

@@ -1,7 +1,7 @@
 using Sched.V1;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 using TaskStatus = Sched.V1.TaskStatus;
 

@@ -4,7 +4,7 @@ using Sched.V1;
 using Scheduler.Master.Registry;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Sched.V1;
 using Scheduler.Master.Tests.Harness;
-using Scheduler.Metrics;
+using Scheduler.Hosting;
 using Xunit;
 
 namespace Scheduler.Master.Tests;

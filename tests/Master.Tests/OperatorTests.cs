@@ -1,7 +1,7 @@
 using Sched.V1;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests;
@@ -50,7 +50,7 @@ public sealed class OperatorTests
         await using var cluster = await Cluster.StartAsync();
         var events = new EventLog<OperatorEvent>();
         using var cts = new CancellationTokenSource();
-        using var call = cluster.Master.Channel.AsyncServerStreamingCall(OperatorMethods.Subscribe, new OperatorSubscribeRequest(), new CallOptions(CancellationToken: cts.Token));
+        using var call = cluster.Master.Channel.AsyncServerStreamingCall(OperatorMethods.Subscribe, new OperatorSubscribeRequest(), new CallOptions(cancellationToken: cts.Token));
         var pump = Task.Run(async () =>
         {
             try

@@ -1,7 +1,7 @@
 using Sched.V1;
 using Scheduler.Master.Registry;
 using Scheduler.Master.Tests.Harness;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests;

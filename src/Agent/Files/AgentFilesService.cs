@@ -1,8 +1,7 @@
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Agent.Native;
-using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Agent.Files;
 
@@ -11,16 +10,30 @@ namespace Scheduler.Agent.Files;
 /// relative to that root; absolute paths, <c>..</c> segments and symlinks resolving outside it
 /// are refused with PERMISSION_DENIED, missing paths with NOT_FOUND.
 /// </summary>
-public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll)
+public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll) : AgentFiles.AgentFilesBase
 {
     public const int MaxRead = 1024 * 1024;
     public const int DefaultRead = 64 * 1024;
 
-    public ServiceRegistry Register(ServiceRegistry registry)
-        => registry
-            .AddUnary(AgentFilesMethods.ListFiles, ListFilesAsync)
-            .AddUnary(AgentFilesMethods.ReadFile, ReadFileAsync)
-            .AddServerStreaming(AgentFilesMethods.TailFile, TailFileAsync);
+    /// <summary>Ends follows (TailFile) when the server stops; set by the host once it serves.</summary>
+    public CancellationToken Stopping { get; set; }
+
+    public override Task<ListFilesResponse> ListFiles(ListFilesRequest request, ServerCallContext context) => ListFilesAsync(request, context);
+
+    public override Task<ReadFileResponse> ReadFile(ReadFileRequest request, ServerCallContext context) => ReadFileAsync(request, context);
+
+    public override async Task TailFile(TailFileRequest request, IServerStreamWriter<FileChunk> responseStream, ServerCallContext context)
+    {
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, Stopping);
+        try
+        {
+            await TailFileAsync(request, responseStream, ended.Token);
+        }
+        catch (OperationCanceledException) when (Stopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the agent is stopping; follow the file again once it is back"));
+        }
+    }
 
     public Task<ListFilesResponse> ListFilesAsync(ListFilesRequest request, ServerCallContext context)
     {
@@ -61,14 +74,13 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll)
         return new ReadFileResponse { Data = ByteString.CopyFrom(buffer, 0, read), Offset = file.Position - read, Size = (ulong)file.Length };
     }
 
-    public async Task TailFileAsync(TailFileRequest request, IServerStreamWriter<FileChunk> stream, ServerCallContext context)
+    public async Task TailFileAsync(TailFileRequest request, IServerStreamWriter<FileChunk> stream, CancellationToken ct)
     {
         var path = Resolve(request.Path);
         if (!File.Exists(path))
         {
             throw NotFound(request.Path);
         }
-        var ct = context.CancellationToken;
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         var position = request.Offset >= 0 ? Math.Min(request.Offset, file.Length) : Math.Max(0, file.Length + request.Offset);
         var buffer = new byte[64 * 1024];

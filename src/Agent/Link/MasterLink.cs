@@ -1,8 +1,9 @@
+using Grpc.Net.Client;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Agent;
 
@@ -14,7 +15,7 @@ namespace Scheduler.Agent;
 /// </summary>
 public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random)
 {
-    private readonly Dictionary<string, RpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private bool _announced;
 
     /// <summary>Completes with the first successful registration's agent id.</summary>
@@ -85,11 +86,11 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
-            channel = RpcChannel.ForAddress(address);
+            channel = GrpcChannels.ForAddress(address);
             _channels[address] = channel;
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(CancellationToken: session.Token));
+        using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: session.Token));
         await call.RequestStream.WriteAsync(new AgentMessage { Register = core.BuildRegister(agentInfo()) }, session.Token);
         if (!await call.ResponseStream.MoveNext(session.Token))
         {

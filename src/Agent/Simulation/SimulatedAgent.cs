@@ -1,8 +1,9 @@
+using Grpc.Net.Client;
 using System.Globalization;
 using Google.Protobuf.Collections;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Agent.Simulation;
 
@@ -11,7 +12,7 @@ namespace Scheduler.Agent.Simulation;
 /// behaviour. Status updates wait in an in-memory per-task queue (head of line, re-sent until
 /// acknowledged); nothing is checkpointed, so a restarted simulation starts afresh.
 /// </summary>
-internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChannel channel)
+internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcChannel channel)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SimTask> _tasks = new(StringComparer.Ordinal);
@@ -82,8 +83,8 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, RpcChan
     private async Task SessionAsync(string address, CancellationToken cancellationToken)
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var call = (address == channel.Address.Authority ? channel : host.ChannelFor(address))
-            .AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(CancellationToken: session.Token));
+        using var call = (address == channel.Target ? channel : host.ChannelFor(address))
+            .AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: session.Token));
         AgentMessage register;
         lock (_gate)
         {

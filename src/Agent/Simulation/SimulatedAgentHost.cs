@@ -1,6 +1,8 @@
+using Grpc.Net.Client;
 using Sched.V1;
+using Scheduler.Protocol;
 using Scheduler.Protocol.Resources;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Agent.Simulation;
 
@@ -44,8 +46,8 @@ public sealed class SimulatedAgentCounters
 public sealed class SimulatedAgentHost : IAsyncDisposable
 {
     private readonly List<SimulatedAgent> _agents = [];
-    private readonly List<RpcChannel> _channels = [];
-    private readonly Dictionary<string, RpcChannel> _extraChannels = new(StringComparer.Ordinal);
+    private readonly List<GrpcChannel> _channels = [];
+    private readonly Dictionary<string, GrpcChannel> _extraChannels = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _allRegistered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<SimulatedAgent> _registered = [];
@@ -70,7 +72,7 @@ public sealed class SimulatedAgentHost : IAsyncDisposable
         {
             if (i % options.AgentsPerChannel == 0)
             {
-                _channels.Add(RpcChannel.ForAddress(options.Masters[0]));
+                _channels.Add(GrpcChannels.ForAddress(options.Masters[0]));
             }
             _agents.Add(new SimulatedAgent(this, i, _channels[^1]));
         }
@@ -174,13 +176,13 @@ public sealed class SimulatedAgentHost : IAsyncDisposable
         _allRegistered.TrySetException(new InvalidOperationException(why));
     }
 
-    internal RpcChannel ChannelFor(string address)
+    internal GrpcChannel ChannelFor(string address)
     {
         lock (_gate)
         {
             if (!_extraChannels.TryGetValue(address, out var channel))
             {
-                channel = RpcChannel.ForAddress(address);
+                channel = GrpcChannels.ForAddress(address);
                 _extraChannels[address] = channel;
             }
             return channel;

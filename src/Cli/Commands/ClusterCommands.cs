@@ -4,7 +4,7 @@ using Google.Protobuf;
 using Sched.V1;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Spectre.Console;
 
 namespace Scheduler.Cli.Commands;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Cli.Commands;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Sched.V1;
 using Scheduler.FrameworkSdk;
-using Scheduler.Rpc;
+using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Cli.Commands;

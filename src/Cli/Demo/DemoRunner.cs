@@ -4,7 +4,7 @@ using Sched.V1;
 using Scheduler.Cli.Cluster;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Scheduler.Samples.Batch;
 using Scheduler.Samples.Service;
 using Spectre.Console;

@@ -9,8 +9,7 @@ using Scheduler.Master.Loop;
 using Scheduler.Master.Registry;
 using Scheduler.Master.Services;
 using Scheduler.Master.Telemetry;
-using Scheduler.Metrics;
-using Scheduler.Rpc;
+using Scheduler.Hosting;
 
 namespace Scheduler.Master;
 
@@ -51,24 +50,26 @@ public sealed class MasterDaemon : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        RpcServer? server = null;
+        GrpcServer? server = null;
         MetricsEndpoint? metrics = null;
         ILeaderElection? election = null;
         IRegistryStore? store = null;
         try
         {
-            var registry = new ServiceRegistry();
-            new SchedulerService(_runtime).Map(registry);
-            new AgentLinkService(_runtime).Map(registry);
-            new OperatorService(_runtime).Map(registry);
             if (!MasterOptions.TryParseEndpoint(_options.Listen, out var endpoint))
             {
                 throw new InvalidOperationException($"Listen '{_options.Listen}' is not HOST:PORT.");
             }
-            var serverOptions = new RpcServerOptions { LoggerFactory = _loggerFactory };
-            serverOptions.Endpoints.Add(new RpcEndpoint(endpoint));
-            server = new RpcServer(registry, serverOptions);
-            await server.StartAsync(stoppingToken);
+            var serverOptions = new GrpcServerOptions { LoggerFactory = _loggerFactory };
+            serverOptions.Endpoints.Add(new GrpcEndpoint(endpoint));
+            serverOptions.Interceptors.Add(new CallMetricsInterceptor(_metrics.Meter, "sched.master"));
+            serverOptions.Interceptors.Add(new LeaderInterceptor(_runtime));
+            var services = new GrpcServices()
+                .Add(new SchedulerService(_runtime))
+                .Add(new AgentLinkService(_runtime))
+                .Add(new OperatorService(_runtime))
+                .Add(_runtime.Health);
+            server = await GrpcServer.StartAsync(serverOptions, services, stoppingToken);
             var bound = server.BoundEndpoints[0];
             var address = bound.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
                 ? $"[{bound.Address}]:{bound.Port}"

@@ -26,7 +26,7 @@ internal sealed class MasterCommand<T>(Func<MasterLoop, T> body) : IMasterComman
         catch (Exception e)
         {
             _done.TrySetException(e);
-            if (e is not Scheduler.Rpc.RpcException)
+            if (e is not Grpc.Core.RpcException)
             {
                 throw;
             }

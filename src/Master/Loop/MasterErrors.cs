@@ -1,5 +1,5 @@
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Master.Loop;
 

@@ -5,7 +5,7 @@ using Scheduler.Allocation;
 using Scheduler.Master.Registry;
 using Scheduler.Master.State;
 using Scheduler.Master.Telemetry;
-using Scheduler.Rpc;
+using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Loop;

@@ -1,35 +1,31 @@
+using Grpc.Core;
 using Sched.V1;
 using Scheduler.Master.Loop;
 using Scheduler.Master.State;
-using Scheduler.Protocol;
-using Scheduler.Rpc;
 
 namespace Scheduler.Master.Services;
 
 /// <summary><c>sched.v1.AgentLink</c>: one bidi stream per agent. Incoming messages are posted
 /// to the master loop in order; outgoing ones are drained from the session's outbox.</summary>
-public sealed class AgentLinkService(MasterRuntime runtime)
+public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLinkBase
 {
-    public void Map(ServiceRegistry registry) => registry.AddDuplexStreaming(AgentLinkMethods.Connect, ConnectAsync);
-
-    private async Task ConnectAsync(IAsyncStreamReader<AgentMessage> requests, IServerStreamWriter<MasterMessage> responses, ServerCallContext context)
+    public override async Task Connect(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<MasterMessage> responseStream, ServerCallContext context)
     {
         var term = runtime.Require();
         var loop = term.Loop;
         var session = loop.OpenAgentLink();
-        // One token for both halves: the call's own, which the client, the server's stop, the
-        // end of this leadership term (in the drain) and the end of the drain (finally) all
-        // cancel. A master keeps this per connected agent for as long as the agent stays, so no
-        // linked source of its own, and the reads pass the call's token, which costs nothing per read.
+        // One token for both halves: cancelled by the client, the server's stop, the end of this
+        // leadership term, and the end of the drain (finally), so the reader never outlives the call.
+        using var link = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
         // The reader runs beside the drain without a Task.Run, a closure or a delegate.
-        var reader = ReadAsync(requests, loop, session, context.CancellationToken);
+        var reader = ReadAsync(requestStream, loop, session, link.Token);
         try
         {
-            await runtime.DrainAsync(term, session.Outbox, responses, context);
+            await runtime.DrainLinkedAsync(term, session.Outbox, responseStream, link.Token);
         }
         finally
         {
-            context.Cancel();
+            await link.CancelAsync();
             await reader;
         }
     }

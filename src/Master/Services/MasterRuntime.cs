@@ -1,8 +1,10 @@
+using Grpc.Health.V1;
+using Grpc.HealthCheck;
 using Sched.V1;
 using Scheduler.Master.Election;
 using Scheduler.Master.Loop;
 using Scheduler.Master.State;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Master.Services;
 
@@ -53,16 +55,23 @@ public sealed class MasterRuntime
     }
 
     /// <summary>
-    /// Drains <paramref name="outbox"/> to the stream of <paramref name="context"/>'s call until the
-    /// outbox closes or the call ends. The end of <paramref name="term"/> ends the call (through its
-    /// own token: no linked source per stream) with UNAVAILABLE and the leader hint.
+    /// Drains <paramref name="outbox"/> to <paramref name="stream"/> until the outbox closes or the
+    /// call ends (<paramref name="callToken"/>). The end of <paramref name="term"/> ends the call
+    /// with UNAVAILABLE and the leader hint.
     /// </summary>
-    public async Task DrainAsync<T>(Term term, Outbox<T> outbox, IServerStreamWriter<T> stream, ServerCallContext context)
+    public async Task DrainAsync<T>(Term term, Outbox<T> outbox, IServerStreamWriter<T> stream, CancellationToken callToken)
     {
-        using var lost = term.Lost.UnsafeRegister(static c => ((ServerCallContext)c!).Cancel(), context);
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(callToken, term.Lost);
+        await DrainLinkedAsync(term, outbox, stream, ended.Token);
+    }
+
+    /// <summary>As <see cref="DrainAsync{T}"/>, for a caller whose <paramref name="ended"/> token
+    /// already fires at the end of <paramref name="term"/> (no second linked source).</summary>
+    public async Task DrainLinkedAsync<T>(Term term, Outbox<T> outbox, IServerStreamWriter<T> stream, CancellationToken ended)
+    {
         try
         {
-            await outbox.DrainToAsync(stream, context.CancellationToken);
+            await outbox.DrainToAsync(stream, ended);
         }
         catch (OperationCanceledException) when (term.Lost.IsCancellationRequested)
         {
@@ -75,9 +84,44 @@ public sealed class MasterRuntime
     private Term? Live(Term? term) =>
         term is not null && !term.Lost.IsCancellationRequested && Election?.HoldsLeadership != false ? term : null;
 
-    internal void Begin(MasterLoop loop, CancellationToken lost) => _term = new Term(loop, lost);
+    /// <summary><c>grpc.health.v1.Health</c>: SERVING (overall and per <c>sched.v1</c> service)
+    /// while this master leads, NOT_SERVING otherwise, so that a load balancer finds the leader.</summary>
+    public HealthServiceImpl Health { get; } = NewHealth();
 
-    internal void End() => _term = null;
+    internal void Begin(MasterLoop loop, CancellationToken lost)
+    {
+        _term = new Term(loop, lost);
+        SetServing(Health, HealthCheckResponse.Types.ServingStatus.Serving);
+    }
+
+    internal void End()
+    {
+        _term = null;
+        SetServing(Health, HealthCheckResponse.Types.ServingStatus.NotServing);
+    }
+
+    private static HealthServiceImpl NewHealth()
+    {
+        var health = new HealthServiceImpl();
+        SetServing(health, HealthCheckResponse.Types.ServingStatus.NotServing);
+        return health;
+    }
+
+    private static void SetServing(HealthServiceImpl health, HealthCheckResponse.Types.ServingStatus status)
+    {
+        health.SetStatus("", status);
+        foreach (var service in HealthServices)
+        {
+            health.SetStatus(service, status);
+        }
+    }
+
+    /// <summary>The services whose health follows leadership.</summary>
+    public static readonly string[] HealthServices = [
+        global::Sched.V1.Scheduler.Descriptor.FullName,
+        AgentLink.Descriptor.FullName,
+        Operator.Descriptor.FullName,
+    ];
 
     /// <summary>One leadership term: its loop and the token cancelled when it ends.</summary>
     public sealed record Term(MasterLoop Loop, CancellationToken Lost);

@@ -1,51 +1,60 @@
 using Sched.V1;
 using Scheduler.Master.Loop;
 using Scheduler.Master.Registry;
-using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Master.Services;
 
 /// <summary><c>sched.v1.Operator</c>. GetHealth and GetLeader are answered by every master;
 /// the rest by the leader's loop.</summary>
-public sealed class OperatorService(MasterRuntime runtime)
+public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBase
 {
-    public void Map(ServiceRegistry registry)
+    public override Task<GetHealthResponse> GetHealth(GetHealthRequest request, ServerCallContext context) => Task.FromResult(Health());
+
+    public override Task<GetLeaderResponse> GetLeader(GetLeaderRequest request, ServerCallContext context) => Task.FromResult(Leader());
+
+    public override Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context) => Invoke(l => l.GetState());
+
+    public override Task<GetAgentsResponse> GetAgents(GetAgentsRequest request, ServerCallContext context) => Invoke(l => l.GetAgents());
+
+    public override Task<GetFrameworksResponse> GetFrameworks(GetFrameworksRequest request, ServerCallContext context) => Invoke(l => l.GetFrameworks());
+
+    public override Task<GetTasksResponse> GetTasks(GetTasksRequest request, ServerCallContext context) => Invoke(l => l.GetTasks(request));
+
+    public override Task<GetRolesResponse> GetRoles(GetRolesRequest request, ServerCallContext context) => Invoke(l => l.GetRoles());
+
+    public override Task<GetQuotaResponse> GetQuota(GetQuotaRequest request, ServerCallContext context) => Invoke(l => l.GetQuota());
+
+    public override async Task<UpdateQuotaResponse> UpdateQuota(UpdateQuotaRequest request, ServerCallContext context)
     {
-        registry.AddUnary(OperatorMethods.GetHealth, (_, _) => Task.FromResult(GetHealth()));
-        registry.AddUnary(OperatorMethods.GetLeader, (_, _) => Task.FromResult(GetLeader()));
-        registry.AddUnary(OperatorMethods.GetState, (_, _) => Invoke(l => l.GetState()));
-        registry.AddUnary(OperatorMethods.GetAgents, (_, _) => Invoke(l => l.GetAgents()));
-        registry.AddUnary(OperatorMethods.GetFrameworks, (_, _) => Invoke(l => l.GetFrameworks()));
-        registry.AddUnary(OperatorMethods.GetTasks, (r, _) => Invoke(l => l.GetTasks(r)));
-        registry.AddUnary(OperatorMethods.GetRoles, (_, _) => Invoke(l => l.GetRoles()));
-        registry.AddUnary(OperatorMethods.GetQuota, (_, _) => Invoke(l => l.GetQuota()));
-        registry.AddUnary(OperatorMethods.UpdateQuota, async (r, _) =>
-        {
-            await Durable(await Invoke(l => l.UpdateQuota(r)));
-            return new UpdateQuotaResponse();
-        });
-        registry.AddUnary(OperatorMethods.UpdateWeights, async (r, _) =>
-        {
-            await Durable(await Invoke(l => l.UpdateWeights(r)));
-            return new UpdateWeightsResponse();
-        });
-        registry.AddUnary(OperatorMethods.DrainAgent, (r, _) => Invoke(l => l.DrainAgent(r)));
-        registry.AddUnary(OperatorMethods.ReactivateAgent, (r, _) => Invoke(l => l.ReactivateAgent(r)));
-        registry.AddUnary(OperatorMethods.KillTask, (r, _) => Invoke(l => l.KillTask(r)));
-        registry.AddUnary(OperatorMethods.ReserveResources, async (r, _) =>
-        {
-            var (response, durable) = await Invoke(l => l.ReserveResources(r));
-            await durable;
-            return response;
-        });
-        registry.AddUnary(OperatorMethods.UnreserveResources, async (r, _) =>
-        {
-            var (response, durable) = await Invoke(l => l.UnreserveResources(r));
-            await durable;
-            return response;
-        });
-        registry.AddServerStreaming(OperatorMethods.Subscribe, SubscribeAsync);
+        await Durable(await Invoke(l => l.UpdateQuota(request)));
+        return new UpdateQuotaResponse();
+    }
+
+    public override async Task<UpdateWeightsResponse> UpdateWeights(UpdateWeightsRequest request, ServerCallContext context)
+    {
+        await Durable(await Invoke(l => l.UpdateWeights(request)));
+        return new UpdateWeightsResponse();
+    }
+
+    public override Task<DrainAgentResponse> DrainAgent(DrainAgentRequest request, ServerCallContext context) => Invoke(l => l.DrainAgent(request));
+
+    public override Task<ReactivateAgentResponse> ReactivateAgent(ReactivateAgentRequest request, ServerCallContext context) => Invoke(l => l.ReactivateAgent(request));
+
+    public override Task<KillTaskResponse> KillTask(KillTaskRequest request, ServerCallContext context) => Invoke(l => l.KillTask(request));
+
+    public override async Task<ReserveResourcesResponse> ReserveResources(ReserveResourcesRequest request, ServerCallContext context)
+    {
+        var (response, durable) = await Invoke(l => l.ReserveResources(request));
+        await durable;
+        return response;
+    }
+
+    public override async Task<UnreserveResourcesResponse> UnreserveResources(UnreserveResourcesRequest request, ServerCallContext context)
+    {
+        var (response, durable) = await Invoke(l => l.UnreserveResources(request));
+        await durable;
+        return response;
     }
 
     private Task<T> Invoke<T>(Func<MasterLoop, T> body) => runtime.Require().Loop.InvokeAsync(body);
@@ -66,7 +75,7 @@ public sealed class OperatorService(MasterRuntime runtime)
         }
     }
 
-    private GetHealthResponse GetHealth()
+    private GetHealthResponse Health()
     {
         var loop = runtime.CurrentLoop;
         var role = loop is null ? "follower" : loop.Recovering ? "recovering" : runtime.Standalone ? "standalone" : "leader";
@@ -81,7 +90,7 @@ public sealed class OperatorService(MasterRuntime runtime)
         };
     }
 
-    private GetLeaderResponse GetLeader()
+    private GetLeaderResponse Leader()
     {
         var loop = runtime.CurrentLoop;
         if (loop is not null)
@@ -92,13 +101,13 @@ public sealed class OperatorService(MasterRuntime runtime)
         return new GetLeaderResponse { Leader = leader, IsSelf = false };
     }
 
-    private async Task SubscribeAsync(OperatorSubscribeRequest request, IServerStreamWriter<OperatorEvent> stream, ServerCallContext context)
+    public override async Task Subscribe(OperatorSubscribeRequest request, IServerStreamWriter<OperatorEvent> responseStream, ServerCallContext context)
     {
         var term = runtime.Require();
         var outbox = await term.Loop.InvokeAsync(l => l.SubscribeOperator());
         try
         {
-            await runtime.DrainAsync(term, outbox, stream, context);
+            await runtime.DrainAsync(term, outbox, responseStream, context.CancellationToken);
         }
         finally
         {

@@ -1,36 +1,41 @@
+using Grpc.Core;
 using Sched.V1;
 using Scheduler.Master.Loop;
-using Scheduler.Protocol;
-using Scheduler.Rpc;
+using SchedulerBase = Sched.V1.Scheduler.SchedulerBase;
 
 namespace Scheduler.Master.Services;
 
-/// <summary><c>sched.v1.Scheduler</c>: translates framework calls into master commands.</summary>
-public sealed class SchedulerService(MasterRuntime runtime)
+/// <summary><c>sched.v1.Scheduler</c>: translates framework calls into master commands. The
+/// leader check is the <see cref="LeaderInterceptor"/>'s; a term that ends between that check
+/// and a handler's is caught again by <see cref="MasterRuntime.Require"/>.</summary>
+public sealed class SchedulerService(MasterRuntime runtime) : SchedulerBase
 {
-    public void Map(ServiceRegistry registry)
+    public override async Task<AcceptResponse> Accept(AcceptRequest request, ServerCallContext context)
     {
-        registry.AddServerStreaming(SchedulerMethods.Subscribe, SubscribeAsync);
-        registry.AddUnary(SchedulerMethods.Accept, async (r, _) =>
-        {
-            // Resource operations answer once the registry holds their result.
-            await await Invoke(l => l.Accept(r));
-            return new AcceptResponse();
-        });
-        registry.AddUnary(SchedulerMethods.Decline, (r, _) => Invoke(l => l.Decline(r)));
-        registry.AddUnary(SchedulerMethods.Revive, (r, _) => Invoke(l => l.Revive(r)));
-        registry.AddUnary(SchedulerMethods.Suppress, (r, _) => Invoke(l => l.Suppress(r)));
-        registry.AddUnary(SchedulerMethods.Kill, (r, _) => Invoke(l => l.Kill(r)));
-        registry.AddUnary(SchedulerMethods.Acknowledge, (r, _) => Invoke(l => l.Acknowledge(r)));
-        registry.AddUnary(SchedulerMethods.Reconcile, (r, _) => Invoke(l => l.Reconcile(r)));
-        registry.AddUnary(SchedulerMethods.Message, (r, _) => Invoke(l => l.Message(r)));
-        registry.AddUnary(SchedulerMethods.Teardown, (r, _) => Invoke(l => l.Teardown(r)));
-        registry.AddUnary(SchedulerMethods.UpdateFramework, (r, _) => Invoke(l => l.UpdateFramework(r)));
+        // Resource operations answer once the registry holds their result.
+        await await Invoke(l => l.Accept(request));
+        return new AcceptResponse();
     }
 
-    private Task<T> Invoke<T>(Func<MasterLoop, T> body) => runtime.Require().Loop.InvokeAsync(body);
+    public override Task<DeclineResponse> Decline(DeclineRequest request, ServerCallContext context) => Invoke(l => l.Decline(request));
 
-    private async Task SubscribeAsync(SubscribeRequest request, IServerStreamWriter<Event> stream, ServerCallContext context)
+    public override Task<ReviveResponse> Revive(ReviveRequest request, ServerCallContext context) => Invoke(l => l.Revive(request));
+
+    public override Task<SuppressResponse> Suppress(SuppressRequest request, ServerCallContext context) => Invoke(l => l.Suppress(request));
+
+    public override Task<KillResponse> Kill(KillRequest request, ServerCallContext context) => Invoke(l => l.Kill(request));
+
+    public override Task<AcknowledgeResponse> Acknowledge(AcknowledgeRequest request, ServerCallContext context) => Invoke(l => l.Acknowledge(request));
+
+    public override Task<ReconcileResponse> Reconcile(ReconcileRequest request, ServerCallContext context) => Invoke(l => l.Reconcile(request));
+
+    public override Task<MessageResponse> Message(MessageRequest request, ServerCallContext context) => Invoke(l => l.Message(request));
+
+    public override Task<TeardownResponse> Teardown(TeardownRequest request, ServerCallContext context) => Invoke(l => l.Teardown(request));
+
+    public override Task<UpdateFrameworkResponse> UpdateFramework(UpdateFrameworkRequest request, ServerCallContext context) => Invoke(l => l.UpdateFramework(request));
+
+    public override async Task Subscribe(SubscribeRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
     {
         var term = runtime.Require();
         var (frameworkId, subscription) = await term.Loop.InvokeAsync(l =>
@@ -40,11 +45,13 @@ public sealed class SchedulerService(MasterRuntime runtime)
         });
         try
         {
-            await runtime.DrainAsync(term, subscription.Outbox, stream, context);
+            await runtime.DrainAsync(term, subscription.Outbox, responseStream, context.CancellationToken);
         }
         finally
         {
             term.Loop.Post(l => l.OnSubscriptionClosed(frameworkId, subscription));
         }
     }
+
+    private Task<T> Invoke<T>(Func<MasterLoop, T> body) => runtime.Require().Loop.InvokeAsync(body);
 }

@@ -1,5 +1,5 @@
 using System.Threading.Tasks.Sources;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Master.State;
 
@@ -18,6 +18,7 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
 {
     private const int MaxUnflushed = 256;
     private const int InitialCapacity = 4;
+    private static readonly WriteOptions BufferHint = new(WriteFlags.BufferHint);
 
     private readonly Lock _sync = new();
     private ManualResetValueTaskSourceCore<bool> _waiter = new() { RunContinuationsAsynchronously = true };
@@ -104,8 +105,8 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
     {
         // Several queued messages leave with one flush (bounded, so a long burst still goes
         // out in pieces): a framework receiving 100,000 updates a second, or an agent its launches
-        // and pings, costs a frame and a system call per burst, not per message.
-        var buffered = writer as IBufferedStreamWriter<T>;
+        // and pings, costs a frame and a system call per burst, not per message. BufferHint asks
+        // the server to queue a write without flushing it; a write without it flushes the lot.
         // One registration for the whole drain (not one per wait): a long-lived idle stream keeps
         // a single callback on the token.
         using var registration = cancellationToken.UnsafeRegister(static s => ((Outbox<T>)s!).CancelWait(), this);
@@ -114,16 +115,10 @@ public sealed class Outbox<T> : IValueTaskSource<bool>
             var unflushed = 0;
             while (TryDequeue(out var message, out var more))
             {
-                if (buffered is not null && unflushed < MaxUnflushed && more)
-                {
-                    await buffered.WriteAsync(message, flush: false, cancellationToken).ConfigureAwait(false);
-                    unflushed++;
-                }
-                else
-                {
-                    await writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
-                    unflushed = 0;
-                }
+                var buffer = unflushed < MaxUnflushed && more;
+                writer.WriteOptions = buffer ? BufferHint : null;
+                await writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+                unflushed = buffer ? unflushed + 1 : 0;
             }
         }
         if (Volatile.Read(ref _error) is { } error)

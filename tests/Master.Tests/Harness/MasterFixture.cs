@@ -1,9 +1,10 @@
+using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests.Harness;
@@ -24,7 +25,7 @@ public sealed class MasterFixture : IAsyncDisposable
         WorkDir = workDir;
         _ownsWorkDir = ownsWorkDir;
         Address = address;
-        Channel = RpcChannel.ForAddress(address);
+        Channel = GrpcChannels.ForAddress(address);
     }
 
     public string WorkDir { get; }
@@ -37,7 +38,7 @@ public sealed class MasterFixture : IAsyncDisposable
 
     public string Address { get; }
 
-    public RpcChannel Channel { get; }
+    public GrpcChannel Channel { get; }
 
     public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null, Action<MasterComponents>? components = null, bool waitForLeadership = true)
     {
@@ -115,7 +116,7 @@ public sealed class MasterFixture : IAsyncDisposable
     public Task<TResponse> Operator<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request)
         where TRequest : class, Google.Protobuf.IMessage<TRequest>
         where TResponse : class, Google.Protobuf.IMessage<TResponse>
-        => Channel.AsyncUnaryCall(method, request, new CallOptions().WithTimeout(TimeSpan.FromSeconds(10))).ResponseAsync;
+        => Channel.AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
 
     public async Task<IReadOnlyList<AgentState>> GetAgentsAsync() => (await Operator(OperatorMethods.GetAgents, new GetAgentsRequest())).Agents;
 

@@ -1,7 +1,8 @@
+using Grpc.Net.Client;
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Tests.Harness;
@@ -14,7 +15,7 @@ namespace Scheduler.Master.Tests.Harness;
 /// </summary>
 public sealed class TestAgentLink : IAsyncDisposable
 {
-    private readonly RpcChannel _channel;
+    private readonly GrpcChannel _channel;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     // Per task, the updates not yet acknowledged; only the head is (re-)sent, as the real agent does.
@@ -26,7 +27,7 @@ public sealed class TestAgentLink : IAsyncDisposable
     private Task _resender = Task.CompletedTask;
     private CancellationTokenSource _linkStop = new();
 
-    public TestAgentLink(RpcChannel channel, IEnumerable<Resource> resources, string hostname = "test-host")
+    public TestAgentLink(GrpcChannel channel, IEnumerable<Resource> resources, string hostname = "test-host")
     {
         _channel = channel;
         Info = new AgentInfo { Hostname = hostname, Address = hostname + ":5051" };
@@ -76,7 +77,7 @@ public sealed class TestAgentLink : IAsyncDisposable
         _call?.Dispose();
         _linkStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         Messages = new EventLog<MasterMessage>();
-        _call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(CancellationToken: _linkStop.Token));
+        _call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: _linkStop.Token));
         var register = new AgentMessage.Types.Register { AgentInfo = Info };
         register.Tasks.AddRange(Tasks.Values);
         register.Frameworks.AddRange(Frameworks);

@@ -1,20 +1,21 @@
+using Grpc.Net.Client;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Rpc;
+using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Tests.Harness;
 
-/// <summary>A framework scheduler made of raw RpcChannel calls: subscribes, records every event,
+/// <summary>A framework scheduler made of raw GrpcChannel calls: subscribes, records every event,
 /// and issues the unary calls with its framework id and stream id.</summary>
 public sealed class TestFramework : IAsyncDisposable
 {
-    private readonly RpcChannel _channel;
+    private readonly GrpcChannel _channel;
     private CancellationTokenSource _stop = new();
     private AsyncServerStreamingCall<Event>? _call;
     private Task _pump = Task.CompletedTask;
 
-    public TestFramework(RpcChannel channel, FrameworkInfo info)
+    public TestFramework(GrpcChannel channel, FrameworkInfo info)
     {
         _channel = channel;
         Info = info;
@@ -51,7 +52,7 @@ public sealed class TestFramework : IAsyncDisposable
         Events = events;
         Offers = offers;
         _stop = new CancellationTokenSource();
-        _call = _channel.AsyncServerStreamingCall(SchedulerMethods.Subscribe, request, new CallOptions(CancellationToken: _stop.Token));
+        _call = _channel.AsyncServerStreamingCall(SchedulerMethods.Subscribe, request, new CallOptions(cancellationToken: _stop.Token));
         var call = _call;
         var token = _stop.Token;
         _pump = Task.Run(async () =>

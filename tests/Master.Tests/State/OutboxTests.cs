@@ -1,5 +1,5 @@
 using Scheduler.Master.State;
-using Scheduler.Rpc;
+using Grpc.Core;
 using Xunit;
 
 namespace Scheduler.Master.Tests.State;

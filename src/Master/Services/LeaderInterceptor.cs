@@ -1,0 +1,29 @@
+using Grpc.Core;
+using Scheduler.Hosting;
+
+namespace Scheduler.Master.Services;
+
+/// <summary>
+/// The leader check of every <c>sched.v1</c> call, in one place: a master that does not lead
+/// answers UNAVAILABLE with the leader's address in the <c>sched-leader</c> trailer (empty when
+/// unknown), which the SDK, agents and CLI follow. <c>Operator.GetHealth</c>,
+/// <c>Operator.GetLeader</c>, <c>grpc.health.v1.Health</c> and server reflection are answered by
+/// every master.
+/// </summary>
+public sealed class LeaderInterceptor(MasterRuntime runtime) : ServerCallInterceptor
+{
+    private static readonly HashSet<string> AnsweredByEveryMaster = new(StringComparer.Ordinal)
+    {
+        "/" + Sched.V1.Operator.Descriptor.FullName + "/GetHealth",
+        "/" + Sched.V1.Operator.Descriptor.FullName + "/GetLeader",
+    };
+
+    protected override Task<T> AroundAsync<T>(ServerCallContext context, Func<Task<T>> call)
+    {
+        if (context.Method.StartsWith("/sched.v1.", StringComparison.Ordinal) && !AnsweredByEveryMaster.Contains(context.Method))
+        {
+            runtime.Require();
+        }
+        return call();
+    }
+}
