@@ -1,29 +1,27 @@
 using System.Net;
 using System.Threading.Channels;
 using Sched.V1;
+using Scheduler.Hosting;
 using Scheduler.Protocol;
 using Grpc.Core;
 
 namespace Scheduler.Agent.Tests;
 
 /// <summary>
-/// A master-side test double for the AgentLink protocol: an RpcServer mapping
-/// <c>AgentLinkMethods.Connect</c> that either redirects (UNAVAILABLE + sched-leader) or
+/// A master-side test double for the AgentLink protocol: a gRPC server serving
+/// <c>AgentLink.Connect</c> that either redirects (UNAVAILABLE + sched-leader) or
 /// registers the agent, answers heartbeats with pings, records what the agent sends, and lets the
 /// test send master messages.
 /// </summary>
 public sealed class TestMasterEndpoint : IAsyncDisposable
 {
-    private readonly RpcServer _server;
     private readonly string? _redirectTo;
     private readonly Channel<MasterMessage> _toAgent = Channel.CreateUnbounded<MasterMessage>();
+    private GrpcServer _server = null!;
 
     private TestMasterEndpoint(string? redirectTo)
     {
         _redirectTo = redirectTo;
-        var options = new RpcServerOptions();
-        options.Endpoints.Add(new RpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
-        _server = new RpcServer(new ServiceRegistry().AddDuplexStreaming(AgentLinkMethods.Connect, ConnectAsync), options);
     }
 
     public string Address => $"127.0.0.1:{_server.BoundEndpoints[0].Port}";
@@ -41,13 +39,22 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
     public static async Task<TestMasterEndpoint> StartAsync(string? redirectTo = null)
     {
         var m = new TestMasterEndpoint(redirectTo);
-        await m._server.StartAsync();
+        var options = new GrpcServerOptions();
+        options.Endpoints.Add(new GrpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
+        m._server = await GrpcServer.StartAsync(options, new GrpcServices().Add(new LinkService(m)));
         return m;
     }
 
     public ValueTask SendAsync(MasterMessage message) => _toAgent.Writer.WriteAsync(message);
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    /// <summary>The served <c>sched.v1.AgentLink</c>.</summary>
+    private sealed class LinkService(TestMasterEndpoint master) : AgentLink.AgentLinkBase
+    {
+        public override Task Connect(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<MasterMessage> responseStream, ServerCallContext context)
+            => master.ConnectAsync(requestStream, responseStream, context);
+    }
 
     private async Task ConnectAsync(IAsyncStreamReader<AgentMessage> requests, IServerStreamWriter<MasterMessage> responses, ServerCallContext context)
     {

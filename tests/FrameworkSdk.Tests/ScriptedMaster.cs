@@ -2,24 +2,25 @@ using System.Net;
 using System.Threading.Channels;
 using Google.Protobuf;
 using Sched.V1;
+using Scheduler.Hosting;
 using Scheduler.Protocol;
 using Grpc.Core;
 
 namespace Scheduler.FrameworkSdk.Tests;
 
 /// <summary>
-/// A scripted stand-in for a master (a test double, not the real master): a real RpcServer on
+/// A scripted stand-in for a master (a test double, not the real master): a real gRPC server on
 /// loopback serving sched.v1.Scheduler, where each Subscribe call is handed to the test to drive
 /// and every unary request is recorded. Lets SDK tests exercise redirects, silent masters and
 /// refusals that a real master only produces under failure.
 /// </summary>
 public sealed class ScriptedMaster : IAsyncDisposable
 {
-    private readonly RpcServer _server;
+    private readonly GrpcServer _server;
     private readonly Channel<Subscription> _subscriptions = Channel.CreateUnbounded<Subscription>();
     private readonly Channel<IMessage> _calls = Channel.CreateUnbounded<IMessage>();
 
-    private ScriptedMaster(RpcServer server)
+    private ScriptedMaster(GrpcServer server)
     {
         _server = server;
     }
@@ -37,24 +38,12 @@ public sealed class ScriptedMaster : IAsyncDisposable
 
     public static async Task<ScriptedMaster> StartAsync()
     {
-        ScriptedMaster? master = null;
-        var registry = new ServiceRegistry();
-        registry.AddServerStreaming(SchedulerMethods.Subscribe, (request, stream, context) => master!.SubscribeAsync(request, stream, context));
-        Unary(registry, SchedulerMethods.Accept, () => master!);
-        Unary(registry, SchedulerMethods.Decline, () => master!);
-        Unary(registry, SchedulerMethods.Revive, () => master!);
-        Unary(registry, SchedulerMethods.Suppress, () => master!);
-        Unary(registry, SchedulerMethods.Kill, () => master!);
-        Unary(registry, SchedulerMethods.Acknowledge, () => master!);
-        Unary(registry, SchedulerMethods.Reconcile, () => master!);
-        Unary(registry, SchedulerMethods.Message, () => master!);
-        Unary(registry, SchedulerMethods.Teardown, () => master!);
-        Unary(registry, SchedulerMethods.UpdateFramework, () => master!);
-        var options = new RpcServerOptions();
-        options.Endpoints.Add(new RpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
-        var server = new RpcServer(registry, options);
-        await server.StartAsync();
-        master = new ScriptedMaster(server);
+        var service = new ScriptedService();
+        var options = new GrpcServerOptions();
+        options.Endpoints.Add(new GrpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
+        var server = await GrpcServer.StartAsync(options, new GrpcServices().Add(service));
+        var master = new ScriptedMaster(server);
+        service.Master = master;
         return master;
     }
 
@@ -81,21 +70,45 @@ public sealed class ScriptedMaster : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-    private static void Unary<TRequest, TResponse>(ServiceRegistry registry, Method<TRequest, TResponse> method, Func<ScriptedMaster> master)
-        where TRequest : class, IMessage<TRequest>
-        where TResponse : class, IMessage<TResponse>, new()
+    private Task<TResponse> Record<TRequest, TResponse>(TRequest request)
+        where TRequest : IMessage
+        where TResponse : new()
     {
-        registry.AddUnary(method, (request, _) =>
+        ThrowIfRedirecting();
+        if (request is AcknowledgeRequest ack && UnknownTask is { } unknown && (ack.TaskId == unknown || ack.Items.Any(i => i.TaskId == unknown)))
         {
-            var m = master();
-            m.ThrowIfRedirecting();
-            if (request is AcknowledgeRequest ack && m.UnknownTask is { } unknown && (ack.TaskId == unknown || ack.Items.Any(i => i.TaskId == unknown)))
-            {
-                throw new RpcException(new Status(StatusCode.NotFound, $"task '{unknown}' is not known"));
-            }
-            m._calls.Writer.TryWrite(request);
-            return Task.FromResult(new TResponse());
-        });
+            throw new RpcException(new Status(StatusCode.NotFound, $"task '{unknown}' is not known"));
+        }
+        _calls.Writer.TryWrite(request);
+        return Task.FromResult(new TResponse());
+    }
+
+    /// <summary>The served <c>sched.v1.Scheduler</c>: every call goes to the scripted master.</summary>
+    private sealed class ScriptedService : Sched.V1.Scheduler.SchedulerBase
+    {
+        public ScriptedMaster Master { get; set; } = null!;
+
+        public override Task Subscribe(SubscribeRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context) => Master.SubscribeAsync(request, responseStream, context);
+
+        public override Task<AcceptResponse> Accept(AcceptRequest request, ServerCallContext context) => Master.Record<AcceptRequest, AcceptResponse>(request);
+
+        public override Task<DeclineResponse> Decline(DeclineRequest request, ServerCallContext context) => Master.Record<DeclineRequest, DeclineResponse>(request);
+
+        public override Task<ReviveResponse> Revive(ReviveRequest request, ServerCallContext context) => Master.Record<ReviveRequest, ReviveResponse>(request);
+
+        public override Task<SuppressResponse> Suppress(SuppressRequest request, ServerCallContext context) => Master.Record<SuppressRequest, SuppressResponse>(request);
+
+        public override Task<KillResponse> Kill(KillRequest request, ServerCallContext context) => Master.Record<KillRequest, KillResponse>(request);
+
+        public override Task<AcknowledgeResponse> Acknowledge(AcknowledgeRequest request, ServerCallContext context) => Master.Record<AcknowledgeRequest, AcknowledgeResponse>(request);
+
+        public override Task<ReconcileResponse> Reconcile(ReconcileRequest request, ServerCallContext context) => Master.Record<ReconcileRequest, ReconcileResponse>(request);
+
+        public override Task<MessageResponse> Message(MessageRequest request, ServerCallContext context) => Master.Record<MessageRequest, MessageResponse>(request);
+
+        public override Task<TeardownResponse> Teardown(TeardownRequest request, ServerCallContext context) => Master.Record<TeardownRequest, TeardownResponse>(request);
+
+        public override Task<UpdateFrameworkResponse> UpdateFramework(UpdateFrameworkRequest request, ServerCallContext context) => Master.Record<UpdateFrameworkRequest, UpdateFrameworkResponse>(request);
     }
 
     private void ThrowIfRedirecting()

@@ -4,6 +4,7 @@ using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Sched.V1;
 using Grpc.Core;
+using Scheduler.Protocol;
 using Xunit;
 
 namespace Scheduler.Integration.Tests;
@@ -49,7 +50,7 @@ public sealed class RpcMappingTests(SharedCluster cluster) : IClassFixture<Share
         where TRequest : class, IMessage<TRequest>, new()
         where TResponse : class, IMessage<TResponse>, new()
     {
-        var method = Method.FromDescriptor<TRequest, TResponse>(descriptor);
+        var method = GrpcMethod.Of<TRequest, TResponse>(descriptor.Service, descriptor.Name);
         var options = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(2));
         try
         {
@@ -70,7 +71,7 @@ public sealed class RpcMappingTests(SharedCluster cluster) : IClassFixture<Share
                     }
                     break;
                 case MethodType.ClientStreaming:
-                    using (var call = channel.AsyncClientStreamingCall(method, options))
+                    using (var call = channel.CreateCallInvoker().AsyncClientStreamingCall(method, null, options))
                     {
                         await call.RequestStream.CompleteAsync();
                         await call.ResponseAsync;

@@ -38,7 +38,7 @@ public sealed class MasterMetrics : IDisposable
         _meter.CreateObservableGauge("sched.master.role.reserved", () => RoleResources(r => r.Reserved), "{resource}", "Scalar resources reserved for a role's subtree, by resource");
         _meter.CreateObservableGauge("sched.master.role.quota.guarantee", () => RoleResources(r => r.Quota?.Guarantees ?? []), "{resource}", "Quota guarantee of a role, by resource");
         _meter.CreateObservableGauge("sched.master.role.quota.limit", () => RoleResources(r => r.Quota?.Limits ?? []), "{resource}", "Quota limit of a role, by resource");
-        _roleGauge = _meter.CreateObservableGauge("sched.master.role.dominant_share", () => RoleValues(r => r.DominantShare), "1", "Dominant share of a role (allocated / total, largest over resources, unweighted)");
+        _roleGauge = _meter.CreateObservableGauge("sched.master.role.dominant_share.ratio", () => RoleValues(r => r.DominantShare), "1", "Dominant share of a role (allocated / total, largest over resources, unweighted)");
         _meter.CreateObservableGauge("sched.master.role.weight", () => RoleValues(r => r.Weight), "{weight}", "Weight of a role");
         _meter.CreateObservableGauge("sched.master.allocator.filters", () => Gauge(g => g.Allocator?.ActiveFilters ?? 0), "{filter}", "Active decline filters (framework × agent)");
         _meter.CreateObservableCounter("sched.master.allocator.cycles", () => Gauge(g => (int)Math.Min(int.MaxValue, g.Allocator?.Cycles ?? 0)), "{cycle}", "Allocation cycles run by this master's current term");

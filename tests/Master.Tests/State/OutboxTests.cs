@@ -87,7 +87,7 @@ public sealed class OutboxTests
         }
     }
 
-    private sealed class RecordingWriter : IBufferedStreamWriter<int>
+    private sealed class RecordingWriter : IAsyncStreamWriter<int>
     {
         private readonly Lock _sync = new();
         private readonly List<int> _messages = [];
@@ -106,10 +106,14 @@ public sealed class OutboxTests
             }
         }
 
-        public Task WriteAsync(int message, CancellationToken cancellationToken = default) => WriteAsync(message, flush: true, cancellationToken);
+        /// <summary>As a server stream: a write with <see cref="WriteFlags.BufferHint"/> is queued, any other flushes.</summary>
+        public WriteOptions? WriteOptions { get; set; }
 
-        public Task WriteAsync(int message, bool flush, CancellationToken cancellationToken = default)
+        public Task WriteAsync(int message) => WriteAsync(message, CancellationToken.None);
+
+        public Task WriteAsync(int message, CancellationToken cancellationToken)
         {
+            var flush = ((WriteOptions?.Flags ?? default) & WriteFlags.BufferHint) == 0;
             TaskCompletionSource changed;
             lock (_sync)
             {
