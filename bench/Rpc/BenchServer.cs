@@ -1,6 +1,6 @@
 using System.Net;
 using Sched.V1;
-using Scheduler.Protocol;
+using Scheduler.Hosting;
 using Grpc.Core;
 
 namespace Scheduler.Bench.Rpc;
@@ -17,24 +17,28 @@ internal static class BenchServer
 
     public static async Task<int> ServeAsync()
     {
-        var registry = new ServiceRegistry()
-            .AddUnary(OperatorMethods.GetHealth, static (_, _) => Task.FromResult(Health))
-            .AddServerStreaming(SchedulerMethods.Subscribe, SubscribeAsync);
-        var options = new RpcServerOptions();
-        options.Endpoints.Add(new RpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
-        await using var server = new RpcServer(registry, options);
-        await server.StartAsync();
+        var options = new GrpcServerOptions();
+        options.Endpoints.Add(new GrpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
+        await using var server = await GrpcServer.StartAsync(options, new GrpcServices().Add(new BenchOperator()).Add(new BenchScheduler()));
         Console.WriteLine("port " + server.BoundEndpoints[0].Port);
         await Console.In.ReadToEndAsync();
         return 0;
     }
 
-    private static async Task SubscribeAsync(SubscribeRequest request, IServerStreamWriter<Event> stream, ServerCallContext context)
+    private sealed class BenchOperator : Operator.OperatorBase
     {
-        var n = long.Parse(request.FrameworkInfo.Name, System.Globalization.CultureInfo.InvariantCulture);
-        for (var i = 0L; i < n; i++)
+        public override Task<GetHealthResponse> GetHealth(GetHealthRequest request, ServerCallContext context) => Task.FromResult(Health);
+    }
+
+    private sealed class BenchScheduler : Sched.V1.Scheduler.SchedulerBase
+    {
+        public override async Task Subscribe(SubscribeRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
         {
-            await stream.WriteAsync(Heartbeat);
+            var n = long.Parse(request.FrameworkInfo.Name, System.Globalization.CultureInfo.InvariantCulture);
+            for (var i = 0L; i < n; i++)
+            {
+                await responseStream.WriteAsync(Heartbeat);
+            }
         }
     }
 }
