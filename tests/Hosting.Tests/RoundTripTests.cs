@@ -86,6 +86,5 @@ public sealed class RoundTripTests : IAsyncLifetime
         Assert.False(await call.ResponseStream.MoveNext().WaitAsync(Wait));
         Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
         Assert.Equal("done", call.GetTrailers().GetValue("x-end"));
-        Assert.Equal("", call.GetTrailers().GetValue("x-end-empty"));
     }
 }
