@@ -1,5 +1,6 @@
 using Google.Protobuf;
-using Scheduler.Etcd.V3;
+using Etcdserverpb;
+using Mvccpb;
 using Xunit;
 
 namespace Scheduler.Etcd.Tests;
