@@ -237,6 +237,8 @@ public sealed class EtcdClient : IDisposable
         var member = _members[index];
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ttl = long.MinValue;
+        // The library sends the request, half-closes the stream and hands each answer to the callback
+        // until etcd ends the stream (right after answering).
         var keepAlive = member.Client.LeaseKeepAlive(new LeaseKeepAliveRequest { ID = leaseId }, r => Interlocked.Exchange(ref ttl, r.TTL), attempt.Token, RequireLeaderHeaders);
         try
         {
@@ -246,8 +248,6 @@ public sealed class EtcdClient : IDisposable
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            await attempt.CancelAsync().ConfigureAwait(false);
-            _ = keepAlive.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             if (e is RpcException { StatusCode: StatusCode.Unauthenticated })
             {
                 member.RenewCredentials(Options);
@@ -256,6 +256,15 @@ public sealed class EtcdClient : IDisposable
             throw e is TimeoutException
                 ? new TimeoutException($"No keepalive answer from {member.Address} within {timeout.TotalMilliseconds:0} ms.")
                 : new EtcdException($"The keepalive of lease {leaseId:x} through {member.Address} failed: {Describe(e)}", e);
+        }
+        finally
+        {
+            if (!keepAlive.IsCompleted)
+            {
+                // Abandoned: end the stream; its outcome is the stream's, not ours.
+                await attempt.CancelAsync().ConfigureAwait(false);
+                _ = keepAlive.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
         }
         var answered = Interlocked.Read(ref ttl);
         if (answered == long.MinValue)

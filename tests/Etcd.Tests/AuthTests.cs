@@ -1,5 +1,4 @@
 using Etcdserverpb;
-using Mvccpb;
 using Xunit;
 
 namespace Scheduler.Etcd.Tests;
