@@ -1,5 +1,5 @@
-using Google.Protobuf;
 using Etcdserverpb;
+using Google.Protobuf;
 using Mvccpb;
 using Xunit;
 
