@@ -26,8 +26,6 @@ public sealed class EtcdClient : IDisposable
     /// <summary>Metadata asking a member to fail streams while it has no raft leader (etcd's "require leader").</summary>
     internal const string RequireLeaderKey = "hasleader";
 
-    private static readonly Metadata RequireLeaderHeaders = new() { { RequireLeaderKey, "true" } };
-
     private readonly EtcdMember[] _members;
     private int _current;
     private bool _disposed;
@@ -221,7 +219,7 @@ public sealed class EtcdClient : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var index = Volatile.Read(ref _current);
-        var call = _members[index].Client.GetConnection().WatchClient.Watch(RequireLeaderHeaders, null, cancellationToken);
+        var call = _members[index].Client.GetConnection().WatchClient.Watch(RequireLeader(), null, cancellationToken);
         return (call, index);
     }
 
@@ -239,7 +237,7 @@ public sealed class EtcdClient : IDisposable
         var ttl = long.MinValue;
         // The library sends the request, half-closes the stream and hands each answer to the callback
         // until etcd ends the stream (right after answering).
-        var keepAlive = member.Client.LeaseKeepAlive(new LeaseKeepAliveRequest { ID = leaseId }, r => Interlocked.Exchange(ref ttl, r.TTL), attempt.Token, RequireLeaderHeaders);
+        var keepAlive = member.Client.LeaseKeepAlive(new LeaseKeepAliveRequest { ID = leaseId }, r => Interlocked.Exchange(ref ttl, r.TTL), attempt.Token, RequireLeader());
         try
         {
             // The wait is bounded here, not only by cancelling the call: on a stuck member even a
@@ -275,7 +273,7 @@ public sealed class EtcdClient : IDisposable
         return answered;
     }
 
-    internal string EndpointAddress(int index) => _members[index].Address;
+    private static Metadata RequireLeader() => new() { { RequireLeaderKey, "true" } };
 
     /// <summary>Moves the following requests to the next member, unless another caller already did.</summary>
     internal void ReportFailure(int index) =>
