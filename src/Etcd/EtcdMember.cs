@@ -14,16 +14,14 @@ internal sealed class EtcdMember : IDisposable
         Address = endpoint;
         var uri = ParseEndpoint(endpoint);
         var secure = uri.Scheme == Uri.UriSchemeHttps;
-        // The library's channel is named static://<server name>; that name is the TLS target host,
-        // so it must be the member's own host for its certificate to be checked against it.
+        // The library names its channel static://<server name> (the calls' authority); the member's
+        // own host, rather than the library's placeholder. Certificates are checked against the host
+        // connected to, as with any https URL.
         var host = uri.Host;
         void Configure(GrpcChannelOptions channel) => ConfigureChannel(channel, options);
         Client = secure
-            ? new dotnet_etcd.EtcdClient(uri.ToString(), ssl =>
-                {
-                    ssl.TargetHost = host;
-                    ssl.RemoteCertificateValidationCallback = options.ServerCertificateValidation;
-                }, uri.Port, host, Configure)
+            ? new dotnet_etcd.EtcdClient(uri.ToString(), ssl => ssl.RemoteCertificateValidationCallback = options.ServerCertificateValidation,
+                uri.Port, host, Configure)
             : new dotnet_etcd.EtcdClient(uri.ToString(), uri.Port, host, Configure);
         if (options.Username is not null)
         {
