@@ -1,29 +1,33 @@
 using System.Text;
+using Etcdserverpb;
 using Google.Protobuf;
-using Scheduler.Etcd.V3;
-using Scheduler.Rpc;
+using Grpc.Core;
+using Mvccpb;
 
 namespace Scheduler.Etcd;
 
 /// <summary>
-/// A client of an etcd v3 cluster over gRPC (src/Rpc). Requests go to one member at a time; when it
-/// is unreachable or answers UNAVAILABLE (no leader, leader changed, timeout) the next member is
-/// tried, with jittered backoff after every member failed, until <see cref="EtcdClientOptions.RequestTimeout"/>.
-/// Thread-safe; share one per process.
+/// A client of an etcd v3 cluster, on top of dotnet-etcd (one library client per member). Requests
+/// go to one member at a time; when it is unreachable, does not answer within
+/// <see cref="EtcdClientOptions.AttemptTimeout"/> or answers UNAVAILABLE (no leader, leader changed,
+/// timeout), the next member is tried, with jittered backoff after every member failed, until
+/// <see cref="EtcdClientOptions.RequestTimeout"/>. Thread-safe; share one per process.
 /// </summary>
 /// <remarks>
-/// A retried Put or Txn may be applied twice when the first attempt reached etcd but its answer
-/// was lost. Callers write idempotently (whole values, guarded transactions) so that is harmless.
+/// The member choice is ours rather than the library's load balancer: a paused or partitioned member
+/// keeps an open connection, so a balancer keeps sending it a share of requests and streams, while
+/// this client leaves a member as soon as one request to it fails, and the lease keeper and watches
+/// can move their streams off it. A retried Put or Txn may be applied twice when the first attempt
+/// reached etcd but its answer was lost; callers write idempotently (whole values, guarded
+/// transactions) so that is harmless.
 /// </remarks>
 public sealed class EtcdClient : IDisposable
 {
     /// <summary>Metadata asking a member to fail streams while it has no raft leader (etcd's "require leader").</summary>
     internal const string RequireLeaderKey = "hasleader";
 
-    private readonly Endpoint[] _endpoints;
-    private readonly SemaphoreSlim _authGate = new(1, 1);
+    private readonly EtcdMember[] _members;
     private int _current;
-    private string? _token;
     private bool _disposed;
 
     public EtcdClient(EtcdClientOptions options)
@@ -37,58 +41,65 @@ public sealed class EtcdClient : IDisposable
         {
             throw new ArgumentException("etcd authentication needs both a user name and a password.", nameof(options));
         }
-        Options = options;
-        var channelOptions = new RpcChannelOptions
+        if (options.Username is not null && (string.IsNullOrWhiteSpace(options.Username) || string.IsNullOrWhiteSpace(options.Password)))
         {
-            ConnectTimeout = options.ConnectTimeout,
-            ServerCertificateValidation = options.ServerCertificateValidation,
-            // etcd's default maximum request is 1.5 MiB; responses (Range pages) may be larger.
-            MaxReceiveMessageSize = 64 * 1024 * 1024,
-            MaxSendMessageSize = 8 * 1024 * 1024,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
-        };
-        _endpoints = options.Endpoints.Select(e => new Endpoint(e, RpcChannel.ForAddress(e, channelOptions))).ToArray();
-        _current = options.ShuffleEndpoints ? Random.Shared.Next(_endpoints.Length) : 0;
+            throw new ArgumentException("The etcd user name and password must not be empty; leave both unset to connect without authentication.", nameof(options));
+        }
+        Options = options;
+        var members = new List<EtcdMember>();
+        try
+        {
+            foreach (var endpoint in options.Endpoints)
+            {
+                members.Add(new EtcdMember(endpoint, options));
+            }
+        }
+        catch
+        {
+            members.ForEach(m => m.Dispose());
+            throw;
+        }
+        _members = [.. members];
+        _current = options.ShuffleEndpoints ? Random.Shared.Next(_members.Length) : 0;
     }
 
     public EtcdClientOptions Options { get; }
 
     /// <summary>The endpoints, as given.</summary>
-    public IReadOnlyList<string> Endpoints => _endpoints.Select(e => e.Address).ToArray();
+    public IReadOnlyList<string> Endpoints => _members.Select(m => m.Address).ToArray();
 
     internal TimeProvider Time => Options.TimeProvider;
 
     /// <summary>The endpoint requests currently go to.</summary>
-    public string CurrentEndpoint => _endpoints[Volatile.Read(ref _current)].Address;
+    public string CurrentEndpoint => _members[Volatile.Read(ref _current)].Address;
 
     public Task<RangeResponse> RangeAsync(RangeRequest request, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.Range, request, cancellationToken);
+        CallAsync("Range", (etcd, deadline, ct) => etcd.GetAsync(request, null, deadline, ct), cancellationToken);
 
     public Task<PutResponse> PutAsync(PutRequest request, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.Put, request, cancellationToken);
+        CallAsync("Put", (etcd, deadline, ct) => etcd.PutAsync(request, null, deadline, ct), cancellationToken);
 
     public Task<DeleteRangeResponse> DeleteRangeAsync(DeleteRangeRequest request, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.DeleteRange, request, cancellationToken);
+        CallAsync("DeleteRange", (etcd, deadline, ct) => etcd.DeleteAsync(request, null, deadline, ct), cancellationToken);
 
     public Task<TxnResponse> TxnAsync(TxnRequest request, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.Txn, request, cancellationToken);
+        CallAsync("Txn", (etcd, deadline, ct) => etcd.TransactionAsync(request, null, deadline, ct), cancellationToken);
 
     public Task<CompactionResponse> CompactAsync(long revision, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.Compact, new CompactionRequest { Revision = revision, Physical = true }, cancellationToken);
+        CallAsync("Compact", (etcd, deadline, ct) => etcd.CompactAsync(new CompactionRequest { Revision = revision, Physical = true }, null, deadline, ct), cancellationToken);
 
     public Task<LeaseGrantResponse> LeaseGrantAsync(TimeSpan ttl, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.LeaseGrant, new LeaseGrantRequest { TTL = (long)Math.Ceiling(ttl.TotalSeconds) }, cancellationToken);
+        CallAsync("LeaseGrant", (etcd, deadline, ct) => etcd.LeaseGrantAsync(new LeaseGrantRequest { TTL = (long)Math.Ceiling(ttl.TotalSeconds) }, null, deadline, ct), cancellationToken);
 
     public Task<LeaseRevokeResponse> LeaseRevokeAsync(long leaseId, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.LeaseRevoke, new LeaseRevokeRequest { ID = leaseId }, cancellationToken);
+        CallAsync("LeaseRevoke", (etcd, deadline, ct) => etcd.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, null, deadline, ct), cancellationToken);
 
     public Task<LeaseTimeToLiveResponse> LeaseTimeToLiveAsync(long leaseId, CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.LeaseTimeToLive, new LeaseTimeToLiveRequest { ID = leaseId }, cancellationToken);
+        CallAsync("LeaseTimeToLive", (etcd, deadline, ct) => etcd.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = leaseId }, null, deadline, ct), cancellationToken);
 
     /// <summary>Status of the member currently used (version, raft leader, revision).</summary>
     public Task<StatusResponse> StatusAsync(CancellationToken cancellationToken = default) =>
-        CallAsync(EtcdMethods.Status, new StatusRequest(), cancellationToken);
+        CallAsync("Status", (etcd, deadline, ct) => etcd.StatusAsync(new StatusRequest(), null, deadline, ct), cancellationToken);
 
     /// <summary>The value of one key, or null.</summary>
     public async Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default)
@@ -124,16 +135,25 @@ public sealed class EtcdClient : IDisposable
         return ByteString.CopyFrom(0);
     }
 
-    /// <summary>
-    /// Calls a unary method with failover between endpoints. Throws
-    /// <see cref="EtcdUnavailableException"/> when no endpoint answered in time, and
-    /// <see cref="EtcdException"/> for errors etcd answers (bad request, permission denied…).
-    /// </summary>
-    public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CancellationToken cancellationToken = default)
-        where TRequest : class, IMessage<TRequest>
-        where TResponse : class, IMessage<TResponse>
+    /// <summary>The text of a key (UTF-8).</summary>
+    public static string KeyText(ByteString key)
     {
-        ArgumentNullException.ThrowIfNull(method);
+        ArgumentNullException.ThrowIfNull(key);
+        return Encoding.UTF8.GetString(key.Span);
+    }
+
+    /// <summary>
+    /// Calls one unary method of the dotnet-etcd client of a member, with failover between members.
+    /// <paramref name="call"/> gets the member's client, the deadline of this attempt and the token,
+    /// and must pass both on. Throws <see cref="EtcdUnavailableException"/> when no member answered
+    /// in time, and <see cref="EtcdException"/> for errors etcd answers (bad request, permission
+    /// denied…), which are not retried.
+    /// </summary>
+    /// <param name="method">The etcd method's name, for error messages.</param>
+    public async Task<TResponse> CallAsync<TResponse>(string method, Func<dotnet_etcd.EtcdClient, DateTime, CancellationToken, Task<TResponse>> call,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(call);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var start = Time.GetTimestamp();
         var backoff = new Backoff(Options.InitialBackoff, Options.MaxBackoff);
@@ -144,25 +164,26 @@ public sealed class EtcdClient : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             var index = Volatile.Read(ref _current);
-            var endpoint = _endpoints[index];
+            var member = _members[index];
             var remaining = Options.RequestTimeout - Time.GetElapsedTime(start);
             if (remaining <= TimeSpan.Zero)
             {
-                throw Unavailable(method.Name, last);
+                throw Unavailable(method, last);
             }
             var attempt = remaining < Options.AttemptTimeout ? remaining : Options.AttemptTimeout;
             try
             {
-                var headers = await HeadersAsync(method, requireLeader: false, cancellationToken).ConfigureAwait(false);
-                using var call = endpoint.Channel.AsyncUnaryCall(method, request, new CallOptions(headers, DateTime.UtcNow + attempt, cancellationToken));
-                return await call.ResponseAsync.ConfigureAwait(false);
+                return await call(member.Client, DateTime.UtcNow + attempt, cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated && Options.Username is not null && !reauthenticated
-                && !ReferenceEquals(method, EtcdMethods.Authenticate))
+            catch (RpcException e) when (IsLoginRefused(e))
             {
-                // The token expired (simple tokens time out) or a member restarted: log in again, once.
+                throw new EtcdException($"etcd refused the login of user '{Options.Username}' on {member.Address}: {e.Status.Detail} Check the user name and password.", e);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated && Options.Username is not null && !reauthenticated)
+            {
+                // The token expired (simple tokens time out) or the member restarted: log in again, once.
                 reauthenticated = true;
-                Interlocked.Exchange(ref _token, null);
+                member.RenewCredentials(Options);
                 last = e;
                 continue;
             }
@@ -170,49 +191,96 @@ public sealed class EtcdClient : IDisposable
             {
                 last = e;
             }
-            catch (RpcException e) when (cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is RpcException or OperationCanceledException)
             {
-                throw new OperationCanceledException($"etcd {method.Name} was cancelled.", e, cancellationToken);
+                throw new OperationCanceledException($"etcd {method} was cancelled.", e, cancellationToken);
             }
             catch (RpcException e)
             {
-                throw new EtcdException($"etcd {method.Name} failed on {endpoint.Address}: {e.Status.Detail} ({e.StatusCode}).", e);
+                throw new EtcdException($"etcd {method} failed on {member.Address}: {e.Status.Detail} ({e.StatusCode}).", e);
             }
             ReportFailure(index);
             failures++;
-            if (failures % _endpoints.Length == 0)
+            if (failures % _members.Length == 0)
             {
                 var delay = backoff.Next();
                 var left = Options.RequestTimeout - Time.GetElapsedTime(start);
                 if (left <= TimeSpan.Zero)
                 {
-                    throw Unavailable(method.Name, last);
+                    throw Unavailable(method, last);
                 }
                 await Task.Delay(delay < left ? delay : left, Time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
-    /// <summary>Opens a bidirectional stream on the current endpoint (auth token and require-leader set).</summary>
-    internal async Task<(AsyncDuplexStreamingCall<TRequest, TResponse> Call, int Endpoint)> OpenDuplexAsync<TRequest, TResponse>(
-        Method<TRequest, TResponse> method, CancellationToken cancellationToken)
-        where TRequest : class, IMessage<TRequest>
-        where TResponse : class, IMessage<TResponse>
+    /// <summary>Opens a watch stream on the current member (require-leader set; the library adds the auth token).</summary>
+    internal (AsyncDuplexStreamingCall<WatchRequest, WatchResponse> Call, int Member) OpenWatch(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var index = Volatile.Read(ref _current);
-        var headers = await HeadersAsync(method, requireLeader: true, cancellationToken).ConfigureAwait(false);
-        return (_endpoints[index].Channel.AsyncDuplexStreamingCall(method, new CallOptions(headers, null, cancellationToken)), index);
+        var call = _members[index].Client.GetConnection().WatchClient.Watch(RequireLeader(), null, cancellationToken);
+        return (call, index);
     }
 
-    internal string EndpointAddress(int index) => _endpoints[index].Address;
+    /// <summary>
+    /// Sends one keepalive of <paramref name="leaseId"/> through the current member and returns the
+    /// TTL it answered (≤ 0: the lease is gone). When no answer comes within <paramref name="timeout"/>
+    /// or the member fails, the following requests move to the next member and the error is thrown.
+    /// </summary>
+    internal async Task<long> KeepAliveOnceAsync(long leaseId, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var index = Volatile.Read(ref _current);
+        var member = _members[index];
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ttl = long.MinValue;
+        // The library sends the request, half-closes the stream and hands each answer to the callback
+        // until etcd ends the stream (right after answering).
+        var keepAlive = member.Client.LeaseKeepAlive(new LeaseKeepAliveRequest { ID = leaseId }, r => Interlocked.Exchange(ref ttl, r.TTL), attempt.Token, RequireLeader());
+        try
+        {
+            // The wait is bounded here, not only by cancelling the call: on a stuck member even a
+            // cancelled call may take long to unwind, and the next member must be tried now.
+            await keepAlive.WaitAsync(timeout, Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            if (e is RpcException { StatusCode: StatusCode.Unauthenticated })
+            {
+                member.RenewCredentials(Options);
+            }
+            ReportFailure(index);
+            throw e is TimeoutException
+                ? new TimeoutException($"No keepalive answer from {member.Address} within {timeout.TotalMilliseconds:0} ms.")
+                : new EtcdException($"The keepalive of lease {leaseId:x} through {member.Address} failed: {Describe(e)}", e);
+        }
+        finally
+        {
+            if (!keepAlive.IsCompleted)
+            {
+                // Abandoned: end the stream; its outcome is the stream's, not ours.
+                await attempt.CancelAsync().ConfigureAwait(false);
+                _ = keepAlive.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+        }
+        var answered = Interlocked.Read(ref ttl);
+        if (answered == long.MinValue)
+        {
+            ReportFailure(index);
+            throw new EtcdException($"{member.Address} ended the keepalive of lease {leaseId:x} without an answer.");
+        }
+        return answered;
+    }
 
-    /// <summary>Moves the following requests to the next endpoint, unless another caller already did.</summary>
+    private static Metadata RequireLeader() => new() { { RequireLeaderKey, "true" } };
+
+    /// <summary>Moves the following requests to the next member, unless another caller already did.</summary>
     internal void ReportFailure(int index) =>
-        Interlocked.CompareExchange(ref _current, (index + 1) % _endpoints.Length, index);
+        Interlocked.CompareExchange(ref _current, (index + 1) % _members.Length, index);
 
-    /// <summary>Forgets the auth token (after an Unauthenticated answer on a stream).</summary>
-    internal void InvalidateToken() => Interlocked.Exchange(ref _token, null);
+    /// <summary>Makes member <paramref name="index"/> log in again (after an Unauthenticated answer on a stream).</summary>
+    internal void RenewCredentials(int index) => _members[index].RenewCredentials(Options);
 
     /// <summary>UNAVAILABLE and connection failures; a per-attempt deadline too (the member may be stuck).</summary>
     internal static bool IsTransient(Exception e) => e switch
@@ -223,57 +291,19 @@ public sealed class EtcdClient : IDisposable
         _ => false,
     };
 
+    /// <summary>
+    /// The library logs in on the first request (and after a token expired) inside the call itself;
+    /// a refused log-in surfaces as that call's error, carrying etcd's "authentication failed".
+    /// </summary>
+    private bool IsLoginRefused(RpcException e) =>
+        Options.Username is not null && e.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase);
+
     private EtcdUnavailableException Unavailable(string what, Exception? last) => new(
         $"etcd is unavailable: {what} got no answer within {Options.RequestTimeout.TotalSeconds:0.#} s from any of {string.Join(", ", Endpoints)}" +
         (last is null ? "." : $" (last error: {Describe(last)}).") +
         " Check that etcd is running, reachable and has quorum.", last);
 
     internal static string Describe(Exception e) => e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
-
-    private async ValueTask<Metadata?> HeadersAsync(IMethod method, bool requireLeader, CancellationToken cancellationToken)
-    {
-        Metadata? headers = null;
-        if (requireLeader)
-        {
-            headers = new Metadata { { RequireLeaderKey, "true" } };
-        }
-        if (Options.Username is null || ReferenceEquals(method, EtcdMethods.Authenticate))
-        {
-            return headers;
-        }
-        var token = Volatile.Read(ref _token) ?? await AuthenticateAsync(cancellationToken).ConfigureAwait(false);
-        headers ??= [];
-        headers.Add("token", token);
-        return headers;
-    }
-
-    private async Task<string> AuthenticateAsync(CancellationToken cancellationToken)
-    {
-        await _authGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (Volatile.Read(ref _token) is { } token)
-            {
-                return token;
-            }
-            AuthenticateResponse response;
-            try
-            {
-                response = await CallAsync(EtcdMethods.Authenticate, new AuthenticateRequest { Name = Options.Username, Password = Options.Password }, cancellationToken)
-                    .ConfigureAwait(false);
-            }
-            catch (EtcdException e) when (e is not EtcdUnavailableException)
-            {
-                throw new EtcdException($"etcd refused the login of user '{Options.Username}': {e.Message} Check the user name and password.", e);
-            }
-            Volatile.Write(ref _token, response.Token);
-            return response.Token;
-        }
-        finally
-        {
-            _authGate.Release();
-        }
-    }
 
     public void Dispose()
     {
@@ -282,19 +312,9 @@ public sealed class EtcdClient : IDisposable
             return;
         }
         _disposed = true;
-        foreach (var e in _endpoints)
+        foreach (var m in _members)
         {
-            e.Channel.Dispose();
+            m.Dispose();
         }
-        _authGate.Dispose();
-    }
-
-    private sealed record Endpoint(string Address, RpcChannel Channel);
-
-    /// <summary>The text of a key (UTF-8).</summary>
-    public static string KeyText(ByteString key)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        return Encoding.UTF8.GetString(key.Span);
     }
 }

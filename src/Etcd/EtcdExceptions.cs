@@ -1,4 +1,4 @@
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Etcd;
 

@@ -1,7 +1,8 @@
 using System.Threading.Channels;
+using Etcdserverpb;
 using Google.Protobuf;
-using Scheduler.Etcd.V3;
-using Scheduler.Rpc;
+using Grpc.Core;
+using Mvccpb;
 
 namespace Scheduler.Etcd;
 
@@ -15,6 +16,11 @@ public sealed record EtcdWatchBatch(long Revision, IReadOnlyList<Event> Events);
 /// no event is lost or repeated. If that revision was compacted the watch ends with
 /// <see cref="EtcdCompactedException"/> on <see cref="Batches"/> instead of silently skipping.
 /// </summary>
+/// <remarks>
+/// The stream is dotnet-etcd's generated Watch client on one member. The library's own watch
+/// manager resumes a broken stream too, but only on the same channel (one member here), without
+/// telling its caller; moving to another member is this class's job.
+/// </remarks>
 public sealed class EtcdWatch : IAsyncDisposable
 {
     private readonly EtcdClient _client;
@@ -86,7 +92,7 @@ public sealed class EtcdWatch : IAsyncDisposable
                         Interlocked.Increment(ref _reconnects);
                     }
                     first = false;
-                    var (call, index) = await _client.OpenDuplexAsync(EtcdMethods.Watch, ct).ConfigureAwait(false);
+                    var (call, index) = _client.OpenWatch(ct);
                     endpoint = index;
                     using (call)
                     {
@@ -99,7 +105,7 @@ public sealed class EtcdWatch : IAsyncDisposable
                 }
                 catch (RpcException e) when (!ct.IsCancellationRequested && e.StatusCode == StatusCode.Unauthenticated && _client.Options.Username is not null)
                 {
-                    _client.InvalidateToken();
+                    _client.RenewCredentials(endpoint);
                 }
                 if (endpoint >= 0)
                 {

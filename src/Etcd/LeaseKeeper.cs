@@ -1,19 +1,20 @@
-using Scheduler.Etcd.V3;
-using Scheduler.Rpc;
+using Grpc.Core;
 
 namespace Scheduler.Etcd;
 
 /// <summary>
-/// Keeps an etcd lease alive over a LeaseKeepAlive stream, renewing every TTL/3, and decides
-/// locally when the lease must be considered lost.
+/// Keeps an etcd lease alive, renewing every TTL/3 through dotnet-etcd's LeaseKeepAlive, and
+/// decides locally when the lease must be considered lost.
 /// </summary>
 /// <remarks>
 /// Every renewal request records when it was sent; its answer proves the lease lives at least until
 /// send time + TTL (etcd restarts the TTL when it processes the request, which is after we sent it).
 /// If that bound minus <see cref="SafetyMargin"/> passes without a newer answer, <see cref="Lost"/>
 /// is cancelled — before etcd can expire the lease, so a holder of something guarded by the lease
-/// (leadership) stops before anyone else can get it. A stream on which an answer is overdue
-/// (member paused or partitioned) is abandoned for the next endpoint.
+/// (leadership) stops before anyone else can get it. A renewal whose answer is overdue (member
+/// paused or partitioned) is abandoned for the next endpoint. The library's own keep-alive loops
+/// only report that they stopped, not when each renewal was sent and confirmed, which is what the
+/// synchronous <see cref="Remaining"/> check needs; so the schedule and the bound are ours.
 /// </remarks>
 public sealed class LeaseKeeper : IAsyncDisposable
 {
@@ -133,119 +134,58 @@ public sealed class LeaseKeeper : IAsyncDisposable
         var ct = _stop.Token;
         var backoff = new Backoff(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(250));
         var interval = Ttl / 3;
-        while (!ct.IsCancellationRequested && !_lost.IsCancellationRequested)
-        {
-            var endpoint = -1;
-            try
-            {
-                var (call, index) = await _client.OpenDuplexAsync(EtcdMethods.LeaseKeepAlive, ct).ConfigureAwait(false);
-                endpoint = index;
-                try
-                {
-                    await KeepAliveOnStreamAsync(call, index, interval, backoff, ct).ConfigureAwait(false);
-                }
-                finally
-                {
-                    DisposeInBackground(call);
-                }
-            }
-            catch (EtcdLeaseLostException e)
-            {
-                MarkLost(e.Message);
-                return;
-            }
-            catch (Exception)
-            {
-                if (ct.IsCancellationRequested)
-                {
-                    return;
-                }
-                // Try the next member; the watchdog decides when it is too late.
-            }
-            if (endpoint >= 0)
-            {
-                _client.ReportFailure(endpoint);
-            }
-            try
-            {
-                await Task.Delay(backoff.Next(), _time, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
-    private async Task KeepAliveOnStreamAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call, int endpoint, TimeSpan interval, Backoff backoff, CancellationToken ct)
-    {
         // An answer normally takes milliseconds. One missing for half an interval means the member is
         // stuck (paused, partitioned, without raft leader): switch members early enough that a
         // renewal through another one still lands well before the watchdog's deadline.
         var answerTimeout = interval / 2;
-        using var streamCts = CancellationTokenSource.CreateLinkedTokenSource(ct, _lost.Token);
-        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reader = Task.Run(async () =>
+        while (!ct.IsCancellationRequested && !_lost.IsCancellationRequested)
         {
-            while (await call.ResponseStream.MoveNext(streamCts.Token).ConfigureAwait(false))
+            var sentAt = _time.GetTimestamp();
+            long ttl;
+            try
             {
-                var response = call.ResponseStream.Current;
-                if (response.TTL <= 0)
-                {
-                    throw new EtcdLeaseLostException($"etcd lease {LeaseId:x} expired or was revoked (keepalive answered TTL {response.TTL}).");
-                }
-                Volatile.Read(ref answered).TrySetResult();
+                // One keepalive stream per renewal (dotnet-etcd's LeaseKeepAlive with a callback): its
+                // single answer renews the lease for a TTL counted from no earlier than sentAt.
+                ttl = await _client.KeepAliveOnceAsync(LeaseId, answerTimeout, ct).ConfigureAwait(false);
             }
-            throw new IOException("The keepalive stream ended.");
-        }, CancellationToken.None);
-        try
-        {
-            while (true)
+            catch (Exception) when (!ct.IsCancellationRequested)
             {
-                var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                Volatile.Write(ref answered, signal);
-                var sentAt = _time.GetTimestamp();
-                var write = call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = LeaseId }, streamCts.Token);
-                // Bound the write too: one to a stuck member may never complete (flow control).
-                var timeout = Task.Delay(answerTimeout, _time, streamCts.Token);
-                var done = await Task.WhenAny(signal.Task, reader, timeout).ConfigureAwait(false);
-                if (done == reader)
+                // The client moved to the next member; the watchdog decides when it is too late.
+                try
                 {
-                    await reader.ConfigureAwait(false);
+                    await Task.Delay(backoff.Next(), _time, ct).ConfigureAwait(false);
                 }
-                if (done == timeout)
+                catch (OperationCanceledException)
                 {
-                    streamCts.Token.ThrowIfCancellationRequested();
-                    throw new TimeoutException($"No keepalive answer from {_client.EndpointAddress(endpoint)} within {answerTimeout.TotalMilliseconds:0} ms.");
+                    return;
                 }
-                await write.ConfigureAwait(false);
-                // Answers come in request order and only one request is outstanding: this one renewed
-                // the lease for a TTL counted from no earlier than when it was sent.
-                Renewed(sentAt + ToTicks(Ttl));
-                backoff.Reset();
-                var rest = interval - _time.GetElapsedTime(sentAt);
-                if (rest > TimeSpan.Zero)
+                continue;
+            }
+            catch (Exception)
+            {
+                return;
+            }
+            if (ttl <= 0)
+            {
+                MarkLost($"etcd lease {LeaseId:x} expired or was revoked (keepalive answered TTL {ttl}).");
+                return;
+            }
+            Renewed(sentAt + ToTicks(Ttl));
+            backoff.Reset();
+            var rest = interval - _time.GetElapsedTime(sentAt);
+            if (rest > TimeSpan.Zero)
+            {
+                try
                 {
-                    var wait = Task.Delay(rest, _time, streamCts.Token);
-                    if (await Task.WhenAny(reader, wait).ConfigureAwait(false) == reader)
-                    {
-                        await reader.ConfigureAwait(false);
-                    }
-                    await wait.ConfigureAwait(false);
+                    await Task.Delay(rest, _time, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
                 }
             }
-        }
-        finally
-        {
-            await streamCts.CancelAsync().ConfigureAwait(false);
-            // Do not wait for the reader: on a stuck member even a cancelled read may take long to
-            // unwind, and the next member must be tried now. Its outcome is the stream's, not ours.
-            _ = reader.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
     }
-
-    /// <summary>Disposes an abandoned call without letting a stuck connection hold up the keeper.</summary>
-    private static void DisposeInBackground(IDisposable call) => _ = Task.Run(call.Dispose);
 
     private void Renewed(long validUntil)
     {

@@ -1,4 +1,4 @@
-using Scheduler.Etcd.V3;
+using Etcdserverpb;
 using Xunit;
 
 namespace Scheduler.Etcd.Tests;
@@ -12,10 +12,11 @@ public sealed class AuthTests
         await using var cluster = await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions { Members = 1 });
         using (var admin = new EtcdClient(new EtcdClientOptions { Endpoints = [.. cluster.Endpoints] }))
         {
-            await admin.CallAsync(EtcdMethods.RoleAdd, new AuthRoleAddRequest { Name = "root" }, TestKeys.Timeout());
-            await admin.CallAsync(EtcdMethods.UserAdd, new AuthUserAddRequest { Name = "root", Password = "s3cret" }, TestKeys.Timeout());
-            await admin.CallAsync(EtcdMethods.UserGrantRole, new AuthUserGrantRoleRequest { User = "root", Role = "root" }, TestKeys.Timeout());
-            await admin.CallAsync(EtcdMethods.AuthEnable, new AuthEnableRequest(), TestKeys.Timeout());
+            // Any dotnet-etcd call goes through the client's failover with CallAsync.
+            await admin.CallAsync("RoleAdd", (etcd, deadline, ct) => etcd.RoleAddAsync(new AuthRoleAddRequest { Name = "root" }, null, deadline, ct), TestKeys.Timeout());
+            await admin.CallAsync("UserAdd", (etcd, deadline, ct) => etcd.UserAddAsync(new AuthUserAddRequest { Name = "root", Password = "s3cret" }, null, deadline, ct), TestKeys.Timeout());
+            await admin.CallAsync("UserGrantRole", (etcd, deadline, ct) => etcd.UserGrantRoleAsync(new AuthUserGrantRoleRequest { User = "root", Role = "root" }, null, deadline, ct), TestKeys.Timeout());
+            await admin.CallAsync("AuthEnable", (etcd, deadline, ct) => etcd.AuthEnableAsync(new AuthEnableRequest(), null, deadline, ct), TestKeys.Timeout());
         }
 
         using var client = new EtcdClient(new EtcdClientOptions { Endpoints = [.. cluster.Endpoints], Username = "root", Password = "s3cret" });

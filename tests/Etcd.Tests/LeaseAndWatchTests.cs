@@ -1,5 +1,6 @@
+using Etcdserverpb;
 using Google.Protobuf;
-using Scheduler.Etcd.V3;
+using Mvccpb;
 using Xunit;
 
 namespace Scheduler.Etcd.Tests;

@@ -1,4 +1,5 @@
-using Scheduler.Etcd.V3;
+using Etcdserverpb;
+using Mvccpb;
 using Xunit;
 using Xunit.Abstractions;
 

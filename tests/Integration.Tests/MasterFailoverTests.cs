@@ -280,7 +280,7 @@ public sealed class MasterFailoverTests(ITestOutputHelper output)
     private static async Task<MasterInfo> ReadLeaderKeyAsync(LocalEtcdCluster etcd)
     {
         using var client = new EtcdClient(new EtcdClientOptions { Endpoints = [.. etcd.Endpoints] });
-        var read = await client.RangeAsync(new Scheduler.Etcd.V3.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("/sched/leader") }, CancellationToken.None);
+        var read = await client.RangeAsync(new Etcdserverpb.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("/sched/leader") }, CancellationToken.None);
         return MasterInfo.Parser.ParseFrom(Assert.Single(read.Kvs).Value);
     }
 

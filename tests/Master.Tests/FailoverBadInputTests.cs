@@ -36,12 +36,12 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     [Fact]
     public async Task A_registry_record_that_does_not_parse_makes_the_master_refuse_to_lead_naming_the_key()
     {
-        await _client.PutAsync(new Scheduler.Etcd.V3.PutRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/fw-broken"), Value = ByteString.CopyFrom(0xff, 0xff, 0xff, 0x01) }, CancellationToken.None);
+        await _client.PutAsync(new Etcdserverpb.PutRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/fw-broken"), Value = ByteString.CopyFrom(0xff, 0xff, 0xff, 0x01) }, CancellationToken.None);
         await using var master = await HostedMaster.StartAsync(_etcd, advertise: null);
         var failure = await Assert.ThrowsAsync<RegistryCorruptException>(() => master.Daemon.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("frameworks/fw-broken", failure.Message, StringComparison.Ordinal);
         // It gave the leadership back on its way out: no leader key is left behind.
-        var leader = await _client.RangeAsync(new Scheduler.Etcd.V3.RangeRequest { Key = ByteString.CopyFromUtf8("/sched/leader") }, CancellationToken.None);
+        var leader = await _client.RangeAsync(new Etcdserverpb.RangeRequest { Key = ByteString.CopyFromUtf8("/sched/leader") }, CancellationToken.None);
         Assert.Empty(leader.Kvs);
     }
 
@@ -115,7 +115,7 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
         var subscribed = await accepted.SubscribeAsync();
         Assert.Equal(unknown.Id, subscribed.FrameworkId);
         await Poll.UntilAsync(async () =>
-            (await _client.RangeAsync(new Scheduler.Etcd.V3.RangeRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/" + unknown.Id) }, CancellationToken.None)).Kvs.Count == 1,
+            (await _client.RangeAsync(new Etcdserverpb.RangeRequest { Key = ByteString.CopyFromUtf8("/sched/registry/frameworks/" + unknown.Id) }, CancellationToken.None)).Kvs.Count == 1,
             TimeSpan.FromSeconds(10), "the re-subscribed framework to be recorded in etcd");
     }
 

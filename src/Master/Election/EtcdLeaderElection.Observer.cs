@@ -1,7 +1,8 @@
+using Etcdserverpb;
 using Google.Protobuf;
+using Mvccpb;
 using Sched.V1;
 using Scheduler.Etcd;
-using Scheduler.Etcd.V3;
 
 namespace Scheduler.Master.Election;
 
@@ -31,7 +32,7 @@ public sealed partial class EtcdLeaderElection
                     var batch = await watch.ReadAsync(ct).ConfigureAwait(false);
                     foreach (var e in batch.Events)
                     {
-                        Observe(e.Type == Scheduler.Etcd.V3.Event.Types.EventType.Put ? e.Kv : null, e.Kv.ModRevision);
+                        Observe(e.Type == Mvccpb.Event.Types.EventType.Put ? e.Kv : null, e.Kv.ModRevision);
                     }
                 }
             }

@@ -1,7 +1,7 @@
+using Etcdserverpb;
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Etcd;
-using Scheduler.Etcd.V3;
 using Scheduler.Master.Registry;
 
 namespace Scheduler.Master.Election;
@@ -275,7 +275,7 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
             while (true)
             {
                 var batch = await watch.ReadAsync(both.Token).ConfigureAwait(false);
-                if (batch.Events.Any(e => e.Type == Scheduler.Etcd.V3.Event.Types.EventType.Delete))
+                if (batch.Events.Any(e => e.Type == Mvccpb.Event.Types.EventType.Delete))
                 {
                     return;
                 }

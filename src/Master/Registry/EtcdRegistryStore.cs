@@ -1,6 +1,7 @@
+using Etcdserverpb;
 using Google.Protobuf;
+using Mvccpb;
 using Scheduler.Etcd;
-using Scheduler.Etcd.V3;
 
 namespace Scheduler.Master.Registry;
 

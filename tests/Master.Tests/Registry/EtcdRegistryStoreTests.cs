@@ -33,7 +33,7 @@ public sealed class EtcdRegistryStoreTests(EtcdClusterFixture fixture) : Registr
     {
         await _election.DisposeAsync();
         var root = EtcdClient.Key(_ns.Prefix);
-        await _client.DeleteRangeAsync(new Scheduler.Etcd.V3.DeleteRangeRequest { Key = root, RangeEnd = EtcdClient.PrefixEnd(root) });
+        await _client.DeleteRangeAsync(new Etcdserverpb.DeleteRangeRequest { Key = root, RangeEnd = EtcdClient.PrefixEnd(root) });
         _client.Dispose();
     }
 
