@@ -1,4 +1,4 @@
-"""A grpcio client exercising our server (tests/Rpc.Tests/TestService.cs) scenario by scenario.
+"""A grpcio client exercising our server (tests/Hosting.Tests/TestServices.cs, EchoService.cs) scenario by scenario.
 
 Usage: py_client.py STUB_DIR PROTO_ROOT HOST:PORT
 Prints one line per scenario: `ok NAME` or `FAIL NAME: reason`.

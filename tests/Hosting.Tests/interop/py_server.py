@@ -1,4 +1,4 @@
-"""A grpcio server implementing the same test behaviour as tests/Rpc.Tests/TestService.cs.
+"""A grpcio server implementing the same test behaviour as tests/Hosting.Tests/TestServices.cs.
 
 Usage: py_server.py STUB_DIR PROTO_ROOT
 Prints `port N` once listening, then `cancelled ID` whenever a follow-stream is cancelled by the
@@ -79,7 +79,7 @@ class Link(agent_pb2_grpc.AgentLinkServicer):
         for m in request_iterator:
             if m.WhichOneof("message") == "heartbeat":
                 yield agent_pb2.MasterMessage(ping=agent_pb2.MasterMessage.Ping(sequence=m.heartbeat.sequence))
-        context.set_trailing_metadata((("x-end", "done"),))
+        context.set_trailing_metadata((("x-end", "done"), ("x-end-empty", "")))
 
 
 def collect(request_iterator, context):
