@@ -5,6 +5,7 @@ using Sched.V1;
 using Scheduler.Agent.Simulation;
 using Scheduler.Cli.Cluster;
 using Scheduler.Etcd;
+using Scheduler.Testing;
 using Scheduler.Protocol;
 using Grpc.Core;
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Etcd;
+using Scheduler.Testing;
 using Scheduler.Master.Election;
 using Scheduler.Master.Registry;
 

@@ -83,7 +83,7 @@ public sealed class MasterFixture : IAsyncDisposable
     }
 
     /// <summary>A master on etcd (leader election and registry there), not waiting to lead.</summary>
-    public static Task<MasterFixture> StartOnEtcdAsync(Scheduler.Etcd.LocalEtcdCluster etcd, Action<MasterOptions>? configure = null) => StartAsync(
+    public static Task<MasterFixture> StartOnEtcdAsync(Scheduler.Testing.LocalEtcdCluster etcd, Action<MasterOptions>? configure = null) => StartAsync(
         o =>
         {
             foreach (var e in etcd.Endpoints)

@@ -5,7 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Scheduler.Etcd;
+namespace Scheduler.Testing;
 
 /// <summary>Settings of a <see cref="LocalEtcdCluster"/>.</summary>
 public sealed class LocalEtcdClusterOptions
