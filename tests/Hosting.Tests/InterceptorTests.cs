@@ -59,8 +59,8 @@ public sealed class InterceptorTests : IAsyncLifetime
 
     private List<CapturingLoggerProvider.Entry> CallLogs() => _logs.Entries.Where(e => e.Category == CallsCategory).ToList();
 
-    private Task<GetHealthResponse> HealthAsync(string mode, DateTime? deadline = null)
-        => _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), new CallOptions(new Metadata { { "x-mode", mode } }, deadline)).ResponseAsync.WaitAsync(Wait);
+    private Task<GetHealthResponse> HealthAsync(string mode)
+        => _channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest(), new CallOptions(new Metadata { { "x-mode", mode } })).ResponseAsync.WaitAsync(Wait);
 
     [Fact]
     public async Task Logging_logs_a_refusal_at_debug_with_method_status_and_detail()
@@ -116,7 +116,15 @@ public sealed class InterceptorTests : IAsyncLifetime
         Assert.True((await HealthAsync("echo")).Healthy);
         await Assert.ThrowsAsync<RpcException>(() => HealthAsync("fail"));
         await Assert.ThrowsAsync<RpcException>(() => HealthAsync("throw"));
-        await Assert.ThrowsAsync<RpcException>(() => HealthAsync("sleep", DateTime.UtcNow.AddMilliseconds(100)));
+        // A deadline only the server enforces: a client's own deadline timer would reset the stream
+        // at about the same moment, and a reset that arrives first is recorded as Cancelled.
+        await using (var raw = await RawHttp2Connection.ConnectAsync(_server.EndPoint))
+        {
+            var sleep = await raw.OpenAsync("/sched.v1.Operator/GetHealth", extra: [("x-mode", "sleep"), ("grpc-timeout", "100m")]);
+            await raw.SendDataAsync(sleep, RawHttp2Connection.GrpcMessage([]), endStream: true);
+            await sleep.Ended.WaitAsync(Wait);
+            Assert.True(sleep.GrpcStatus == (int)StatusCode.DeadlineExceeded, sleep.Outcome);
+        }
         using (var collect = _channel.AsyncClientStreamingCall(EchoService.CollectMethod))
         {
             await collect.RequestStream.WriteAsync(new FileChunk { Data = ByteString.CopyFromUtf8("x") });
