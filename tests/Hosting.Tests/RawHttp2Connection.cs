@@ -26,6 +26,7 @@ public sealed class RawHttp2Connection : IAsyncDisposable
     private readonly SemaphoreSlim _writeLock = new(1);
     private readonly ConcurrentDictionary<int, RawStream> _streams = new();
     private readonly TaskCompletionSource<int> _goAway = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _ping = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Hpack _decoder = new();
     private readonly string _authority;
     private int _lastStreamId = -1;
@@ -43,6 +44,12 @@ public sealed class RawHttp2Connection : IAsyncDisposable
 
     /// <summary>Completes when the server has closed the connection (or reading it failed).</summary>
     public Task Closed => _reader;
+
+    /// <summary>Completes when the server sends a PING (not an acknowledgement).</summary>
+    public Task PingReceived => _ping.Task;
+
+    /// <summary>Whether PINGs are acknowledged (true); false plays a peer that went silent.</summary>
+    public bool AnswerPings { get; set; } = true;
 
     /// <summary>Connects, sends the preface and SETTINGS (large receive windows, no push).</summary>
     public static async Task<RawHttp2Connection> ConnectAsync(IPEndPoint server)
@@ -205,7 +212,11 @@ public sealed class RawHttp2Connection : IAsyncDisposable
                         await SendBytesAsync(Frame(Settings, Ack, 0, []));
                         break;
                     case Ping when (flags & Ack) == 0:
-                        await SendBytesAsync(Frame(Ping, Ack, 0, payload));
+                        _ping.TrySetResult();
+                        if (AnswerPings)
+                        {
+                            await SendBytesAsync(Frame(Ping, Ack, 0, payload));
+                        }
                         break;
                     case GoAway:
                         _goAway.TrySetResult(BinaryPrimitives.ReadInt32BigEndian(payload.AsSpan(4)));
