@@ -106,19 +106,16 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Services.AddRouting();
         var logging = new CallLoggingInterceptor(loggerFactory.CreateLogger("Scheduler.Hosting.Calls"));
         builder.Services.AddSingleton(logging);
-        foreach (var interceptor in options.Interceptors)
-        {
-            builder.Services.AddSingleton(interceptor.GetType(), interceptor);
-        }
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
             o.MaxSendMessageSize = options.MaxSendMessageSize;
             o.EnableDetailedErrors = false;
             o.Interceptors.Add<CallLoggingInterceptor>();
+            // By instance, not by type: two interceptors of one type are two interceptors.
             foreach (var interceptor in options.Interceptors)
             {
-                o.Interceptors.Add(interceptor.GetType());
+                o.Interceptors.Add<InstanceInterceptor>(interceptor);
             }
         });
         if (options.EnableReflection)

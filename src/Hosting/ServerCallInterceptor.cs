@@ -10,6 +10,11 @@ namespace Scheduler.Hosting;
 /// </summary>
 public abstract class ServerCallInterceptor : Interceptor
 {
+    /// <summary>A client resets the stream at its own deadline, which the server's copy of the
+    /// deadline trails by the request's transit time: a cancellation this close to the deadline
+    /// is the deadline's.</summary>
+    private static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Runs <paramref name="call"/> (the handler, or the next interceptor) for the call
     /// described by <paramref name="context"/>; returns or throws what the call should.</summary>
     protected abstract Task<T> AroundAsync<T>(ServerCallContext context, Func<Task<T>> call);
@@ -44,7 +49,7 @@ public abstract class ServerCallInterceptor : Interceptor
             null => context.Status.StatusCode,
             RpcException rpc => rpc.StatusCode,
             OperationCanceledException or IOException when context.CancellationToken.IsCancellationRequested
-                => context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
+                => context.Deadline - DateTime.UtcNow <= DeadlineMargin ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
             _ => StatusCode.Unknown,
         };
     }

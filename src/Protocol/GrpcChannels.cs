@@ -13,7 +13,10 @@ public sealed class GrpcChannelSettings
     /// <summary>Largest request message sent (bytes); larger → RESOURCE_EXHAUSTED, not sent.</summary>
     public int MaxSendMessageSize { get; set; } = 4 * 1024 * 1024;
 
-    /// <summary>HTTP/2 PING after this much idle time on a connection (at least 1 s; infinite = off).</summary>
+    /// <summary>HTTP/2 PING after this much idle time on a connection (at least 1 s; infinite = off).
+    /// Pings are sent with or without active calls, which our Kestrel servers accept at any rate;
+    /// a grpc-core or grpc-go server enforces a minimum interval (5 min by default) and closes a
+    /// connection that pings more often ("too many pings"), so against those set at least that.</summary>
     public TimeSpan KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>A connection whose PING is not answered within this time is closed, failing its calls.</summary>

@@ -70,7 +70,9 @@ public static class OperatorMethods
 /// <summary>Well-known metadata keys.</summary>
 public static class MetadataKeys
 {
-    /// <summary>Trailer set by non-leading masters: the leader's <c>host:port</c> (empty if unknown).</summary>
+    /// <summary>Trailer set by non-leading masters on UNAVAILABLE: the leader's <c>host:port</c>.
+    /// Absent when no leader is known (gRPC servers, Grpc.AspNetCore among them, do not send
+    /// metadata with an empty value): a client then tries the next master.</summary>
     public const string Leader = "sched-leader";
 }
 
@@ -134,6 +136,14 @@ public static class ChannelCalls
     {
         ArgumentNullException.ThrowIfNull(channel);
         return channel.CreateCallInvoker().AsyncServerStreamingCall(method, null, options, request);
+    }
+
+    public static AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(this ChannelBase channel, Method<TRequest, TResponse> method, CallOptions options = default)
+        where TRequest : class
+        where TResponse : class
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return channel.CreateCallInvoker().AsyncClientStreamingCall(method, null, options);
     }
 
     public static AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(this ChannelBase channel, Method<TRequest, TResponse> method, CallOptions options = default)

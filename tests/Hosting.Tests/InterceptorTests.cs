@@ -43,7 +43,7 @@ public sealed class InterceptorTests : IAsyncLifetime
         var options = new GrpcServerOptions { LoggerFactory = _loggerFactory };
         options.Interceptors.Add(new CallMetricsInterceptor(_meter, "test"));
         options.Interceptors.Add(new OrderProbe(_order, "first"));
-        options.Interceptors.Add(new OtherOrderProbe(_order, "second"));
+        options.Interceptors.Add(new OrderProbe(_order, "second")); // two of one type are two interceptors
         _server = await TestServer.StartAsync(options);
         _channel = _server.Channel();
     }
@@ -179,7 +179,7 @@ public sealed class InterceptorTests : IAsyncLifetime
     }
 
     /// <summary>Records entering and leaving each call.</summary>
-    private class OrderProbe(List<string> order, string name) : ServerCallInterceptor
+    private sealed class OrderProbe(List<string> order, string name) : ServerCallInterceptor
     {
         protected override async Task<T> AroundAsync<T>(ServerCallContext context, Func<Task<T>> call)
         {
@@ -203,6 +203,4 @@ public sealed class InterceptorTests : IAsyncLifetime
         }
     }
 
-    /// <summary>A second type: <see cref="GrpcServer"/> registers configured interceptors by type.</summary>
-    private sealed class OtherOrderProbe(List<string> order, string name) : OrderProbe(order, name);
 }

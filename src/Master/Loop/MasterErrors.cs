@@ -6,7 +6,7 @@ namespace Scheduler.Master.Loop;
 /// <summary>The RPC errors the master answers with.</summary>
 public static class MasterErrors
 {
-    /// <summary>UNAVAILABLE with the <c>sched-leader</c> trailer (empty when unknown).</summary>
+    /// <summary>UNAVAILABLE with the <c>sched-leader</c> trailer (not sent when unknown: gRPC drops empty metadata values).</summary>
     public static RpcException NotLeader(string? leaderAddress)
     {
         var trailers = new Metadata { { MetadataKeys.Leader, leaderAddress ?? "" } };

@@ -5,7 +5,7 @@ namespace Scheduler.Master.Services;
 
 /// <summary>
 /// The leader check of every <c>sched.v1</c> call, in one place: a master that does not lead
-/// answers UNAVAILABLE with the leader's address in the <c>sched-leader</c> trailer (empty when
+/// answers UNAVAILABLE with the leader's address in the <c>sched-leader</c> trailer (absent when
 /// unknown), which the SDK, agents and CLI follow. <c>Operator.GetHealth</c>,
 /// <c>Operator.GetLeader</c>, <c>grpc.health.v1.Health</c> and server reflection are answered by
 /// every master.
