@@ -97,12 +97,13 @@ public sealed class MasterDirectory : IDisposable
         }
     }
 
-    /// <summary>The leader hint of a redirect, or null when <paramref name="error"/> is not one.</summary>
+    /// <summary>The leader hint of a redirect (empty when the master knows no leader), or null when
+    /// <paramref name="error"/> is not one.</summary>
     /// <param name="error">A failed call.</param>
     public static string? LeaderHint(RpcException error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        return error.StatusCode == StatusCode.Unavailable ? error.Trailers.GetValue(MetadataKeys.Leader) : null;
+        return NotLeader.Is(error, out var leader) ? leader ?? "" : null;
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Protocol.Masters;
 using Grpc.Core;
 
 namespace Scheduler.FrameworkSdk;
@@ -329,8 +330,8 @@ public sealed partial class SchedulerClient : IAsyncDisposable
     {
         switch (e.StatusCode)
         {
-            case StatusCode.Unavailable when e.Trailers.Get(MetadataKeys.Leader) is { } leader:
-                return new Outcome(OutcomeKind.Redirect, e.Status.Detail, subscribed) { Leader = leader.Value };
+            case StatusCode.Unavailable when NotLeader.Is(e, out var leader):
+                return new Outcome(OutcomeKind.Redirect, e.Status.Detail, subscribed) { Leader = leader ?? "" };
             case StatusCode.InvalidArgument:
             case StatusCode.NotFound:
             case StatusCode.PermissionDenied:

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Protocol.Masters;
 using Grpc.Core;
 
 namespace Scheduler.Agent;
@@ -53,9 +54,8 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                     await Console.Error.WriteLineAsync($"agent registration rejected by {address}: {e.Status.Detail}");
                     return 4;
                 }
-                catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.Get(MetadataKeys.Leader) is not null)
+                catch (RpcException e) when (NotLeader.Is(e, out var leader))
                 {
-                    var leader = e.Trailers.GetValue(MetadataKeys.Leader);
                     logger.LogInformation("master {Master} is not the leader; the leader is {Leader}", address, leader);
                     delay = selection.Redirected(address, leader);
                 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Google.Protobuf.Collections;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Protocol.Masters;
 using Grpc.Core;
 
 namespace Scheduler.Agent.Simulation;
@@ -63,9 +64,9 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
                 host.Refused($"{Hostname}: master {address} refused the agent: {e.Status.Detail}");
                 return;
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Trailers.Get(MetadataKeys.Leader) is not null)
+            catch (RpcException e) when (NotLeader.Is(e, out var leader))
             {
-                delay = selection.Redirected(address, e.Trailers.GetValue(MetadataKeys.Leader));
+                delay = selection.Redirected(address, leader);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
