@@ -40,7 +40,8 @@ public sealed record SandboxEntry(string Name, bool IsDirectory, long Size, uint
 /// <param name="root">The sandboxes root (trusted; it may itself be reached through links).</param>
 /// <param name="allowOpenat2">False forces the component-by-component walk used where the kernel
 /// has no <c>openat2</c>.</param>
-public sealed class SandboxDirectory(string root, bool allowOpenat2 = true)
+/// <param name="description">What the root is, for messages.</param>
+public sealed class SandboxDirectory(string root, bool allowOpenat2 = true, string description = "the agent's sandboxes")
 {
     /// <summary>Opens a regular file for reading. Throws <see cref="SandboxAccessException"/>.</summary>
     public SafeFileHandle OpenFile(string relative)
@@ -112,7 +113,7 @@ public sealed class SandboxDirectory(string root, bool allowOpenat2 = true)
         if (rootHandle is null)
         {
             throw new SandboxAccessException(SandboxRefusal.NotFound,
-                rootErrno == BeneathOpen.ENOENT ? "the agent has no sandboxes yet (no task has run on it)" : $"the agent cannot open its sandboxes directory (errno {rootErrno}); see the agent's log");
+                rootErrno == BeneathOpen.ENOENT ? $"{root} ({description}) does not exist" : $"the agent cannot open {description} (errno {rootErrno}); see the agent's log");
         }
         using (rootHandle)
         {
@@ -131,12 +132,12 @@ public sealed class SandboxDirectory(string root, bool allowOpenat2 = true)
         }
     }
 
-    private static List<string> Split(string? relative)
+    private List<string> Split(string? relative)
     {
         relative ??= "";
         if (relative.StartsWith('/') || relative.Contains('\0', StringComparison.Ordinal))
         {
-            throw new SandboxAccessException(SandboxRefusal.Denied, $"access to '{relative}' denied: absolute paths are not allowed; use FRAMEWORK/TASK/FILE relative to the sandboxes root");
+            throw new SandboxAccessException(SandboxRefusal.Denied, $"access to '{relative}' denied: absolute paths are not allowed; name a path relative to {description}");
         }
         var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
         if (parts.Contains(".."))
@@ -149,12 +150,12 @@ public sealed class SandboxDirectory(string root, bool allowOpenat2 = true)
     private static SandboxAccessException NotServable(string relative, FileFacts facts)
         => new(SandboxRefusal.NotServable, $"'{relative}' is {facts.Kind}, not a regular file; the agent serves only regular files and directories");
 
-    private static SandboxAccessException Refused(string relative, int errno) => errno switch
+    private SandboxAccessException Refused(string relative, int errno) => errno switch
     {
-        BeneathOpen.ENOENT => new(SandboxRefusal.NotFound, $"'{relative}' does not exist in the agent's sandboxes"),
+        BeneathOpen.ENOENT => new(SandboxRefusal.NotFound, $"'{relative}' does not exist in {description}"),
         BeneathOpen.ELOOP or BeneathOpen.EXDEV => new(SandboxRefusal.Denied,
-            $"access to '{relative}' denied: it goes through a symbolic link, and the agent follows none in sandboxes; name the file the link points to"),
-        BeneathOpen.ENOTDIR => new(SandboxRefusal.NotFound, $"'{relative}' does not exist in the agent's sandboxes (a part of the path is not a directory)"),
+            $"access to '{relative}' denied: it goes through a symbolic link, and the agent follows none in {description}; name the file the link points to"),
+        BeneathOpen.ENOTDIR => new(SandboxRefusal.NotFound, $"'{relative}' does not exist in {description} (a part of the path is not a directory)"),
         BeneathOpen.EACCES or BeneathOpen.EPERM => new(SandboxRefusal.Denied, $"access to '{relative}' denied by its permissions"),
         BeneathOpen.EAGAIN => new(SandboxRefusal.NotFound, $"'{relative}' changed while it was being opened; try again"),
         _ => new(SandboxRefusal.InvalidPath, $"'{relative}' cannot be opened (errno {errno})"),

@@ -33,6 +33,7 @@ public static class DaemonCommands
     private static readonly Option<string?> AgentAttributes = new("--attributes") { Description = "Attributes, e.g. 'rack:r1;zone:a'." };
     private static readonly Option<string?> Isolation = new("--isolation") { Description = "auto | cgroups | none (default auto)." };
     private static readonly Option<string?> Runtime = new("--runtime") { Description = "OCI runtime: auto | runc | crun (default auto)." };
+    private static readonly Option<string[]> FetchAllowDir = new("--fetch-allow-dir") { Description = "A directory whose files tasks may fetch with file:// URIs (repeatable; default none: file:// URIs are refused). Symbolic links in it are not followed." };
     private static readonly Option<string?> Hostname = new("--hostname") { Description = "Hostname reported to the master." };
     private static readonly Option<int> SimulateCount = new("--count") { Description = "How many simulated agents to run (each with its own AgentLink stream).", Required = true };
     private static readonly Option<string?> SimulateResources = new("--resources") { Description = "Resources of each simulated agent (default 'cpus:16;mem:65536;disk:100000;ports:[31000-32000]')." };
@@ -61,7 +62,7 @@ public static class DaemonCommands
     public static Command CreateAgent()
     {
         var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, AgentMetrics, WatchParent })
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, FetchAllowDir, StatusRetry, AgentMetrics, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -180,6 +181,7 @@ public static class DaemonCommands
             MetricsListen = parse.GetValue(AgentMetrics),
         };
         options.Masters.AddRange(masters);
+        options.FetchAllowDirs.AddRange(parse.GetValue(FetchAllowDir) ?? []);
         if (Seconds(parse, StatusRetry) is { } retry)
         {
             options.StatusRetryMin = retry;
