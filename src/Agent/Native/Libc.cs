@@ -107,4 +107,19 @@ internal static partial class Libc
             return (*(uint*)(pwd + 16), *(uint*)(pwd + 20));
         }
     }
+
+    public const int O_RDWR = 2;
+    public const int O_CREAT = 0x40;
+    public const int O_CLOEXEC = 0x80000;
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(Microsoft.Win32.SafeHandles.SafeFileHandle fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ftruncate(Microsoft.Win32.SafeHandles.SafeFileHandle fd, long length);
 }
