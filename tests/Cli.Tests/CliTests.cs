@@ -34,6 +34,26 @@ public sealed class CliTests
         Assert.StartsWith("schedctl: ", line, StringComparison.Ordinal);
     }
 
+    /// <summary>Quantities beyond what a resource can hold used to surface as "unexpected error
+    /// (ArgumentOutOfRangeException)"; they are usage errors naming the option and the limit.</summary>
+    [Theory]
+    [InlineData("run", "--mem", "1e99", "--", "true")]
+    [InlineData("run", "--cpus", "1e300", "--", "true")]
+    [InlineData("run", "--disk", "1e20", "--", "true")]
+    [InlineData("agent", "run", "--master", "127.0.0.1:1", "--work-dir", "/nonexistent/agent", "--resources", "cpus:1;mem:1e99")]
+    [InlineData("dev", "up", "--port", "0", "--resources", "cpus:1;mem:1e99")]
+    [InlineData("reserve", "agent-1", "cpus(r1):1;mem(r1):1e99")]
+    [InlineData("quota", "set", "r1", "--limit", "mem:1e99")]
+    public async Task Quantities_out_of_range_are_usage_errors_naming_the_limit(params string[] args)
+    {
+        var (code, output, error) = await RunAsync(["--master", "127.0.0.1:1", .. args]);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains("larger than the largest quantity a resource can have", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("unexpected", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("agents")]
     [InlineData("tasks", "--all")]

@@ -168,6 +168,7 @@ public static class DaemonCommands
     {
         var masters = Addresses.ParseList(parse.GetValue(AgentMasters)!, "--master");
         var listen = Addresses.Validate(parse.GetValue(AgentListen)!, "--listen", allowPortZero: true);
+        ResourceText.CheckResources(parse.GetValue(AgentResources), "--resources");
         using var stop = WatchParentProcess(parse, ct);
         var options = new AgentOptions
         {
