@@ -345,6 +345,10 @@ public sealed partial class HierarchicalDrfAllocator
             role.Limit = [];
             role.HasGuarantee = false;
             role.HasLimit = false;
+            RebuildQuotaState();
+            _fullPass = true;
+            PruneIfIdle(role);
+            return;
         }
         else
         {
@@ -402,7 +406,9 @@ public sealed partial class HierarchicalDrfAllocator
 
         foreach (var w in weights)
         {
-            GetOrCreateRole(w.Role).RoleWeight = w.Weight;
+            var role = GetOrCreateRole(w.Role);
+            role.RoleWeight = w.Weight;
+            role.WeightSet = true;
         }
 
         _sharesStale = true;

@@ -26,6 +26,9 @@ public static class DaemonCommands
     private static readonly Option<string?> MasterMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
 
+    private static readonly Option<double?> MaxFailoverTimeout = new("--max-failover-timeout") { Description = "Longest failover timeout a framework may ask for, seconds (default 604800, a week)." };
+    private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 64)." };
+    private static readonly Option<int?> MaxAgentResourceKinds = new("--max-agent-resource-kinds") { Description = "Most distinct resource names one agent may offer (default 32)." };
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
     private static readonly Option<string> AgentListen = new("--listen") { Description = "host:port for the agent's file service (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
     private static readonly Option<string> AgentWorkDir = new("--work-dir") { Description = "Directory for checkpoints and sandboxes.", Required = true };
@@ -49,7 +52,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -87,6 +90,11 @@ public static class DaemonCommands
         return SupervisorHost.RunAsync(args);
     }
 
+    private static int? Count(ParseResult parse, Option<int?> option, string name)
+        => parse.GetValue(option) is { } n && n < 1 ? throw CliException.BadInput($"{name} must be at least 1") : parse.GetValue(option);
+
+    private const double MaxSeconds = 315_360_000;
+
     private static TimeSpan? Seconds(ParseResult parse, Option<double?> option)
     {
         var value = parse.GetValue(option);
@@ -94,9 +102,9 @@ public static class DaemonCommands
         {
             return null;
         }
-        if (!double.IsFinite(value.Value) || value.Value <= 0)
+        if (!double.IsFinite(value.Value) || value.Value <= 0 || value.Value > MaxSeconds)
         {
-            throw CliException.BadInput($"{option.Name} must be a positive number of seconds, not {value.Value.ToString(CultureInfo.InvariantCulture)}");
+            throw CliException.BadInput($"{option.Name} must be a positive number of seconds up to {MaxSeconds} (ten years), not {value.Value.ToString(CultureInfo.InvariantCulture)}");
         }
         return TimeSpan.FromSeconds(value.Value);
     }
@@ -131,6 +139,9 @@ public static class DaemonCommands
         options.OfferTimeout = Seconds(parse, OfferTimeout) ?? options.OfferTimeout;
         options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;
         options.AgentReregisterTimeout = Seconds(parse, ReregisterTimeout) ?? options.AgentReregisterTimeout;
+        options.MaxFailoverTimeout = Seconds(parse, MaxFailoverTimeout) ?? options.MaxFailoverTimeout;
+        options.MaxRolesPerFramework = Count(parse, MaxRolesPerFramework, "--max-roles-per-framework") ?? options.MaxRolesPerFramework;
+        options.MaxAgentResourceKinds = Count(parse, MaxAgentResourceKinds, "--max-agent-resource-kinds") ?? options.MaxAgentResourceKinds;
         if (Seconds(parse, LeaseTtl) is { } ttl)
         {
             if (ttl < TimeSpan.FromSeconds(2) || ttl > TimeSpan.FromMinutes(5) || ttl.Ticks % TimeSpan.TicksPerSecond != 0)
