@@ -34,6 +34,20 @@ public sealed class CliTests
         Assert.StartsWith("schedctl: ", line, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("agnets", "unknown command 'agnets' for schedctl; did you mean 'agents'?")]
+    [InlineData("no-such-command", "unknown command 'no-such-command' for schedctl; the commands are: agent, agents,")]
+    [InlineData("quota sett", "unknown command 'sett' for schedctl quota; did you mean 'set'?")]
+    public async Task An_unknown_command_is_named_with_a_suggestion_and_the_commands_there_are(string args, string expected)
+    {
+        var (code, output, error) = await RunAsync(args.Split(' '));
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Trim().Split('\n'));
+        Assert.StartsWith("schedctl: " + expected, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Required command", line, StringComparison.Ordinal);
+    }
+
     /// <summary>Quantities beyond what a resource can hold used to surface as "unexpected error
     /// (ArgumentOutOfRangeException)"; they are usage errors naming the option and the limit.</summary>
     [Theory]
