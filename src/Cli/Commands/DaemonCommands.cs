@@ -47,12 +47,13 @@ public static class DaemonCommands
 
     /// <summary>Exit when this process id is gone (used by <c>dev up</c>, the demo and tests so that
     /// a killed parent leaves no daemons behind).</summary>
+    private static readonly Option<bool> Verbose = new("--verbose") { Description = "Log more (debug), with the stack of every error." };
     private static readonly Option<int?> WatchParent = new("--watch-parent") { Hidden = true };
 
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -65,7 +66,7 @@ public static class DaemonCommands
     public static Command CreateAgent()
     {
         var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, FetchAllowDir, StatusRetry, AgentMetrics, WatchParent })
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, FetchAllowDir, StatusRetry, AgentMetrics, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -172,7 +173,14 @@ public static class DaemonCommands
         {
             options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
         }
-        return await MasterHost.RunAsync(options, stop.Token);
+        Daemons.DaemonPreflight.WorkDir(options.WorkDir, "master");
+        if (options.EtcdEndpoints.Count == 0)
+        {
+            await Daemons.DaemonPreflight.MasterLockAsync(options.WorkDir);
+        }
+        Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
+        var verbose = parse.GetValue(Verbose);
+        return await MasterHost.RunAsync(options, stop.Token, logging => Daemons.DaemonLogging.Configure(logging, verbose));
     }
 
     private static async Task<int> RunAgentAsync(ParseResult parse, CancellationToken ct)
@@ -204,7 +212,11 @@ public static class DaemonCommands
         {
             throw CliException.BadInput(problems[0]);
         }
-        return await AgentHost.RunAsync(options, stop.Token);
+        Daemons.DaemonPreflight.WorkDir(options.WorkDir, "agent");
+        Daemons.DaemonPreflight.AgentLock(options.WorkDir);
+        Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
+        using var loggerFactory = Daemons.DaemonLogging.CreateFactory(parse.GetValue(Verbose));
+        return await AgentHost.RunAsync(options, loggerFactory, stop.Token);
     }
 
     private static async Task<int> SimulateAgentsAsync(ParseResult parse, CancellationToken ct)
