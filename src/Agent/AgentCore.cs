@@ -49,7 +49,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             _executors[e.Name] = e;
         }
-        _fetcher = new UriFetcher(Path.Combine(WorkDir, "cache"), new HttpClient(), options.MaxImageBytes);
+        _fetcher = new UriFetcher(Path.Combine(WorkDir, "cache"), new HttpClient(), options.MaxImageBytes, options.FetchAllowDirs);
         Directory.CreateDirectory(SandboxesDir);
         AgentId = _store.AgentId;
         Volumes = new Volumes.PersistentVolumes(WorkDir, _store.MetaDir, logger);

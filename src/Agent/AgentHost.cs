@@ -39,6 +39,17 @@ public static class AgentHost
         }
         var log = loggerFactory.CreateLogger("Scheduler.Agent");
         Directory.CreateDirectory(options.WorkDir);
+        WorkDirLock workDirLock;
+        try
+        {
+            workDirLock = WorkDirLock.Acquire(options.WorkDir);
+        }
+        catch (WorkDirLockedException e)
+        {
+            await Console.Error.WriteLineAsync("agent: " + e.Message);
+            return 2;
+        }
+        using var heldLock = workDirLock;
         List<Resource> resources;
         List<Attribute> attributes;
         try

@@ -66,6 +66,14 @@ public sealed class AgentOptions
     /// <summary>Above this fraction of the work dir's disk used, the oldest sandboxes go first.</summary>
     public double SandboxDiskPressure { get; set; } = 0.90;
 
+    /// <summary>
+    /// Directories whose regular files tasks may fetch with <c>file://</c> URIs
+    /// (<c>--fetch-allow-dir</c>, repeatable). None by default: the agent reads as root, so a
+    /// <c>file://</c> URI must not reach host files a task's user could not read; operators list
+    /// only directories of artifacts meant for tasks. Symbolic links in them are not followed.
+    /// </summary>
+    public List<string> FetchAllowDirs { get; } = [];
+
     /// <summary>Largest unpacked image accepted (bytes).</summary>
     public long MaxImageBytes { get; set; } = 4L << 30;
 
@@ -76,6 +84,13 @@ public sealed class AgentOptions
         if (string.IsNullOrWhiteSpace(WorkDir))
         {
             problems.Add("WorkDir is required: pass --work-dir DIR (a directory the agent owns).");
+        }
+        foreach (var dir in FetchAllowDirs)
+        {
+            if (!Path.IsPathFullyQualified(dir) || Path.TrimEndingDirectorySeparator(dir) == "/")
+            {
+                problems.Add($"--fetch-allow-dir '{dir}' must be an absolute path of a directory other than /.");
+            }
         }
         if (Isolation is not ("auto" or "cgroups" or "none"))
         {

@@ -58,7 +58,39 @@ public sealed partial class HierarchicalDrfAllocator
         {
             r.Clients--;
         }
+
+        PruneIfIdle(client.Role);
     }
+
+    /// <summary>
+    /// Forgets <paramref name="role"/>, then its parent and so on up, while nothing holds it: no
+    /// framework (client), quota, operator-set weight, reservation, allocation or sub-role. Roles
+    /// come and go with frameworks; without this the role table only grows.
+    /// </summary>
+    private void PruneIfIdle(RoleNode? role)
+    {
+        var pruned = false;
+        while (role is not null && !ReferenceEquals(role, _root) && IsIdle(role))
+        {
+            var parent = role.ParentRole!;
+            parent.RemoveKid(role);
+            _roles.Remove(role.Name);
+            role = parent;
+            pruned = true;
+        }
+
+        if (pruned)
+        {
+            _sharesStale = true;
+            _fullPass = true;
+        }
+    }
+
+    private static bool IsIdle(RoleNode role)
+        => role.Clients == 0 && role.Quota is null && !role.WeightSet && role.PoolRefs == 0
+           && role.KidCount == 1 && role.Own.KidCount == 0 && role.Offerable == 0
+           && role.Allocated.All(v => v == 0) && role.Reserved.All(v => v == 0) && role.AllocatedUnreserved.All(v => v == 0)
+           && !role.HasGuarantee && !role.HasLimit && role.UnsatisfiedInSubtree == 0;
 
     private static void RefreshOfferable(ClientNode client)
     {

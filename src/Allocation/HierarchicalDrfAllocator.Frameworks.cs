@@ -306,9 +306,37 @@ public sealed partial class HierarchicalDrfAllocator
         state.FilterCount = 0;
     }
 
+    public string? QuotaProblem(QuotaInfo quota)
+    {
+        ArgumentNullException.ThrowIfNull(quota);
+        var problem = QuotaProblem(quota.Guarantees, quota.Role, "guarantee") ?? QuotaProblem(quota.Limits, quota.Role, "limit");
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        foreach (var g in quota.Guarantees)
+        {
+            var limit = quota.Limits.FirstOrDefault(l => l.Name == g.Name);
+            if (limit is not null && limit.Scalar < g.Scalar)
+            {
+                return $"Quota of role '{quota.Role}': the {g.Name} guarantee is above its limit; a limit must be at least the guarantee.";
+            }
+        }
+
+        return null;
+    }
+
     public void UpdateQuota(QuotaInfo quota)
     {
         ArgumentNullException.ThrowIfNull(quota);
+        // Everything is checked before anything changes: a refused quota leaves no trace (not even
+        // the role it names).
+        if (QuotaProblem(quota) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(quota));
+        }
+
         var role = GetOrCreateRole(quota.Role);
         if (quota.Guarantees.Count == 0 && quota.Limits.Count == 0)
         {
@@ -317,25 +345,21 @@ public sealed partial class HierarchicalDrfAllocator
             role.Limit = [];
             role.HasGuarantee = false;
             role.HasLimit = false;
+            RebuildQuotaState();
+            _fullPass = true;
+            PruneIfIdle(role);
+            return;
         }
         else
         {
-            var guarantee = QuotaVector(quota.Guarantees, quota.Role, "guarantee");
-            var limits = QuotaVector(quota.Limits, quota.Role, "limit");
+            var guarantee = ToVector(quota.Guarantees.ToList());
+            var limits = ToVector(quota.Limits.ToList());
             var limit = new long[Math.Max(limits.Length, _names.Count)];
             Array.Fill(limit, -1);
             foreach (var r in quota.Limits)
             {
                 var k = _names.Find(r.Name);
                 limit[k] = limits[k];
-            }
-
-            for (var k = 0; k < guarantee.Length; k++)
-            {
-                if (guarantee[k] > 0 && k < limit.Length && limit[k] >= 0 && limit[k] < guarantee[k])
-                {
-                    throw new ArgumentException($"Quota of role '{quota.Role}': the {_names[k]} guarantee is above its limit; a limit must be at least the guarantee.", nameof(quota));
-                }
             }
 
             role.Quota = quota.Clone();
@@ -349,24 +373,24 @@ public sealed partial class HierarchicalDrfAllocator
         _fullPass = true;
     }
 
-    private long[] QuotaVector(IEnumerable<Resource> resources, string role, string what)
+    private string? QuotaProblem(IEnumerable<Resource> resources, string role, string what)
     {
         var list = resources.ToList();
         var errors = Scheduler.Protocol.Resources.ResourceValidator.Validate(list);
         if (errors.Count > 0)
         {
-            throw new ArgumentException($"Quota {what} of role '{role}' is invalid: {string.Join("; ", errors)}.");
+            return $"Quota {what} of role '{role}' is invalid: {string.Join("; ", errors)}.";
         }
 
         foreach (var r in list)
         {
             if (r.ValueCase != Resource.ValueOneofCase.Scalar || !_quotaNames.Contains(r.Name) || r.Reservation is not null)
             {
-                throw new ArgumentException($"Quota {what} of role '{role}': '{r.Name}' cannot have a quota; use unreserved scalars among {string.Join(", ", _quotaNames)}.");
+                return $"Quota {what} of role '{role}': '{r.Name}' cannot have a quota; use unreserved scalars among {string.Join(", ", _quotaNames.Order(StringComparer.Ordinal))}.";
             }
         }
 
-        return ToVector(list);
+        return null;
     }
 
     public void UpdateWeights(IReadOnlyList<WeightInfo> weights)
@@ -382,7 +406,9 @@ public sealed partial class HierarchicalDrfAllocator
 
         foreach (var w in weights)
         {
-            GetOrCreateRole(w.Role).RoleWeight = w.Weight;
+            var role = GetOrCreateRole(w.Role);
+            role.RoleWeight = w.Weight;
+            role.WeightSet = true;
         }
 
         _sharesStale = true;

@@ -62,7 +62,13 @@ public interface IAllocator
     /// <summary>Clears the framework's decline filters and un-suppresses these roles (all if empty).</summary>
     void ReviveOffers(string frameworkId, IReadOnlyCollection<string> roles);
 
-    /// <summary>Sets (or, when both lists are empty, removes) a role's quota; triggers a full pass.</summary>
+    /// <summary>Null when <see cref="UpdateQuota"/> would accept <paramref name="quota"/>, else
+    /// why not (which resource cannot have a quota, a guarantee above its limit …). Changes nothing.</summary>
+    string? QuotaProblem(QuotaInfo quota);
+
+    /// <summary>Sets (or, when both lists are empty, removes) a role's quota; triggers a full pass.
+    /// Throws <see cref="ArgumentException"/> (and changes nothing) when
+    /// <see cref="QuotaProblem"/> names a problem.</summary>
     void UpdateQuota(QuotaInfo quota);
 
     /// <summary>Sets role weights; triggers a full pass.</summary>

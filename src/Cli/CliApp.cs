@@ -23,7 +23,7 @@ public static class CliApp
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            await error.WriteLineAsync($"schedctl: {parse.Errors[0].Message} (see 'schedctl {CommandPath(parse)}--help')");
+            await error.WriteLineAsync($"schedctl: {UnknownCommand(parse) ?? parse.Errors[0].Message} (see 'schedctl {CommandPath(parse)}--help')");
             return CliException.Usage;
         }
         try
@@ -80,6 +80,47 @@ public static class CliApp
         root.Subcommands.Add(LogsCommand.Create());
         root.Subcommands.Add(KillCommand.Create());
         return root;
+    }
+
+    /// <summary>
+    /// "unknown command 'X'; did you mean 'Y'?" when the first word after a command that takes
+    /// subcommands is none of them (System.CommandLine reports that as "Required command was not
+    /// provided", which misleads).
+    /// </summary>
+    private static string? UnknownCommand(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        if (command.Subcommands.Count == 0 || parse.UnmatchedTokens.Count == 0)
+        {
+            return null;
+        }
+        var word = parse.UnmatchedTokens[0];
+        if (word.StartsWith('-'))
+        {
+            return null;
+        }
+        var names = command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToList();
+        var closest = names.Select(n => (Name: n, Distance: EditDistance(word, n))).OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal).FirstOrDefault();
+        var where = command is RootCommand ? "schedctl" : $"schedctl {CommandPath(parse).TrimEnd()}";
+        var suggestion = closest.Name is not null && closest.Distance <= Math.Max(2, word.Length / 3) ? $"did you mean '{closest.Name}'? " : "";
+        return $"unknown command '{word}' for {where}; {suggestion}the commands are: {string.Join(", ", names.Order(StringComparer.Ordinal))}";
+    }
+
+    /// <summary>Levenshtein distance (for suggestions).</summary>
+    private static int EditDistance(string a, string b)
+    {
+        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var current = new int[b.Length + 1];
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(previous[j] + 1, current[j - 1] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+            previous = current;
+        }
+        return previous[b.Length];
     }
 
     private static string CommandPath(ParseResult parse)

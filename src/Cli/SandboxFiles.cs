@@ -51,8 +51,10 @@ public sealed class SandboxFiles : IDisposable
             {
                 var chunk = call.ResponseStream.Current;
                 chunk.Data.WriteTo(destination);
-                await destination.FlushAsync(ct);
+                // Counted as soon as it is written, so a caller that stops following and reads on
+                // from the returned offset never prints a chunk twice.
                 offset = chunk.Offset + chunk.Data.Length;
+                await destination.FlushAsync(ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

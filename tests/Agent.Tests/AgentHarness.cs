@@ -24,6 +24,8 @@ public sealed class AgentHarness : IAsyncDisposable
         WorkDir = workDir ?? Directory.CreateTempSubdirectory("agent-test-").FullName;
         AutoAck = autoAck;
         Options = new AgentOptions { WorkDir = WorkDir, Isolation = isolation, DefaultKillGrace = TimeSpan.FromSeconds(1) };
+        Directory.CreateDirectory(FetchDir);
+        Options.FetchAllowDirs.Add(FetchDir);
         Isolation = isolation;
         Start();
     }
@@ -31,6 +33,9 @@ public sealed class AgentHarness : IAsyncDisposable
     public string WorkDir { get; }
 
     public AgentOptions Options { get; }
+
+    /// <summary>The one directory this agent fetches <c>file://</c> URIs from.</summary>
+    public string FetchDir => Path.Combine(WorkDir, "artifacts");
 
     public string Isolation { get; }
 

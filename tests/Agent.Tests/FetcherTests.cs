@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Sched.V1;
+using Scheduler.Agent.Execution;
 using Xunit;
 
 namespace Scheduler.Agent.Tests;
@@ -22,7 +23,7 @@ public class FetcherTests
 
         var ok = AgentHarness.ShellTask("ok", "./tool.sh && cat data/hello.txt");
         ok.Command.Uris.Add(new Sched.V1.Uri { Value = baseUrl + "tool.sh", Executable = true, Sha256 = sha, Cache = true });
-        var archive = Path.Combine(h.WorkDir, "bundle.tar.gz");
+        var archive = Path.Combine(h.FetchDir, "bundle.tar.gz");
         using (var gz = new GZipStream(File.Create(archive), CompressionLevel.Fastest))
         using (var tar = new TarWriter(gz))
         {
@@ -56,7 +57,7 @@ public class FetcherTests
     public async Task A_zip_is_extracted_into_the_sandbox_and_one_escaping_it_is_refused()
     {
         await using var h = new AgentHarness();
-        var zip = Path.Combine(h.WorkDir, "tools.zip");
+        var zip = Path.Combine(h.FetchDir, "tools.zip");
         using (var archive = ZipFile.Open(zip, ZipArchiveMode.Create))
         {
             var script = archive.CreateEntry("bin/run.sh");
@@ -79,7 +80,7 @@ public class FetcherTests
         Assert.Equal("zipped-tool-ran\nkey=value\n", await File.ReadAllTextAsync(Path.Combine(sandbox, "stdout")));
         Assert.False(File.Exists(Path.Combine(sandbox, "tools.zip")), "the archive itself was kept in the sandbox");
 
-        var evil = Path.Combine(h.WorkDir, "evil.zip");
+        var evil = Path.Combine(h.FetchDir, "evil.zip");
         using (var archive = ZipFile.Open(evil, ZipArchiveMode.Create))
         using (var w = new StreamWriter(archive.CreateEntry("../../escaped.txt").Open()))
         {
@@ -93,6 +94,71 @@ public class FetcherTests
         Assert.Contains("cannot extract", b.Message);
         Assert.False(File.Exists(Path.Combine(h.WorkDir, "sandboxes", "escaped.txt")));
         Assert.False(File.Exists(Path.Combine(h.WorkDir, "escaped.txt")));
+    }
+
+    /// <summary>
+    /// The agent fetches as root for tasks of any user: a <c>file://</c> URI outside the
+    /// operator's <c>--fetch-allow-dir</c> directories (none by default), or through a symbolic
+    /// link in one, is refused with a message naming the option, and nothing reaches the sandbox.
+    /// </summary>
+    [Fact]
+    public async Task File_uris_are_read_only_beneath_the_allowed_directories_and_never_through_links()
+    {
+        var work = Directory.CreateTempSubdirectory("fetch-allow-").FullName;
+        try
+        {
+            var allowed = Path.Combine(work, "artifacts");
+            var sandbox = Path.Combine(work, "sandbox");
+            Directory.CreateDirectory(allowed);
+            Directory.CreateDirectory(sandbox);
+            var secret = Path.Combine(work, "secret");
+            await File.WriteAllTextAsync(secret, "host secret\n");
+            await File.WriteAllTextAsync(Path.Combine(allowed, "tool.txt"), "artifact\n");
+            File.CreateSymbolicLink(Path.Combine(allowed, "link"), secret);
+            Directory.CreateSymbolicLink(Path.Combine(allowed, "etc"), "/etc");
+            using var http = new HttpClient();
+            var byDefault = new UriFetcher(Path.Combine(work, "cache"), http, 1 << 20);
+            var fetcher = new UriFetcher(Path.Combine(work, "cache"), http, 1 << 20, [allowed + "/"]);
+
+            await fetcher.FetchAsync(new Sched.V1.Uri { Value = "file://" + Path.Combine(allowed, "tool.txt") }, sandbox, CancellationToken.None);
+            Assert.Equal("artifact\n", await File.ReadAllTextAsync(Path.Combine(sandbox, "tool.txt")));
+
+            var refusals = new List<(string Uri, string Message)>();
+            async Task Refused(UriFetcher f, string uri, string expected, string output)
+            {
+                var e = await Assert.ThrowsAsync<TaskLaunchException>(() => f.FetchAsync(new Sched.V1.Uri { Value = uri, OutputFile = output }, sandbox, CancellationToken.None));
+                Assert.Equal(TaskStatus.Types.Reason.FetchFailed, e.Reason);
+                Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+                Assert.False(File.Exists(Path.Combine(sandbox, output)), $"{uri} reached the sandbox");
+                refusals.Add((uri, e.Message));
+            }
+            await Refused(byDefault, "file://" + Path.Combine(allowed, "tool.txt"), "--fetch-allow-dir", "a");
+            await Refused(fetcher, "file:///etc/shadow", "--fetch-allow-dir", "b");
+            await Refused(fetcher, "file://" + secret, "--fetch-allow-dir", "c");
+            await Refused(fetcher, "file://" + allowed + "/../secret", "--fetch-allow-dir", "d");
+            await Refused(fetcher, "file://" + Path.Combine(allowed, "link"), "symbolic link", "e");
+            await Refused(fetcher, "file://" + Path.Combine(allowed, "etc", "passwd"), "symbolic link", "f");
+            Assert.Equal(["tool.txt"], Directory.GetFiles(sandbox).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_agent_refuses_a_file_uri_outside_its_allowed_directories_with_fetch_failed()
+    {
+        await using var h = new AgentHarness();
+        var secret = Path.Combine(h.WorkDir, "secret");
+        await File.WriteAllTextAsync(secret, "host secret\n");
+        var task = AgentHarness.ShellTask("steal", "cat secret");
+        task.Command.Uris.Add(new Sched.V1.Uri { Value = "file://" + secret });
+        h.Launch(task);
+        var end = await h.WaitTerminalAsync("steal");
+        Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.FetchFailed), (end.State, end.Reason));
+        Assert.Contains("--fetch-allow-dir", end.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(h.WorkDir, "sandboxes", "fw1", "steal", "secret")));
     }
 
     private static HttpListener StartServer(out string baseUrl)

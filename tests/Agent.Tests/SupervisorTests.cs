@@ -45,7 +45,7 @@ public class SupervisorTests
         var task = AgentHarness.ShellTask("noexec", "");
         task.Command = new CommandInfo { Shell = false, Value = "./script.sh" };
         // The file exists (so the agent's own check passes) but cannot be executed.
-        task.Command.Uris.Add(new Sched.V1.Uri { Value = "file://" + WriteScript(h.WorkDir, "script.sh", executable: false), OutputFile = "script.sh" });
+        task.Command.Uris.Add(new Sched.V1.Uri { Value = "file://" + WriteScript(h.FetchDir, "script.sh", executable: false), OutputFile = "script.sh" });
         h.Launch(task);
         var end = await h.WaitTerminalAsync("noexec");
         Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.ExecutableNotFound), (end.State, end.Reason));

@@ -35,6 +35,40 @@ public sealed class CliTests
     }
 
     [Theory]
+    [InlineData("agnets", "unknown command 'agnets' for schedctl; did you mean 'agents'?")]
+    [InlineData("no-such-command", "unknown command 'no-such-command' for schedctl; the commands are: agent, agents,")]
+    [InlineData("quota sett", "unknown command 'sett' for schedctl quota; did you mean 'set'?")]
+    public async Task An_unknown_command_is_named_with_a_suggestion_and_the_commands_there_are(string args, string expected)
+    {
+        var (code, output, error) = await RunAsync(args.Split(' '));
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Trim().Split('\n'));
+        Assert.StartsWith("schedctl: " + expected, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Required command", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>Quantities beyond what a resource can hold used to surface as "unexpected error
+    /// (ArgumentOutOfRangeException)"; they are usage errors naming the option and the limit.</summary>
+    [Theory]
+    [InlineData("run", "--mem", "1e99", "--", "true")]
+    [InlineData("run", "--cpus", "1e300", "--", "true")]
+    [InlineData("run", "--disk", "1e20", "--", "true")]
+    [InlineData("agent", "run", "--master", "127.0.0.1:1", "--work-dir", "/nonexistent/agent", "--resources", "cpus:1;mem:1e99")]
+    [InlineData("dev", "up", "--port", "0", "--resources", "cpus:1;mem:1e99")]
+    [InlineData("reserve", "agent-1", "cpus(r1):1;mem(r1):1e99")]
+    [InlineData("quota", "set", "r1", "--limit", "mem:1e99")]
+    public async Task Quantities_out_of_range_are_usage_errors_naming_the_limit(params string[] args)
+    {
+        var (code, output, error) = await RunAsync(["--master", "127.0.0.1:1", .. args]);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains("larger than the largest quantity a resource can have", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("unexpected", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("agents")]
     [InlineData("tasks", "--all")]
     [InlineData("roles", "--json")]

@@ -77,11 +77,14 @@ public class ClusterFixture : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in _agents.Concat(_masters).Where(n => n.Process is not null))
+        foreach (var node in _agents)
+        {
+            await AgentTeardown.StopAsync(node.Process, node.WorkDir, TimeSpan.FromSeconds(5));
+        }
+        foreach (var node in _masters.Where(n => n.Process is not null))
         {
             await node.Process!.DisposeAsync();
         }
-        await LocalCluster.KillLeftoversAsync(WorkDir);
         try
         {
             Directory.Delete(WorkDir, recursive: true);

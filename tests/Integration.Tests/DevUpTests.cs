@@ -14,50 +14,8 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
     {
         var workDir = Path.Combine(Path.GetTempPath(), "sched-devup-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(workDir);
-        var info = new ProcessStartInfo(Schedctl.Command[0])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in (string[])[Schedctl.Dll, "dev", "up", "--masters", "3", "--agents", "1", "--port", "0", "--work-dir", workDir])
-        {
-            info.ArgumentList.Add(a);
-        }
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        info.Environment.Remove("SCHED_MASTER");
-        using var devUp = Process.Start(info)!;
-        var lines = new List<string>();
-        var up = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnLine(string? line)
-        {
-            if (line is null)
-            {
-                up.TrySetException(new InvalidOperationException("dev up ended before the cluster was up:\n" + string.Join("\n", Snapshot(lines))));
-                return;
-            }
-            lock (lines)
-            {
-                lines.Add(line);
-            }
-            if (ClusterUp().Match(line) is { Success: true } m)
-            {
-                up.TrySetResult(m.Groups[1].Value);
-            }
-        }
-        devUp.OutputDataReceived += (_, e) => OnLine(e.Data);
-        devUp.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                lock (lines)
-                {
-                    lines.Add(e.Data);
-                }
-            }
-        };
-        devUp.BeginOutputReadLine();
-        devUp.BeginErrorReadLine();
+        var (devUp, up) = StartDevUp(workDir, "--masters", "3", "--agents", "1");
+        using var _ = devUp;
         try
         {
             var masters = (await up.Task.WaitAsync(TimeSpan.FromSeconds(90))).Split(',');
@@ -93,10 +51,179 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
                 }
             }
             var left = ProcessesUnder(workDir, "");
-            await LocalCluster.KillLeftoversAsync(workDir);
+            foreach (var pid in left)
+            {
+                DaemonProcess.Signal(pid, 9); // found by command line: the test's own check, never the product's clean-up
+            }
             Directory.Delete(workDir, recursive: true);
             Assert.True(left.Count == 0, $"dev up left {left.Count} process(es) running after SIGTERM");
         }
+    }
+
+    /// <summary>
+    /// The clean-up of <c>dev up</c> stops what it started, found by pid, parentage, checkpoint
+    /// and cgroup, and nothing else: a user's <c>tail -f DIR/master.log</c> and a process under a
+    /// sibling <c>DIR0</c> survive it (both name the work dir in their command line), while the
+    /// task's supervisor (a pooled one, whose command line does not name the work dir) and the
+    /// task do not.
+    /// </summary>
+    [Fact]
+    public async Task Stopping_dev_up_ends_the_supervisors_and_tasks_it_started_and_no_other_process()
+    {
+        var workDir = Path.Combine(Path.GetTempPath(), "sched-devup-" + Guid.NewGuid().ToString("N")[..10]);
+        var sibling = workDir + "0";
+        var scratch = Path.Combine(Path.GetTempPath(), "sched-devup-pid-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(workDir);
+        Directory.CreateDirectory(sibling);
+        Directory.CreateDirectory(scratch);
+        File.WriteAllText(Path.Combine(sibling, "notes.log"), "");
+        var (devUp, up) = StartDevUp(workDir, "--agents", "1");
+        Process? userTail = null;
+        Process? siblingTail = null;
+        Process? run = null;
+        ProcessIdentity? task = null;
+        ProcessIdentity? supervisor = null;
+        try
+        {
+            var master = await up.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            userTail = StartQuiet("tail", "-f", Path.Combine(workDir, "master.log"));
+            siblingTail = StartQuiet("tail", "-f", Path.Combine(sibling, "notes.log"));
+            // The first launch starts its own supervisor and fills the agent's pool; the second
+            // task's supervisor comes from the pool.
+            var first = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "run", "--master", master, "--", "true");
+            Assert.True(first.ExitCode == 0, first.ToString());
+            var pidFile = Path.Combine(scratch, "task.pid");
+            run = StartQuiet(Schedctl.Command[0], Schedctl.Dll, "run", "--master", master, "--", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 600");
+            await Poll.UntilAsync(() => File.Exists(pidFile), TimeSpan.FromSeconds(60), "the task to write its pid");
+            var taskPid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            task = ProcessTree.Identify(taskPid);
+            supervisor = ProcessTree.Identify(ParentOf(taskPid));
+            Assert.NotNull(task);
+            Assert.NotNull(supervisor);
+            output.WriteLine($"task pid {taskPid}, supervisor pid {supervisor.Value.Pid}");
+
+            DaemonProcess.Signal(devUp.Id, 15);
+            using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            {
+                await devUp.WaitForExitAsync(wait.Token);
+            }
+            // The two end with dev up; allow a moment for whoever inherits them to reap them.
+            var ended = await Poll.HoldsWithinAsync(() => !ProcessTree.IsSame(task.Value) && !ProcessTree.IsSame(supervisor.Value), TimeSpan.FromSeconds(5));
+            var problems = new List<string>();
+            if (!ended)
+            {
+                problems.Add($"the task (alive: {ProcessTree.IsSame(task.Value)}) or its pooled supervisor (alive: {ProcessTree.IsSame(supervisor.Value)}) outlived dev up");
+            }
+            if (userTail.HasExited)
+            {
+                problems.Add("a user's `tail -f WORKDIR/master.log` was killed by dev up's clean-up");
+            }
+            if (siblingTail.HasExited)
+            {
+                problems.Add("a process under the sibling directory WORKDIR0 was killed by dev up's clean-up");
+            }
+            Assert.True(problems.Count == 0, string.Join("; ", problems));
+        }
+        finally
+        {
+            foreach (var p in new[] { devUp, userTail, siblingTail, run })
+            {
+                if (p is not null)
+                {
+                    if (!p.HasExited)
+                    {
+                        p.Kill(entireProcessTree: true);
+                        await p.WaitForExitAsync();
+                    }
+                    p.Dispose();
+                }
+            }
+            foreach (var leftover in new[] { task, supervisor })
+            {
+                if (leftover is { } l)
+                {
+                    ProcessTree.Signal([l], ProcessTree.SIGKILL);
+                }
+            }
+            foreach (var dir in new[] { workDir, sibling, scratch })
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>Starts <c>schedctl dev up --port 0 --work-dir DIR ARGS…</c>; the task completes with
+    /// the master list of its <c>cluster up</c> line.</summary>
+    private static (Process DevUp, TaskCompletionSource<string> Up) StartDevUp(string workDir, params string[] args)
+    {
+        var info = new ProcessStartInfo(Schedctl.Command[0])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in (string[])[Schedctl.Dll, "dev", "up", "--port", "0", "--work-dir", workDir, .. args])
+        {
+            info.ArgumentList.Add(a);
+        }
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        info.Environment.Remove("SCHED_MASTER");
+        var devUp = Process.Start(info)!;
+        var lines = new List<string>();
+        var up = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnLine(string? line)
+        {
+            if (line is null)
+            {
+                up.TrySetException(new InvalidOperationException("dev up ended before the cluster was up:\n" + string.Join("\n", Snapshot(lines))));
+                return;
+            }
+            lock (lines)
+            {
+                lines.Add(line);
+            }
+            if (ClusterUp().Match(line) is { Success: true } m)
+            {
+                up.TrySetResult(m.Groups[1].Value);
+            }
+        }
+        devUp.OutputDataReceived += (_, e) => OnLine(e.Data);
+        devUp.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (lines)
+                {
+                    lines.Add(e.Data);
+                }
+            }
+        };
+        devUp.BeginOutputReadLine();
+        devUp.BeginErrorReadLine();
+        return (devUp, up);
+    }
+
+    /// <summary>Starts a program with its output discarded.</summary>
+    private static Process StartQuiet(string program, params string[] args)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+        info.Environment.Remove("SCHED_MASTER");
+        var p = Process.Start(info)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    private static int ParentOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Runs <c>schedctl leader --master LIST</c> until it names a leader other than

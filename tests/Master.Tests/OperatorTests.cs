@@ -84,7 +84,7 @@ public sealed class OperatorTests
         var badWeight = await Assert.ThrowsAsync<RpcException>(() => cluster.Master.Operator(OperatorMethods.UpdateWeights,
             new UpdateWeightsRequest { Weights = { new WeightInfo { Role = "eng", Weight = -1 } } }));
         Assert.Equal(StatusCode.InvalidArgument, badWeight.StatusCode);
-        Assert.Contains("positive", badWeight.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("from 0.001 to 1000", badWeight.Status.Detail, StringComparison.Ordinal);
 
         var badRole = await Assert.ThrowsAsync<RpcException>(() => cluster.Master.Operator(OperatorMethods.UpdateWeights,
             new UpdateWeightsRequest { Weights = { new WeightInfo { Role = "eng//x", Weight = 1 } } }));
@@ -103,5 +103,57 @@ public sealed class OperatorTests
             new UpdateQuotaRequest { Quotas = { new QuotaInfo { Role = "eng", Guarantees = { Res.Scalar("cpus", 2) } } } });
         var quota = await cluster.Master.Operator(OperatorMethods.GetQuota, new GetQuotaRequest());
         Assert.Equal(2, Res.Get(Assert.Single(quota.Quotas).Guarantees, "cpus"));
+    }
+
+    /// <summary>A quota the allocator refuses (a resource that cannot have one) used to be
+    /// stored before the allocator threw: the caller got UNKNOWN and the role showed the quota.
+    /// Now the whole request is checked first, refused with INVALID_ARGUMENT and the reason, and
+    /// leaves nothing behind — not even when a valid quota comes before it in the same request.</summary>
+    [Fact]
+    public async Task A_refused_quota_is_invalid_argument_with_the_reason_and_changes_nothing()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await cluster.AddAgentAsync(cpus: 4, mem: 4096);
+        var bogus = await Assert.ThrowsAsync<RpcException>(() => cluster.Master.Operator(OperatorMethods.UpdateQuota,
+            new UpdateQuotaRequest { Quotas = { new QuotaInfo { Role = "r1", Limits = { Res.Scalar("bogus", 5) } } } }));
+        Assert.Equal(StatusCode.InvalidArgument, bogus.StatusCode);
+        Assert.Contains("'bogus' cannot have a quota", bogus.Status.Detail, StringComparison.Ordinal);
+
+        var mixed = await Assert.ThrowsAsync<RpcException>(() => cluster.Master.Operator(OperatorMethods.UpdateQuota,
+            new UpdateQuotaRequest
+            {
+                Quotas =
+                {
+                    new QuotaInfo { Role = "r2", Limits = { Res.Scalar("cpus", 1) } },
+                    new QuotaInfo { Role = "r3", Limits = { Res.Scalar("bogus", 5) } },
+                },
+            }));
+        Assert.Equal(StatusCode.InvalidArgument, mixed.StatusCode);
+
+        Assert.Empty((await cluster.Master.Operator(OperatorMethods.GetQuota, new GetQuotaRequest())).Quotas);
+        var roles = await cluster.Master.Operator(OperatorMethods.GetRoles, new GetRolesRequest());
+        Assert.DoesNotContain(roles.Roles, r => r.Quota is not null);
+        Assert.DoesNotContain(roles.Roles, r => r.Name is "r1" or "r2" or "r3");
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(1e-9)]
+    [InlineData(1e9)]
+    public async Task Weights_out_of_bounds_are_refused_and_change_nothing(double weight)
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await cluster.AddAgentAsync(cpus: 4, mem: 4096);
+        await cluster.Master.Operator(OperatorMethods.UpdateWeights, new UpdateWeightsRequest { Weights = { new WeightInfo { Role = "eng", Weight = 2 } } });
+        var e = await Assert.ThrowsAsync<RpcException>(() => cluster.Master.Operator(OperatorMethods.UpdateWeights,
+            new UpdateWeightsRequest { Weights = { new WeightInfo { Role = "ops", Weight = 1 }, new WeightInfo { Role = "eng", Weight = weight } } }));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("from 0.001 to 1000", e.Status.Detail, StringComparison.Ordinal);
+        var roles = await cluster.Master.Operator(OperatorMethods.GetRoles, new GetRolesRequest());
+        Assert.Equal(2, roles.Roles.Single(r => r.Name == "eng").Weight);
+        Assert.DoesNotContain(roles.Roles, r => r.Name == "ops");
     }
 }

@@ -19,11 +19,15 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
     {
         var task = launch.Task;
         var command = task.Command ?? throw new TaskLaunchException(TaskStatus.Types.Reason.TaskInvalid, "the task has no command; set TaskInfo.command", TaskState.TaskError);
-        var workingDir = string.IsNullOrEmpty(command.WorkingDir) ? launch.SandboxDir : Path.GetFullPath(Path.Combine(launch.SandboxDir, command.WorkingDir));
+        var workingDir = TaskSandbox.WorkingDirectory(launch.SandboxDir, command.WorkingDir);
         if (!Directory.Exists(workingDir))
         {
             throw new TaskLaunchException(TaskStatus.Types.Reason.SandboxFailed, $"working directory {workingDir} does not exist; fix command.working_dir");
         }
+        var user = TaskSandbox.UserOf(command, launch.Framework);
+        var stdout = Path.Combine(launch.SandboxDir, "stdout");
+        var stderr = Path.Combine(launch.SandboxDir, "stderr");
+        TaskSandbox.GiveTo(launch.SandboxDir, user, [stdout, stderr]);
         var env = TaskEnvironment.Build(launch, "/");
         var argv = CommandLine(command, workingDir, env);
         var limits = Limits(task, options);
@@ -43,9 +47,9 @@ public sealed class ProcessExecutor(IIsolator isolator, SupervisorLauncher launc
             Argv = argv,
             Env = env,
             WorkingDir = workingDir,
-            Stdout = Path.Combine(launch.SandboxDir, "stdout"),
-            Stderr = Path.Combine(launch.SandboxDir, "stderr"),
-            User = string.IsNullOrEmpty(command.User) ? (string.IsNullOrEmpty(launch.Framework.User) ? null : launch.Framework.User) : command.User,
+            Stdout = stdout,
+            Stderr = stderr,
+            User = user,
             Cgroup = cgroup is null ? CgroupLayout.None : Isolator.Layout(launch.ContainerId),
             ContainerId = launch.ContainerId,
             GraceSeconds = GraceSeconds(task, options),

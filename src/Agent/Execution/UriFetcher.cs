@@ -11,9 +11,17 @@ namespace Scheduler.Agent.Execution;
 /// (tar archives through the same safe unpacker as image layers), and a cache keyed by checksum
 /// shared across tasks (<c>&lt;work&gt;/cache/&lt;sha256&gt;</c>). Failures throw
 /// <see cref="TaskLaunchException"/> with REASON_FETCH_FAILED; nothing partial is left.
+/// <para>
+/// The agent fetches as root on behalf of any task's user, so <c>file://</c> reads only regular
+/// files beneath the operator's <paramref name="fileRoots"/> (<c>--fetch-allow-dir</c>; none by
+/// default), opened without following symbolic links: a task cannot have <c>/etc/shadow</c>, or a
+/// link to it, copied into its sandbox.
+/// </para>
 /// </summary>
-public sealed class UriFetcher(string cacheDir, HttpClient http, long maxBytes)
+public sealed class UriFetcher(string cacheDir, HttpClient http, long maxBytes, IReadOnlyList<string>? fileRoots = null)
 {
+    private readonly List<string> _fileRoots = (fileRoots ?? []).Select(r => Path.TrimEndingDirectorySeparator(Path.GetFullPath(r))).ToList();
+
     public async Task FetchAllAsync(IEnumerable<Sched.V1.Uri> uris, string sandbox, CancellationToken cancellationToken)
     {
         foreach (var uri in uris)
@@ -88,11 +96,7 @@ public sealed class UriFetcher(string cacheDir, HttpClient http, long maxBytes)
     {
         if (parsed.IsFile)
         {
-            if (!File.Exists(parsed.LocalPath))
-            {
-                throw Failed(uri, $"{parsed.LocalPath} does not exist on the agent");
-            }
-            File.Copy(parsed.LocalPath, tmp);
+            await CopyAllowedFileAsync(parsed.LocalPath, tmp, uri, ct);
             return;
         }
         HttpResponseMessage response;
@@ -124,6 +128,32 @@ public sealed class UriFetcher(string cacheDir, HttpClient http, long maxBytes)
                 }
                 await file.WriteAsync(buffer.AsMemory(0, read), ct);
             }
+        }
+    }
+
+    private async Task CopyAllowedFileAsync(string path, string tmp, Sched.V1.Uri uri, CancellationToken ct)
+    {
+        var root = _fileRoots.FirstOrDefault(r => path.StartsWith(r + "/", StringComparison.Ordinal));
+        if (root is null)
+        {
+            throw Failed(uri, _fileRoots.Count == 0
+                ? "this agent fetches no file:// URIs: an operator allows directories with --fetch-allow-dir DIR; serve the file over http(s) or ask for it to be allowed"
+                : $"{path} is not under a directory this agent allows file:// URIs from ({string.Join(", ", _fileRoots)}; set with --fetch-allow-dir DIR); copy it into one of them or serve it over http(s)");
+        }
+        try
+        {
+            using var source = new Files.SandboxDirectory(root, description: $"the allowed directory {root}").OpenFile(path[(root.Length + 1)..]);
+            if (RandomAccess.GetLength(source) > maxBytes)
+            {
+                throw Failed(uri, $"larger than the {maxBytes / 1048576} MiB fetch limit");
+            }
+            await using var from = new FileStream(source, FileAccess.Read);
+            await using var to = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write);
+            await from.CopyToAsync(to, ct);
+        }
+        catch (Files.SandboxAccessException e)
+        {
+            throw Failed(uri, e.Message);
         }
     }
 

@@ -1,19 +1,22 @@
 using Google.Protobuf;
 using Sched.V1;
-using Scheduler.Agent.Native;
 using Grpc.Core;
 
 namespace Scheduler.Agent.Files;
 
 /// <summary>
-/// <c>sched.v1.AgentFiles</c>: read-only access to <c>&lt;work&gt;/sandboxes</c>. Paths are
-/// relative to that root; absolute paths, <c>..</c> segments and symlinks resolving outside it
-/// are refused with PERMISSION_DENIED, missing paths with NOT_FOUND.
+/// <c>sched.v1.AgentFiles</c>: read-only access to <c>&lt;work&gt;/sandboxes</c> through
+/// <see cref="SandboxDirectory"/>. Paths are relative to that root; absolute paths, <c>..</c>
+/// and symbolic links are refused with PERMISSION_DENIED, missing paths with NOT_FOUND, a
+/// directory where a file is needed with INVALID_ARGUMENT, FIFOs, sockets and devices with
+/// FAILED_PRECONDITION.
 /// </summary>
 public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll) : AgentFiles.AgentFilesBase
 {
     public const int MaxRead = 1024 * 1024;
     public const int DefaultRead = 64 * 1024;
+
+    private readonly SandboxDirectory _sandboxes = new(sandboxesRoot);
 
     /// <summary>Ends follows (TailFile) when the server stops; set by the host once it serves.</summary>
     public CancellationToken Stopping { get; set; }
@@ -37,64 +40,63 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll)
 
     public Task<ListFilesResponse> ListFilesAsync(ListFilesRequest request, ServerCallContext context)
     {
-        var path = Resolve(request.Path);
+        var (isDirectory, entries) = Guarded(() => _sandboxes.List(request.Path));
         var response = new ListFilesResponse();
-        if (File.Exists(path))
+        var prefix = string.IsNullOrEmpty(request.Path) ? "" : request.Path.TrimEnd('/') + "/";
+        foreach (var e in entries)
         {
-            response.Files.Add(Describe(new System.IO.FileInfo(path), request.Path));
-            return Task.FromResult(response);
-        }
-        if (!Directory.Exists(path))
-        {
-            throw NotFound(request.Path);
-        }
-        foreach (var entry in new DirectoryInfo(path).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
-        {
-            response.Files.Add(Describe(entry, string.IsNullOrEmpty(request.Path) ? entry.Name : request.Path.TrimEnd('/') + "/" + entry.Name));
+            response.Files.Add(new Sched.V1.FileInfo
+            {
+                Path = isDirectory ? prefix + e.Name : request.Path,
+                Size = (ulong)e.Size,
+                Mode = e.Permissions,
+                Mtime = Math.Floor(e.MtimeSeconds * 1000) / 1000,
+                IsDir = e.IsDirectory,
+            });
         }
         return Task.FromResult(response);
     }
 
     public async Task<ReadFileResponse> ReadFileAsync(ReadFileRequest request, ServerCallContext context)
     {
-        var path = Resolve(request.Path);
-        if (!File.Exists(path))
-        {
-            throw NotFound(request.Path);
-        }
         if (request.Offset < 0)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "offset must be >= 0"));
         }
+        using var file = Guarded(() => _sandboxes.OpenFile(request.Path));
         var length = request.Length == 0 ? DefaultRead : (int)Math.Min(request.Length, MaxRead);
-        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var size = RandomAccess.GetLength(file);
+        var offset = Math.Min(request.Offset, size);
         var buffer = new byte[length];
-        file.Position = Math.Min(request.Offset, file.Length);
-        var read = await file.ReadAtLeastAsync(buffer, length, throwOnEndOfStream: false, context.CancellationToken);
-        return new ReadFileResponse { Data = ByteString.CopyFrom(buffer, 0, read), Offset = file.Position - read, Size = (ulong)file.Length };
+        var read = 0;
+        while (read < length)
+        {
+            var n = await RandomAccess.ReadAsync(file, buffer.AsMemory(read), offset + read, context.CancellationToken);
+            if (n == 0)
+            {
+                break;
+            }
+            read += n;
+        }
+        return new ReadFileResponse { Data = ByteString.CopyFrom(buffer, 0, read), Offset = offset, Size = (ulong)Math.Max(size, offset + read) };
     }
 
     public async Task TailFileAsync(TailFileRequest request, IServerStreamWriter<FileChunk> stream, CancellationToken ct)
     {
-        var path = Resolve(request.Path);
-        if (!File.Exists(path))
-        {
-            throw NotFound(request.Path);
-        }
-        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        var position = request.Offset >= 0 ? Math.Min(request.Offset, file.Length) : Math.Max(0, file.Length + request.Offset);
+        using var file = Guarded(() => _sandboxes.OpenFile(request.Path));
+        var size = RandomAccess.GetLength(file);
+        var position = request.Offset >= 0 ? Math.Min(request.Offset, size) : Math.Max(0, size + request.Offset);
         var buffer = new byte[64 * 1024];
         while (!ct.IsCancellationRequested)
         {
-            file.Position = position;
-            var read = await file.ReadAsync(buffer, ct);
+            var read = await RandomAccess.ReadAsync(file, buffer, position, ct);
             if (read > 0)
             {
                 await stream.WriteAsync(new FileChunk { Data = ByteString.CopyFrom(buffer, 0, read), Offset = position }, ct);
                 position += read;
                 continue;
             }
-            if (!request.Follow || !File.Exists(path))
+            if (!request.Follow || SandboxDirectory.IsUnlinked(file))
             {
                 return;
             }
@@ -102,43 +104,26 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll)
         }
     }
 
-    /// <summary>Maps a request path to a real path inside the root, or throws PERMISSION_DENIED/NOT_FOUND.</summary>
-    public string Resolve(string relative)
+    /// <summary>Runs a sandbox access, turning its refusal into the matching status.</summary>
+    private static T Guarded<T>(Func<T> access)
     {
-        relative ??= "";
-        if (relative.StartsWith('/') || relative.Contains('\0', StringComparison.Ordinal))
+        try
         {
-            throw Denied(relative, "absolute paths are not allowed; use FRAMEWORK/TASK/FILE relative to the sandboxes root");
+            return access();
         }
-        if (relative.Split('/').Any(s => s == ".."))
+        catch (SandboxAccessException e)
         {
-            throw Denied(relative, "'..' is not allowed");
+            throw new RpcException(new Status(e.Refusal switch
+            {
+                SandboxRefusal.NotFound => StatusCode.NotFound,
+                SandboxRefusal.Denied => StatusCode.PermissionDenied,
+                SandboxRefusal.NotServable => StatusCode.FailedPrecondition,
+                _ => StatusCode.InvalidArgument,
+            }, e.Message));
         }
-        var root = Libc.RealPath(sandboxesRoot) ?? throw NotFound("");
-        var real = Libc.RealPath(Path.Combine(root, relative));
-        if (real is null)
+        catch (IOException e)
         {
-            throw NotFound(relative);
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"the agent could not read the sandbox: {e.Message}; try again"));
         }
-        if (real != root && !real.StartsWith(root + "/", StringComparison.Ordinal))
-        {
-            throw Denied(relative, "it resolves outside the sandboxes");
-        }
-        return real;
     }
-
-    private static Sched.V1.FileInfo Describe(FileSystemInfo entry, string path) => new()
-    {
-        Path = path,
-        Size = entry is System.IO.FileInfo f ? (ulong)f.Length : 0,
-        Mode = (uint)entry.UnixFileMode,
-        Mtime = new DateTimeOffset(entry.LastWriteTimeUtc).ToUnixTimeMilliseconds() / 1000.0,
-        IsDir = entry is DirectoryInfo,
-    };
-
-    private static RpcException Denied(string path, string why)
-        => new(new Status(StatusCode.PermissionDenied, $"access to '{path}' denied: {why}"));
-
-    private static RpcException NotFound(string path)
-        => new(new Status(StatusCode.NotFound, $"'{path}' does not exist in the agent's sandboxes"));
 }

@@ -84,4 +84,42 @@ internal static partial class Libc
         Marshal.WriteIntPtr(array, items.Count * IntPtr.Size, IntPtr.Zero);
         return array;
     }
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int lchown(string path, uint owner, uint group);
+
+    [LibraryImport("libc", EntryPoint = "getpwnam_r", StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int GetPwNamR(string name, byte* pwd, byte* buffer, nuint size, byte** result);
+
+    /// <summary>The uid and gid of a user (getpwnam_r), or null when there is no such user.</summary>
+    public static unsafe (uint Uid, uint Gid)? User(string name)
+    {
+        // struct passwd on 64-bit Linux: pw_name, pw_passwd (pointers), pw_uid @16, pw_gid @20, …
+        var pwd = stackalloc byte[64];
+        var buffer = new byte[16384];
+        byte* result = null;
+        fixed (byte* b = buffer)
+        {
+            if (GetPwNamR(name, pwd, b, (nuint)buffer.Length, &result) != 0 || result == null)
+            {
+                return null;
+            }
+            return (*(uint*)(pwd + 16), *(uint*)(pwd + 20));
+        }
+    }
+
+    public const int O_RDWR = 2;
+    public const int O_CREAT = 0x40;
+    public const int O_CLOEXEC = 0x80000;
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(Microsoft.Win32.SafeHandles.SafeFileHandle fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ftruncate(Microsoft.Win32.SafeHandles.SafeFileHandle fd, long length);
 }

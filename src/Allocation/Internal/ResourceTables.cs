@@ -100,6 +100,11 @@ internal sealed class PoolTable
         if (!_byKey.TryGetValue(key, out var pool))
         {
             pool = new Pool(_pools.Count, reservation?.Clone(), disk?.Clone(), reservation is null ? null : roleOf(reservation.Role));
+            if (pool.Role is { } role)
+            {
+                role.PoolRefs++;
+            }
+
             _pools.Add(pool);
             _byKey.Add(key, pool);
         }

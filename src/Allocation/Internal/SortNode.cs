@@ -240,6 +240,13 @@ internal sealed class RoleNode : ContainerNode
 
     public int Clients { get; set; }
 
+    /// <summary>An operator set this role's weight (it is kept even when nothing else holds it).</summary>
+    public bool WeightSet { get; set; }
+
+    /// <summary>Reservation pools naming this role (pools are interned for good, so such a role is
+    /// never pruned).</summary>
+    public int PoolRefs { get; set; }
+
     public long Consumption(int name) => Vec.Get(Reserved, name) + Vec.Get(AllocatedUnreserved, name);
 
     /// <summary>Whether this role is <paramref name="ancestor"/> or below it.</summary>

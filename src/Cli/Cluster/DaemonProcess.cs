@@ -33,6 +33,9 @@ public sealed partial class DaemonProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>Pid and start time, read just after the start (null if it was already gone).</summary>
+    public ProcessIdentity? Identity { get; private set; }
+
     /// <summary>The <c>HOST:PORT</c> of the <c>… listening on</c> line.</summary>
     public Task<string> Listening => _listening.Task;
 
@@ -104,6 +107,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         {
             throw new CliException($"could not start {name}");
         }
+        daemon.Identity = OperatingSystem.IsLinux() ? ProcessTree.Identify(process.Id) : null;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return daemon;

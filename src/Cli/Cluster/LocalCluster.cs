@@ -118,7 +118,7 @@ public sealed class LocalCluster : IAsyncDisposable
             var name = $"agent{i + 1}";
             var args = new List<string>
             {
-                "agent", "run", "--master", MasterList, "--listen", $"127.0.0.1:{port}", "--work-dir", Path.Combine(WorkDir, name),
+                "agent", "run", "--master", MasterList, "--listen", $"127.0.0.1:{port}", "--work-dir", AgentWorkDir(i),
                 "--resources", o.AgentResources, "--attributes", $"host:{name}", "--hostname", name, "--watch-parent", parent,
             };
             args.AddRange(o.AgentArgs);
@@ -131,6 +131,8 @@ public sealed class LocalCluster : IAsyncDisposable
             AgentInfo.Add((id, address));
         }
     }
+
+    private string AgentWorkDir(int index) => Path.Combine(WorkDir, $"agent{index + 1}");
 
     private async Task<string> StartEtcdAsync(LocalClusterOptions o, CancellationToken ct)
     {
@@ -189,16 +191,15 @@ public sealed class LocalCluster : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Stops agents, any task supervisors left in the work dir, masters and etcd; removes a
-    /// temp work dir.</summary>
+    /// <summary>Stops agents with their task supervisors and tasks (<see cref="AgentTeardown"/>),
+    /// masters and etcd; removes a temp work dir. Nothing else is signalled.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
         {
             return;
         }
-        await Task.WhenAll(_agents.Select(a => a.DisposeAsync().AsTask()));
-        await KillLeftoversAsync(WorkDir);
+        await Task.WhenAll(_agents.Select((a, i) => AgentTeardown.StopAsync(a, AgentWorkDir(i), TimeSpan.FromSeconds(5))));
         await Task.WhenAll(_masters.Select(m => m.DisposeAsync().AsTask()));
         await Task.WhenAll(_etcd.Select(e => e.DisposeAsync().AsTask()));
         if (_ownsWorkDir)
@@ -219,51 +220,6 @@ public sealed class LocalCluster : IAsyncDisposable
                     break;
                 }
             }
-        }
-    }
-
-    /// <summary>
-    /// Task supervisors outlive their agent by design; when a local cluster goes away they must go
-    /// too. Any process whose command line names the work dir gets SIGTERM (a supervisor kills its
-    /// task on SIGTERM), then SIGKILL after a grace period.
-    /// </summary>
-    public static async Task KillLeftoversAsync(string workDir)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return;
-        }
-        var self = Environment.ProcessId;
-        List<int> Find() => Directory.EnumerateDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : -1)
-            .Where(pid => pid > 0 && pid != self && CommandLine(pid).Contains(workDir, StringComparison.Ordinal))
-            .ToList();
-        var pids = Find();
-        foreach (var pid in pids)
-        {
-            DaemonProcess.Signal(pid, 15);
-        }
-        var until = DateTime.UtcNow.AddSeconds(5);
-        while (pids.Count > 0 && DateTime.UtcNow < until)
-        {
-            await Task.Delay(100);
-            pids = Find();
-        }
-        foreach (var pid in pids)
-        {
-            DaemonProcess.Signal(pid, 9);
-        }
-    }
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "";
         }
     }
 }

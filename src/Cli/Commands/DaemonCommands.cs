@@ -26,6 +26,9 @@ public static class DaemonCommands
     private static readonly Option<string?> MasterMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
 
+    private static readonly Option<double?> MaxFailoverTimeout = new("--max-failover-timeout") { Description = "Longest failover timeout a framework may ask for, seconds (default 604800, a week)." };
+    private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 64)." };
+    private static readonly Option<int?> MaxAgentResourceKinds = new("--max-agent-resource-kinds") { Description = "Most distinct resource names one agent may offer (default 32)." };
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
     private static readonly Option<string> AgentListen = new("--listen") { Description = "host:port for the agent's file service (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
     private static readonly Option<string> AgentWorkDir = new("--work-dir") { Description = "Directory for checkpoints and sandboxes.", Required = true };
@@ -33,6 +36,7 @@ public static class DaemonCommands
     private static readonly Option<string?> AgentAttributes = new("--attributes") { Description = "Attributes, e.g. 'rack:r1;zone:a'." };
     private static readonly Option<string?> Isolation = new("--isolation") { Description = "auto | cgroups | none (default auto)." };
     private static readonly Option<string?> Runtime = new("--runtime") { Description = "OCI runtime: auto | runc | crun (default auto)." };
+    private static readonly Option<string[]> FetchAllowDir = new("--fetch-allow-dir") { Description = "A directory whose files tasks may fetch with file:// URIs (repeatable; default none: file:// URIs are refused). Symbolic links in it are not followed." };
     private static readonly Option<string?> Hostname = new("--hostname") { Description = "Hostname reported to the master." };
     private static readonly Option<int> SimulateCount = new("--count") { Description = "How many simulated agents to run (each with its own AgentLink stream).", Required = true };
     private static readonly Option<string?> SimulateResources = new("--resources") { Description = "Resources of each simulated agent (default 'cpus:16;mem:65536;disk:100000;ports:[31000-32000]')." };
@@ -43,12 +47,13 @@ public static class DaemonCommands
 
     /// <summary>Exit when this process id is gone (used by <c>dev up</c>, the demo and tests so that
     /// a killed parent leaves no daemons behind).</summary>
+    private static readonly Option<bool> Verbose = new("--verbose") { Description = "Log more (debug), with the stack of every error." };
     private static readonly Option<int?> WatchParent = new("--watch-parent") { Hidden = true };
 
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -61,7 +66,7 @@ public static class DaemonCommands
     public static Command CreateAgent()
     {
         var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, StatusRetry, AgentMetrics, WatchParent })
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, FetchAllowDir, StatusRetry, AgentMetrics, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -86,6 +91,11 @@ public static class DaemonCommands
         return SupervisorHost.RunAsync(args);
     }
 
+    private static int? Count(ParseResult parse, Option<int?> option, string name)
+        => parse.GetValue(option) is { } n && n < 1 ? throw CliException.BadInput($"{name} must be at least 1") : parse.GetValue(option);
+
+    private const double MaxSeconds = 315_360_000;
+
     private static TimeSpan? Seconds(ParseResult parse, Option<double?> option)
     {
         var value = parse.GetValue(option);
@@ -93,9 +103,9 @@ public static class DaemonCommands
         {
             return null;
         }
-        if (!double.IsFinite(value.Value) || value.Value <= 0)
+        if (!double.IsFinite(value.Value) || value.Value <= 0 || value.Value > MaxSeconds)
         {
-            throw CliException.BadInput($"{option.Name} must be a positive number of seconds, not {value.Value.ToString(CultureInfo.InvariantCulture)}");
+            throw CliException.BadInput($"{option.Name} must be a positive number of seconds up to {MaxSeconds} (ten years), not {value.Value.ToString(CultureInfo.InvariantCulture)}");
         }
         return TimeSpan.FromSeconds(value.Value);
     }
@@ -130,6 +140,9 @@ public static class DaemonCommands
         options.OfferTimeout = Seconds(parse, OfferTimeout) ?? options.OfferTimeout;
         options.AllocationInterval = Seconds(parse, AllocationInterval) ?? options.AllocationInterval;
         options.AgentReregisterTimeout = Seconds(parse, ReregisterTimeout) ?? options.AgentReregisterTimeout;
+        options.MaxFailoverTimeout = Seconds(parse, MaxFailoverTimeout) ?? options.MaxFailoverTimeout;
+        options.MaxRolesPerFramework = Count(parse, MaxRolesPerFramework, "--max-roles-per-framework") ?? options.MaxRolesPerFramework;
+        options.MaxAgentResourceKinds = Count(parse, MaxAgentResourceKinds, "--max-agent-resource-kinds") ?? options.MaxAgentResourceKinds;
         if (Seconds(parse, LeaseTtl) is { } ttl)
         {
             if (ttl < TimeSpan.FromSeconds(2) || ttl > TimeSpan.FromMinutes(5) || ttl.Ticks % TimeSpan.TicksPerSecond != 0)
@@ -160,13 +173,21 @@ public static class DaemonCommands
         {
             options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
         }
-        return await MasterHost.RunAsync(options, stop.Token);
+        Daemons.DaemonPreflight.WorkDir(options.WorkDir, "master");
+        if (options.EtcdEndpoints.Count == 0)
+        {
+            await Daemons.DaemonPreflight.MasterLockAsync(options.WorkDir);
+        }
+        Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
+        var verbose = parse.GetValue(Verbose);
+        return await MasterHost.RunAsync(options, stop.Token, logging => Daemons.DaemonLogging.Configure(logging, verbose));
     }
 
     private static async Task<int> RunAgentAsync(ParseResult parse, CancellationToken ct)
     {
         var masters = Addresses.ParseList(parse.GetValue(AgentMasters)!, "--master");
         var listen = Addresses.Validate(parse.GetValue(AgentListen)!, "--listen", allowPortZero: true);
+        ResourceText.CheckResources(parse.GetValue(AgentResources), "--resources");
         using var stop = WatchParentProcess(parse, ct);
         var options = new AgentOptions
         {
@@ -180,6 +201,7 @@ public static class DaemonCommands
             MetricsListen = parse.GetValue(AgentMetrics),
         };
         options.Masters.AddRange(masters);
+        options.FetchAllowDirs.AddRange(parse.GetValue(FetchAllowDir) ?? []);
         if (Seconds(parse, StatusRetry) is { } retry)
         {
             options.StatusRetryMin = retry;
@@ -190,7 +212,11 @@ public static class DaemonCommands
         {
             throw CliException.BadInput(problems[0]);
         }
-        return await AgentHost.RunAsync(options, stop.Token);
+        Daemons.DaemonPreflight.WorkDir(options.WorkDir, "agent");
+        Daemons.DaemonPreflight.AgentLock(options.WorkDir);
+        Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
+        using var loggerFactory = Daemons.DaemonLogging.CreateFactory(parse.GetValue(Verbose));
+        return await AgentHost.RunAsync(options, loggerFactory, stop.Token);
     }
 
     private static async Task<int> SimulateAgentsAsync(ParseResult parse, CancellationToken ct)

@@ -33,6 +33,7 @@ public static class DevCommand
             throw CliException.BadInput("--port must be between 1 and 65000 (or 0 for any free ports)");
         }
         var masters = parse.GetValue(Masters);
+        ResourceText.CheckResources(parse.GetValue(Resources), "--resources");
         var options = new LocalClusterOptions
         {
             Masters = masters,

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Sched.V1;
+using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
 using Grpc.Core;
 
@@ -10,7 +11,7 @@ public static class LogsCommand
 {
     private static readonly Argument<string> TaskId = new("task") { Description = "The task id." };
     private static readonly Option<bool> Stderr = new("--stderr") { Description = "Show stderr instead of stdout." };
-    private static readonly Option<bool> Follow = new("--follow", "-f") { Description = "Keep printing as the task writes (Ctrl-C to stop)." };
+    private static readonly Option<bool> Follow = new("--follow", "-f") { Description = "Keep printing as the task writes, until it ends (or Ctrl-C)." };
     private static readonly Option<string?> Framework = new("--framework") { Description = "The task's framework id (when several frameworks use the same task id)." };
 
     public static Command Create()
@@ -41,14 +42,19 @@ public static class LogsCommand
         var destination = ReferenceEquals(c.Out, Console.Out) ? stdout : new WriterStream(c.Out);
         try
         {
-            if (c.Parse.GetValue(Follow))
+            long offset = 0;
+            if (c.Parse.GetValue(Follow) && !task.State.IsTerminal())
             {
-                await files.FollowAsync(path, 0, destination, c.Cancellation);
+                // Follow until the task ends, then print what it wrote last: the agent reports the
+                // end only after the task's process has exited, so its output is complete by then.
+                using var ended = CancellationTokenSource.CreateLinkedTokenSource(c.Cancellation);
+                var watch = WaitUntilTerminalAsync(c.Connection, task, ended);
+                offset = await files.FollowAsync(path, 0, destination, ended.Token);
+                await ended.CancelAsync();
+                await watch;
+                c.Cancellation.ThrowIfCancellationRequested();
             }
-            else
-            {
-                await files.CopyToEndAsync(path, 0, destination, c.Cancellation);
-            }
+            await files.CopyToEndAsync(path, offset, destination, c.Cancellation);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
@@ -59,6 +65,41 @@ public static class LogsCommand
             throw new CliException($"cannot reach agent {agent.Info.Address} of task {taskId}: {e.Status.Detail}");
         }
         return 0;
+    }
+
+    /// <summary>Cancels <paramref name="ended"/> once the master reports the task terminal (or
+    /// gone); returns quietly when <paramref name="ended"/> is cancelled by others.</summary>
+    private static async Task WaitUntilTerminalAsync(MasterConnection connection, TaskRecord task, CancellationTokenSource ended)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+            while (await timer.WaitForNextTickAsync(ended.Token))
+            {
+                GetTasksResponse response;
+                try
+                {
+                    response = await connection.CallAsync(OperatorMethods.GetTasks,
+                        new GetTasksRequest { TaskId = task.TaskId, FrameworkId = task.FrameworkId, IncludeCompleted = true }, ended.Token);
+                }
+                catch (RpcException) when (!ended.IsCancellationRequested)
+                {
+                    continue; // the master is briefly out of reach (a failover): ask again
+                }
+                var latest = response.Tasks.LastOrDefault(t => t.TaskId == task.TaskId);
+                if (latest is null || latest.State.IsTerminal())
+                {
+                    await ended.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ended.IsCancellationRequested)
+        {
+        }
+        catch (RpcException) when (ended.IsCancellationRequested)
+        {
+        }
     }
 
     internal static async Task<TaskRecord> FindTaskAsync(MasterConnection connection, string taskId, string? frameworkId, CancellationToken ct)

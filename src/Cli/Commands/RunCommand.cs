@@ -38,13 +38,9 @@ public static class RunCommand
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var argv = parse.GetValue(CommandLine) ?? [];
-        var cpus = parse.GetValue(Cpus);
-        var mem = parse.GetValue(Mem);
-        var disk = parse.GetValue(Disk);
-        if (!(cpus > 0) || !(mem > 0) || !(disk >= 0))
-        {
-            throw CliException.BadInput("--cpus and --mem must be positive and --disk >= 0");
-        }
+        var cpus = ResourceText.Quantity(parse.GetValue(Cpus), "--cpus", positive: true);
+        var mem = ResourceText.Quantity(parse.GetValue(Mem), "--mem", positive: true);
+        var disk = ResourceText.Quantity(parse.GetValue(Disk), "--disk", positive: false);
         var name = parse.GetValue(Name) ?? "run";
         var taskId = $"{name}-{Guid.NewGuid().ToString("N")[..8]}";
         var builder = new TaskBuilder(taskId).Name(name).Cpus(cpus).Mem(mem);

@@ -10,13 +10,29 @@ public static class MasterHost
 {
     /// <summary>Runs a master until <paramref name="ct"/> is cancelled. Returns 0 after a clean
     /// stop, 2 for invalid options, 1 when the master failed.</summary>
-    public static async Task<int> RunAsync(MasterOptions options, CancellationToken ct)
+    /// <param name="logging">How to log; null: single-line console lines with UTC timestamps on stderr.</param>
+    public static async Task<int> RunAsync(MasterOptions options, CancellationToken ct, Action<ILoggingBuilder>? logging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        if (logging is not null)
+        {
+            logging(builder.Logging);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
+            });
+            builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+        }
+        // The gRPC server runs its own web host, which reports the application's start and stop;
+        // this outer host would report them a second time.
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddSchedulerMaster(options.CopyTo);
         using var host = builder.Build();
         MasterDaemon? daemon = null;

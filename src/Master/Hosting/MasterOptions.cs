@@ -67,6 +67,17 @@ public sealed class MasterOptions
     /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>, HTTP/1.1); null: none.</summary>
     public string? MetricsListen { get; set; }
 
+    /// <summary>Longest failover timeout a framework may ask for (<c>--max-failover-timeout</c>):
+    /// a disconnected framework's tasks and its registry record are kept that long.</summary>
+    public TimeSpan MaxFailoverTimeout { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Most roles one framework may subscribe with (<c>--max-roles-per-framework</c>).</summary>
+    public int MaxRolesPerFramework { get; set; } = 64;
+
+    /// <summary>Most distinct resource names one agent may offer (<c>--max-agent-resource-kinds</c>):
+    /// each name is a column in every allocator vector.</summary>
+    public int MaxAgentResourceKinds { get; set; } = 32;
+
     /// <summary>Copies every setting into <paramref name="target"/>.</summary>
     public void CopyTo(MasterOptions target)
     {
@@ -91,6 +102,9 @@ public sealed class MasterOptions
         target.EtcdUsername = EtcdUsername;
         target.EtcdPassword = EtcdPassword;
         target.MetricsListen = MetricsListen;
+        target.MaxFailoverTimeout = MaxFailoverTimeout;
+        target.MaxRolesPerFramework = MaxRolesPerFramework;
+        target.MaxAgentResourceKinds = MaxAgentResourceKinds;
     }
 
     /// <summary>Parses <c>host:port</c> (IPv4, [IPv6] or a name resolving to loopback/any).</summary>
@@ -155,6 +169,15 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.OfferTimeout is { } ot && ot <= TimeSpan.Zero)
         {
             errors.Add("OfferTimeout must be positive (or unset to keep offers until used).");
+        }
+        CheckPositive(errors, nameof(options.MaxFailoverTimeout), options.MaxFailoverTimeout);
+        if (options.MaxRolesPerFramework < 1)
+        {
+            errors.Add($"MaxRolesPerFramework must be at least 1; got {options.MaxRolesPerFramework}.");
+        }
+        if (options.MaxAgentResourceKinds < 1)
+        {
+            errors.Add($"MaxAgentResourceKinds must be at least 1; got {options.MaxAgentResourceKinds}.");
         }
         if (options.MaxAgentHeartbeatsPerSecond < 0)
         {

@@ -80,6 +80,11 @@ public sealed partial class MasterLoop
         {
             problem = "the agent offers no resources; give --resources or let the agent detect them";
         }
+        var kinds = info.Resources.Select(r => r.Name).Distinct(StringComparer.Ordinal).Count();
+        if (problem is null && kinds > _options.MaxAgentResourceKinds)
+        {
+            problem = $"the agent offers {kinds} kinds of resources but this master accepts at most {_options.MaxAgentResourceKinds} (--max-agent-resource-kinds); give the agent fewer in --resources";
+        }
         if (problem is not null)
         {
             MasterLog.AgentRefused(_logger, problem);
@@ -137,7 +142,8 @@ public sealed partial class MasterLoop
         {
             RescindOffer(offer, $"rescinded: agent {id} re-registered");
         }
-        var used = AdoptReportedTasks(agent, register, previousTasks);
+        var used = AdoptReportedTasks(agent, register, previousTasks, authoritative: agent.RegisteredThisTerm);
+        agent.RegisteredThisTerm = true;
         if (agent.InAllocator)
         {
             _allocator.RemoveAgent(id);
@@ -179,8 +185,15 @@ public sealed partial class MasterLoop
     /// Takes the agent's word for its tasks: reported tasks become live (frameworks unknown to
     /// this master are rebuilt, disconnected, from the FrameworkInfos sent along); tasks the master
     /// had on the agent but that were not reported are gone. Returns what the tasks use.
+    /// <para>
+    /// Tasks of removed frameworks are killed (the framework shut down on the agent). When
+    /// <paramref name="authoritative"/> (the agent already registered in this term, so the master
+    /// saw every task launched on it), a reported live task the master does not have on this agent
+    /// — it ended, was given up as lost, or never came from this master — is killed too; its
+    /// TASK_KILLED update reaches the framework as any update for an unknown task does.
+    /// </para>
     /// </summary>
-    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskEntry> previous)
+    private List<AllocationUse> AdoptReportedTasks(AgentEntry agent, AgentMessage.Types.Register register, List<TaskEntry> previous, bool authoritative)
     {
         var now = NowSeconds;
         var reported = new HashSet<(string, string)>();
@@ -196,10 +209,16 @@ public sealed partial class MasterLoop
             {
                 if (_removedFrameworks.Contains(fwId))
                 {
+                    MasterLog.KillingUnknownTask(_logger, agent.Id, reportedTask.TaskId, fwId, "belongs to a removed framework");
                     agent.Link!.Outbox.Send(new MasterMessage
                     {
                         ShutdownFramework = new MasterMessage.Types.ShutdownFramework { FrameworkId = fwId, Reason = TaskStatus.Types.Reason.FrameworkRemoved },
                     });
+                    continue;
+                }
+                if (authoritative && !IsTerminal(reportedTask.State))
+                {
+                    KillUnknownTask(agent, fwId, reportedTask.TaskId, "belongs to a framework the master does not know");
                     continue;
                 }
                 var info = register.Frameworks.FirstOrDefault(f => f.Id == fwId) ?? new FrameworkInfo { Id = fwId, Name = fwId };
@@ -214,6 +233,11 @@ public sealed partial class MasterLoop
                 : (reportedTask.Info?.Resources ?? reportedTask.Resources).Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
             var task = ReportedEntry(reportedTask, fw, agent, role);
             fw.Tasks.TryGetValue(task.TaskId, out var known);
+            if (authoritative && !IsTerminal(task.State) && (known is null || known.AgentId != agent.Id))
+            {
+                KillUnknownTask(agent, fwId, task.TaskId, known is null ? "the master does not know as live" : $"the master has on agent {known.AgentId}");
+                continue;
+            }
             if (known is not null)
             {
                 fw.Tasks.Remove(known.TaskId);
@@ -261,6 +285,15 @@ public sealed partial class MasterLoop
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
         }
         return used;
+    }
+
+    private void KillUnknownTask(AgentEntry agent, string frameworkId, string taskId, string why)
+    {
+        MasterLog.KillingUnknownTask(_logger, agent.Id, taskId, frameworkId, why);
+        agent.Link!.Outbox.Send(new MasterMessage
+        {
+            Kill = new MasterMessage.Types.KillTask { FrameworkId = frameworkId, TaskId = taskId, Reason = TaskStatus.Types.Reason.TaskUnknown },
+        });
     }
 
     private void MarkUnreachable(AgentEntry agent, string why)

@@ -12,9 +12,11 @@ namespace Scheduler.Master.Loop;
 /// <summary>Framework subscriptions, failover and teardown.</summary>
 public sealed partial class MasterLoop
 {
-    /// <summary>Validates a FrameworkInfo as the Subscribe contract demands; null when valid.</summary>
-    public static string? ValidateFrameworkInfo(FrameworkInfo? info)
+    /// <summary>Validates a FrameworkInfo as the Subscribe contract and the operator's caps
+    /// (<paramref name="limits"/>) demand; null when valid.</summary>
+    public static string? ValidateFrameworkInfo(FrameworkInfo? info, MasterOptions limits)
     {
+        ArgumentNullException.ThrowIfNull(limits);
         if (info is null)
         {
             return "framework_info is required";
@@ -46,6 +48,14 @@ public sealed partial class MasterLoop
         {
             return "framework_info.failover_timeout_seconds must be a non-negative number";
         }
+        if (info.FailoverTimeoutSeconds > limits.MaxFailoverTimeout.TotalSeconds)
+        {
+            return $"framework_info.failover_timeout_seconds is {info.FailoverTimeoutSeconds:0.###} but this master allows at most {limits.MaxFailoverTimeout.TotalSeconds:0} s (--max-failover-timeout); ask for less";
+        }
+        if (info.Roles.Count > limits.MaxRolesPerFramework)
+        {
+            return $"framework_info.roles has {info.Roles.Count} roles but this master allows at most {limits.MaxRolesPerFramework} per framework (--max-roles-per-framework); use fewer roles or several frameworks";
+        }
         return null;
     }
 
@@ -53,7 +63,7 @@ public sealed partial class MasterLoop
     /// already holds <c>Event.subscribed</c>.</summary>
     public FrameworkSubscription Subscribe(SubscribeRequest request)
     {
-        if (ValidateFrameworkInfo(request.FrameworkInfo) is { } problem)
+        if (ValidateFrameworkInfo(request.FrameworkInfo, _options) is { } problem)
         {
             throw MasterErrors.InvalidArgument(problem);
         }
@@ -286,7 +296,7 @@ public sealed partial class MasterLoop
     public UpdateFrameworkResponse UpdateFramework(UpdateFrameworkRequest request)
     {
         var fw = Caller(request.FrameworkId, request.StreamId);
-        if (ValidateFrameworkInfo(request.FrameworkInfo) is { } problem)
+        if (ValidateFrameworkInfo(request.FrameworkInfo, _options) is { } problem)
         {
             throw MasterErrors.InvalidArgument(problem);
         }

@@ -125,6 +125,12 @@ public sealed partial class MasterLoop
                     throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': guarantee of {g.Name} ({g.Scalar}) exceeds its limit ({limit.Scalar})");
                 }
             }
+            // The allocator's own rules (which resources can have a quota) are checked here too,
+            // before anything changes: a refused request must leave no part of itself applied.
+            if (_allocator.QuotaProblem(q) is { } refused)
+            {
+                throw MasterErrors.InvalidArgument(refused);
+            }
         }
         if (!request.Force)
         {
@@ -175,9 +181,9 @@ public sealed partial class MasterLoop
             {
                 throw MasterErrors.InvalidArgument($"weight role: {bad}");
             }
-            if (double.IsNaN(w.Weight) || double.IsInfinity(w.Weight) || w.Weight <= 0)
+            if (WeightChecks.Problem(w) is { } badWeight)
             {
-                throw MasterErrors.InvalidArgument($"weight of role '{w.Role}' must be a positive finite number (got {w.Weight})");
+                throw MasterErrors.InvalidArgument(badWeight);
             }
         }
         foreach (var w in request.Weights)

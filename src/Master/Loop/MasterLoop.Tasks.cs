@@ -1,5 +1,6 @@
 using Sched.V1;
 using Scheduler.Master.State;
+using Scheduler.Master.Telemetry;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Loop;
@@ -16,21 +17,22 @@ public sealed partial class MasterLoop
         }
         var fwId = update.FrameworkId.Length > 0 ? update.FrameworkId : status.FrameworkId;
         status.FrameworkId = fwId;
-        if (status.AgentId.Length == 0)
+        // An agent speaks only for the tasks it runs: an update naming another agent, or for a task
+        // the master knows on another agent, is dropped (and acknowledged, so the sender's queue
+        // drains) instead of changing the task or reaching its framework.
+        if (ForeignUpdate(agent, fwId, status) is { } foreign)
         {
-            status.AgentId = agent.Id;
+            MasterLog.ForeignStatusUpdate(_logger, agent.Id, status.TaskId, fwId, foreign);
+            AcknowledgeFor(agent, fwId, status);
+            return;
         }
+        status.AgentId = agent.Id;
         _metrics.StatusUpdate(status.State);
         if (!_frameworks.TryGetValue(fwId, out var fw))
         {
             // Nobody will acknowledge it: the framework is gone. Acknowledge for it so the agent's
             // queue drains.
-            if (status.Uuid.Length > 0)
-            {
-                var acks = new MasterMessage.Types.StatusAcks();
-                acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = fwId, TaskId = status.TaskId, Uuid = status.Uuid });
-                agent.Link?.Outbox.Send(new MasterMessage { Acks = acks });
-            }
+            AcknowledgeFor(agent, fwId, status);
             return;
         }
         if (fw.Tasks.TryGetValue(status.TaskId, out var task))
@@ -54,6 +56,33 @@ public sealed partial class MasterLoop
         if (_operatorSubscribers.Count > 0)
         {
             Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fwId, Status = status, State = status.State } });
+        }
+    }
+
+    /// <summary>Why <paramref name="agent"/> may not report <paramref name="status"/>, or null.</summary>
+    private string? ForeignUpdate(AgentEntry agent, string frameworkId, TaskStatus status)
+    {
+        if (status.AgentId.Length > 0 && status.AgentId != agent.Id)
+        {
+            return $"it names agent {status.AgentId}";
+        }
+        if (!_frameworks.TryGetValue(frameworkId, out var fw))
+        {
+            return null;
+        }
+        var owner = fw.Tasks.TryGetValue(status.TaskId, out var live) ? live.AgentId
+            : fw.CompletedById.TryGetValue(status.TaskId, out var done) ? done.AgentId
+            : null;
+        return owner is not null && owner != agent.Id ? $"the task runs on agent {owner}" : null;
+    }
+
+    private static void AcknowledgeFor(AgentEntry agent, string frameworkId, TaskStatus status)
+    {
+        if (status.Uuid.Length > 0)
+        {
+            var acks = new MasterMessage.Types.StatusAcks();
+            acks.Acks.Add(new MasterMessage.Types.StatusAck { FrameworkId = frameworkId, TaskId = status.TaskId, Uuid = status.Uuid });
+            agent.Link?.Outbox.Send(new MasterMessage { Acks = acks });
         }
     }
 

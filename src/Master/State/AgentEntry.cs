@@ -13,6 +13,11 @@ public sealed class AgentEntry(AgentInfo info)
 
     public bool Draining { get; set; }
 
+    /// <summary>The agent has registered with this master during its current term: from then on
+    /// the master's record of the agent's tasks is authoritative (a task it does not know is one
+    /// it gave up on). Before that — after a failover — the agent's report rebuilds the record.</summary>
+    public bool RegisteredThisTerm { get; set; }
+
     /// <summary>The open link, null while unreachable.</summary>
     public AgentLinkSession? Link { get; set; }
 

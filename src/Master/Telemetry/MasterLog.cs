@@ -46,4 +46,10 @@ public static partial class MasterLog
 
     [LoggerMessage(14, LogLevel.Error, "Master failed")]
     public static partial void MasterFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(15, LogLevel.Warning, "Ignored a status update from agent {AgentId} for task {TaskId} of framework {FrameworkId}: {Why}")]
+    public static partial void ForeignStatusUpdate(ILogger logger, string agentId, string taskId, string frameworkId, string why);
+
+    [LoggerMessage(16, LogLevel.Warning, "Agent {AgentId} re-registered with task {TaskId} of framework {FrameworkId}, which {Why}; killing it")]
+    public static partial void KillingUnknownTask(ILogger logger, string agentId, string taskId, string frameworkId, string why);
 }

@@ -117,6 +117,11 @@ public static class ResourceText
                 throw Error(text, index, entry, $"'{value}' must be a finite non-negative number");
             }
 
+            if (scalar > FixedScalar.MaxValue)
+            {
+                throw Error(text, index, entry, $"'{value}' is larger than the largest quantity a resource can have ({FixedScalar.MaxValue:G})");
+            }
+
             resource.Scalar = FixedScalar.Round(scalar);
         }
 

@@ -69,6 +69,7 @@ public class ResourceTextTests
     [InlineData("cpus:-1", "finite non-negative")]
     [InlineData("cpus:NaN", "finite non-negative")]
     [InlineData("cpus:Infinity", "finite non-negative")]
+    [InlineData("mem:1e99", "larger than the largest quantity a resource can have")]
     [InlineData(":4", "the name is empty")]
     [InlineData("cp us:4", "contains ' '")]
     [InlineData("cpus:", "the value is empty")]
