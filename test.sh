@@ -52,7 +52,8 @@ for path in glob.glob(sys.argv[1] + "/*.trx"):
     if c is None:
         continue
     p += int(c.get("passed", 0)); f += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
-    s += int(c.get("notExecuted", 0))
+    # A skipped test is counted in total but not in executed (its notExecuted counter stays 0).
+    s += int(c.get("total", 0)) - int(c.get("executed", 0))
 print(f"{p} passed, {f} failed, {s} skipped")
 PY
 exit $status
