@@ -94,29 +94,8 @@ public static class PythonGrpc
     }
 
     /// <summary>Runs a process to completion; returns its exit code and combined output.</summary>
-    public static async Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync();
-            return (-1, $"timed out after {timeout}: " + await stdout + await stderr);
-        }
-        return (p.ExitCode, await stdout + await stderr);
-    }
+    public static Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
+        => ChildProcess.RunAsync(file, args, timeout);
 }
 
 /// <summary>A fact that is skipped, with the reason, when the Python grpcio peer is missing, or

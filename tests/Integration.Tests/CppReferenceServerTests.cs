@@ -20,7 +20,7 @@ public sealed class CppReferenceServerTests
         var outDir = Directory.CreateTempSubdirectory("sched-cpp-ref-").FullName;
         try
         {
-            var (code, output) = await RunAsync("/bin/sh", [Path.Combine(root, "bench", "Rpc", "cpp", "build.sh"), Path.Combine(root, "protos"), outDir], TimeSpan.FromMinutes(10));
+            var (code, output) = await ChildProcess.RunAsync("/bin/sh", [Path.Combine(root, "bench", "Rpc", "cpp", "build.sh"), Path.Combine(root, "protos"), outDir], TimeSpan.FromMinutes(10));
             Assert.True(code == 0, $"bench/Rpc/cpp/build.sh exited {code} (./test.sh installs libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc and pkg-config):\n{output}");
             var binary = Path.Combine(outDir, "echo_server");
             Assert.True(File.Exists(binary), "build.sh succeeded but left no echo_server:\n" + output);
@@ -65,29 +65,5 @@ public sealed class CppReferenceServerTests
             }
         }
         throw new InvalidOperationException("no bench/Rpc/cpp/build.sh above " + AppContext.BaseDirectory);
-    }
-
-    private static async Task<(int Code, string Output)> RunAsync(string file, string[] args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync();
-            return (-1, $"timed out after {timeout}\n{await stdout}{await stderr}");
-        }
-        return (p.ExitCode, await stdout + await stderr);
     }
 }
