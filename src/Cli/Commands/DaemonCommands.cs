@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Diagnostics;
+using System.Globalization;
 using Scheduler.Agent;
 using Scheduler.Agent.Simulation;
 using Scheduler.Agent.Supervision;
