@@ -40,7 +40,9 @@ public sealed class MasterOptions
 
     public TimeSpan AllocationInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>After becoming leader, how long to wait for agents to re-register.</summary>
+    /// <summary>After becoming leader, how long to wait for agents to re-register. Frameworks get
+    /// at least as long to re-subscribe: a recovered framework is not removed before this has
+    /// passed since the failover, whatever its own (possibly zero) failover timeout.</summary>
     public TimeSpan AgentReregisterTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
