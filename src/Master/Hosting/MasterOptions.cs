@@ -63,6 +63,16 @@ public sealed class MasterOptions
     /// <summary>Password of <see cref="EtcdUsername"/>.</summary>
     public string? EtcdPassword { get; set; }
 
+    /// <summary>
+    /// Largest gRPC message the master sends or accepts (bytes; default 4 MiB, gRPC's usual
+    /// limit, which clients such as the SDK also apply to what they receive). Events the master
+    /// batches (offers of one allocation cycle) are split to stay at or under a quarter of it.
+    /// </summary>
+    public int MaxMessageSize { get; set; } = DefaultMaxMessageSize;
+
+    /// <summary>The default of <see cref="MaxMessageSize"/>.</summary>
+    public const int DefaultMaxMessageSize = 4 * 1024 * 1024;
+
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
 
@@ -89,6 +99,7 @@ public sealed class MasterOptions
         target.AllocationInterval = AllocationInterval;
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
+        target.MaxMessageSize = MaxMessageSize;
         target.LeaseTtl = LeaseTtl;
         target.EtcdUsername = EtcdUsername;
         target.EtcdPassword = EtcdPassword;
@@ -150,6 +161,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         CheckPositive(errors, nameof(options.AgentTimeout), options.AgentTimeout);
         CheckPositive(errors, nameof(options.FrameworkHeartbeatInterval), options.FrameworkHeartbeatInterval);
         CheckPositive(errors, nameof(options.AllocationInterval), options.AllocationInterval);
+        if (options.MaxMessageSize < 16 * 1024)
+        {
+            errors.Add($"MaxMessageSize {options.MaxMessageSize} is too small: give at least 16384 bytes (default {MasterOptions.DefaultMaxMessageSize}).");
+        }
         if (options.AgentReregisterTimeout < TimeSpan.Zero)
         {
             errors.Add("AgentReregisterTimeout must not be negative.");

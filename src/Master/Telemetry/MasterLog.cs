@@ -46,4 +46,7 @@ public static partial class MasterLog
 
     [LoggerMessage(14, LogLevel.Error, "Master failed")]
     public static partial void MasterFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(15, LogLevel.Warning, "Offer {OfferId} on agent {AgentId} is {Bytes} bytes, more than the largest message of {Limit} bytes: its resources go back unoffered; shrink the agent's attributes or raise the master's MaxMessageSize")]
+    public static partial void OfferTooLarge(ILogger logger, string offerId, string agentId, int bytes, int limit);
 }
