@@ -128,6 +128,7 @@ public sealed partial class MasterLoop
         }
         if (!request.Force)
         {
+            RefuseLimitsBelowHeld(request.Quotas);
             var merged = new Dictionary<string, QuotaInfo>(_quotas, StringComparer.Ordinal);
             foreach (var q in request.Quotas)
             {
@@ -159,6 +160,7 @@ public sealed partial class MasterLoop
             }
             _allocator.UpdateQuota(q);
         }
+        EnforceQuotaLimits(request.Quotas);
         return _registry.Enqueue([.. writes]);
     }
 
