@@ -73,6 +73,14 @@ public sealed class MasterOptions
     /// <summary>The default of <see cref="MaxMessageSize"/>.</summary>
     public const int DefaultMaxMessageSize = 4 * 1024 * 1024;
 
+    /// <summary>An agent unreachable for longer than this is forgotten: its registry record deleted
+    /// and its tasks dropped (Mesos' registry_max_agent_age). Default 14 days.</summary>
+    public TimeSpan MaxUnreachableAgentAge { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>At most this many unreachable agents are remembered; beyond it the longest lost are
+    /// forgotten (Mesos' registry_max_agent_count). Default 100,000.</summary>
+    public int MaxUnreachableAgents { get; set; } = 100_000;
+
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
 
@@ -100,6 +108,8 @@ public sealed class MasterOptions
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
         target.MaxMessageSize = MaxMessageSize;
+        target.MaxUnreachableAgentAge = MaxUnreachableAgentAge;
+        target.MaxUnreachableAgents = MaxUnreachableAgents;
         target.LeaseTtl = LeaseTtl;
         target.EtcdUsername = EtcdUsername;
         target.EtcdPassword = EtcdPassword;
@@ -161,6 +171,11 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         CheckPositive(errors, nameof(options.AgentTimeout), options.AgentTimeout);
         CheckPositive(errors, nameof(options.FrameworkHeartbeatInterval), options.FrameworkHeartbeatInterval);
         CheckPositive(errors, nameof(options.AllocationInterval), options.AllocationInterval);
+        CheckPositive(errors, nameof(options.MaxUnreachableAgentAge), options.MaxUnreachableAgentAge);
+        if (options.MaxUnreachableAgents < 0)
+        {
+            errors.Add($"MaxUnreachableAgents {options.MaxUnreachableAgents} is negative: give 0 or more.");
+        }
         if (options.MaxMessageSize < 16 * 1024)
         {
             errors.Add($"MaxMessageSize {options.MaxMessageSize} is too small: give at least 16384 bytes (default {MasterOptions.DefaultMaxMessageSize}).");

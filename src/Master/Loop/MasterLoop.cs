@@ -199,6 +199,7 @@ public sealed partial class MasterLoop
             FinishRecovery();
         }
         CheckAgentTimeouts(now);
+        CollectUnreachableAgents(now);
         CheckFailoverDeadlines(now);
         CheckOfferTimeouts(now);
         if (now >= _nextFrameworkHeartbeat)

@@ -49,4 +49,7 @@ public static partial class MasterLog
 
     [LoggerMessage(15, LogLevel.Warning, "Offer {OfferId} on agent {AgentId} is {Bytes} bytes, more than the largest message of {Limit} bytes: its resources go back unoffered; shrink the agent's attributes or raise the master's MaxMessageSize")]
     public static partial void OfferTooLarge(ILogger logger, string offerId, string agentId, int bytes, int limit);
+
+    [LoggerMessage(16, LogLevel.Warning, "Agent {AgentId} forgotten: {Why}; it registers as a new agent if it returns")]
+    public static partial void AgentForgotten(ILogger logger, string agentId, string why);
 }
