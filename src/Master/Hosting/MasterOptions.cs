@@ -73,6 +73,10 @@ public sealed class MasterOptions
     /// <summary>The default of <see cref="MaxMessageSize"/>.</summary>
     public const int DefaultMaxMessageSize = 4 * 1024 * 1024;
 
+    /// <summary>Bound on how fast the agent timeout marks agents unreachable; null: no bound.
+    /// Agents past their timeout while the bound holds stay registered until their turn.</summary>
+    public AgentRemovalRate? AgentRemovalRateLimit { get; set; }
+
     /// <summary>An agent unreachable for longer than this is forgotten: its registry record deleted
     /// and its tasks dropped (Mesos' registry_max_agent_age). Default 14 days.</summary>
     public TimeSpan MaxUnreachableAgentAge { get; set; } = TimeSpan.FromDays(14);
@@ -110,6 +114,7 @@ public sealed class MasterOptions
         target.MaxMessageSize = MaxMessageSize;
         target.MaxUnreachableAgentAge = MaxUnreachableAgentAge;
         target.MaxUnreachableAgents = MaxUnreachableAgents;
+        target.AgentRemovalRateLimit = AgentRemovalRateLimit;
         target.LeaseTtl = LeaseTtl;
         target.EtcdUsername = EtcdUsername;
         target.EtcdPassword = EtcdPassword;
