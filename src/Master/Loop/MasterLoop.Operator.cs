@@ -277,7 +277,10 @@ public sealed partial class MasterLoop
     public Outbox<OperatorEvent> SubscribeOperator()
     {
         var outbox = new Outbox<OperatorEvent>();
-        outbox.Send(new OperatorEvent { Subscribed = GetState() });
+        foreach (var e in SnapshotEvents(GetState()))
+        {
+            outbox.Send(e);
+        }
         _operatorSubscribers.Add(outbox);
         return outbox;
     }
