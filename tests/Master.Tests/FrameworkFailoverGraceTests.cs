@@ -25,9 +25,13 @@ public sealed class FrameworkFailoverGraceTests : IAsyncLifetime
         await using var b = await MasterFixture.StartOnEtcdAsync(_etcd, Configure);
         var (leader, follower) = await MasterFixture.LeaderAndFollowerAsync(a, b);
 
-        var agent = new TestAgentLink(leader.Channel, Res.Of(4, 4096)) { AutoFinish = false };
+        // Channels of their own: the fixture's channel is disposed before its master stops, and a
+        // framework with failover timeout 0 that disconnects first is rightly removed at once.
+        using var agentChannel = GrpcChannels.ForAddress(leader.Address);
+        using var frameworkChannel = GrpcChannels.ForAddress(leader.Address);
+        var agent = new TestAgentLink(agentChannel, Res.Of(4, 4096)) { AutoFinish = false };
         await agent.ConnectAsync();
-        var fw = new TestFramework(leader.Channel, TestFramework.DefaultInfo(failoverSeconds: 0));
+        var fw = new TestFramework(frameworkChannel, TestFramework.DefaultInfo(failoverSeconds: 0));
         await fw.SubscribeAsync();
         var offer = await fw.NextOfferAsync();
         await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 128))]);
@@ -42,17 +46,27 @@ public sealed class FrameworkFailoverGraceTests : IAsyncLifetime
         await leader.StopAsync();
         await fw.DisposeAsync();
         await agent.DisposeAsync();
+        var seen = "nothing yet";
         await Poll.UntilAsync(async () =>
         {
             try
             {
-                return await follower.RoleAsync() is "leader" or "recovering" && (await follower.GetFrameworksAsync()).Count == 1;
+                var role = await follower.RoleAsync();
+                seen = $"role {role}";
+                if (role is not ("leader" or "recovering"))
+                {
+                    return false;
+                }
+                var frameworks = await follower.GetFrameworksAsync();
+                seen = $"role {role}, frameworks [{string.Join(", ", frameworks.Select(f => f.Info.Id))}]";
+                return frameworks.Count == 1;
             }
-            catch (RpcException)
+            catch (RpcException e)
             {
+                seen = e.Status.ToString();
                 return false;
             }
-        }, TimeSpan.FromSeconds(20), "the follower to take over with the framework loaded");
+        }, TimeSpan.FromSeconds(30), () => $"the follower to take over with the framework loaded (last seen: {seen})");
 
         await using var agent2 = new TestAgentLink(follower.Channel, Res.Of(4, 4096)) { AutoFinish = false };
         agent2.Info.Id = agentId;
