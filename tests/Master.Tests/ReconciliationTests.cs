@@ -109,4 +109,40 @@ public sealed class ReconciliationTests : IDisposable
         await fw.NextUpdateAsync("sentinel", TaskState.TaskUnknown);
         Assert.Single(fw.Events.Snapshot(), e => e.EventCase == Event.EventOneofCase.Update && e.Update.Status.TaskId == "ends" && e.Update.Status.Reason == TaskStatus.Types.Reason.Reconciliation);
     }
+
+    [Fact]
+    public async Task A_task_on_an_agent_the_registry_marks_gone_reconciles_as_gone()
+    {
+        string agentId;
+        FrameworkInfo info;
+        await using (var master = await MasterFixture.StartAsync(workDir: _workDir))
+        {
+            await using var agent = new TestAgentLink(master.Channel, Res.Of(4, 4096)) { AutoFinish = false };
+            await agent.ConnectAsync();
+            await using var fw = new TestFramework(master.Channel, TestFramework.DefaultInfo(failoverSeconds: 600));
+            await fw.SubscribeAsync();
+            var offer = await fw.NextOfferAsync();
+            await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("t1", offer, Res.Of(1, 512))]);
+            await fw.AckUntilAsync("t1", TaskState.TaskRunning);
+            agentId = agent.AgentId;
+            info = fw.Info.Clone();
+        }
+
+        // Between the terms the agent is recorded as gone (as an operator's removal would).
+        await using (var store = Scheduler.Master.Registry.FileRegistryStore.Open(_workDir))
+        {
+            var records = await store.LoadAsync(CancellationToken.None);
+            var record = AgentRecord.Parser.ParseFrom(records[Scheduler.Master.Registry.RegistryRecords.AgentKey(agentId)]);
+            record.State = AgentRecord.Types.State.Gone;
+            await store.CommitAsync([Scheduler.Master.Registry.RegistryRecords.PutAgent(record)], CancellationToken.None);
+        }
+
+        await using var restarted = await MasterFixture.StartAsync(workDir: _workDir);
+        await using var again = new TestFramework(restarted.Channel, info);
+        await again.SubscribeAsync();
+        await again.ReconcileAsync(("t1", agentId));
+        var gone = await again.NextUpdateAsync(s => s.TaskId == "t1", what: "an answer for t1");
+        Assert.Equal(TaskState.TaskGone, gone.State);
+        Assert.Contains("is gone", gone.Message, StringComparison.Ordinal);
+    }
 }
