@@ -28,9 +28,12 @@ public sealed partial class MasterLoop
         }
         else
         {
+            // Whether some agent may hold tasks the master does not know: counted once per call,
+            // not once per query (a framework may reconcile thousands of tasks in one call).
+            var someAgentUnheard = _expectedAgents.Count > 0 || _agents.Values.Any(a => a.Status == AgentStatus.AgentUnreachable);
             foreach (var query in request.Tasks)
             {
-                if (ReconcileOne(fw, query, now) is { } answer)
+                if (ReconcileOne(fw, query, someAgentUnheard, now) is { } answer)
                 {
                     answers.Add(answer);
                 }
@@ -44,7 +47,7 @@ public sealed partial class MasterLoop
     }
 
     /// <summary>The answer to one explicit query; null when the master cannot tell yet.</summary>
-    private TaskStatus? ReconcileOne(FrameworkEntry fw, ReconcileRequest.Types.Task query, double now)
+    private TaskStatus? ReconcileOne(FrameworkEntry fw, ReconcileRequest.Types.Task query, bool someAgentUnheard, double now)
     {
         if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
         {
@@ -53,7 +56,7 @@ public sealed partial class MasterLoop
         if (query.AgentId.Length == 0)
         {
             // Without an agent the task could be on any agent the master has not heard from.
-            if (_expectedAgents.Count > 0 || _agents.Values.Any(a => a.Status == AgentStatus.AgentUnreachable))
+            if (someAgentUnheard)
             {
                 return null;
             }
