@@ -52,6 +52,13 @@ public sealed class AgentOptions
 
     public TimeSpan StatusRetryMax { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a master has to answer a registration with <c>registered</c> before the agent
+    /// leaves it for the next one. A frozen master (SIGSTOPped, or wedged) still accepts TCP
+    /// connections, so without this bound the agent would wait on it forever.
+    /// </summary>
+    public TimeSpan RegistrationTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Reconnect backoff bounds (jittered, doubling).</summary>
     public TimeSpan ReconnectMin { get; set; } = TimeSpan.FromMilliseconds(500);
 

@@ -37,10 +37,11 @@ public sealed class SchedulerClientOptions
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// How long to wait for the first event of a new subscription before giving up on that master.
-    /// Default 10 s.
+    /// How long to wait for the first event of a new subscription before giving up on that master
+    /// and trying the next. Default 5 s: a frozen master still accepts connections but never
+    /// answers, and the client should be on the leader within seconds.
     /// </summary>
-    public TimeSpan SubscribeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan SubscribeTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Missed master heartbeats after which the connection counts as lost. Default 3.</summary>
     public int MissedHeartbeats { get; init; } = 3;

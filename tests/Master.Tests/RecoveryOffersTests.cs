@@ -73,4 +73,43 @@ public sealed class RecoveryOffersTests : IDisposable
         await Poll.UntilAsync(async () => (await restarted.Operator(OperatorMethods.GetHealth, new GetHealthRequest())).Role == "standalone",
             TimeSpan.FromSeconds(10), "recovery to end once every agent is back");
     }
+
+    [Fact]
+    public async Task Recovery_finished_counts_the_agents_that_re_registered()
+    {
+        var agents = new List<TestAgentLink>();
+        await using (var master = await MasterFixture.StartAsync(Configure, _workDir))
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var agent = new TestAgentLink(master.Channel, Res.Of(1, 512), $"host-{i}");
+                await agent.ConnectAsync();
+                await agent.DisposeAsync();
+                agents.Add(agent);
+            }
+        }
+
+        var logs = new CapturedLogs();
+        await using var restarted = await MasterFixture.StartAsync(Configure, _workDir, logs: logs);
+        var back = new List<TestAgentLink>();
+        try
+        {
+            foreach (var agent in agents)
+            {
+                var again = new TestAgentLink(restarted.Channel, Res.Of(1, 512), agent.Info.Hostname);
+                again.Info.Id = agent.AgentId;
+                back.Add(again);
+                await again.ConnectAsync();
+            }
+            await Poll.UntilAsync(() => logs.Messages.Any(m => m.StartsWith("Recovery finished", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "recovery to finish");
+            Assert.Contains("Recovery finished: 2 agents re-registered, 0 marked unreachable", logs.Messages);
+        }
+        finally
+        {
+            foreach (var agent in back)
+            {
+                await agent.DisposeAsync();
+            }
+        }
+    }
 }

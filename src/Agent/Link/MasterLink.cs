@@ -86,21 +86,12 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
-            channel = GrpcChannels.ForAddress(address);
+            channel = GrpcChannels.ForAddress(address, LinkChannelSettings);
             _channels[address] = channel;
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: session.Token));
-        await call.RequestStream.WriteAsync(new AgentMessage { Register = core.BuildRegister(agentInfo()) }, session.Token);
-        if (!await call.ResponseStream.MoveNext(session.Token))
-        {
-            throw new RpcException(call.GetStatus(), call.GetTrailers());
-        }
-        var first = call.ResponseStream.Current;
-        if (first.MessageCase != MasterMessage.MessageOneofCase.Registered)
-        {
-            throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
-        }
+        var first = await AwaitRegisteredAsync(address, call, session);
         core.SetAgentId(first.Registered.AgentId);
         core.Volumes.Sync(first.Registered.CheckpointedResources);
         if (!_announced)
@@ -133,6 +124,44 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         {
             core.Updates.HeadReady -= OnHead;
         }
+    }
+
+    /// <summary>
+    /// Transport of the link: keepalive pings sooner and a shorter wait for their answer than other
+    /// clients, so that a connection to a master that stopped answering (frozen, or its host gone
+    /// without a reset) fails in seconds even when no call is waiting on it.
+    /// </summary>
+    private static readonly GrpcChannelSettings LinkChannelSettings = new()
+    {
+        KeepAlivePingDelay = TimeSpan.FromSeconds(3),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
+    };
+
+    /// <summary>Sends the registration and waits for the master's first message, at most
+    /// <see cref="AgentOptions.RegistrationTimeout"/>: a master that does not answer in time is left
+    /// (the caller tries the next one).</summary>
+    private async Task<MasterMessage> AwaitRegisteredAsync(string address, AsyncDuplexStreamingCall<AgentMessage, MasterMessage> call, CancellationTokenSource session)
+    {
+        using var deadline = new CancellationTokenSource(options.RegistrationTimeout, time);
+        using var registering = CancellationTokenSource.CreateLinkedTokenSource(session.Token, deadline.Token);
+        try
+        {
+            await call.RequestStream.WriteAsync(new AgentMessage { Register = core.BuildRegister(agentInfo()) }, registering.Token);
+            if (!await call.ResponseStream.MoveNext(registering.Token))
+            {
+                throw new RpcException(call.GetStatus(), call.GetTrailers());
+            }
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && !session.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            throw new TimeoutException($"master {address} did not answer the registration within {options.RegistrationTimeout.TotalSeconds:0.#} s; trying the next master");
+        }
+        var first = call.ResponseStream.Current;
+        if (first.MessageCase != MasterMessage.MessageOneofCase.Registered)
+        {
+            throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
+        }
+        return first;
     }
 
     private static async Task WriteLoopAsync(IClientStreamWriter<AgentMessage> stream, ChannelReader<AgentMessage> reader, CancellationToken ct)

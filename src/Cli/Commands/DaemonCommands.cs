@@ -25,6 +25,7 @@ public static class DaemonCommands
     private static readonly Option<string?> EtcdUser = new("--etcd-user") { Description = "etcd authentication as USER:PASSWORD (or USER with the password in $SCHED_ETCD_PASSWORD)." };
     private static readonly Option<string?> MasterMetrics = new("--metrics-listen") { Description = "IP:port for the Prometheus scrape endpoint GET /metrics (default: none)." };
     private static readonly Option<double?> ReregisterTimeout = new("--agent-reregister-timeout") { Description = "After a failover, seconds to wait for agents to re-register (default 10)." };
+    private static readonly Option<string?> AgentRemovalRateLimit = new("--agent-removal-rate-limit") { Description = "At most N agents marked unreachable by the agent timeout per duration, e.g. 1/20mins (default: no limit)." };
 
     private static readonly Option<double?> MaxFailoverTimeout = new("--max-failover-timeout") { Description = "Longest failover timeout a framework may ask for, seconds (default 604800, a week)." };
     private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 64)." };
@@ -53,7 +54,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, Verbose, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, AgentRemovalRateLimit, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -143,6 +144,12 @@ public static class DaemonCommands
         options.MaxFailoverTimeout = Seconds(parse, MaxFailoverTimeout) ?? options.MaxFailoverTimeout;
         options.MaxRolesPerFramework = Count(parse, MaxRolesPerFramework, "--max-roles-per-framework") ?? options.MaxRolesPerFramework;
         options.MaxAgentResourceKinds = Count(parse, MaxAgentResourceKinds, "--max-agent-resource-kinds") ?? options.MaxAgentResourceKinds;
+        if (parse.GetValue(AgentRemovalRateLimit) is { } removalRate)
+        {
+            options.AgentRemovalRateLimit = AgentRemovalRate.TryParse(removalRate, out var rate, out var problem)
+                ? rate
+                : throw CliException.BadInput($"--agent-removal-rate-limit: {problem}");
+        }
         if (Seconds(parse, LeaseTtl) is { } ttl)
         {
             if (ttl < TimeSpan.FromSeconds(2) || ttl > TimeSpan.FromMinutes(5) || ttl.Ticks % TimeSpan.TicksPerSecond != 0)

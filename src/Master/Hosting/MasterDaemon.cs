@@ -60,7 +60,12 @@ public sealed class MasterDaemon : BackgroundService
             {
                 throw new InvalidOperationException($"Listen '{_options.Listen}' is not HOST:PORT.");
             }
-            var serverOptions = new GrpcServerOptions { LoggerFactory = _loggerFactory };
+            var serverOptions = new GrpcServerOptions
+            {
+                LoggerFactory = _loggerFactory,
+                MaxSendMessageSize = _options.MaxMessageSize,
+                MaxReceiveMessageSize = _options.MaxMessageSize,
+            };
             serverOptions.Endpoints.Add(new GrpcEndpoint(endpoint));
             serverOptions.Interceptors.Add(new CallMetricsInterceptor(_metrics.Meter, "sched.master"));
             serverOptions.Interceptors.Add(new LeaderInterceptor(_runtime));

@@ -40,7 +40,9 @@ public sealed class MasterOptions
 
     public TimeSpan AllocationInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>After becoming leader, how long to wait for agents to re-register.</summary>
+    /// <summary>After becoming leader, how long to wait for agents to re-register. Frameworks get
+    /// at least as long to re-subscribe: a recovered framework is not removed before this has
+    /// passed since the failover, whatever its own (possibly zero) failover timeout.</summary>
     public TimeSpan AgentReregisterTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -60,6 +62,28 @@ public sealed class MasterOptions
 
     /// <summary>Password of <see cref="EtcdUsername"/>.</summary>
     public string? EtcdPassword { get; set; }
+
+    /// <summary>
+    /// Largest gRPC message the master sends or accepts (bytes; default 4 MiB, gRPC's usual
+    /// limit, which clients such as the SDK also apply to what they receive). Events the master
+    /// batches (offers of one allocation cycle) are split to stay at or under a quarter of it.
+    /// </summary>
+    public int MaxMessageSize { get; set; } = DefaultMaxMessageSize;
+
+    /// <summary>The default of <see cref="MaxMessageSize"/>.</summary>
+    public const int DefaultMaxMessageSize = 4 * 1024 * 1024;
+
+    /// <summary>Bound on how fast the agent timeout marks agents unreachable; null: no bound.
+    /// Agents past their timeout while the bound holds stay registered until their turn.</summary>
+    public AgentRemovalRate? AgentRemovalRateLimit { get; set; }
+
+    /// <summary>An agent unreachable for longer than this is forgotten: its registry record deleted
+    /// and its tasks dropped (Mesos' registry_max_agent_age). Default 14 days.</summary>
+    public TimeSpan MaxUnreachableAgentAge { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>At most this many unreachable agents are remembered; beyond it the longest lost are
+    /// forgotten (Mesos' registry_max_agent_count). Default 100,000.</summary>
+    public int MaxUnreachableAgents { get; set; } = 100_000;
 
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
@@ -98,6 +122,10 @@ public sealed class MasterOptions
         target.AllocationInterval = AllocationInterval;
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
+        target.MaxMessageSize = MaxMessageSize;
+        target.MaxUnreachableAgentAge = MaxUnreachableAgentAge;
+        target.MaxUnreachableAgents = MaxUnreachableAgents;
+        target.AgentRemovalRateLimit = AgentRemovalRateLimit;
         target.LeaseTtl = LeaseTtl;
         target.EtcdUsername = EtcdUsername;
         target.EtcdPassword = EtcdPassword;
@@ -162,6 +190,15 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         CheckPositive(errors, nameof(options.AgentTimeout), options.AgentTimeout);
         CheckPositive(errors, nameof(options.FrameworkHeartbeatInterval), options.FrameworkHeartbeatInterval);
         CheckPositive(errors, nameof(options.AllocationInterval), options.AllocationInterval);
+        CheckPositive(errors, nameof(options.MaxUnreachableAgentAge), options.MaxUnreachableAgentAge);
+        if (options.MaxUnreachableAgents < 0)
+        {
+            errors.Add($"MaxUnreachableAgents {options.MaxUnreachableAgents} is negative: give 0 or more.");
+        }
+        if (options.MaxMessageSize < 16 * 1024)
+        {
+            errors.Add($"MaxMessageSize {options.MaxMessageSize} is too small: give at least 16384 bytes (default {MasterOptions.DefaultMaxMessageSize}).");
+        }
         if (options.AgentReregisterTimeout < TimeSpan.Zero)
         {
             errors.Add("AgentReregisterTimeout must not be negative.");

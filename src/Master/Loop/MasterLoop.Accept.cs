@@ -75,6 +75,7 @@ public sealed partial class MasterLoop
         var durable = Task.CompletedTask;
         var launch = new MasterMessage.Types.LaunchTasks { Framework = fw.Info };
         var applied = new MasterMessage.Types.ApplyOperations();
+        var launchedUnderLimits = new Dictionary<string, Dictionary<string, double>>(StringComparer.Ordinal);
         foreach (var step in steps)
         {
             if (step.Conversion is { } conversion)
@@ -87,6 +88,14 @@ public sealed partial class MasterLoop
             if (step.Problem is not null)
             {
                 Refuse(fw, task, agentId, TaskState.TaskError, step.Reason, step.Problem, now);
+                continue;
+            }
+            if (QuotaLimitProblem(step.Role!, task, launchedUnderLimits) is { } overLimit)
+            {
+                // The limit moved below an offer still in flight: the task is dropped and its
+                // share of the offers goes back with the rest.
+                remaining[step.Role!].Add(task.Resources);
+                Refuse(fw, task, agentId, TaskState.TaskDropped, TaskStatus.Types.Reason.ResourcesExceeded, overLimit, now);
                 continue;
             }
             launch.Tasks.Add(Track(fw, agent, task, step.Role!));

@@ -222,7 +222,7 @@ public sealed partial class MasterLoop
                     continue;
                 }
                 var info = register.Frameworks.FirstOrDefault(f => f.Id == fwId) ?? new FrameworkInfo { Id = fwId, Name = fwId };
-                fw = new FrameworkEntry(info) { RegisteredTime = now, DisconnectedTime = now, FailoverDeadline = Now + TimeSpan.FromSeconds(info.FailoverTimeoutSeconds) };
+                fw = new FrameworkEntry(info) { RegisteredTime = now, DisconnectedTime = now, FailoverDeadline = RecoveredFailoverDeadline(now, info.FailoverTimeoutSeconds) };
                 _frameworks[fwId] = fw;
                 _allocator.AddFramework(Spec(fw), []);
                 _allocator.DeactivateFramework(fwId);

@@ -18,6 +18,10 @@ public sealed partial class MasterLoop
     private readonly PriorityQueue<AgentEntry, DateTimeOffset> _agentDeadlines = new();
     private long _heartbeatIntervalTicks;
 
+    /// <summary>When the agent timeout may next mark an agent unreachable (under
+    /// <see cref="MasterOptions.AgentRemovalRateLimit"/>).</summary>
+    private DateTimeOffset _nextAgentRemoval;
+
     /// <summary>
     /// Entry point for every message read from an AgentLink stream (any thread). Heartbeats of a
     /// registered stream are answered here at once; everything else is queued to the loop in
@@ -96,6 +100,17 @@ public sealed partial class MasterLoop
             var timeout = CurrentAgentTimeout;
             if (now - lastHeard > timeout)
             {
+                if (_options.AgentRemovalRateLimit is { } rate)
+                {
+                    if (now < _nextAgentRemoval)
+                    {
+                        // Over the removal rate: look again when the next removal is allowed.
+                        agent.InTimeoutHeap = true;
+                        _agentDeadlines.Enqueue(agent, _nextAgentRemoval);
+                        continue;
+                    }
+                    _nextAgentRemoval = now + rate.Spacing;
+                }
                 MarkUnreachable(agent, $"no message for {(now - lastHeard).TotalSeconds:0.#} s (agent timeout {timeout.TotalSeconds:0.#} s)");
                 continue;
             }

@@ -134,6 +134,7 @@ public sealed partial class MasterLoop
         }
         if (!request.Force)
         {
+            RefuseLimitsBelowHeld(request.Quotas);
             var merged = new Dictionary<string, QuotaInfo>(_quotas, StringComparer.Ordinal);
             foreach (var q in request.Quotas)
             {
@@ -165,6 +166,7 @@ public sealed partial class MasterLoop
             }
             _allocator.UpdateQuota(q);
         }
+        EnforceQuotaLimits(request.Quotas);
         return _registry.Enqueue([.. writes]);
     }
 
@@ -281,7 +283,10 @@ public sealed partial class MasterLoop
     public Outbox<OperatorEvent> SubscribeOperator()
     {
         var outbox = new Outbox<OperatorEvent>();
-        outbox.Send(new OperatorEvent { Subscribed = GetState() });
+        foreach (var e in SnapshotEvents(GetState()))
+        {
+            outbox.Send(e);
+        }
         _operatorSubscribers.Add(outbox);
         return outbox;
     }

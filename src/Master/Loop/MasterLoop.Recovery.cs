@@ -9,9 +9,17 @@ namespace Scheduler.Master.Loop;
 /// <summary>Start of a leadership term: rebuild from the registry, wait for agents.</summary>
 public sealed partial class MasterLoop
 {
+    /// <summary>End of the grace a master failover gives every recovered framework to re-subscribe
+    /// (see <see cref="RecoveredFailoverDeadline"/>).</summary>
+    private DateTimeOffset _frameworkGraceUntil;
+
+    /// <summary>Admitted agents loaded from the registry at the start of this term.</summary>
+    private int _recoveredAgents;
+
     private void Load(RegistrySnapshot snapshot)
     {
         var now = Now;
+        _frameworkGraceUntil = now + _options.AgentReregisterTimeout;
         foreach (var record in snapshot.Agents.Values)
         {
             if (record.State == AgentRecord.Types.State.Gone)
@@ -42,7 +50,7 @@ public sealed partial class MasterLoop
             }
             var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };
             fw.DisconnectedTime = record.DisconnectedTime > 0 ? record.DisconnectedTime : NowSeconds;
-            fw.FailoverDeadline = DateTimeOffset.FromUnixTimeMilliseconds((long)((fw.DisconnectedTime + fw.Info.FailoverTimeoutSeconds) * 1000));
+            fw.FailoverDeadline = RecoveredFailoverDeadline(fw.DisconnectedTime, fw.Info.FailoverTimeoutSeconds);
             _frameworks[fw.Id] = fw;
             _allocator.AddFramework(Spec(fw), []);
             _allocator.DeactivateFramework(fw.Id);
@@ -65,10 +73,26 @@ public sealed partial class MasterLoop
         {
             _allocator.UpdateWeights([.. _weights.Select(w => new WeightInfo { Role = w.Key, Weight = w.Value })]);
         }
+        _recoveredAgents = _expectedAgents.Count;
         Recovering = _expectedAgents.Count > 0;
         _recoveryDeadline = now + _options.AgentReregisterTimeout;
         MasterLog.BecameLeader(_logger, Self.Term, _agents.Count, _frameworks.Count);
         PublishGauges();
+    }
+
+    /// <summary>
+    /// When a framework recovered in this term (from the registry, or from an agent's report) is
+    /// removed unless it re-subscribes: its own failover timeout counted from its own disconnect
+    /// (<paramref name="disconnectedSeconds"/>, epoch seconds; the failover itself for a framework
+    /// that was connected to the previous leader), but never before the re-registration grace
+    /// after this master took over. Without the grace a framework on the default failover timeout
+    /// of 0 would be torn down, tasks and all, at the first tick after every failover, before it
+    /// could find the new leader.
+    /// </summary>
+    private DateTimeOffset RecoveredFailoverDeadline(double disconnectedSeconds, double failoverTimeoutSeconds)
+    {
+        var own = DateTimeOffset.FromUnixTimeMilliseconds((long)((disconnectedSeconds + failoverTimeoutSeconds) * 1000));
+        return own > _frameworkGraceUntil ? own : _frameworkGraceUntil;
     }
 
     private void FinishRecovery()
@@ -85,7 +109,8 @@ public sealed partial class MasterLoop
                 MasterLog.AgentUnreachable(_logger, id, "did not re-register after the master failover");
             }
         }
-        var back = _expectedAgents.Count - missing;
+        // Agents that re-registered left _expectedAgents as they came back: count from the load.
+        var back = _recoveredAgents - missing;
         _expectedAgents.Clear();
         Recovering = false;
         MasterLog.RecoveryFinished(_logger, back, missing);

@@ -200,42 +200,6 @@ public sealed partial class MasterLoop
         return new AcknowledgeResponse();
     }
 
-    public ReconcileResponse Reconcile(ReconcileRequest request)
-    {
-        var fw = Caller(request.FrameworkId, request.StreamId);
-        var now = NowSeconds;
-        var answers = new List<TaskStatus>();
-        if (request.Tasks.Count == 0)
-        {
-            answers.AddRange(fw.Tasks.Values.Select(t => Reconciled(t, now)));
-        }
-        else
-        {
-            foreach (var query in request.Tasks)
-            {
-                if (query.AgentId.Length > 0 && !_agents.ContainsKey(query.AgentId))
-                {
-                    answers.Add(TaskEntry.MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
-                        $"agent '{query.AgentId}' is not known to this master (never registered, or removed); the task is unknown", now));
-                }
-                else if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
-                {
-                    answers.Add(Reconciled(task, now));
-                }
-                else
-                {
-                    answers.Add(TaskEntry.MasterStatus(query.TaskId, query.AgentId, fw.Id, TaskState.TaskUnknown, TaskStatus.Types.Reason.Reconciliation,
-                        $"task '{query.TaskId}' is not known to this master", now));
-                }
-            }
-        }
-        foreach (var status in answers)
-        {
-            fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
-        }
-        return new ReconcileResponse();
-    }
-
     /// <summary>Takes a live task out of its agent's set (the agent may be gone already).</summary>
     private void RemoveFromAgent(TaskEntry task)
     {
@@ -243,16 +207,5 @@ public sealed partial class MasterLoop
         {
             agent.Tasks.Remove(task);
         }
-    }
-
-    private static TaskStatus Reconciled(TaskEntry task, double now)
-    {
-        var status = task.Status() ?? task.MasterStatus(task.State, TaskStatus.Types.Reason.Reconciliation, "", now);
-        status.State = task.State;
-        status.Reason = TaskStatus.Types.Reason.Reconciliation;
-        status.Source = TaskStatus.Types.Source.Master;
-        status.Uuid = "";
-        status.Timestamp = now;
-        return status;
     }
 }

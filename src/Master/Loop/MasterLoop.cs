@@ -199,6 +199,7 @@ public sealed partial class MasterLoop
             FinishRecovery();
         }
         CheckAgentTimeouts(now);
+        CollectUnreachableAgents(now);
         CheckFailoverDeadlines(now);
         CheckOfferTimeouts(now);
         if (now >= _nextFrameworkHeartbeat)
@@ -278,9 +279,7 @@ public sealed partial class MasterLoop
         }
         foreach (var (fwId, offers) in batches)
         {
-            var e = new Event { Offers = new Event.Types.Offers() };
-            e.Offers.Offers_.AddRange(offers);
-            _frameworks[fwId].Subscription!.Outbox.Send(e);
+            made -= SendOffers(_frameworks[fwId], offers);
         }
         _metrics.OffersSent(made);
         return made;

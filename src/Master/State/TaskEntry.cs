@@ -133,6 +133,10 @@ public sealed class TaskEntry
     /// <summary>Whether the framework acknowledged the latest status.</summary>
     public bool StatusAcknowledged { get; set; }
 
+    /// <summary>Whether the latest status came from an agent and awaits the framework's
+    /// acknowledgement (the agent re-sends it until then).</summary>
+    public bool AwaitsAcknowledgement => HasStatus && !StatusAcknowledged && !StatusFromMaster && StatusUuid.Length > 0;
+
     /// <summary>
     /// Records <paramref name="info"/> as launched on <paramref name="agentId"/> by
     /// <paramref name="frameworkId"/>: its resources become <paramref name="resources"/> (the

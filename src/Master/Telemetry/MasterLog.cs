@@ -52,4 +52,10 @@ public static partial class MasterLog
 
     [LoggerMessage(16, LogLevel.Warning, "Agent {AgentId} re-registered with task {TaskId} of framework {FrameworkId}, which {Why}; killing it")]
     public static partial void KillingUnknownTask(ILogger logger, string agentId, string taskId, string frameworkId, string why);
+
+    [LoggerMessage(17, LogLevel.Warning, "Offer {OfferId} on agent {AgentId} is {Bytes} bytes, more than the largest message of {Limit} bytes: its resources go back unoffered; shrink the agent's attributes or raise the master's MaxMessageSize")]
+    public static partial void OfferTooLarge(ILogger logger, string offerId, string agentId, int bytes, int limit);
+
+    [LoggerMessage(18, LogLevel.Warning, "Agent {AgentId} forgotten: {Why}; it registers as a new agent if it returns")]
+    public static partial void AgentForgotten(ILogger logger, string agentId, string why);
 }

@@ -40,12 +40,18 @@ public sealed class MasterFixture : IAsyncDisposable
 
     public GrpcChannel Channel { get; }
 
-    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null, Action<MasterComponents>? components = null, bool waitForLeadership = true)
+    public static async Task<MasterFixture> StartAsync(Action<MasterOptions>? configure = null, string? workDir = null, Action<MasterComponents>? components = null, bool waitForLeadership = true, CapturedLogs? logs = null)
     {
         var owns = workDir is null;
         workDir ??= Directory.CreateTempSubdirectory("sched-master-test-").FullName;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        if (logs is not null)
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Information)
+                .AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning)
+                .AddProvider(logs);
+        }
         builder.Services.AddSchedulerMaster(o =>
         {
             o.Listen = "127.0.0.1:0";
