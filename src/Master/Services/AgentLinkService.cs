@@ -11,7 +11,7 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
 {
     public override async Task Connect(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<MasterMessage> responseStream, ServerCallContext context)
     {
-        var term = runtime.Require();
+        var term = MasterRuntime.TermOf(context);
         var loop = term.Loop;
         var session = loop.OpenAgentLink();
         // One token for both halves: cancelled by the client, the server's stop, the end of this

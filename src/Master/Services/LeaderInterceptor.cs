@@ -8,7 +8,8 @@ namespace Scheduler.Master.Services;
 /// answers UNAVAILABLE with the leader's address in the <c>sched-leader</c> trailer (absent when
 /// unknown), which the SDK, agents and CLI follow. <c>Operator.GetHealth</c>,
 /// <c>Operator.GetLeader</c>, <c>grpc.health.v1.Health</c> and server reflection are answered by
-/// every master.
+/// every master. The term found is the call's (<see cref="MasterRuntime.TermOf"/>): handlers
+/// do not check leadership again.
 /// </summary>
 public sealed class LeaderInterceptor(MasterRuntime runtime) : ServerCallInterceptor
 {
@@ -22,7 +23,7 @@ public sealed class LeaderInterceptor(MasterRuntime runtime) : ServerCallInterce
     {
         if (context.Method.StartsWith("/sched.v1.", StringComparison.Ordinal) && !AnsweredByEveryMaster.Contains(context.Method))
         {
-            runtime.Require();
+            context.UserState[MasterRuntime.TermKey] = runtime.Require();
         }
         return call();
     }

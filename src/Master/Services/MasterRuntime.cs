@@ -48,6 +48,21 @@ public sealed class MasterRuntime
         return leader is null || leader.Address == Self?.Address ? null : leader.Address;
     }
 
+    /// <summary>The key under which <see cref="LeaderInterceptor"/> leaves a call's term in its
+    /// <see cref="ServerCallContext.UserState"/>.</summary>
+    internal static readonly object TermKey = new();
+
+    /// <summary>The leadership term <see cref="LeaderInterceptor"/> found for this call.</summary>
+    /// <exception cref="InvalidOperationException">When the call did not pass the interceptor
+    /// (a service mapped without it).</exception>
+    public static Term TermOf(ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.UserState.TryGetValue(TermKey, out var term) && term is Term t
+            ? t
+            : throw new InvalidOperationException($"{context.Method} reached its handler without the leader check; map the master's services with LeaderInterceptor.");
+    }
+
     /// <summary>The current term, or UNAVAILABLE with the leader hint.</summary>
     public Term Require()
     {

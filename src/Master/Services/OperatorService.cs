@@ -13,51 +13,51 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
 
     public override Task<GetLeaderResponse> GetLeader(GetLeaderRequest request, ServerCallContext context) => Task.FromResult(Leader());
 
-    public override Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context) => Invoke(l => l.GetState());
+    public override Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context) => Invoke(context, l => l.GetState());
 
-    public override Task<GetAgentsResponse> GetAgents(GetAgentsRequest request, ServerCallContext context) => Invoke(l => l.GetAgents());
+    public override Task<GetAgentsResponse> GetAgents(GetAgentsRequest request, ServerCallContext context) => Invoke(context, l => l.GetAgents());
 
-    public override Task<GetFrameworksResponse> GetFrameworks(GetFrameworksRequest request, ServerCallContext context) => Invoke(l => l.GetFrameworks());
+    public override Task<GetFrameworksResponse> GetFrameworks(GetFrameworksRequest request, ServerCallContext context) => Invoke(context, l => l.GetFrameworks());
 
-    public override Task<GetTasksResponse> GetTasks(GetTasksRequest request, ServerCallContext context) => Invoke(l => l.GetTasks(request));
+    public override Task<GetTasksResponse> GetTasks(GetTasksRequest request, ServerCallContext context) => Invoke(context, l => l.GetTasks(request));
 
-    public override Task<GetRolesResponse> GetRoles(GetRolesRequest request, ServerCallContext context) => Invoke(l => l.GetRoles());
+    public override Task<GetRolesResponse> GetRoles(GetRolesRequest request, ServerCallContext context) => Invoke(context, l => l.GetRoles());
 
-    public override Task<GetQuotaResponse> GetQuota(GetQuotaRequest request, ServerCallContext context) => Invoke(l => l.GetQuota());
+    public override Task<GetQuotaResponse> GetQuota(GetQuotaRequest request, ServerCallContext context) => Invoke(context, l => l.GetQuota());
 
     public override async Task<UpdateQuotaResponse> UpdateQuota(UpdateQuotaRequest request, ServerCallContext context)
     {
-        await Durable(await Invoke(l => l.UpdateQuota(request)));
+        await Durable(await Invoke(context, l => l.UpdateQuota(request)));
         return new UpdateQuotaResponse();
     }
 
     public override async Task<UpdateWeightsResponse> UpdateWeights(UpdateWeightsRequest request, ServerCallContext context)
     {
-        await Durable(await Invoke(l => l.UpdateWeights(request)));
+        await Durable(await Invoke(context, l => l.UpdateWeights(request)));
         return new UpdateWeightsResponse();
     }
 
-    public override Task<DrainAgentResponse> DrainAgent(DrainAgentRequest request, ServerCallContext context) => Invoke(l => l.DrainAgent(request));
+    public override Task<DrainAgentResponse> DrainAgent(DrainAgentRequest request, ServerCallContext context) => Invoke(context, l => l.DrainAgent(request));
 
-    public override Task<ReactivateAgentResponse> ReactivateAgent(ReactivateAgentRequest request, ServerCallContext context) => Invoke(l => l.ReactivateAgent(request));
+    public override Task<ReactivateAgentResponse> ReactivateAgent(ReactivateAgentRequest request, ServerCallContext context) => Invoke(context, l => l.ReactivateAgent(request));
 
-    public override Task<KillTaskResponse> KillTask(KillTaskRequest request, ServerCallContext context) => Invoke(l => l.KillTask(request));
+    public override Task<KillTaskResponse> KillTask(KillTaskRequest request, ServerCallContext context) => Invoke(context, l => l.KillTask(request));
 
     public override async Task<ReserveResourcesResponse> ReserveResources(ReserveResourcesRequest request, ServerCallContext context)
     {
-        var (response, durable) = await Invoke(l => l.ReserveResources(request));
+        var (response, durable) = await Invoke(context, l => l.ReserveResources(request));
         await durable;
         return response;
     }
 
     public override async Task<UnreserveResourcesResponse> UnreserveResources(UnreserveResourcesRequest request, ServerCallContext context)
     {
-        var (response, durable) = await Invoke(l => l.UnreserveResources(request));
+        var (response, durable) = await Invoke(context, l => l.UnreserveResources(request));
         await durable;
         return response;
     }
 
-    private Task<T> Invoke<T>(Func<MasterLoop, T> body) => runtime.Require().Loop.InvokeAsync(body);
+    private Task<T> Invoke<T>(ServerCallContext context, Func<MasterLoop, T> body) => MasterRuntime.TermOf(context).Loop.InvokeAsync(body);
 
     private async Task Durable(Task write)
     {
@@ -103,7 +103,7 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
 
     public override async Task Subscribe(OperatorSubscribeRequest request, IServerStreamWriter<OperatorEvent> responseStream, ServerCallContext context)
     {
-        var term = runtime.Require();
+        var term = MasterRuntime.TermOf(context);
         var outbox = await term.Loop.InvokeAsync(l => l.SubscribeOperator());
         try
         {
