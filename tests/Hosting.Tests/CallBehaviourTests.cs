@@ -155,20 +155,8 @@ public sealed class CallBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Cancellation_mid_stream_reaches_the_handler()
     {
-        using var cts = new CancellationTokenSource();
-        var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true, Path = "cancel-1" }, new CallOptions(cancellationToken: cts.Token));
-        Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
-        Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
-        await cts.CancelAsync();
-        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
-        {
-            while (await call.ResponseStream.MoveNext().WaitAsync(Wait))
-            {
-            }
-        });
-        Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
+        await StreamScenarios.CancelMidStreamAsync(_channel, "cancel-1", Wait);
         Assert.Equal("/sched.v1.AgentFiles/TailFile", await _server.Events.EndedAsync("cancel-1").WaitAsync(Wait));
-        call.Dispose();
 
         // Disposing a call cancels it too.
         var call2 = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true, Path = "cancel-2" });

@@ -194,20 +194,8 @@ public sealed class PythonServerInteropTests : IAsyncLifetime
     [PythonGrpcFact]
     public async Task Cancellation_mid_stream_reaches_the_python_handler()
     {
-        using var cts = new CancellationTokenSource();
-        var call = _channel.AsyncServerStreamingCall(AgentFilesMethods.TailFile, new TailFileRequest { Follow = true, Path = "dotnet-cancel" }, new CallOptions(cancellationToken: cts.Token));
-        Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
-        Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Wait));
-        await cts.CancelAsync();
-        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
-        {
-            while (await call.ResponseStream.MoveNext().WaitAsync(Wait))
-            {
-            }
-        });
-        Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
+        await StreamScenarios.CancelMidStreamAsync(_channel, "dotnet-cancel", Wait);
         await _server!.CancelledAsync("dotnet-cancel").WaitAsync(Wait);
-        call.Dispose();
     }
 
     [PythonGrpcFact]

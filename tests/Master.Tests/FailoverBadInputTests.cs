@@ -49,14 +49,14 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
     public async Task Etcd_unreachable_at_start_is_reported_and_retried_and_the_master_leads_once_etcd_is_back()
     {
         await _etcd.KillAsync(0);
-        var log = new CollectingLoggerProvider();
+        var log = new CapturedLogs(LogLevel.Warning);
         await using var master = await HostedMaster.StartAsync(_etcd, advertise: null, log);
         var address = await master.Daemon.Listening.WaitAsync(TimeSpan.FromSeconds(20));
         using var channel = GrpcChannels.ForAddress(address);
 
         // It runs and answers as a follower that knows no leader, and says why.
-        await Poll.UntilAsync(() => log.Lines.Any(l => l.Contains("Cannot campaign for leadership on etcd", StringComparison.Ordinal) && l.Contains(_etcd.Endpoints[0], StringComparison.Ordinal)),
-            TimeSpan.FromSeconds(20), () => "a warning about the unreachable etcd; the log: " + string.Join(" | ", log.Lines));
+        await Poll.UntilAsync(() => log.Messages.Any(l => l.Contains("Cannot campaign for leadership on etcd", StringComparison.Ordinal) && l.Contains(_etcd.Endpoints[0], StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(20), () => "a warning about the unreachable etcd; the log: " + string.Join(" | ", log.Messages));
         Assert.Equal("follower", (await channel.AsyncUnaryCall(OperatorMethods.GetHealth, new GetHealthRequest()).ResponseAsync).Role);
         var e = await Assert.ThrowsAsync<RpcException>(() => channel.AsyncUnaryCall(OperatorMethods.GetFrameworks, new GetFrameworksRequest()).ResponseAsync);
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
@@ -178,49 +178,6 @@ public sealed class FailoverBadInputTests : IAsyncLifetime
             }
             _host.Dispose();
             Directory.Delete(_workDir, recursive: true);
-        }
-    }
-}
-
-/// <summary>Keeps every log line (warnings and above) for the test to read.</summary>
-internal sealed class CollectingLoggerProvider : ILoggerProvider
-{
-    private readonly List<string> _lines = [];
-
-    public IReadOnlyList<string> Lines
-    {
-        get
-        {
-            lock (_lines)
-            {
-                return [.. _lines];
-            }
-        }
-    }
-
-    public ILogger CreateLogger(string categoryName) => new Collector(this);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Collector(CollectingLoggerProvider owner) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (!IsEnabled(logLevel))
-            {
-                return;
-            }
-            lock (owner._lines)
-            {
-                owner._lines.Add(formatter(state, exception));
-            }
         }
     }
 }

@@ -22,13 +22,7 @@ public sealed class OfferEventSizeTests
         var agents = new List<TestAgentLink>();
         try
         {
-            for (var i = 0; i < 40; i++)
-            {
-                var agent = new TestAgentLink(cluster.Master.Channel, Res.Of(2, 1024), $"host-{i}");
-                agent.Info.Attributes.Add(new Sched.V1.Attribute { Name = "inventory", Text = new string((char)('a' + i % 26), 3000) });
-                agents.Add(agent);
-                await agent.ConnectAsync();
-            }
+            await ConnectLargeAgentsAsync(cluster, agents);
 
             // Subscribing after every agent is in: the first cycle offers all 40 at once.
             var fw = await cluster.AddFrameworkAsync();
@@ -56,13 +50,7 @@ public sealed class OfferEventSizeTests
         var agents = new List<TestAgentLink>();
         try
         {
-            for (var i = 0; i < 40; i++)
-            {
-                var agent = new TestAgentLink(cluster.Master.Channel, Res.Of(2, 1024), $"host-{i}");
-                agent.Info.Attributes.Add(new Sched.V1.Attribute { Name = "inventory", Text = new string((char)('a' + i % 26), 3000) });
-                agents.Add(agent);
-                await agent.ConnectAsync();
-            }
+            await ConnectLargeAgentsAsync(cluster, agents);
 
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
             using var call = cluster.Master.Channel.AsyncServerStreamingCall(OperatorMethods.Subscribe, new OperatorSubscribeRequest(), new Grpc.Core.CallOptions(cancellationToken: cts.Token));
@@ -89,6 +77,19 @@ public sealed class OfferEventSizeTests
             {
                 await agent.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>Connects 40 agents, each with about 3 KiB of attributes, into <paramref name="agents"/>
+    /// (which the caller disposes, also when a connection fails).</summary>
+    private static async Task ConnectLargeAgentsAsync(Cluster cluster, List<TestAgentLink> agents)
+    {
+        for (var i = 0; i < 40; i++)
+        {
+            var agent = new TestAgentLink(cluster.Master.Channel, Res.Of(2, 1024), $"host-{i}");
+            agent.Info.Attributes.Add(new Sched.V1.Attribute { Name = "inventory", Text = new string((char)('a' + i % 26), 3000) });
+            agents.Add(agent);
+            await agent.ConnectAsync();
         }
     }
 }

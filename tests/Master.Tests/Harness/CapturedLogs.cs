@@ -3,11 +3,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Scheduler.Master.Tests.Harness;
 
-/// <summary>A logger provider that keeps every formatted message (Information and above), for
-/// tests of what the master logs.</summary>
-public sealed class CapturedLogs : ILoggerProvider
+/// <summary>A logger provider that keeps every formatted message at or above a level
+/// (Information unless told), for tests of what the master logs.</summary>
+public sealed class CapturedLogs(LogLevel minimum = LogLevel.Information) : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _messages = new();
+    private readonly LogLevel _minimum = minimum;
 
     public IReadOnlyList<string> Messages => [.. _messages];
 
@@ -22,7 +23,7 @@ public sealed class CapturedLogs : ILoggerProvider
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= owner._minimum;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
