@@ -23,10 +23,11 @@ public static class ProcFs
     }
 
     /// <summary>
-    /// The start time of a process (clock ticks since boot, field 22 of <c>/proc/PID/stat</c>)
-    /// and whether it is still alive (exists and is not a zombie). Null when it does not exist.
+    /// The start time of a process (clock ticks since boot, field 22 of <c>/proc/PID/stat</c>),
+    /// its parent (field 4) and whether it is still alive (exists and is not a zombie). Null when
+    /// it does not exist.
     /// </summary>
-    public static (ulong StartTime, bool Alive)? Stat(int pid)
+    public static ProcessStat? Stat(int pid)
     {
         string text;
         try
@@ -47,14 +48,19 @@ public static class ProcFs
         {
             return null;
         }
-        var fields = text[(close + 2)..].Split(' ');
-        // fields[0] is field 3 (state); field 22 is fields[19].
-        if (fields.Length < 20 || !ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+        if (close + 2 >= text.Length)
         {
             return null;
         }
-        var state = fields[0];
-        return (start, state is not ("Z" or "X" or "x"));
+        var fields = text[(close + 2)..].Split(' ');
+        // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[19] field 22 (start time).
+        if (fields.Length < 20
+            || !int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ppid)
+            || !ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+        {
+            return null;
+        }
+        return new ProcessStat(start, ppid, fields[0] is not ("Z" or "X" or "x"));
     }
 
     /// <summary>True when the process exists, is not a zombie, and started at <paramref name="startTime"/>.</summary>
@@ -64,3 +70,9 @@ public static class ProcFs
         return s is { Alive: true } && s.Value.StartTime == startTime;
     }
 }
+
+/// <summary>What <see cref="ProcFs.Stat"/> reads of a process.</summary>
+/// <param name="StartTime">Clock ticks since boot at which it started (with the pid, its identity).</param>
+/// <param name="ParentPid">Its parent's pid.</param>
+/// <param name="Alive">It exists and is not a zombie.</param>
+public readonly record struct ProcessStat(ulong StartTime, int ParentPid, bool Alive);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Scheduler.Agent.Native;
 
 namespace Scheduler.Cli.Cluster;
 
@@ -99,32 +100,7 @@ public static partial class ProcessTree
     }
 
     private static Entry? Read(int pid)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText($"/proc/{pid}/stat");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-        // The command name (field 2) is in parentheses and may hold spaces: parse after it.
-        var close = text.LastIndexOf(')');
-        if (close < 0 || close + 2 >= text.Length)
-        {
-            return null;
-        }
-        var fields = text[(close + 2)..].Split(' ');
-        // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[19] field 22 (start time).
-        if (fields.Length < 20
-            || !int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ppid)
-            || !ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start))
-        {
-            return null;
-        }
-        return new Entry(new ProcessIdentity(pid, start), ppid, fields[0] is not ("Z" or "X" or "x"));
-    }
+        => ProcFs.Stat(pid) is { } stat ? new Entry(new ProcessIdentity(pid, stat.StartTime), stat.ParentPid, stat.Alive) : null;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);
