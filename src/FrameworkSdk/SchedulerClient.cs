@@ -5,6 +5,7 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.FrameworkSdk;
 

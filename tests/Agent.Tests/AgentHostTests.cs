@@ -2,6 +2,7 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Grpc.Core;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Agent.Tests;
 

@@ -5,6 +5,8 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
 using Grpc.Core;
+using Scheduler.Channels;
+using Scheduler.LinkClient;
 
 namespace Scheduler.Agent;
 
@@ -86,7 +88,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
-            channel = GrpcChannels.ForAddress(address, LinkChannelSettings);
+            channel = LinkChannels.ForAddress(address);
             _channels[address] = channel;
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -125,17 +127,6 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             core.Updates.HeadReady -= OnHead;
         }
     }
-
-    /// <summary>
-    /// Transport of the link: keepalive pings sooner and a shorter wait for their answer than other
-    /// clients, so that a connection to a master that stopped answering (frozen, or its host gone
-    /// without a reset) fails in seconds even when no call is waiting on it.
-    /// </summary>
-    private static readonly GrpcChannelSettings LinkChannelSettings = new()
-    {
-        KeepAlivePingDelay = TimeSpan.FromSeconds(3),
-        KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
-    };
 
     /// <summary>Sends the registration and waits for the master's first message, at most
     /// <see cref="AgentOptions.RegistrationTimeout"/>: a master that does not answer in time is left
@@ -270,23 +261,4 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
         throw new IOException("the master closed the stream");
     }
-}
-
-/// <summary>The heartbeat interval of one connection: set at registration, changed by the
-/// master's pings (read by the heartbeat loop, written by the read loop).</summary>
-internal sealed class HeartbeatInterval(TimeSpan initial)
-{
-    private long _ticks = initial.Ticks;
-
-    public TimeSpan Value
-    {
-        get => TimeSpan.FromTicks(Volatile.Read(ref _ticks));
-        set => Volatile.Write(ref _ticks, value.Ticks);
-    }
-
-    /// <summary>How long the master may stay silent before the link is given up: three pings
-    /// missed, at the longer of the interval the current tick was scheduled with and one announced
-    /// since (a new interval applies from the next tick).</summary>
-    public static TimeSpan AllowedSilence(TimeSpan scheduled, TimeSpan announced) =>
-        (announced > scheduled ? announced : scheduled) * 3 + TimeSpan.FromMilliseconds(200);
 }

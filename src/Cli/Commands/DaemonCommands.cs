@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Scheduler.Agent;
-using Scheduler.Agent.Simulation;
+using Scheduler.Simulation;
 using Scheduler.Agent.Supervision;
 using Scheduler.Master;
 
