@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sched.V1;
+using Scheduler.Agent.Execution;
 using Scheduler.Agent.Files;
 using Scheduler.Agent.Isolation;
 using Scheduler.Agent.Native;
@@ -74,7 +75,7 @@ public static class AgentHost
         }
         log.LogInformation("isolation: {Isolator}", isolator.Name);
 
-        await using var core = new AgentCore(options, isolator, TimeProvider.System, log);
+        await using var core = new AgentCore(options, isolator, ExecutorSet.CreateDefault(options, isolator, TimeProvider.System), TimeProvider.System, log);
         core.Recover();
 
         _ = Endpoints.TryParse(options.Listen, out var host, out var port);
