@@ -21,12 +21,13 @@ namespace Scheduler.Agent;
 /// master until the host stops. Tasks keep running (under their supervisors) when the agent stops.
 /// Added by <see cref="AgentServiceCollectionExtensions.AddSchedulerAgent"/>.
 /// </summary>
-public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory loggerFactory, TimeProvider time, IHostApplicationLifetime lifetime) : BackgroundService
+public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory loggerFactory, TimeProvider time, IHostApplicationLifetime lifetime, AgentAnnouncements announcements) : BackgroundService
 {
     private readonly AgentOptions _options = options.Value;
     private readonly ILoggerFactory _loggerFactory = loggerFactory;
     private readonly TimeProvider _time = time;
     private readonly IHostApplicationLifetime _lifetime = lifetime;
+    private readonly AgentAnnouncements _announcements = announcements;
 
     /// <summary>0 after a clean stop; 2 when the agent could not start (work dir in use, bad
     /// resources or attributes, no isolation); 3/4 when the master refused the agent.</summary>
@@ -94,11 +95,11 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
         files.Stopping = server.Stopping;
         var bound = server.BoundEndpoints[0];
         var advertised = $"{(address.Equals(IPAddress.Any) ? System.Net.Dns.GetHostName() : host)}:{bound.Port}";
-        Console.Out.WriteLine($"agent listening on {host}:{bound.Port}");
+        _announcements.Say($"agent listening on {host}:{bound.Port}");
         await using var scrape = metrics is null ? null : await MetricsEndpoint.StartAsync(options.MetricsListen!, [metrics.Meter], cancellationToken);
         if (scrape is not null)
         {
-            Console.Out.WriteLine($"agent metrics on {scrape.Url}");
+            _announcements.Say($"agent metrics on {scrape.Url}");
         }
 
         AgentInfo Info()
@@ -115,7 +116,7 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
             return info;
         }
 
-        var link = new MasterLink(core, options, Info, log, _time, new Random());
+        var link = new MasterLink(core, options, Info, log, _time, new Random(), _announcements);
         using var gc = new SandboxCollector(core, options, log).Start(cancellationToken);
         var code = await link.RunAsync(cancellationToken);
         await server.StopAsync();
@@ -128,10 +129,11 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
         }
     }
 
-    private async Task FailAsync(string problem)
+    private Task FailAsync(string problem)
     {
-        await Console.Error.WriteLineAsync("agent: " + problem);
+        _announcements.Complain("agent: " + problem);
         ExitCode = 2;
         _lifetime.StopApplication();
+        return Task.CompletedTask;
     }
 }

@@ -15,12 +15,15 @@ public static class AgentHost
         => await RunAsync(options, NullLoggerFactory.Instance, cancellationToken);
 
     /// <param name="loggerFactory">Where the agent logs (owned by the caller).</param>
-    public static async Task<int> RunAsync(AgentOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    /// <param name="announcements">Where the agent announces what it does and why it stops; null: nowhere.</param>
+    public static async Task<int> RunAsync(AgentOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken, AgentAnnouncements? announcements = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddSingleton(loggerFactory);
+        announcements ??= new AgentAnnouncements();
+        builder.Services.AddSingleton(announcements);
         // The gRPC server runs its own web host, which reports the application's start and stop;
         // this outer host would report them a second time.
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
@@ -36,7 +39,7 @@ public static class AgentHost
         {
             foreach (var problem in e.Failures)
             {
-                await Console.Error.WriteLineAsync("agent: " + problem);
+                announcements.Complain("agent: " + problem);
             }
             return 2;
         }

@@ -19,6 +19,7 @@ public static class AgentServiceCollectionExtensions
         services.AddOptions<AgentOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(new AgentAnnouncements());
         services.TryAddSingleton<AgentDaemon>();
         services.AddHostedService(sp => sp.GetRequiredService<AgentDaemon>());
         return services;

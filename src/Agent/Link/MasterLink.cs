@@ -7,6 +7,7 @@ using Scheduler.Protocol.Masters;
 using Grpc.Core;
 using Scheduler.Channels;
 using Scheduler.LinkClient;
+using Scheduler.Agent.Telemetry;
 
 namespace Scheduler.Agent;
 
@@ -16,7 +17,7 @@ namespace Scheduler.Agent;
 /// queue and usage, and dispatches launches, kills, acks and reconciliation to
 /// <see cref="AgentCore"/>. Reconnects with jittered exponential backoff cycling through the masters.
 /// </summary>
-public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random)
+public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random, AgentAnnouncements announcements)
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private bool _announced;
@@ -46,19 +47,19 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
                 {
-                    logger.LogError("master {Master} refused this agent: {Detail}; start the agent afresh with a new work dir", address, e.Status.Detail);
-                    await Console.Error.WriteLineAsync($"agent refused by master {address}: {e.Status.Detail}");
+                    AgentLog.Refused(logger, address, e.Status.Detail);
+                    announcements.Complain($"agent refused by master {address}: {e.Status.Detail}");
                     return 3;
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
                 {
-                    logger.LogError("master {Master} rejected the registration: {Detail}", address, e.Status.Detail);
-                    await Console.Error.WriteLineAsync($"agent registration rejected by {address}: {e.Status.Detail}");
+                    AgentLog.RegistrationRejected(logger, address, e.Status.Detail);
+                    announcements.Complain($"agent registration rejected by {address}: {e.Status.Detail}");
                     return 4;
                 }
                 catch (RpcException e) when (NotLeader.Is(e, out var leader))
                 {
-                    logger.LogInformation("master {Master} is not the leader; the leader is {Leader}", address, leader);
+                    AgentLog.NotLeader(logger, address, leader);
                     delay = selection.Redirected(address, leader);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -67,7 +68,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                 }
                 catch (Exception e)
                 {
-                    logger.LogWarning("link to master {Master} lost: {Error}", address, e.Message);
+                    AgentLog.LinkLost(logger, address, e.Message);
                     delay = selection.Failed(address);
                 }
                 await Task.Delay(delay, time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
@@ -99,11 +100,11 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         if (!_announced)
         {
             _announced = true;
-            Console.Out.WriteLine($"agent registered as {core.AgentId}");
+            announcements.Say($"agent registered as {core.AgentId}");
         }
         Registered.TrySetResult(core.AgentId);
         registered();
-        logger.LogInformation("registered with master {Master} as {Agent}", address, core.AgentId);
+        AgentLog.Registered(logger, address, core.AgentId);
         var interval = new HeartbeatInterval(TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1));
 
         var outbound = Channel.CreateUnbounded<AgentMessage>(new UnboundedChannelOptions { SingleReader = true });
