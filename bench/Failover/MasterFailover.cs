@@ -2,12 +2,13 @@ using Grpc.Net.Client;
 using System.Diagnostics;
 using System.Globalization;
 using Sched.V1;
-using Scheduler.Agent.Simulation;
+using Scheduler.Simulation;
 using Scheduler.Cli.Cluster;
 using Scheduler.Etcd;
-using Scheduler.Testing;
+using Scheduler.LocalEtcd;
 using Scheduler.Protocol;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.Bench.Failover;
 

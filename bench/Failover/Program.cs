@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Etcd;
-using Scheduler.Testing;
+using Scheduler.LocalEtcd;
 using Scheduler.Master.Election;
 using Scheduler.Master.Registry;
 

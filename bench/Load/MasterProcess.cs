@@ -6,6 +6,7 @@ using Sched.V1;
 using Scheduler.Cli.Cluster;
 using Scheduler.Protocol;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.Bench.Load;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Scheduler.Agent.Simulation;
+using Scheduler.Simulation;
 using Scheduler.Bench.Load;
 
 // End-to-end throughput and scale: a real master process, simulated agents speaking AgentLink,

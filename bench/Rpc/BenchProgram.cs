@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Sched.V1;
 using Scheduler.Protocol;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.Bench.Rpc;
 

@@ -4,6 +4,7 @@ using Scheduler.Agent.Checkpoint;
 using Scheduler.Agent.Execution;
 using Scheduler.Agent.Native;
 using Scheduler.Agent.StatusUpdates;
+using Scheduler.Agent.Telemetry;
 
 namespace Scheduler.Agent;
 
@@ -58,12 +59,12 @@ public sealed partial class AgentCore
             }
             task.Handle = handle;
             keep.Add(task.ContainerId);
-            _log.LogInformation("re-adopted task {Task} of framework {Framework} (supervisor pid {Pid})", info.TaskId, framework.Id, handle.SupervisorPid);
+            AgentLog.Readopted(_log, info.TaskId, framework.Id, handle.SupervisorPid);
             Track(RunAsync(task, recovered: handle));
         }
         foreach (var stale in Isolator.RemoveStale(keep))
         {
-            _log.LogInformation("removed stale container cgroup {Container}", stale);
+            AgentLog.StaleContainerRemoved(_log, stale);
         }
     }
 
@@ -121,7 +122,7 @@ public sealed partial class AgentCore
             }
             catch (Exception e)
             {
-                _log.LogError(e, "launch of task {Task} failed", taskId);
+                AgentLog.LaunchFailed(_log, taskId, e);
                 Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.ContainerLaunchFailed, "cannot start the task: " + e.Message), cleanup: false);
                 TryDeleteDir(runDir);
                 return;
@@ -191,7 +192,7 @@ public sealed partial class AgentCore
                 }
                 catch (Exception e)
                 {
-                    _log.LogWarning(e, "clean-up of task {Task} failed", task.Info.TaskId);
+                    AgentLog.CleanupFailed(_log, task.Info.TaskId, e);
                 }
             }
         }
@@ -248,7 +249,7 @@ public sealed partial class AgentCore
         Updates.Enqueue(frameworkId, status);
         if (StatusUpdateQueue.IsTerminal(state))
         {
-            _log.LogInformation("task {Task} of framework {Framework} is {State}: {Message}", taskId, frameworkId, state, message);
+            AgentLog.TaskEnded(_log, taskId, frameworkId, state, message);
         }
     }
 

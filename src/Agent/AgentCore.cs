@@ -21,15 +21,17 @@ public sealed partial class AgentCore : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly AgentCheckpointStore _store;
-    private readonly Dictionary<string, IExecutor> _executors;
+    private readonly ExecutorSet _executors;
     private readonly ConcurrentDictionary<(string Framework, string Task), RunningTask> _tasks = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _monitors = new();
     private readonly UriFetcher _fetcher;
-    private readonly SupervisorLauncher _launcher;
 
-    public AgentCore(AgentOptions options, IIsolator isolator, TimeProvider time, ILogger logger, IEnumerable<IExecutor>? extraExecutors = null)
+    /// <param name="executors">The executors to run tasks with; the core owns them from now on.</param>
+    public AgentCore(AgentOptions options, IIsolator isolator, ExecutorSet executors, TimeProvider time, ILogger logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(executors);
         _options = options;
         _time = time;
         _log = logger;
@@ -37,18 +39,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         WorkDir = Path.GetFullPath(options.WorkDir);
         _store = new AgentCheckpointStore(WorkDir);
         Updates = new StatusUpdateQueue(Path.Combine(_store.MetaDir, "updates"), time, options.StatusRetryMin, options.StatusRetryMax);
-        _launcher = new SupervisorLauncher(options.SupervisorCommand.Count > 0 ? options.SupervisorCommand : SupervisorLauncher.DefaultCommand(), options.SupervisorPool);
-        var launcher = _launcher;
-        _executors = new Dictionary<string, IExecutor>(StringComparer.Ordinal)
-        {
-            ["process"] = new ProcessExecutor(isolator, launcher, options),
-            ["mock"] = new MockExecutor(time),
-            ["oci"] = new OciExecutor(isolator, launcher, options, new Images.ImageStore(Path.Combine(WorkDir, "images"), options.MaxImageBytes)),
-        };
-        foreach (var e in extraExecutors ?? [])
-        {
-            _executors[e.Name] = e;
-        }
+        _executors = executors;
         _fetcher = new UriFetcher(Path.Combine(WorkDir, "cache"), new HttpClient(), options.MaxImageBytes, options.FetchAllowDirs);
         Directory.CreateDirectory(SandboxesDir);
         AgentId = _store.AgentId;
@@ -270,7 +261,7 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             // Monitors end by cancellation.
         }
-        _launcher.Dispose();
+        _executors.Dispose();
         _stopping.Dispose();
     }
 
@@ -282,9 +273,9 @@ public sealed partial class AgentCore : IAsyncDisposable
 
     private IExecutor ExecutorFor(TaskInfo task) => task.Container?.Type switch
     {
-        ContainerInfo.Types.Type.Mock => _executors["mock"],
-        ContainerInfo.Types.Type.Oci when _executors.TryGetValue("oci", out var oci) => oci,
-        _ => _executors["process"],
+        ContainerInfo.Types.Type.Mock when _executors.Find("mock") is { } mock => mock,
+        ContainerInfo.Types.Type.Oci when _executors.Find("oci") is { } oci => oci,
+        _ => _executors.Find("process")!,
     };
 
     private string? Validate(FrameworkInfo framework, TaskInfo task)
@@ -297,9 +288,13 @@ public sealed partial class AgentCore : IAsyncDisposable
         {
             return $"task id '{task.TaskId}' cannot name a sandbox directory (empty, '.', '..', or contains '/'); choose another id";
         }
-        if (task.Container?.Type == ContainerInfo.Types.Type.Oci && !_executors.ContainsKey("oci"))
+        if (task.Container?.Type == ContainerInfo.Types.Type.Oci && _executors.Find("oci") is null)
         {
             return "this agent has no OCI executor; launch the task as a PROCESS or on another agent";
+        }
+        if (task.Container?.Type == ContainerInfo.Types.Type.Mock && _executors.Find("mock") is null)
+        {
+            return "this agent has no MOCK executor; launch the task as a PROCESS or on another agent";
         }
         if (task.Container?.Type != ContainerInfo.Types.Type.Mock && task.Command is null)
         {

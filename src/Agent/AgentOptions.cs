@@ -84,45 +84,38 @@ public sealed class AgentOptions
     /// <summary>Largest unpacked image accepted (bytes).</summary>
     public long MaxImageBytes { get; set; } = 4L << 30;
 
-    /// <summary>Validates the options; returns human-readable problems (empty = fine).</summary>
-    public IReadOnlyList<string> Validate()
+    /// <summary>The problems <see cref="AgentOptionsValidator"/> finds, in words (empty = fine).</summary>
+    public IReadOnlyList<string> Validate() => AgentOptionsValidator.Problems(this);
+
+    /// <summary>Copies every setting to <paramref name="target"/> (the options pattern builds its own instance).</summary>
+    public void CopyTo(AgentOptions target)
     {
-        var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(WorkDir))
-        {
-            problems.Add("WorkDir is required: pass --work-dir DIR (a directory the agent owns).");
-        }
-        foreach (var dir in FetchAllowDirs)
-        {
-            if (!Path.IsPathFullyQualified(dir) || Path.TrimEndingDirectorySeparator(dir) == "/")
-            {
-                problems.Add($"--fetch-allow-dir '{dir}' must be an absolute path of a directory other than /.");
-            }
-        }
-        if (Isolation is not ("auto" or "cgroups" or "none"))
-        {
-            problems.Add($"Isolation '{Isolation}' is not one of auto, cgroups, none.");
-        }
-        if (Runtime is not ("auto" or "runc" or "crun"))
-        {
-            problems.Add($"Runtime '{Runtime}' is not one of auto, runc, crun.");
-        }
-        foreach (var m in Masters)
-        {
-            if (!Endpoints.TryParse(m, out _, out _))
-            {
-                problems.Add($"Master address '{m}' is not host:port.");
-            }
-        }
-        if (!Endpoints.TryParse(Listen, out _, out _))
-        {
-            problems.Add($"Listen address '{Listen}' is not host:port.");
-        }
-        if (MetricsListen is { Length: > 0 } metrics && (!Endpoints.TryParse(metrics, out var metricsHost, out _)
-            || (metricsHost != "localhost" && !System.Net.IPAddress.TryParse(metricsHost.Trim('[', ']'), out _))))
-        {
-            problems.Add($"Metrics address '{metrics}' is not IP:port (e.g. 0.0.0.0:9106).");
-        }
-        return problems;
+        ArgumentNullException.ThrowIfNull(target);
+        target.Masters.Clear();
+        target.Masters.AddRange(Masters);
+        target.Listen = Listen;
+        target.MetricsListen = MetricsListen;
+        target.WorkDir = WorkDir;
+        target.Resources = Resources;
+        target.Attributes = Attributes;
+        target.Isolation = Isolation;
+        target.Runtime = Runtime;
+        target.Hostname = Hostname;
+        target.SupervisorCommand.Clear();
+        target.SupervisorCommand.AddRange(SupervisorCommand);
+        target.SupervisorPool = SupervisorPool;
+        target.DefaultKillGrace = DefaultKillGrace;
+        target.TaskPidsLimit = TaskPidsLimit;
+        target.StatusRetryMin = StatusRetryMin;
+        target.StatusRetryMax = StatusRetryMax;
+        target.RegistrationTimeout = RegistrationTimeout;
+        target.ReconnectMin = ReconnectMin;
+        target.ReconnectMax = ReconnectMax;
+        target.UsageEveryHeartbeats = UsageEveryHeartbeats;
+        target.SandboxMaxAge = SandboxMaxAge;
+        target.SandboxDiskPressure = SandboxDiskPressure;
+        target.FetchAllowDirs.Clear();
+        target.FetchAllowDirs.AddRange(FetchAllowDirs);
+        target.MaxImageBytes = MaxImageBytes;
     }
 }

@@ -2,6 +2,7 @@ using Grpc.Net.Client;
 using Sched.V1;
 using Scheduler.Protocol;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.Cli;
 

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.FrameworkSdk;
 

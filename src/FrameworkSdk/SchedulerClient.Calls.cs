@@ -266,7 +266,7 @@ public sealed partial class SchedulerClient
         {
             if (batch.Count == 1)
             {
-                _logger.LogDebug("Acknowledgement of task {TaskId} ({Uuid}) refused: {Error}", batch[0].TaskId, batch[0].Uuid, e.Status.Detail);
+                SdkLog.AckRefused(_logger, batch[0].TaskId, batch[0].Uuid, e.Status.Detail);
                 return;
             }
             var half = batch.Count / 2;
@@ -275,7 +275,7 @@ public sealed partial class SchedulerClient
         }
         catch (Exception e) when (e is RpcException or SchedulerException or TimeoutException or HttpRequestException)
         {
-            _logger.LogWarning("Could not acknowledge {Count} status update(s); the agent will re-send them: {Error}", batch.Count, e.Message);
+            SdkLog.AckFailed(_logger, batch.Count, e.Message);
         }
     }
 
@@ -315,7 +315,7 @@ public sealed partial class SchedulerClient
                 && !ReferenceEquals(CurrentSubscription, subscription))
             {
                 // The subscription was replaced while the call was in flight: retry once with the new stream id.
-                _logger.LogDebug("{Method} raced a re-subscription ({Status}); retrying", method.Name, e.StatusCode);
+                SdkLog.RacedResubscription(_logger, method.Name, e.StatusCode);
             }
         }
     }

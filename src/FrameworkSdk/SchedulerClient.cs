@@ -5,6 +5,7 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.FrameworkSdk;
 
@@ -221,7 +222,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
                 // before it (the dead leader) do not count towards the backoff.
                 failures = 0;
                 var followed = _masters.FollowLeader(outcome.Leader);
-                _logger.LogInformation("Master {Master} is not the leader; {Next}", address, followed ? "following the leader " + outcome.Leader : "trying the next master");
+                SdkLog.NotLeader(_logger, address, followed ? "following the leader " + outcome.Leader : "trying the next master");
                 if (followed && redirects++ < 3)
                 {
                     continue;
@@ -229,7 +230,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
             }
             else
             {
-                _logger.LogWarning("Subscription to master {Master} failed: {Reason}", address, outcome.Reason);
+                SdkLog.SubscriptionFailed(_logger, address, outcome.Reason);
                 if (!outcome.WasSubscribed)
                 {
                     _masters.MoveNext();
@@ -352,7 +353,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
             source = _subscribed;
         }
         _masters.Connected(address);
-        _logger.LogInformation("Subscribed to master {Master} as framework {FrameworkId} (stream {StreamId})", address, subscribed.FrameworkId, subscribed.StreamId);
+        SdkLog.Subscribed(_logger, address, subscribed.FrameworkId, subscribed.StreamId);
         source.TrySetResult(subscribed);
     }
 
@@ -371,7 +372,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
 
     private void Terminate(string reason, bool publishError)
     {
-        _logger.LogError("Framework client stopped: {Reason}", reason);
+        SdkLog.Stopped(_logger, reason);
         TaskCompletionSource<Event.Types.Subscribed> source;
         lock (_lock)
         {

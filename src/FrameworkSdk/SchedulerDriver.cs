@@ -53,7 +53,7 @@ public sealed class SchedulerDriver : IAsyncDisposable
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    _logger.LogError(e, "A scheduler callback failed; the driver goes on");
+                    SdkLog.CallbackFailed(_logger, e);
                 }
             }
         }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Sched.V1;
+using Scheduler.Agent.Execution;
 using Scheduler.Agent.Isolation;
 using Scheduler.Agent.Native;
 using Xunit;
@@ -59,7 +60,7 @@ public sealed class AgentHarness : IAsyncDisposable
     public void Start()
     {
         var isolator = Isolators.Create(Isolation, Isolators.ScopeFor(WorkDir));
-        Core = new AgentCore(Options, isolator, TimeProvider.System, NullLogger.Instance);
+        Core = new AgentCore(Options, isolator, ExecutorSet.CreateDefault(Options, isolator, TimeProvider.System), TimeProvider.System, NullLogger.Instance);
         Core.SetAgentId("agent-test");
         Core.Updates.HeadReady += () => _changed.Release();
         Core.Recover();

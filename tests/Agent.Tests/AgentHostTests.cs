@@ -2,6 +2,7 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Grpc.Core;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Agent.Tests;
 
@@ -73,14 +74,9 @@ public class AgentHostTests
         }
     }
 
-    [Fact]
+    [NeedsFact(Needs.Root)]
     public async Task Task_usage_reaches_the_master_with_the_heartbeats()
     {
-        if (!AgentHarness.IsRoot)
-        {
-            Console.WriteLine("skipped: usage is measured in the task's cgroups, which need root (CI runs as root)");
-            return;
-        }
         await using var master = await TestMasterEndpoint.StartAsync();
         var work = Directory.CreateTempSubdirectory("agent-usage-").FullName;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));

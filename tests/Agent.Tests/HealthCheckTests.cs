@@ -40,14 +40,9 @@ public class HealthCheckTests
         Assert.Contains("health check", end.Message);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Busybox)]
     public async Task An_http_server_task_is_healthy_then_failing_checks_kill_it()
     {
-        if (!File.Exists("/bin/busybox"))
-        {
-            Console.WriteLine("skipped: needs busybox-static (CI has it)");
-            return;
-        }
         await using var h = new AgentHarness();
         var port = FreePort();
         var task = AgentHarness.ShellTask("httpd", $"mkdir -p www && echo ok > www/ok && exec /bin/busybox httpd -f -p 127.0.0.1:{port} -h www");

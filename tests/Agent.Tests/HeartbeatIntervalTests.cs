@@ -1,4 +1,5 @@
 using Xunit;
+using Scheduler.LinkClient;
 
 namespace Scheduler.Agent.Tests;
 

@@ -1,5 +1,6 @@
 using Scheduler.Agent;
 using Xunit;
+using Scheduler.LinkClient;
 
 namespace Scheduler.Agent.Tests;
 

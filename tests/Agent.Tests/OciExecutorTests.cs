@@ -14,16 +14,9 @@ namespace Scheduler.Agent.Tests;
 /// </summary>
 public class OciExecutorTests
 {
-    private static readonly bool CanRun = AgentHarness.IsRoot && File.Exists("/usr/sbin/runc") && File.Exists("/usr/bin/umoci") && File.Exists("/bin/busybox");
-
-    [Fact]
+    [NeedsFact(Needs.Containers)]
     public async Task A_container_sees_only_its_rootfs_and_sandbox_and_the_image_cache_is_reused()
     {
-        if (!CanRun)
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
-            return;
-        }
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
         File.WriteAllText(Path.Combine(h.WorkDir, "host-only-marker"), "x");
@@ -48,14 +41,9 @@ public class OciExecutorTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Containers)]
     public async Task A_container_writes_to_its_persistent_volume_through_a_bind_mount_and_a_read_only_one_refuses_writes()
     {
-        if (!CanRun)
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
-            return;
-        }
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
         var writer = OciTask("v1", $"oci:{layout}:t", "echo kept > /mnt/sandbox/data/file && ls -la /mnt/sandbox/data");
@@ -89,14 +77,9 @@ public class OciExecutorTests
         Disk = new DiskInfo { Persistence = new DiskInfo.Types.Persistence { Id = id }, Volume = new Volume { ContainerPath = containerPath, Mode = mode } },
     };
 
-    [Fact]
+    [NeedsFact(Needs.Containers)]
     public async Task Bad_images_fail_with_a_reason_and_leave_no_cache_entry()
     {
-        if (!CanRun)
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
-            return;
-        }
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
 

@@ -13,16 +13,9 @@ namespace Scheduler.Agent.Tests;
 /// </summary>
 public class OciLifecycleTests
 {
-    private static readonly bool CanRun = AgentHarness.IsRoot && File.Exists("/usr/sbin/runc") && File.Exists("/usr/bin/umoci") && File.Exists("/bin/busybox");
-
-    [Fact]
+    [NeedsFact(Needs.Containers | Needs.Skopeo)]
     public async Task An_oci_archive_image_runs_and_leaves_no_temporary_copy()
     {
-        if (!CanRun || !File.Exists("/usr/bin/skopeo"))
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci, skopeo and busybox-static (CI has them)");
-            return;
-        }
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
         var archive = Path.Combine(h.WorkDir, "image.tar");
@@ -45,14 +38,9 @@ public class OciLifecycleTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Containers)]
     public async Task Killing_a_container_that_ignores_sigterm_leaves_no_process_and_no_runtime_state()
     {
-        if (!CanRun)
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
-            return;
-        }
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
         h.Launch(OciTask("stubborn", $"oci:{layout}:t", "trap '' TERM; for i in 1 2 3; do (trap '' TERM; exec sleep 1000) & done; echo up > /mnt/sandbox/ready; wait"));
@@ -76,14 +64,9 @@ public class OciLifecycleTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Containers)]
     public async Task Containers_survive_an_agent_crash_and_are_re_adopted_with_their_exit_reported()
     {
-        if (!CanRun)
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
-            return;
-        }
         var h = new AgentHarness();
         await using var _ = h;
         var layout = BuildImage(h.WorkDir);
@@ -114,14 +97,9 @@ public class OciLifecycleTests
         ProcessExecutorTests.AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Containers)]
     public async Task A_memory_hog_container_is_reported_as_out_of_memory_with_its_peak()
     {
-        if (!CanRun)
-        {
-            Console.WriteLine("skipped: needs root, runc, umoci and busybox-static (CI has them)");
-            return;
-        }
         await using var h = new AgentHarness();
         var layout = BuildImage(h.WorkDir);
         h.Launch(OciTask("hog", $"oci:{layout}:t", "x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done", mem: 24));

@@ -63,14 +63,9 @@ public class ProcessExecutorTests
         AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Root)]
     public async Task A_memory_hog_is_oom_killed_and_reported_with_limit_and_peak()
     {
-        if (!AgentHarness.IsRoot)
-        {
-            Console.WriteLine("skipped: memory limits need root (CI runs as root)");
-            return;
-        }
         await using var h = new AgentHarness();
         // Grows a shell variable until the 32 MiB limit is hit.
         h.Launch(AgentHarness.ShellTask("hog", "x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x=$x$x; done", mem: 32));
@@ -81,14 +76,9 @@ public class ProcessExecutorTests
         AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Root)]
     public async Task A_fork_bomb_is_stopped_by_the_pids_limit()
     {
-        if (!AgentHarness.IsRoot)
-        {
-            Console.WriteLine("skipped: pids limits need root (CI runs as root)");
-            return;
-        }
         await using var h = new AgentHarness();
         h.Options.TaskPidsLimit = 32;
         // Tries to start 200 sleepers; forks beyond the limit fail and the task reports how many ran.
@@ -102,14 +92,9 @@ public class ProcessExecutorTests
         AssertNoCgroups(h);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Root)]
     public async Task A_cpu_hog_limited_to_half_a_core_uses_at_most_about_55_percent()
     {
-        if (!AgentHarness.IsRoot)
-        {
-            Console.WriteLine("skipped: CPU quotas need root (CI runs as root)");
-            return;
-        }
         await using var h = new AgentHarness();
         h.Launch(AgentHarness.ShellTask("spin", "while :; do :; done", cpus: 0.5));
         await h.WaitForStateAsync("spin", TaskState.TaskRunning);
@@ -152,14 +137,9 @@ public class ProcessExecutorTests
         Assert.Equal(TaskState.TaskKilled, (await h.WaitTerminalAsync("long")).State);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Root)]
     public async Task What_a_task_leaves_running_is_killed_and_its_cgroups_removed_while_the_agent_is_down()
     {
-        if (!AgentHarness.IsRoot)
-        {
-            Console.WriteLine("skipped: cgroups need root (CI runs as root)");
-            return;
-        }
         var h = new AgentHarness();
         await using var _ = h;
         // The main process exits (when the test writes the fifo) leaving a sleeper in its cgroups,

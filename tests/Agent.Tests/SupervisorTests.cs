@@ -107,14 +107,9 @@ public class SupervisorTests
         Assert.Contains("cannot read the task spec", stdout);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Root)]
     public async Task The_task_runs_as_the_requested_user_with_its_env_and_the_result_is_recorded()
     {
-        if (!AgentHarness.IsRoot)
-        {
-            Console.WriteLine("skipped: switching users needs root (CI runs as root)");
-            return;
-        }
         using var dir = new TempDir();
         var launch = Launch(dir.Path, "user");
         File.SetUnixFileMode(launch.SandboxDir, (UnixFileMode)0x1ff);
@@ -135,15 +130,10 @@ public class SupervisorTests
         Assert.Contains("unknown user 'no-such-user-here'", e.Message);
     }
 
-    [Fact]
+    [NeedsFact(Needs.Cgroup2)]
     public async Task On_cgroup_v2_what_the_task_leaves_behind_is_killed_and_its_cgroup_removed()
     {
-        var v2 = CgroupFiles.Mounts().V2;
-        if (!AgentHarness.IsRoot || v2 is null || !File.Exists(Path.Combine(v2, "cgroup.procs")))
-        {
-            Console.WriteLine("skipped: needs root and a cgroup2 mount (CI has the hybrid one at /sys/fs/cgroup/unified)");
-            return;
-        }
+        var v2 = CgroupFiles.Mounts().V2 ?? throw new InvalidOperationException("NeedsFact checked the cgroup2 mount");
         using var dir = new TempDir();
         var launcher = new SupervisorLauncher(SupervisorLauncher.DefaultCommand());
         var parent = Path.Combine(v2, "sched", "supervisor-test-" + Guid.NewGuid().ToString("N")[..8]);

@@ -48,7 +48,7 @@ public class TaskSandboxTests
         Assert.True(end.State == TaskState.TaskFinished, end.Message);
     }
 
-    [RootFact("tasks as another user")]
+    [NeedsFact(Needs.Root)]
     public async Task The_sandbox_belongs_to_the_tasks_user_who_can_write_in_it_and_others_cannot_read_it()
     {
         var nobody = Libc.User("nobody") ?? throw new InvalidOperationException("this host has no user 'nobody'");

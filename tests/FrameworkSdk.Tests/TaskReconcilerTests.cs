@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Sched.V1;
 using Xunit;
 using TaskStatus = Sched.V1.TaskStatus;
@@ -15,7 +16,7 @@ public sealed class TaskReconcilerTests
         (await master.NextSubscriptionAsync()).SendSubscribed("fw", "s");
         await client.WaitForSubscriptionAsync().WaitAsync(TimeSpan.FromSeconds(10));
 
-        var time = new ManualTime();
+        var time = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var reconciler = new TaskReconciler(time, new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(4)));
         reconciler.Track(new TaskInfo { TaskId = "a", AgentId = "ag1" });
         reconciler.Track(new TaskInfo { TaskId = "b", AgentId = "ag2" });
@@ -37,14 +38,5 @@ public sealed class TaskReconcilerTests
         Assert.Equal(0, await reconciler.ReconcileAsync(client));
         Assert.Empty((await master.NextCallAsync<ReconcileRequest>()).Tasks); // implicit round
         Assert.Equal(["a"], reconciler.ActiveTaskIds);
-    }
-
-    private sealed class ManualTime : TimeProvider
-    {
-        private DateTimeOffset _now = new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-        public override DateTimeOffset GetUtcNow() => _now;
-
-        public void Advance(TimeSpan by) => _now += by;
     }
 }

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Channels;
 
 namespace Scheduler.Hosting.Tests;
 

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Channels;
 
 namespace Scheduler.Hosting.Tests;
 

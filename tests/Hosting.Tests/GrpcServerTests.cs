@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Channels;
 
 namespace Scheduler.Hosting.Tests;
 

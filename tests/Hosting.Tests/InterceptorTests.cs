@@ -5,6 +5,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Channels;
 
 namespace Scheduler.Hosting.Tests;
 

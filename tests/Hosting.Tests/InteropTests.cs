@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Grpc.Net.Client;
 using Sched.V1;
 using Scheduler.Protocol;
+using Scheduler.Channels;
 
 namespace Scheduler.Hosting.Tests;
 

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Sched.V1;
 using Scheduler.Protocol;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Integration.Tests;
 

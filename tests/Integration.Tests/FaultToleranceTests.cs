@@ -4,6 +4,7 @@ using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
 using Grpc.Core;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Integration.Tests;
 

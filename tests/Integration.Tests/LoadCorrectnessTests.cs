@@ -1,15 +1,15 @@
 using Sched.V1;
-using Scheduler.Agent.Simulation;
-using Scheduler.Bench.Load;
+using Scheduler.Simulation;
 using Scheduler.Protocol;
 using Grpc.Core;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Integration.Tests;
 
 /// <summary>
 /// A small load run against a real master process: 100 simulated agents (real AgentLink streams,
-/// mock executor semantics), 5,000 short tasks launched by bench/Load's <see cref="LoadFramework"/>
+/// mock executor semantics), 5,000 short tasks launched by the load generator <see cref="LoadFramework"/> (src/Simulation, the one bench/Load runs)
 /// (the benchmark's own load generator, so the figures and this check exercise the same code). Checks exactly-once
 /// completion at the framework, that every update was acknowledged, and that the master keeps no
 /// live task and no outstanding offer afterwards.

@@ -8,6 +8,7 @@ using Grpc.Core;
 using Xunit;
 using Xunit.Abstractions;
 using TaskStatus = Sched.V1.TaskStatus;
+using Scheduler.Channels;
 
 namespace Scheduler.Integration.Tests;
 

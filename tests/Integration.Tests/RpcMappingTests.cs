@@ -6,6 +6,7 @@ using Sched.V1;
 using Grpc.Core;
 using Scheduler.Protocol;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Integration.Tests;
 

@@ -3,6 +3,7 @@ using Sched.V1;
 using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Master.Tests;
 

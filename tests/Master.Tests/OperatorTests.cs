@@ -3,6 +3,7 @@ using Scheduler.Master.Tests.Harness;
 using Scheduler.Protocol;
 using Grpc.Core;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Master.Tests;
 

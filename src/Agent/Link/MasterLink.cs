@@ -5,6 +5,9 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
 using Grpc.Core;
+using Scheduler.Channels;
+using Scheduler.LinkClient;
+using Scheduler.Agent.Telemetry;
 
 namespace Scheduler.Agent;
 
@@ -14,7 +17,7 @@ namespace Scheduler.Agent;
 /// queue and usage, and dispatches launches, kills, acks and reconciliation to
 /// <see cref="AgentCore"/>. Reconnects with jittered exponential backoff cycling through the masters.
 /// </summary>
-public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random)
+public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random, AgentAnnouncements announcements)
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private bool _announced;
@@ -44,19 +47,19 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
                 {
-                    logger.LogError("master {Master} refused this agent: {Detail}; start the agent afresh with a new work dir", address, e.Status.Detail);
-                    await Console.Error.WriteLineAsync($"agent refused by master {address}: {e.Status.Detail}");
+                    AgentLog.Refused(logger, address, e.Status.Detail);
+                    announcements.Complain($"agent refused by master {address}: {e.Status.Detail}");
                     return 3;
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
                 {
-                    logger.LogError("master {Master} rejected the registration: {Detail}", address, e.Status.Detail);
-                    await Console.Error.WriteLineAsync($"agent registration rejected by {address}: {e.Status.Detail}");
+                    AgentLog.RegistrationRejected(logger, address, e.Status.Detail);
+                    announcements.Complain($"agent registration rejected by {address}: {e.Status.Detail}");
                     return 4;
                 }
                 catch (RpcException e) when (NotLeader.Is(e, out var leader))
                 {
-                    logger.LogInformation("master {Master} is not the leader; the leader is {Leader}", address, leader);
+                    AgentLog.NotLeader(logger, address, leader);
                     delay = selection.Redirected(address, leader);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -65,7 +68,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                 }
                 catch (Exception e)
                 {
-                    logger.LogWarning("link to master {Master} lost: {Error}", address, e.Message);
+                    AgentLog.LinkLost(logger, address, e.Message);
                     delay = selection.Failed(address);
                 }
                 await Task.Delay(delay, time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
@@ -86,7 +89,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
-            channel = GrpcChannels.ForAddress(address, LinkChannelSettings);
+            channel = LinkChannels.ForAddress(address);
             _channels[address] = channel;
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -97,11 +100,11 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         if (!_announced)
         {
             _announced = true;
-            Console.Out.WriteLine($"agent registered as {core.AgentId}");
+            announcements.Say($"agent registered as {core.AgentId}");
         }
         Registered.TrySetResult(core.AgentId);
         registered();
-        logger.LogInformation("registered with master {Master} as {Agent}", address, core.AgentId);
+        AgentLog.Registered(logger, address, core.AgentId);
         var interval = new HeartbeatInterval(TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1));
 
         var outbound = Channel.CreateUnbounded<AgentMessage>(new UnboundedChannelOptions { SingleReader = true });
@@ -125,17 +128,6 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             core.Updates.HeadReady -= OnHead;
         }
     }
-
-    /// <summary>
-    /// Transport of the link: keepalive pings sooner and a shorter wait for their answer than other
-    /// clients, so that a connection to a master that stopped answering (frozen, or its host gone
-    /// without a reset) fails in seconds even when no call is waiting on it.
-    /// </summary>
-    private static readonly GrpcChannelSettings LinkChannelSettings = new()
-    {
-        KeepAlivePingDelay = TimeSpan.FromSeconds(3),
-        KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
-    };
 
     /// <summary>Sends the registration and waits for the master's first message, at most
     /// <see cref="AgentOptions.RegistrationTimeout"/>: a master that does not answer in time is left
@@ -270,23 +262,4 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
         throw new IOException("the master closed the stream");
     }
-}
-
-/// <summary>The heartbeat interval of one connection: set at registration, changed by the
-/// master's pings (read by the heartbeat loop, written by the read loop).</summary>
-internal sealed class HeartbeatInterval(TimeSpan initial)
-{
-    private long _ticks = initial.Ticks;
-
-    public TimeSpan Value
-    {
-        get => TimeSpan.FromTicks(Volatile.Read(ref _ticks));
-        set => Volatile.Write(ref _ticks, value.Ticks);
-    }
-
-    /// <summary>How long the master may stay silent before the link is given up: three pings
-    /// missed, at the longer of the interval the current tick was scheduled with and one announced
-    /// since (a new interval applies from the next tick).</summary>
-    public static TimeSpan AllowedSilence(TimeSpan scheduled, TimeSpan announced) =>
-        (announced > scheduled ? announced : scheduled) * 3 + TimeSpan.FromMilliseconds(200);
 }

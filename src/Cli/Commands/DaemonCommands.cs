@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Scheduler.Agent;
-using Scheduler.Agent.Simulation;
+using Scheduler.Simulation;
 using Scheduler.Agent.Supervision;
 using Scheduler.Master;
 
@@ -223,7 +223,7 @@ public static class DaemonCommands
         Daemons.DaemonPreflight.AgentLock(options.WorkDir);
         Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
         using var loggerFactory = Daemons.DaemonLogging.CreateFactory(parse.GetValue(Verbose));
-        return await AgentHost.RunAsync(options, loggerFactory, stop.Token);
+        return await AgentHost.RunAsync(options, loggerFactory, stop.Token, new AgentAnnouncements(Console.Out, Console.Error));
     }
 
     private static async Task<int> SimulateAgentsAsync(ParseResult parse, CancellationToken ct)

@@ -96,6 +96,9 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
         }
     }
 
+    /// <inheritdoc />
+    public bool Replicated => true;
+
     /// <summary>The fence of this master's current leadership (for <see cref="EtcdRegistryStore"/>); null when not leading.</summary>
     public RegistryFence? Fence
     {
@@ -108,8 +111,7 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
         }
     }
 
-    /// <summary>Raised (on the campaigning task) for each failed campaign attempt — etcd unreachable,
-    /// without quorum, or the lease lost — before the campaign retries. For logging.</summary>
+    /// <inheritdoc />
     public event Action<Exception>? CampaignFailed;
 
     /// <summary>Completes once the leader key has been read at least once (the followers' view is initialised).</summary>

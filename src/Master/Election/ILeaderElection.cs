@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Master.Registry;
 
 namespace Scheduler.Master.Election;
 
@@ -27,6 +28,24 @@ public interface ILeaderElection : IAsyncDisposable
     /// after a long stall (SIGSTOP, a pause of the VM) sees false at once, before its timers run.
     /// </summary>
     bool HoldsLeadership => true;
+
+    /// <summary>
+    /// Whether other masters may lead in turn (a replicated election). A master whose election is
+    /// not replicated reports itself as "standalone" to operators.
+    /// </summary>
+    bool Replicated { get; }
+
+    /// <summary>
+    /// The fence of the leadership held now, which a replicated registry store attaches to every
+    /// write so that a deposed leader's writes fail; null when not leading, or when the election
+    /// needs no fence (a single master: nobody else can write).
+    /// </summary>
+    RegistryFence? Fence { get; }
+
+    /// <summary>Raised (on the campaigning task) for each failed campaign attempt — the
+    /// coordination service unreachable, without quorum, the lease lost — before the campaign
+    /// retries. For logging; an election that cannot fail never raises it.</summary>
+    event Action<Exception>? CampaignFailed;
 
     /// <summary>Gives up leadership (graceful shutdown) so another master takes over at once.</summary>
     Task ResignAsync(CancellationToken cancellationToken);

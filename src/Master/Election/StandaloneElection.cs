@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Master.Registry;
 
 namespace Scheduler.Master.Election;
 
@@ -36,6 +37,21 @@ public sealed class StandaloneElection : ILeaderElection
 
     /// <inheritdoc />
     public event Action<MasterInfo?>? LeaderChanged;
+
+    /// <inheritdoc />
+    public bool Replicated => false;
+
+    /// <inheritdoc />
+    /// <remarks>None: the only master needs no fence.</remarks>
+    public RegistryFence? Fence => null;
+
+    /// <inheritdoc />
+    /// <remarks>Never raised: campaigning cannot fail.</remarks>
+    public event Action<Exception>? CampaignFailed
+    {
+        add { }
+        remove { }
+    }
 
     /// <inheritdoc />
     public bool HoldsLeadership

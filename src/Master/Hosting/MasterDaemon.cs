@@ -94,11 +94,8 @@ public sealed class MasterDaemon : BackgroundService
             election = (_components.Election ?? throw new InvalidOperationException("no leader election configured"))(_services, _options, self);
             store = (_components.Registry ?? throw new InvalidOperationException("no registry store configured"))(_services, _options, election);
             _runtime.Election = election;
-            if (election is EtcdLeaderElection etcdElection)
-            {
-                ReportCampaignFailures(etcdElection);
-            }
-            _runtime.Standalone = election is StandaloneElection;
+            ReportCampaignFailures(election);
+            _runtime.Standalone = !election.Replicated;
             if (!string.IsNullOrEmpty(_options.MetricsListen))
             {
                 metrics = await MetricsEndpoint.StartAsync(_options.MetricsListen, [_metrics.Meter], stoppingToken);
@@ -166,7 +163,7 @@ public sealed class MasterDaemon : BackgroundService
 
     /// <summary>Logs failed campaign attempts (etcd unreachable, no quorum): the first at once, then
     /// at most one every 10 s, so an outage is visible without flooding the log.</summary>
-    private void ReportCampaignFailures(EtcdLeaderElection election)
+    private void ReportCampaignFailures(ILeaderElection election)
     {
         var lastLogged = long.MinValue;
         var suppressed = 0;

@@ -20,7 +20,7 @@ internal static class MasterDefaults
             ? FileRegistryStore.Open(options.WorkDir)
             : new EtcdRegistryStore(
                 services.GetRequiredService<EtcdClient>(),
-                () => (election as EtcdLeaderElection)?.Fence);
+                () => election.Fence);
         components.Allocator ??= (_, options, time) => new HierarchicalDrfAllocator(
             new AllocatorOptions { AllocationInterval = options.AllocationInterval },
             time,

@@ -1,5 +1,6 @@
 using Sched.V1;
 using Scheduler.Master.Election;
+using Scheduler.Master.Registry;
 
 namespace Scheduler.Master.Tests.Harness;
 
@@ -30,6 +31,19 @@ public sealed class ElectionDouble(MasterInfo self) : ILeaderElection
     }
 
     public event Action<MasterInfo?>? LeaderChanged;
+
+    /// <summary>Stands in for a replicated election (other masters may lead).</summary>
+    public bool Replicated => true;
+
+    /// <summary>No fence: the double is used with stores that do not need one.</summary>
+    public RegistryFence? Fence => null;
+
+    /// <summary>Never raised: campaigns wait for <see cref="Grant"/>.</summary>
+    public event Action<Exception>? CampaignFailed
+    {
+        add { }
+        remove { }
+    }
 
     /// <summary>Another master leads (this one follows).</summary>
     public void SetOtherLeader(string address)

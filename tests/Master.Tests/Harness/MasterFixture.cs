@@ -6,6 +6,7 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Grpc.Core;
 using Xunit;
+using Scheduler.Channels;
 
 namespace Scheduler.Master.Tests.Harness;
 
@@ -89,7 +90,7 @@ public sealed class MasterFixture : IAsyncDisposable
     }
 
     /// <summary>A master on etcd (leader election and registry there), not waiting to lead.</summary>
-    public static Task<MasterFixture> StartOnEtcdAsync(Scheduler.Testing.LocalEtcdCluster etcd, Action<MasterOptions>? configure = null) => StartAsync(
+    public static Task<MasterFixture> StartOnEtcdAsync(LocalEtcdCluster etcd, Action<MasterOptions>? configure = null) => StartAsync(
         o =>
         {
             foreach (var e in etcd.Endpoints)

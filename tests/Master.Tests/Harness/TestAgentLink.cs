@@ -4,6 +4,7 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
+using Scheduler.Channels;
 
 namespace Scheduler.Master.Tests.Harness;
 

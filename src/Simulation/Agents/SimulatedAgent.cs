@@ -5,8 +5,10 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Masters;
 using Grpc.Core;
+using Scheduler.Channels;
+using Scheduler.LinkClient;
 
-namespace Scheduler.Agent.Simulation;
+namespace Scheduler.Simulation;
 
 /// <summary>
 /// One simulated agent: a real <c>AgentLink.Connect</c> stream with the mock executor's

@@ -3,8 +3,9 @@ using Sched.V1;
 using Scheduler.Protocol;
 using Scheduler.Protocol.Resources;
 using Grpc.Core;
+using Scheduler.Channels;
 
-namespace Scheduler.Agent.Simulation;
+namespace Scheduler.Simulation;
 
 /// <summary>Counters of a <see cref="SimulatedAgentHost"/> (read with <see cref="Volatile"/> or Interlocked).</summary>
 public sealed class SimulatedAgentCounters

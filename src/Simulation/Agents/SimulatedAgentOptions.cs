@@ -1,4 +1,4 @@
-namespace Scheduler.Agent.Simulation;
+namespace Scheduler.Simulation;
 
 /// <summary>How a <see cref="SimulatedAgentHost"/> connects and what its agents offer.</summary>
 public sealed class SimulatedAgentOptions

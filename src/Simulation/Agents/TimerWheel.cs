@@ -1,4 +1,4 @@
-namespace Scheduler.Agent.Simulation;
+namespace Scheduler.Simulation;
 
 /// <summary>What a <see cref="TimerWheel"/> entry does when it fires.</summary>
 internal enum SimTimerKind

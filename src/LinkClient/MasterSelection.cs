@@ -1,6 +1,6 @@
 using Scheduler.Protocol.Masters;
 
-namespace Scheduler.Agent;
+namespace Scheduler.LinkClient;
 
 /// <summary>
 /// Which master an agent contacts next, and how long it waits first. The choice follows the

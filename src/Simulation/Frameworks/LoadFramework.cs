@@ -4,7 +4,7 @@ using Sched.V1;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol.Resources;
 
-namespace Scheduler.Bench.Load;
+namespace Scheduler.Simulation;
 
 /// <summary>
 /// A framework on the C# SDK that accepts every offer and launches as many small MOCK tasks as

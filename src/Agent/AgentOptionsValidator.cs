@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Options;
+
+namespace Scheduler.Agent;
+
+/// <summary>Checks <see cref="AgentOptions"/> at start-up (and for the CLI before it starts the
+/// agent), saying what to fix. The one set of rules for agent options.</summary>
+public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AgentOptions options)
+    {
+        var problems = Problems(options);
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    /// <summary>The problems of <paramref name="options"/>, in words (empty = fine).</summary>
+    public static IReadOnlyList<string> Problems(AgentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.WorkDir))
+        {
+            problems.Add("WorkDir is required: pass --work-dir DIR (a directory the agent owns).");
+        }
+        foreach (var dir in options.FetchAllowDirs)
+        {
+            if (!Path.IsPathFullyQualified(dir) || Path.TrimEndingDirectorySeparator(dir) == "/")
+            {
+                problems.Add($"--fetch-allow-dir '{dir}' must be an absolute path of a directory other than /.");
+            }
+        }
+        if (options.Isolation is not ("auto" or "cgroups" or "none"))
+        {
+            problems.Add($"Isolation '{options.Isolation}' is not one of auto, cgroups, none.");
+        }
+        if (options.Runtime is not ("auto" or "runc" or "crun"))
+        {
+            problems.Add($"Runtime '{options.Runtime}' is not one of auto, runc, crun.");
+        }
+        foreach (var m in options.Masters)
+        {
+            if (!Endpoints.TryParse(m, out _, out _))
+            {
+                problems.Add($"Master address '{m}' is not host:port.");
+            }
+        }
+        if (!Endpoints.TryParse(options.Listen, out _, out _))
+        {
+            problems.Add($"Listen address '{options.Listen}' is not host:port.");
+        }
+        if (options.MetricsListen is { Length: > 0 } metrics && (!Endpoints.TryParse(metrics, out var metricsHost, out _)
+            || (metricsHost != "localhost" && !System.Net.IPAddress.TryParse(metricsHost.Trim('[', ']'), out _))))
+        {
+            problems.Add($"Metrics address '{metrics}' is not IP:port (e.g. 0.0.0.0:9106).");
+        }
+        return problems;
+    }
+}

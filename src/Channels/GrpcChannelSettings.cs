@@ -1,0 +1,30 @@
+using System.Net.Security;
+
+namespace Scheduler.Channels;
+
+/// <summary>Client channel settings shared by the SDK, the CLI and the agent's link.</summary>
+public sealed class GrpcChannelSettings
+{
+    /// <summary>Largest response message accepted (bytes); larger → RESOURCE_EXHAUSTED.</summary>
+    public int MaxReceiveMessageSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest request message sent (bytes); larger → RESOURCE_EXHAUSTED, not sent.</summary>
+    public int MaxSendMessageSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>HTTP/2 PING after this much idle time on a connection (at least 1 s; infinite = off).
+    /// Pings are sent with or without active calls, which our Kestrel servers accept at any rate;
+    /// a grpc-core or grpc-go server enforces a minimum interval (5 min by default) and closes a
+    /// connection that pings more often ("too many pings"), so against those set at least that.</summary>
+    public TimeSpan KeepAlivePingDelay { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>A connection whose PING is not answered within this time is closed, failing its calls.</summary>
+    public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Open more connections when one reaches its concurrent-stream limit.</summary>
+    public bool EnableMultipleHttp2Connections { get; set; } = true;
+
+    /// <summary>Validates the server certificate for https addresses; null = system trust.</summary>
+    public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
+}

@@ -1,0 +1,1 @@
+global using TaskStatus = Sched.V1.TaskStatus;
