@@ -76,6 +76,10 @@ public static class CliApp
         {
             root.Subcommands.Add(command);
         }
+        foreach (var command in MaintenanceCommands.Create().Concat(InspectCommands.Create()))
+        {
+            root.Subcommands.Add(command);
+        }
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(LogsCommand.Create());
         root.Subcommands.Add(KillCommand.Create());

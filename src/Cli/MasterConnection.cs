@@ -53,7 +53,7 @@ public sealed class MasterConnection : IDisposable
             }
             catch (RpcException e)
             {
-                throw Describe(method, e);
+                throw Describe(method, e, _masters.Current);
             }
         }
         if (last is not null && MasterDirectory.LeaderHint(last) is not null)
@@ -65,8 +65,8 @@ public sealed class MasterConnection : IDisposable
 
     public void Dispose() => _masters.Dispose();
 
-    /// <summary>A one-line error for a failed call.</summary>
-    public static CliException Describe(IMethod method, RpcException e)
+    /// <summary>A one-line error for a failed call to <paramref name="address"/>.</summary>
+    public static CliException Describe(IMethod method, RpcException e, string? address = null)
     {
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(e);
@@ -75,7 +75,11 @@ public sealed class MasterConnection : IDisposable
         {
             StatusCode.InvalidArgument or StatusCode.OutOfRange => CliException.BadInput(detail),
             StatusCode.NotFound => new CliException(detail),
-            StatusCode.Unimplemented => new CliException($"the master does not serve {method.FullName}; is it an older version?"),
+            StatusCode.Unimplemented when method.ServiceName == "sched.v1.Operator" && e.Status.Detail.Contains("Service is unimplemented", StringComparison.OrdinalIgnoreCase) =>
+                new CliException($"{address ?? "the server"} answers gRPC but is not a master (an agent's port? masters listen on 5050 by default): check --master or SCHED_MASTER"),
+            StatusCode.Unimplemented => new CliException($"{address ?? "the master"} does not serve {method.FullName}: is --master pointing at a master of an older version, or at another service?"),
+            StatusCode.Internal when e.Status.Detail.Contains("HTTP/1", StringComparison.OrdinalIgnoreCase) || e.Status.Detail.Contains("Bad gRPC response", StringComparison.OrdinalIgnoreCase) =>
+                new CliException($"{address ?? "the server"} is not a gRPC master ({e.Status.Detail}): check --master or SCHED_MASTER (masters listen on 5050 by default)"),
             _ => new CliException($"{method.Name}: {detail} ({e.StatusCode})"),
         };
     }

@@ -10,6 +10,8 @@ namespace Scheduler.FrameworkSdk;
 /// <summary>The framework's calls to the master.</summary>
 public sealed partial class SchedulerClient
 {
+    private volatile bool _tearingDown;
+
     /// <summary>
     /// Applies operations to offers (all on one agent). Tasks that cannot be launched come back as
     /// TASK_ERROR/TASK_DROPPED updates, not as an exception.
@@ -156,6 +158,9 @@ public sealed partial class SchedulerClient
             Data = ByteString.CopyFrom(data.Span),
         }, cancellationToken);
 
+    /// <summary>True from <see cref="TeardownAsync"/> on: the stream's end is the framework's own doing.</summary>
+    internal bool TearingDown => _tearingDown;
+
     /// <summary>
     /// Removes the framework: the master kills its tasks, rescinds its offers and closes its
     /// stream. The client stops afterwards (the event sequence ends).
@@ -163,7 +168,18 @@ public sealed partial class SchedulerClient
     /// <param name="cancellationToken">Cancels the call.</param>
     public async Task TeardownAsync(CancellationToken cancellationToken = default)
     {
-        await CallAsync(SchedulerMethods.Teardown, s => new TeardownRequest { FrameworkId = s.FrameworkId, StreamId = s.StreamId }, cancellationToken).ConfigureAwait(false);
+        // The master answers a teardown with an error event on the stream ("torn down by the
+        // framework"); it is the expected end, not an error to report.
+        _tearingDown = true;
+        try
+        {
+            await CallAsync(SchedulerMethods.Teardown, s => new TeardownRequest { FrameworkId = s.FrameworkId, StreamId = s.StreamId }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _tearingDown = false;
+            throw;
+        }
         lock (_lock)
         {
             TerminationReason = "the framework was torn down";

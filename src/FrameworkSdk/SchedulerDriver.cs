@@ -81,6 +81,7 @@ public sealed class SchedulerDriver : IAsyncDisposable
             Event.EventOneofCase.Updates => DispatchUpdatesAsync(e.Updates, ct),
             Event.EventOneofCase.Message => _scheduler.OnMessageAsync(Client, e.Message, ct),
             Event.EventOneofCase.Failure => _scheduler.OnFailureAsync(Client, e.Failure, ct),
+            Event.EventOneofCase.Error when Client.TearingDown => Task.CompletedTask,
             Event.EventOneofCase.Error => _scheduler.OnErrorAsync(Client, e.Error.Message, ct),
             _ => Task.CompletedTask,
         };

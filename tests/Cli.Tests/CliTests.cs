@@ -96,7 +96,7 @@ public sealed class CliTests
     {
         var (code, output, _) = await RunAsync("--help");
         Assert.Equal(0, code);
-        foreach (var command in new[] { "demo", "dev", "master", "agent", "agents", "frameworks", "tasks", "roles", "leader", "quota", "weights", "run", "logs", "kill" })
+        foreach (var command in new[] { "demo", "dev", "master", "agent", "agents", "frameworks", "tasks", "roles", "leader", "quota", "weights", "run", "logs", "kill", "health", "drain", "reactivate", "describe", "events" })
         {
             Assert.Contains("  " + command, output, StringComparison.Ordinal);
         }

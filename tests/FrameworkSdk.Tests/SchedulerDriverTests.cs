@@ -45,9 +45,48 @@ public sealed class SchedulerDriverTests
             recorder.Calls.Select(c => c.StartsWith("disconnected", StringComparison.Ordinal) ? "disconnected" : c));
     }
 
+    /// <summary>The master answers a framework's own Teardown with an error event on the stream
+    /// before the call returns; the driver must not report it as an error (HelloFramework printed
+    /// "framework error: … torn down by the framework" on success).</summary>
+    [Fact]
+    public async Task The_error_event_of_the_frameworks_own_teardown_is_not_reported()
+    {
+        await using var master = await ScriptedMaster.StartAsync();
+        var recorder = new Recorder();
+        await using var driver = new SchedulerDriver(recorder, new SchedulerClientOptions
+        {
+            Masters = [master.Address],
+            Framework = new FrameworkInfo { Name = "teardown-test", Roles = { "*" } },
+        });
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var run = driver.RunAsync(stop.Token);
+        var sub = await master.NextSubscriptionAsync();
+        sub.SendSubscribed("fw-1", "s1");
+        await recorder.Seen("subscribed s1").WaitAsync(TimeSpan.FromSeconds(10));
+
+        master.BeforeAnswer = async request =>
+        {
+            if (request is TeardownRequest)
+            {
+                // As the real master does: the stream's error first, then the call's answer.
+                // The error event ends the driver's run; it has been dispatched (or not) by then.
+                sub.Send(new Event { Error = new Event.Types.Error { Message = "framework fw-1 torn down by the framework" } });
+                await run.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        };
+        await driver.Client.TeardownAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain(recorder.Calls, c => c.StartsWith("error", StringComparison.Ordinal));
+    }
+
     private sealed class Recorder : IScheduler
     {
+        private readonly ConcurrentDictionary<string, TaskCompletionSource> _seen = new();
+
         public ConcurrentQueue<string> Calls { get; } = new();
+
+        /// <summary>Completes once <paramref name="call"/> has been recorded.</summary>
+        public Task Seen(string call) => _seen.GetOrAdd(call, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
         public Task OnSubscribedAsync(SchedulerClient client, Event.Types.Subscribed subscribed, CancellationToken cancellationToken) => Add($"subscribed {subscribed.StreamId}");
 
@@ -64,6 +103,7 @@ public sealed class SchedulerDriverTests
         private Task Add(string call)
         {
             Calls.Enqueue(call);
+            _seen.GetOrAdd(call, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             return Task.CompletedTask;
         }
     }

@@ -33,6 +33,9 @@ public sealed class ScriptedMaster : IAsyncDisposable
     /// <summary>Acknowledge calls naming this task fail with NOT_FOUND (as for a task the master forgot).</summary>
     public string? UnknownTask { get; set; }
 
+    /// <summary>When set, every unary call waits for this before it is answered (after it is recorded).</summary>
+    public Func<IMessage, Task>? BeforeAnswer { get; set; }
+
     /// <summary>When set, Subscribe fails with this status.</summary>
     public Status? SubscribeFailure { get; set; }
 
@@ -80,7 +83,13 @@ public sealed class ScriptedMaster : IAsyncDisposable
             throw new RpcException(new Status(StatusCode.NotFound, $"task '{unknown}' is not known"));
         }
         _calls.Writer.TryWrite(request);
-        return Task.FromResult(new TResponse());
+        return BeforeAnswer is { } hook ? AnswerAfterAsync(hook) : Task.FromResult(new TResponse());
+
+        async Task<TResponse> AnswerAfterAsync(Func<IMessage, Task> wait)
+        {
+            await wait(request);
+            return new TResponse();
+        }
     }
 
     /// <summary>The served <c>sched.v1.Scheduler</c>: every call goes to the scripted master.</summary>

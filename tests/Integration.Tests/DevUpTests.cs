@@ -14,7 +14,7 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
     {
         var workDir = Path.Combine(Path.GetTempPath(), "sched-devup-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(workDir);
-        var (devUp, up) = StartDevUp(workDir, "--masters", "3", "--agents", "1");
+        var (devUp, up, printed) = StartDevUp(workDir, "--masters", "3", "--agents", "1");
         using var _ = devUp;
         try
         {
@@ -34,6 +34,11 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
             var next = await LeaderAsync(list, masters, exclude: leader);
             output.WriteLine($"after SIGKILL of {leader}: leader {next}");
             Assert.NotEqual(leader, next);
+
+            // dev up noticed, and said which daemon died, how, and where its log is.
+            var notice = await printed($"master{index + 1} (pid {pid}) exited with code 137").WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Contains(Path.Combine(workDir, $"master{index + 1}.log"), notice, StringComparison.Ordinal);
+            Assert.False(devUp.HasExited, "dev up stopped although two masters were left");
         }
         finally
         {
@@ -77,7 +82,7 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
         Directory.CreateDirectory(sibling);
         Directory.CreateDirectory(scratch);
         File.WriteAllText(Path.Combine(sibling, "notes.log"), "");
-        var (devUp, up) = StartDevUp(workDir, "--agents", "1");
+        var (devUp, up, _) = StartDevUp(workDir, "--agents", "1");
         Process? userTail = null;
         Process? siblingTail = null;
         Process? run = null;
@@ -154,7 +159,9 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
 
     /// <summary>Starts <c>schedctl dev up --port 0 --work-dir DIR ARGS…</c>; the task completes with
     /// the master list of its <c>cluster up</c> line.</summary>
-    private static (Process DevUp, TaskCompletionSource<string> Up) StartDevUp(string workDir, params string[] args)
+    /// <summary>Starts dev up; returns the process, its "cluster up" line's master list, and a
+    /// function that awaits the first line (stdout or stderr) containing a text.</summary>
+    private static (Process DevUp, TaskCompletionSource<string> Up, Func<string, Task<string>> Printed) StartDevUp(string workDir, params string[] args)
     {
         var info = new ProcessStartInfo(Schedctl.Command[0])
         {
@@ -170,7 +177,32 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
         info.Environment.Remove("SCHED_MASTER");
         var devUp = Process.Start(info)!;
         var lines = new List<string>();
+        var waiters = new List<(string Text, TaskCompletionSource<string> Seen)>();
         var up = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Record(string line)
+        {
+            lock (lines)
+            {
+                lines.Add(line);
+                foreach (var (text, seen) in waiters.Where(w => line.Contains(w.Text, StringComparison.Ordinal)))
+                {
+                    seen.TrySetResult(line);
+                }
+            }
+        }
+        Task<string> Printed(string text)
+        {
+            var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (lines)
+            {
+                if (lines.FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal)) is { } line)
+                {
+                    return Task.FromResult(line);
+                }
+                waiters.Add((text, seen));
+            }
+            return seen.Task;
+        }
         void OnLine(string? line)
         {
             if (line is null)
@@ -178,10 +210,7 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
                 up.TrySetException(new InvalidOperationException("dev up ended before the cluster was up:\n" + string.Join("\n", Snapshot(lines))));
                 return;
             }
-            lock (lines)
-            {
-                lines.Add(line);
-            }
+            Record(line);
             if (ClusterUp().Match(line) is { Success: true } m)
             {
                 up.TrySetResult(m.Groups[1].Value);
@@ -192,15 +221,12 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
         {
             if (e.Data is not null)
             {
-                lock (lines)
-                {
-                    lines.Add(e.Data);
-                }
+                Record(e.Data);
             }
         };
         devUp.BeginOutputReadLine();
         devUp.BeginErrorReadLine();
-        return (devUp, up);
+        return (devUp, up, Printed);
     }
 
     /// <summary>Starts a program with its output discarded.</summary>

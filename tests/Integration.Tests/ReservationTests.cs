@@ -115,6 +115,7 @@ public sealed class ReservationTests : IAsyncLifetime
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains("ops", list.Stdout, StringComparison.Ordinal);
         Assert.Contains("dynamic", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("admin", list.Stdout, StringComparison.Ordinal); // the principal unreserve needs
 
         var wrong = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "unreserve", agent.AgentId, "cpus:1");
         Assert.NotEqual(0, wrong.ExitCode);

@@ -184,6 +184,33 @@ public sealed class LocalCluster : IAsyncDisposable
         return string.Join(",", clients.Select(c => $"http://127.0.0.1:{c}"));
     }
 
+    /// <summary>
+    /// Reports each daemon (etcd, master, agent) that exits on its own, with its exit code, its last
+    /// lines and its log file, through <paramref name="report"/>; completes when no master is left
+    /// (the cluster is of no use then). Exits caused by stopping the cluster are not reported.
+    /// </summary>
+    public async Task WatchDaemonsAsync(Action<string> report, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var running = _etcd.Concat(_masters).Concat(_agents).ToList();
+        var mastersLeft = _masters.Count;
+        while (running.Count > 0 && mastersLeft > 0)
+        {
+            var exited = await Task.WhenAny(running.Select(d => d.Exited)).WaitAsync(ct);
+            var daemon = running.First(d => d.Exited == exited);
+            running.Remove(daemon);
+            if (Volatile.Read(ref _stopped) != 0)
+            {
+                return;
+            }
+            mastersLeft -= _masters.Contains(daemon) ? 1 : 0;
+            var last = daemon.RecentOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
+            report($"{daemon.Name} (pid {daemon.Pid}) exited with code {await exited}" +
+                (string.IsNullOrEmpty(last) ? "" : $"; its last line: {last}") +
+                $"; full log: {Path.Combine(WorkDir, daemon.Name + ".log")}");
+        }
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -50,11 +50,15 @@ public static class DevCommand
         await output.WriteLineAsync($"cluster up: master(s) {cluster.MasterList}, {cluster.AgentInfo.Count} agent(s), work dir {cluster.WorkDir}");
         await output.WriteLineAsync($"try:  schedctl agents    schedctl run -- echo hello    (export SCHED_MASTER={cluster.MasterList} if not on the default port)");
         await output.WriteLineAsync("Ctrl-C stops everything.");
+        var error = parse.InvocationConfiguration.Error;
         try
         {
-            await Task.Delay(Timeout.Infinite, ct);
+            await cluster.WatchDaemonsAsync(line => error.WriteLine("schedctl: " + line), ct);
+            // No master left: nothing can use the cluster.
+            await error.WriteLineAsync("schedctl: no master is running any more; stopping the cluster");
+            return CliException.Failure;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
         await output.WriteLineAsync("stopping…");

@@ -16,7 +16,7 @@ public static class LogsCommand
 
     public static Command Create()
     {
-        var command = new Command("logs", "Print a task's stdout (or --stderr).");
+        var command = new Command("logs", "Print a task's stdout (or --stderr); --json prints one JSON object per chunk: task_id, framework_id, agent_id, file, offset, data.");
         command.Arguments.Add(TaskId);
         command.Options.Add(Stderr);
         command.Options.Add(Follow);
@@ -39,7 +39,9 @@ public static class LogsCommand
         var path = SandboxFiles.PathOf(task.FrameworkId, task.TaskId, c.Parse.GetValue(Stderr) ? "stderr" : "stdout");
         using var files = new SandboxFiles(agent.Info.Address);
         using var stdout = Console.OpenStandardOutput();
-        var destination = ReferenceEquals(c.Out, Console.Out) ? stdout : new WriterStream(c.Out);
+        Stream destination = c.Json
+            ? new JsonChunkStream(c.Out, task, Path.GetFileName(path))
+            : ReferenceEquals(c.Out, Console.Out) ? stdout : new WriterStream(c.Out);
         try
         {
             long offset = 0;
@@ -115,9 +117,36 @@ public static class LogsCommand
         };
     }
 
-    /// <summary>Adapts a TextWriter (tests, redirected output) to the byte stream the file copy writes.</summary>
-    private sealed class WriterStream(TextWriter writer) : Stream
+    /// <summary>--json: each chunk the file copy writes becomes one JSON line (UTF-8 decoded across
+    /// chunk boundaries; offsets count bytes of the file).</summary>
+    private sealed class JsonChunkStream(TextWriter writer, TaskRecord task, string file) : WriterStream(writer)
     {
+        private readonly System.Text.Decoder _decoder = System.Text.Encoding.UTF8.GetDecoder();
+        private long _offset;
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            var chars = new char[_decoder.GetCharCount(buffer, offset, count)];
+            _decoder.GetChars(buffer, offset, count, chars, 0);
+            var line = new System.Text.Json.Nodes.JsonObject
+            {
+                ["task_id"] = task.TaskId,
+                ["framework_id"] = task.FrameworkId,
+                ["agent_id"] = task.AgentId,
+                ["file"] = file,
+                ["offset"] = _offset,
+                ["data"] = new string(chars),
+            };
+            _offset += count;
+            Writer.WriteLine(line.ToJsonString());
+        }
+    }
+
+    /// <summary>Adapts a TextWriter (tests, redirected output) to the byte stream the file copy writes.</summary>
+    private class WriterStream(TextWriter writer) : Stream
+    {
+        protected TextWriter Writer => writer;
+
         public override bool CanRead => false;
 
         public override bool CanSeek => false;

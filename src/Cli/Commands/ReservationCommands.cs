@@ -52,17 +52,19 @@ public static class ReservationCommands
         {
             return 0;
         }
-        var table = Output.NewTable("AGENT", "HOST", "ROLE", "TYPE", "RESOURCES", "VOLUMES");
+        var table = Output.NewTable("AGENT", "HOST", "ROLE", "TYPE", "PRINCIPAL", "RESOURCES", "VOLUMES");
         var rows = 0;
         foreach (var a in reserved.Agents)
         {
-            foreach (var group in a.Total.GroupBy(r => (Role: r.Reservation?.Role ?? "*", Type: r.Reservation?.Type ?? Reservation.Types.Type.Unspecified)))
+            // Unreserving needs the reservation's principal (--principal), so it is shown.
+            foreach (var group in a.Total.GroupBy(r => (Role: r.Reservation?.Role ?? "*", Type: r.Reservation?.Type ?? Reservation.Types.Type.Unspecified, Principal: r.Reservation?.Principal ?? "")))
             {
                 var plain = group.Where(r => r.Disk is null).ToList();
                 var volumes = group.Where(r => r.Disk?.Persistence is { Id.Length: > 0 })
                     .Select(r => $"{r.Disk.Persistence.Id} ({Output.Number(r.Scalar)} MiB at {r.Disk.Volume?.ContainerPath})");
                 table.AddRow(Output.Escape(a.Info.Id), Output.Escape(a.Info.Hostname), Output.Escape(group.Key.Role),
                     group.Key.Type == Reservation.Types.Type.Dynamic ? "dynamic" : group.Key.Type == Reservation.Types.Type.Static ? "static" : "-",
+                    group.Key.Principal.Length == 0 ? "-" : Output.Escape(group.Key.Principal),
                     Output.Escape(Output.Resources(plain)), Output.Escape(string.Join(", ", volumes)));
                 rows++;
             }

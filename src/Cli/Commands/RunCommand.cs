@@ -74,14 +74,29 @@ public static class RunCommand
             CallTimeout = TimeSpan.FromSeconds(10),
             SubscribeTimeout = TimeSpan.FromSeconds(5),
         };
-        var session = new RunSession(options, builder, taskId, Console.Error, TimeSpan.FromSeconds(parse.GetValue(Wait)));
-        return await session.RunAsync(ct);
+        var json = parse.GetValue(GlobalOptions.Json);
+        var session = new RunSession(options, builder, taskId, Console.Error, TimeSpan.FromSeconds(parse.GetValue(Wait)), json ? new MemoryStream() : null);
+        var code = await session.RunAsync(ct);
+        if (json)
+        {
+            await parse.InvocationConfiguration.Output.WriteLineAsync(session.Summary(code));
+        }
+        return code;
     }
 
-    /// <summary>One run: subscribe, launch on the first fitting offer, follow to the end.</summary>
-    private sealed class RunSession(SchedulerClientOptions options, TaskBuilder builder, string taskId, TextWriter log, TimeSpan offerWait)
+    /// <summary>One run: subscribe, launch on the first fitting offer, follow to the end. With
+    /// <paramref name="capture"/> (--json) the task's stdout is kept for the summary instead of printed.</summary>
+    private sealed class RunSession(SchedulerClientOptions options, TaskBuilder builder, string taskId, TextWriter log, TimeSpan offerWait, MemoryStream? capture)
     {
+        /// <summary>How long without a fitting offer before a progress line says so.</summary>
+        private static readonly TimeSpan WaitingNotice = TimeSpan.FromSeconds(3);
+
         private readonly CancellationTokenSource _tail = new();
+        private TaskStatus? _final;
+        private string? _agentId;
+        private string? _bestOffer;
+        private bool _waitingShown;
+        private DateTimeOffset _subscribedAt;
         private Task<long>? _tailTask;
         private string? _agentAddress;
         private string? _frameworkId;
@@ -103,6 +118,7 @@ public static class RunCommand
                     {
                         case Event.EventOneofCase.Subscribed:
                             _frameworkId = e.Subscribed.FrameworkId;
+                            _subscribedAt = DateTimeOffset.UtcNow;
                             if (!launched)
                             {
                                 deadline.CancelAfter(offerWait);
@@ -134,6 +150,9 @@ public static class RunCommand
                             break;
                         case Event.EventOneofCase.Error:
                             throw new CliException(e.Error.Message);
+                        case Event.EventOneofCase.Heartbeat when !launched:
+                            await NoticeWaitingAsync();
+                            break;
                     }
                 }
                 throw new CliException(client.TerminationReason ?? "the connection to the master ended");
@@ -168,6 +187,43 @@ public static class RunCommand
             }
         }
 
+        /// <summary>Says once, after a few seconds without a fitting offer, what the task waits for.</summary>
+        private async Task NoticeWaitingAsync()
+        {
+            if (_waitingShown || DateTimeOffset.UtcNow - _subscribedAt < WaitingNotice)
+            {
+                return;
+            }
+            _waitingShown = true;
+            var seen = _bestOffer is null ? "no agent has offered free resources yet" : "the last offer that did not fit: " + _bestOffer;
+            await log.WriteLineAsync($"task {taskId}: waiting for an offer that fits {OfferWanted()} (up to {offerWait.TotalSeconds:0} s, --offer-wait); {seen}");
+        }
+
+        /// <summary>The --json result: the task's final status and what it wrote to stdout.</summary>
+        public string Summary(int exitCode)
+        {
+            var result = new System.Text.Json.Nodes.JsonObject
+            {
+                ["task_id"] = taskId,
+                ["framework_id"] = _frameworkId,
+                ["agent_id"] = _agentId,
+                ["exit_code"] = exitCode,
+                ["status"] = _final is null ? null : System.Text.Json.Nodes.JsonNode.Parse(Google.Protobuf.JsonFormatter.Default.Format(_final)),
+                ["stdout"] = capture is null ? null : System.Text.Encoding.UTF8.GetString(capture.GetBuffer(), 0, (int)capture.Length),
+            };
+            return result.ToJsonString();
+        }
+
+        private Stream OpenStdout() => capture ?? Console.OpenStandardOutput();
+
+        private void CloseStdout(Stream stream)
+        {
+            if (!ReferenceEquals(stream, capture))
+            {
+                stream.Dispose();
+            }
+        }
+
         private string OfferWanted() => string.Join(", ", builder.Build().Resources.Select(r => OfferResources.Describe([r])));
 
         private async Task<bool> OnOffersAsync(SchedulerClient client, IReadOnlyList<Offer> offers, bool launched, CancellationToken ct)
@@ -178,6 +234,7 @@ public static class RunCommand
                 if (!launched && new OfferResources(offer).TryCarve(builder, out var task))
                 {
                     _agentAddress = offer.AgentAddress;
+                    _agentId = offer.AgentId;
                     await log.WriteLineAsync($"task {taskId}: launching on agent {offer.AgentId} ({offer.Hostname})");
                     await client.LaunchAsync(offer, [task], refuseSeconds: 60, ct);
                     await client.SuppressAsync(cancellationToken: ct);
@@ -185,8 +242,16 @@ public static class RunCommand
                 }
                 else
                 {
+                    if (!launched)
+                    {
+                        _bestOffer = $"{OfferResources.Describe(offer.Resources)} on agent {offer.AgentId}";
+                    }
                     decline.Add(offer.Id);
                 }
+            }
+            if (!launched)
+            {
+                await NoticeWaitingAsync();
             }
             if (decline.Count > 0)
             {
@@ -213,6 +278,7 @@ public static class RunCommand
             {
                 return null;
             }
+            _final = status;
             // Show everything the task wrote: stop following, then read what is left.
             await _tail.CancelAsync();
             if (_tailTask is not null)
@@ -224,8 +290,15 @@ public static class RunCommand
                 try
                 {
                     using var files = new SandboxFiles(_agentAddress);
-                    using var stdout = Console.OpenStandardOutput();
-                    await files.CopyToEndAsync(SandboxFiles.PathOf(_frameworkId, taskId, "stdout"), _offset, stdout, ct);
+                    var stdout = OpenStdout();
+                    try
+                    {
+                        await files.CopyToEndAsync(SandboxFiles.PathOf(_frameworkId, taskId, "stdout"), _offset, stdout, ct);
+                    }
+                    finally
+                    {
+                        CloseStdout(stdout);
+                    }
                 }
                 catch (RpcException e)
                 {
@@ -248,7 +321,19 @@ public static class RunCommand
         private async Task<long> FollowStdoutAsync(string path, CancellationToken ct)
         {
             using var files = new SandboxFiles(_agentAddress!);
-            using var stdout = Console.OpenStandardOutput();
+            var stdout = OpenStdout();
+            try
+            {
+                return await FollowAsync(files, path, stdout, ct);
+            }
+            finally
+            {
+                CloseStdout(stdout);
+            }
+        }
+
+        private static async Task<long> FollowAsync(SandboxFiles files, string path, Stream stdout, CancellationToken ct)
+        {
             long offset = 0;
             while (!ct.IsCancellationRequested)
             {
