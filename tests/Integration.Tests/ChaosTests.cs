@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Grpc.Core;
 using Sched.V1;
+using Scheduler.Channels;
 using Scheduler.Cli.Cluster;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
