@@ -155,7 +155,7 @@ public static class ResourceText
         return new Reservation { Type = Reservation.Types.Type.Dynamic, Role = role, Principal = parts.Length == 3 ? parts[2] : "" };
     }
 
-    private static Ranges ParseRanges(string text, int index, string entry, string value)
+    internal static Ranges ParseRanges(string text, int index, string entry, string value)
     {
         if (!value.EndsWith(']'))
         {
@@ -191,7 +191,7 @@ public static class ResourceText
         return ranges;
     }
 
-    private static ValueSet ParseSet(string text, int index, string entry, string value)
+    internal static ValueSet ParseSet(string text, int index, string entry, string value)
     {
         if (!value.EndsWith('}'))
         {
