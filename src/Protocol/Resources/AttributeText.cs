@@ -29,6 +29,7 @@ public static class AttributeText
         for (var i = 0; i < entries.Length; i++)
         {
             var entry = entries[i].Trim();
+            var index = i;
             if (entry.Length == 0)
             {
                 continue;
@@ -50,11 +51,11 @@ public static class AttributeText
             var attribute = new Sched.V1.Attribute { Name = name };
             if (value.StartsWith('['))
             {
-                attribute.Ranges = ResourceText.ParseRanges(text, i, entry, value);
+                attribute.Ranges = ResourceText.ParseRanges(value, problem => Error(text, index, entry, problem));
             }
             else if (value.StartsWith('{'))
             {
-                attribute.Set = ResourceText.ParseSet(text, i, entry, value);
+                attribute.Set = ResourceText.ParseSet(value, problem => Error(text, index, entry, problem));
             }
             else if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var scalar) && double.IsFinite(scalar))
             {
