@@ -1,5 +1,5 @@
 using Scheduler.Allocation.Internal;
-using Scheduler.Allocation.Quota;
+using Scheduler.Allocation.Quotas;
 using Scheduler.Allocation.Sorting;
 using Scheduler.Protocol.Resources;
 

@@ -1,6 +1,6 @@
 using Sched.V1;
 using Scheduler.Allocation.Internal;
-using Scheduler.Allocation.Quota;
+using Scheduler.Allocation.Quotas;
 using Scheduler.Allocation.Sorting;
 using Scheduler.Protocol.Resources;
 

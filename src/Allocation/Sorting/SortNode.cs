@@ -1,5 +1,5 @@
 using Scheduler.Allocation.Internal;
-using Scheduler.Allocation.Quota;
+using Scheduler.Allocation.Quotas;
 
 namespace Scheduler.Allocation.Sorting;
 

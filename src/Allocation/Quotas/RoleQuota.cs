@@ -1,7 +1,7 @@
 using Sched.V1;
 using Scheduler.Allocation.Internal;
 
-namespace Scheduler.Allocation.Quota;
+namespace Scheduler.Allocation.Quotas;
 
 /// <summary>
 /// One role's quota account, owned by the <see cref="QuotaLedger"/>: its guarantee and limit,

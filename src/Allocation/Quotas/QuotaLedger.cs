@@ -1,6 +1,6 @@
 using Scheduler.Allocation.Internal;
 
-namespace Scheduler.Allocation.Quota;
+namespace Scheduler.Allocation.Quotas;
 
 /// <summary>
 /// Quota accounting beside the sorter: per-role consumption against guarantees and limits, the
