@@ -136,8 +136,17 @@ public sealed partial class HierarchicalDrfAllocator
         /// <param name="scope">A guarantee on the path to <paramref name="role"/> is unsatisfied.</param>
         public bool Enter(RoleNode role, bool scope, out bool innerScope)
         {
-            innerScope = scope || role.Quota.Unsatisfied;
-            return !Stage1 || innerScope || role.Quota.UnsatisfiedInSubtree > 0;
+            // Stage 2 needs no quota state: skip the load of the role's account (a cache miss per
+            // role visited on large trees).
+            if (!Stage1)
+            {
+                innerScope = false;
+                return true;
+            }
+
+            var quota = role.Quota;
+            innerScope = scope || quota.Unsatisfied;
+            return innerScope || quota.UnsatisfiedInSubtree > 0;
         }
 
         public bool Take(ClientNode client, bool scope) =>
