@@ -29,12 +29,21 @@ public sealed class AllocatorOptions
     /// <summary>Scalar resources quotas may constrain.</summary>
     public IReadOnlyCollection<string> QuotaResources { get; init; } = ["cpus", "mem", "disk", "gpus"];
 
+    /// <summary>The order in which roles and frameworks are offered: DRF (default) or, as Mesos'
+    /// <c>--role_sorter=random</c>, a weighted random order drawn at every cycle.</summary>
+    public RoleSorterKind RoleSorter { get; init; } = RoleSorterKind.Drf;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the wrong option.</summary>
     public void Validate()
     {
         if (AllocationInterval < TimeSpan.Zero)
         {
             throw new ArgumentException($"AllocationInterval must not be negative (got {AllocationInterval}).");
+        }
+
+        if (!Enum.IsDefined(RoleSorter))
+        {
+            throw new ArgumentException($"RoleSorter must be Drf or Random (got {(int)RoleSorter}).");
         }
 
         if (MaxRefuse <= TimeSpan.Zero || DefaultRefuse < TimeSpan.Zero)

@@ -1,4 +1,6 @@
 using Scheduler.Allocation.Internal;
+using Scheduler.Allocation.Quotas;
+using Scheduler.Allocation.Sorting;
 
 namespace Scheduler.Allocation;
 
@@ -69,10 +71,7 @@ public sealed partial class HierarchicalDrfAllocator
             (agents[i], agents[j]) = (agents[j], agents[i]);
         }
 
-        if (_sharesStale)
-        {
-            RecomputeAllShares();
-        }
+        _sorter.Sort();
 
         var grants = new List<OfferGrant>();
         foreach (var agent in agents)
@@ -96,12 +95,16 @@ public sealed partial class HierarchicalDrfAllocator
         while (!agent.Free.IsEmpty)
         {
             ClientNode? client = null;
-            if (_root.UnsatisfiedInSubtree > 0)
+            _walk.Agent = agent;
+            _walk.Now = now;
+            if (_quota.AnyUnsatisfied)
             {
-                client = Pick(_root, agent, now, stage1: true, inUnsatisfied: false);
+                _walk.Stage1 = true;
+                client = _sorter.First(_walk);
             }
 
-            client ??= Pick(_root, agent, now, stage1: false, inUnsatisfied: false);
+            _walk.Stage1 = false;
+            client ??= _sorter.First(_walk);
             if (client is null)
             {
                 return;
@@ -118,55 +121,36 @@ public sealed partial class HierarchicalDrfAllocator
     }
 
     /// <summary>
-    /// Depth-first over the sorted tree: the first client (lowest shares at every level) that is
-    /// eligible for the agent and can be granted something; the grant is left in the scratch bag.
-    /// Stage 1 only considers roles with an unsatisfied guarantee on their path.
+    /// The allocator's side of the sorter's walk: the first client in sort order that is eligible
+    /// for the agent and can be granted something (the grant is left in the scratch bag). Stage 1
+    /// only considers roles with an unsatisfied guarantee on their path.
     /// </summary>
-    private ClientNode? Pick(ContainerNode container, AgentEntry agent, long now, bool stage1, bool inUnsatisfied)
+    private sealed class GrantWalk(HierarchicalDrfAllocator owner) : ISortWalk
     {
-        for (var i = 0; i < container.KidCount; i++)
+        public AgentEntry Agent { get; set; } = null!;
+
+        public long Now { get; set; }
+
+        public bool Stage1 { get; set; }
+
+        /// <param name="scope">A guarantee on the path to <paramref name="role"/> is unsatisfied.</param>
+        public bool Enter(RoleNode role, bool scope, out bool innerScope)
         {
-            var kid = container.Kid(i);
-            if (kid.Offerable == 0)
+            // Stage 2 needs no quota state: skip the load of the role's account (a cache miss per
+            // role visited on large trees).
+            if (!Stage1)
             {
-                continue;
+                innerScope = false;
+                return true;
             }
 
-            switch (kid)
-            {
-                case ClientNode client:
-                    if ((!stage1 || inUnsatisfied) && Eligible(client, agent, now) && BuildGrant(client, agent))
-                    {
-                        return client;
-                    }
-
-                    break;
-                case RoleNode role:
-                    var unsatisfied = inUnsatisfied || role.Unsatisfied;
-                    if (stage1 && !unsatisfied && role.UnsatisfiedInSubtree == 0)
-                    {
-                        break;
-                    }
-
-                    if (Pick(role, agent, now, stage1, unsatisfied) is { } fromRole)
-                    {
-                        return fromRole;
-                    }
-
-                    break;
-                case ContainerNode own:
-                    if (Pick(own, agent, now, stage1, inUnsatisfied) is { } fromOwn)
-                    {
-                        return fromOwn;
-                    }
-
-                    break;
-                default:
-                    break;
-            }
+            var quota = role.Quota;
+            innerScope = scope || quota.Unsatisfied;
+            return innerScope || quota.UnsatisfiedInSubtree > 0;
         }
 
-        return null;
+        public bool Take(ClientNode client, bool scope) =>
+            (!Stage1 || scope) && owner.Eligible(client, Agent, Now) && owner.BuildGrant(client, Agent);
     }
 
     private bool Eligible(ClientNode client, AgentEntry agent, long now)
@@ -220,14 +204,14 @@ public sealed partial class HierarchicalDrfAllocator
             var amount = cell.Milli;
             if (pool.IsUnreserved && _isQuotaName[cell.Name])
             {
-                if (role.LimitOnPath)
+                if (role.Quota.LimitOnPath)
                 {
-                    amount = Math.Min(amount, LimitRemaining(role, cell.Name));
+                    amount = Math.Min(amount, QuotaLedger.LimitRemaining(role.Quota, cell.Name));
                 }
 
-                if (cell.Name < _requiredHeadroom.Length && _requiredHeadroom[cell.Name] > 0)
+                if (_quota.RequiredHeadroom(cell.Name) > 0)
                 {
-                    amount = Math.Min(amount, HeadroomAllowance(role, cell.Name));
+                    amount = Math.Min(amount, _quota.HeadroomAllowance(role.Quota, cell.Name));
                 }
             }
 

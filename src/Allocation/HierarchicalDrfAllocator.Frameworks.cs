@@ -1,5 +1,6 @@
 using Sched.V1;
 using Scheduler.Allocation.Internal;
+using Scheduler.Allocation.Sorting;
 
 namespace Scheduler.Allocation;
 
@@ -110,7 +111,7 @@ public sealed partial class HierarchicalDrfAllocator
         state.Active = false;
         foreach (var client in state.Clients.Values)
         {
-            RefreshOfferable(client);
+            _sorter.UpdateOfferable(client);
         }
     }
 
@@ -120,7 +121,7 @@ public sealed partial class HierarchicalDrfAllocator
         state.Active = true;
         foreach (var client in state.Clients.Values)
         {
-            RefreshOfferable(client);
+            _sorter.UpdateOfferable(client);
         }
 
         _fullPass = true;
@@ -257,7 +258,6 @@ public sealed partial class HierarchicalDrfAllocator
         AddToHolding(agent, client, toBag);
         AttachFree(agent);
         agent.HasGpus = HasGpus(agent.Total);
-        _sharesStale = true;
     }
 
     public void SuppressOffers(string frameworkId, IReadOnlyCollection<string> roles)
@@ -269,7 +269,7 @@ public sealed partial class HierarchicalDrfAllocator
             if (roles.Count == 0 || roles.Contains(client.Role.Name))
             {
                 client.Suppressed = true;
-                RefreshOfferable(client);
+                _sorter.UpdateOfferable(client);
             }
         }
     }
@@ -283,7 +283,7 @@ public sealed partial class HierarchicalDrfAllocator
             if (roles.Count == 0 || roles.Contains(client.Role.Name))
             {
                 client.Suppressed = false;
-                RefreshOfferable(client);
+                _sorter.UpdateOfferable(client);
             }
         }
 
@@ -340,12 +340,7 @@ public sealed partial class HierarchicalDrfAllocator
         var role = GetOrCreateRole(quota.Role);
         if (quota.Guarantees.Count == 0 && quota.Limits.Count == 0)
         {
-            role.Quota = null;
-            role.Guarantee = [];
-            role.Limit = [];
-            role.HasGuarantee = false;
-            role.HasLimit = false;
-            RebuildQuotaState();
+            _quota.SetQuota(role.Quota, null, [], []);
             _fullPass = true;
             PruneIfIdle(role);
             return;
@@ -362,14 +357,9 @@ public sealed partial class HierarchicalDrfAllocator
                 limit[k] = limits[k];
             }
 
-            role.Quota = quota.Clone();
-            role.Guarantee = guarantee;
-            role.Limit = limit;
-            role.HasGuarantee = guarantee.Any(g => g > 0);
-            role.HasLimit = quota.Limits.Count > 0;
+            _quota.SetQuota(role.Quota, quota.Clone(), guarantee, limit);
         }
 
-        RebuildQuotaState();
         _fullPass = true;
     }
 
@@ -407,11 +397,10 @@ public sealed partial class HierarchicalDrfAllocator
         foreach (var w in weights)
         {
             var role = GetOrCreateRole(w.Role);
-            role.RoleWeight = w.Weight;
+            _sorter.UpdateWeight(role, w.Weight);
             role.WeightSet = true;
         }
 
-        _sharesStale = true;
         _fullPass = true;
     }
 
@@ -514,7 +503,7 @@ public sealed partial class HierarchicalDrfAllocator
             }
 
             client.Suppressed = spec.SuppressedRoles.Contains(client.Role.Name);
-            RefreshOfferable(client);
+            _sorter.UpdateOfferable(client);
         }
     }
 }

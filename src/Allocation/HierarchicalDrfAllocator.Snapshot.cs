@@ -1,5 +1,6 @@
 using Sched.V1;
 using Scheduler.Allocation.Internal;
+using Scheduler.Allocation.Sorting;
 
 namespace Scheduler.Allocation;
 
@@ -27,10 +28,10 @@ public sealed partial class HierarchicalDrfAllocator
             roles.Add(new RoleFigures(
                 role.Name,
                 role.RoleWeight,
-                role.Quota?.Clone(),
+                role.Quota.Info?.Clone(),
                 Vec.ToProto(role.Allocated, _names),
-                Vec.ToProto(role.Reserved, _names),
-                DominantShare(role.Allocated),
+                Vec.ToProto(role.Quota.Reserved, _names),
+                _sorter.DominantShare(role.Allocated),
                 frameworks));
         }
 
@@ -75,7 +76,7 @@ public sealed partial class HierarchicalDrfAllocator
             frameworksFigures.Add(new FrameworkFigures(
                 fw.Id,
                 Vec.ToProto(allocated, _names),
-                DominantShare(allocated),
+                _sorter.DominantShare(allocated),
                 suppressed,
                 filtersByFramework.GetValueOrDefault(fw.Index)));
         }

@@ -1,5 +1,7 @@
 using Sched.V1;
 using Scheduler.Allocation.Internal;
+using Scheduler.Allocation.Quotas;
+using Scheduler.Allocation.Sorting;
 using Scheduler.Protocol.Resources;
 
 namespace Scheduler.Allocation;
@@ -26,7 +28,9 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
     private readonly Random _random;
     private readonly NameTable _names = new();
     private readonly PoolTable _pools = new();
-    private readonly RoleNode _root;
+    private readonly IRoleSorter _sorter;
+    private readonly QuotaLedger _quota = new();
+    private readonly GrantWalk _walk;
     private readonly Dictionary<string, RoleNode> _roles = new(StringComparer.Ordinal);
     private readonly Dictionary<string, AgentEntry> _agents = new(StringComparer.Ordinal);
     private readonly List<AgentEntry> _agentList = [];
@@ -41,14 +45,9 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
     private readonly HashSet<string> _quotaNames;
     private readonly Bag _scratch = new(8);
     private long[] _scratchVector = [];
-    private long[] _total = [];
-    private long[] _freeUnreserved = [];
-    private long[] _requiredHeadroom = [];
     private bool[] _excluded = [];
     private bool[] _isQuotaName = [];
-    private bool _sharesStale = true;
     private bool _fullPass;
-    private int _seq;
     private long _stamp;
     private long _lastCycleTicks = long.MinValue;
     private long _cycles;
@@ -68,7 +67,9 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         _random = random;
         _excludedNames = new HashSet<string>(options.FairnessExcludedResources, StringComparer.Ordinal);
         _quotaNames = new HashSet<string>(options.QuotaResources, StringComparer.Ordinal);
-        _root = new RoleNode("", null, _seq++, _seq++);
+        _sorter = options.RoleSorter == RoleSorterKind.Random ? new RandomSorter(random) : new DrfSorter();
+        _sorter.Root.Quota = _quota.Root;
+        _walk = new GrantWalk(this);
         _globalMinimum = [.. options.MinAllocatable.Select(ToVector)];
     }
 
@@ -114,7 +115,6 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         state.ListIndex = _agentList.Count;
         _agentList.Add(state);
         AttachFree(state);
-        _sharesStale = true;
         Enqueue(state);
     }
 
@@ -133,7 +133,6 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
             AccountTotal(state.Total, +1);
             state.HasGpus = HasGpus(total);
             RecomputeFree(state);
-            _sharesStale = true;
         }
 
         AttachFree(state);
@@ -179,7 +178,6 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         _agentList[state.ListIndex] = last;
         last.ListIndex = state.ListIndex;
         _agentList.RemoveAt(_agentList.Count - 1);
-        _sharesStale = true;
     }
 
     public void DeactivateAgent(string agentId)
@@ -265,6 +263,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         }
 
         _excluded = excluded;
+        _sorter.ExcludeFromFairness(excluded);
         _isQuotaName = quota;
     }
 

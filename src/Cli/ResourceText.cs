@@ -4,27 +4,27 @@ using Scheduler.Protocol.Resources;
 
 namespace Scheduler.Cli;
 
-/// <summary>Parses the scalar part of the Mesos resource syntax given on the command line
-/// (<c>cpus:2;mem:1024</c>).</summary>
+/// <summary>The command line's resource texts, read with the protocol's one parser
+/// (<see cref="Protocol.Resources.ResourceText"/>); its errors become usage errors naming the flag.</summary>
 public static class ResourceText
 {
+    /// <summary>Parses unreserved scalars (<c>cpus:2;mem:1024</c>, as quota guarantees and limits);
+    /// a usage error naming <paramref name="source"/> for anything else.</summary>
     public static IEnumerable<Resource> ParseScalars(string? text, string source)
     {
         if (string.IsNullOrWhiteSpace(text))
         {
             return [];
         }
-        var result = new List<Resource>();
-        foreach (var part in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var parsed = Parse(text, source);
+        foreach (var r in parsed)
         {
-            var colon = part.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0 || !double.TryParse(part.AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < 0 || !double.IsFinite(value))
+            if (r.ValueCase != Resource.ValueOneofCase.Scalar || r.Reservation is not null)
             {
-                throw CliException.BadInput($"{source}: '{part}' is not NAME:QUANTITY (e.g. cpus:2;mem:1024)");
+                throw CliException.BadInput($"{source}: '{Protocol.Resources.ResourceText.Format([r])}' is not NAME:QUANTITY (e.g. cpus:2;mem:1024); only unreserved scalar quantities are allowed here");
             }
-            result.Add(new Resource { Name = part[..colon].Trim(), Scalar = Quantity(value, $"{source} '{part}'", positive: false) });
         }
-        return result;
+        return parsed;
     }
 
     /// <summary>Returns <paramref name="value"/> when a resource can hold it (finite, not negative —
@@ -52,9 +52,14 @@ public static class ResourceText
         {
             return;
         }
+        _ = Parse(text, source);
+    }
+
+    private static List<Resource> Parse(string text, string source)
+    {
         try
         {
-            _ = Protocol.Resources.ResourceText.Parse(text);
+            return Protocol.Resources.ResourceText.Parse(text);
         }
         catch (ResourceFormatException e)
         {

@@ -137,7 +137,7 @@ public sealed class OfferResources
     /// <param name="resources">Resources.</param>
     /// <param name="name">A scalar name.</param>
     public static double Scalar(IEnumerable<Resource> resources, string name) =>
-        ResourcePool.Round(resources.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar).Sum(r => r.Scalar));
+        ResourcePool.SumScalar(resources, name);
 
     /// <summary>A short text form: <c>cpus:1.5;mem:256;ports:[31000-31001];cpus(web,dynamic):1;disk(web,dynamic)[pg:data]:512</c>.</summary>
     /// <param name="resources">Resources.</param>
@@ -154,7 +154,7 @@ public sealed class OfferResources
             var first = group.First();
             var value = first.ValueCase switch
             {
-                Resource.ValueOneofCase.Scalar => ResourcePool.Round(group.Sum(r => r.Scalar)).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Resource.ValueOneofCase.Scalar => ResourcePool.SumScalar(group, group.Key.Name).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 Resource.ValueOneofCase.Ranges => "[" + string.Join(",", group.SelectMany(r => r.Ranges.Range).Select(x => x.Begin == x.End ? $"{x.Begin}" : $"{x.Begin}-{x.End}")) + "]",
                 Resource.ValueOneofCase.Set => "{" + string.Join(",", group.SelectMany(r => r.Set.Items)) + "}",
                 _ => "?",

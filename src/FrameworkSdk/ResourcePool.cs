@@ -1,20 +1,30 @@
 using Sched.V1;
+using Scheduler.Protocol.Resources;
 
 namespace Scheduler.FrameworkSdk;
 
 /// <summary>
-/// A mutable bag of one agent's resources from which tasks are carved. Scalars are kept to three
-/// decimals (as the master does). A wanted resource matches an available one with the same name
-/// and the same reservation role (none = unreserved).
+/// A mutable bag of one agent's resources from which tasks are carved. A wanted resource matches
+/// an available one with the same name and the same reservation role (none = unreserved).
+/// Arithmetic is the protocol's, exact: scalars in fixed-point milli-units (<see cref="FixedScalar"/>;
+/// every stored value is a whole number of milli-units, so no tolerance is needed), ranges as
+/// <see cref="RangeSet"/>, sets as <see cref="ItemSet"/>.
 /// </summary>
 internal sealed class ResourcePool
 {
-    private const double Epsilon = 0.0005;
     private readonly List<Resource> _items;
 
     public ResourcePool(IEnumerable<Resource> resources)
     {
-        _items = resources.Select(r => r.Clone()).ToList();
+        _items = resources.Select(r =>
+        {
+            var copy = r.Clone();
+            if (copy.ValueCase == Resource.ValueOneofCase.Scalar)
+            {
+                copy.Scalar = FixedScalar.Round(copy.Scalar);
+            }
+            return copy;
+        }).ToList();
     }
 
     public IReadOnlyList<Resource> Items => _items;
@@ -23,9 +33,16 @@ internal sealed class ResourcePool
 
     /// <summary>The quantity of <paramref name="name"/> free for new uses (persistent volumes are
     /// not: a task takes a volume whole, by its id).</summary>
-    public double Scalar(string name) => Round(_items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar && r.Disk is null).Sum(r => r.Scalar));
+    public double Scalar(string name) => FixedScalar.ToDouble(ScalarMilli(name));
 
-    public static double Round(double value) => Math.Round(value, 3, MidpointRounding.AwayFromZero);
+    private long ScalarMilli(string name) =>
+        _items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar && r.Disk is null).Sum(Milli);
+
+    private static long Milli(Resource r) => FixedScalar.ToFixed(r.Scalar);
+
+    /// <summary>The sum of scalar resource <paramref name="name"/> in <paramref name="resources"/>, exact to three decimals.</summary>
+    public static double SumScalar(IEnumerable<Resource> resources, string name) =>
+        FixedScalar.ToDouble(resources.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar).Sum(Milli));
 
     /// <summary>Takes exactly <paramref name="wanted"/> (all or nothing).</summary>
     public bool TryTake(IEnumerable<Resource> wanted)
@@ -49,38 +66,39 @@ internal sealed class ResourcePool
     /// Carves <paramref name="amount"/> of scalar <paramref name="name"/>, reserved resources of
     /// the role first, then unreserved; returns the pieces (keeping their reservations).
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The amount is negative, not finite, or too large.</exception>
     public List<Resource>? CarveScalar(string name, double amount)
     {
-        amount = Round(amount);
-        if (amount <= 0)
+        var left = FixedScalar.ToFixed(amount);
+        if (left == 0)
         {
             return [];
         }
-        if (Scalar(name) + Epsilon < amount)
+        if (ScalarMilli(name) < left)
         {
             return null;
         }
         var pieces = new List<Resource>();
-        var left = amount;
         foreach (var r in _items.Where(r => r.Name == name && r.ValueCase == Resource.ValueOneofCase.Scalar && r.Disk is null)
                      .OrderBy(r => r.Reservation is null ? 1 : 0).ToList())
         {
-            if (left <= Epsilon)
+            if (left == 0)
             {
                 break;
             }
-            var take = Round(Math.Min(left, r.Scalar));
-            if (take <= 0)
+            var have = Milli(r);
+            var take = Math.Min(left, have);
+            if (take == 0)
             {
                 continue;
             }
             var piece = r.Clone();
-            piece.Scalar = take;
+            piece.Scalar = FixedScalar.ToDouble(take);
             pieces.Add(piece);
-            r.Scalar = Round(r.Scalar - take);
-            left = Round(left - take);
+            r.Scalar = FixedScalar.ToDouble(have - take);
+            left -= take;
         }
-        _items.RemoveAll(r => r.ValueCase == Resource.ValueOneofCase.Scalar && r.Scalar <= Epsilon);
+        _items.RemoveAll(r => r.ValueCase == Resource.ValueOneofCase.Scalar && Milli(r) == 0);
         return pieces;
     }
 
@@ -90,13 +108,13 @@ internal sealed class ResourcePool
         var pieces = new List<Resource>();
         foreach (var port in specific)
         {
-            var owner = _items.FirstOrDefault(r => r.Name == "ports" && r.Ranges is { } rs && rs.Range.Any(x => x.Begin <= port && port <= x.End));
+            var owner = _items.FirstOrDefault(r => r.Name == "ports" && r.Ranges is { } rs && RangeSet.FromProto(rs).Contains(port));
             if (owner is null)
             {
                 return null;
             }
-            pieces.Add(PortResource(owner, port, port));
-            Subtract(owner, port, port);
+            pieces.Add(PortResource(owner, RangeSet.Of(new ValueRange(port, port))));
+            Subtract(owner, RangeSet.Of(new ValueRange(port, port)));
         }
         for (var i = 0; i < count; i++)
         {
@@ -105,9 +123,9 @@ internal sealed class ResourcePool
             {
                 return null;
             }
-            var port = owner.Ranges.Range.Min(x => x.Begin);
-            pieces.Add(PortResource(owner, port, port));
-            Subtract(owner, port, port);
+            var port = RangeSet.FromProto(owner.Ranges)[0].Begin;
+            pieces.Add(PortResource(owner, RangeSet.Of(new ValueRange(port, port))));
+            Subtract(owner, RangeSet.Of(new ValueRange(port, port)));
         }
         _items.RemoveAll(r => r.ValueCase == Resource.ValueOneofCase.Ranges && r.Ranges.Range.Count == 0);
         return Merge(pieces);
@@ -120,39 +138,41 @@ internal sealed class ResourcePool
         switch (wanted.ValueCase)
         {
             case Resource.ValueOneofCase.Scalar:
-                var left = Round(wanted.Scalar);
-                if (candidates.Sum(c => c.Scalar) + Epsilon < left)
+                var left = Milli(wanted);
+                if (candidates.Sum(Milli) < left)
                 {
                     return false;
                 }
                 foreach (var c in candidates)
                 {
-                    var take = Math.Min(left, c.Scalar);
-                    c.Scalar = Round(c.Scalar - take);
-                    left = Round(left - take);
+                    var have = Milli(c);
+                    var take = Math.Min(left, have);
+                    c.Scalar = FixedScalar.ToDouble(have - take);
+                    left -= take;
                 }
-                _items.RemoveAll(r => r.ValueCase == Resource.ValueOneofCase.Scalar && r.Scalar <= Epsilon);
+                _items.RemoveAll(r => r.ValueCase == Resource.ValueOneofCase.Scalar && Milli(r) == 0);
                 return true;
             case Resource.ValueOneofCase.Ranges:
-                foreach (var range in wanted.Ranges.Range)
+                foreach (var range in RangeSet.FromProto(wanted.Ranges))
                 {
-                    var owner = candidates.FirstOrDefault(c => c.Ranges.Range.Any(x => x.Begin <= range.Begin && range.End <= x.End));
+                    var one = RangeSet.Of(range);
+                    var owner = candidates.FirstOrDefault(c => RangeSet.FromProto(c.Ranges).Contains(one));
                     if (owner is null)
                     {
                         return false;
                     }
-                    Subtract(owner, range.Begin, range.End);
+                    Subtract(owner, one);
                 }
                 return true;
             case Resource.ValueOneofCase.Set:
-                foreach (var item in wanted.Set.Items)
+                foreach (var item in ItemSet.FromProto(wanted.Set))
                 {
                     var owner = candidates.FirstOrDefault(c => c.Set.Items.Contains(item));
                     if (owner is null)
                     {
                         return false;
                     }
-                    owner.Set.Items.Remove(item);
+                    owner.Set = ItemSet.FromProto(owner.Set).Subtract(ItemSet.Of(item)).ToProto();
                 }
                 return true;
             default:
@@ -160,36 +180,15 @@ internal sealed class ResourcePool
         }
     }
 
-    private static Resource PortResource(Resource owner, ulong begin, ulong end)
+    private static Resource PortResource(Resource owner, RangeSet ports)
     {
         var piece = owner.Clone();
-        piece.Ranges = new Ranges();
-        piece.Ranges.Range.Add(new Sched.V1.Range { Begin = begin, End = end });
+        piece.Ranges = ports.ToProto();
         return piece;
     }
 
-    private static void Subtract(Resource owner, ulong begin, ulong end)
-    {
-        var result = new List<Sched.V1.Range>();
-        foreach (var x in owner.Ranges.Range)
-        {
-            if (end < x.Begin || begin > x.End)
-            {
-                result.Add(x);
-                continue;
-            }
-            if (x.Begin < begin)
-            {
-                result.Add(new Sched.V1.Range { Begin = x.Begin, End = begin - 1 });
-            }
-            if (end < x.End)
-            {
-                result.Add(new Sched.V1.Range { Begin = end + 1, End = x.End });
-            }
-        }
-        owner.Ranges.Range.Clear();
-        owner.Ranges.Range.Add(result);
-    }
+    private static void Subtract(Resource owner, RangeSet cut) =>
+        owner.Ranges = RangeSet.FromProto(owner.Ranges).Subtract(cut).ToProto();
 
     private static List<Resource> Merge(List<Resource> pieces)
     {
@@ -198,20 +197,7 @@ internal sealed class ResourcePool
         foreach (var group in pieces.GroupBy(p => p.Reservation?.Role ?? ""))
         {
             var first = group.First().Clone();
-            var ports = group.SelectMany(p => p.Ranges.Range).OrderBy(r => r.Begin).ToList();
-            first.Ranges.Range.Clear();
-            foreach (var r in ports)
-            {
-                var last = first.Ranges.Range.LastOrDefault();
-                if (last is not null && last.End + 1 >= r.Begin)
-                {
-                    last.End = Math.Max(last.End, r.End);
-                }
-                else
-                {
-                    first.Ranges.Range.Add(r.Clone());
-                }
-            }
+            first.Ranges = RangeSet.Of(group.SelectMany(p => RangeSet.FromProto(p.Ranges))).ToProto();
             merged.Add(first);
         }
         return merged;

@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Allocation.Sorting;
 using Scheduler.Protocol.Resources;
 
 namespace Scheduler.Allocation.Internal;
@@ -10,7 +11,7 @@ internal struct Cell
     public int Name;
     public long Milli;
 
-    /// <summary>A <see cref="RangeSet"/>, a sorted <c>string[]</c> (set), or null for a scalar: one field keeps the cell at 24 bytes.</summary>
+    /// <summary>A <see cref="RangeSet"/>, an <see cref="ItemSet"/>, or null for a scalar: one field keeps the cell at 24 bytes.</summary>
     private object? _value;
 
     public RangeSet? Ranges
@@ -19,20 +20,22 @@ internal struct Cell
         set => _value = value;
     }
 
-    public string[]? Items
+    public ItemSet? Items
     {
-        readonly get => _value as string[];
+        readonly get => _value as ItemSet;
         set => _value = value;
     }
 
-    public readonly bool IsEmpty => Ranges is not null ? Ranges.IsEmpty : Items is not null ? Items.Length == 0 : Milli <= 0;
+    public readonly bool IsEmpty => Ranges is not null ? Ranges.IsEmpty : Items is not null ? Items.IsEmpty : Milli <= 0;
 
     public readonly bool IsScalar => _value is null;
 }
 
 /// <summary>
 /// The allocator's compact, mutable resource bag: a few cells sorted by (pool, name). Agents hold
-/// three or four cells typically, so linear scans beat any map. Never holds empty cells.
+/// three or four cells typically, so linear scans beat any map. Never holds empty cells. A packed
+/// form of the protocol's algebra: scalars in <see cref="FixedScalar"/> milli-units, ranges as
+/// <see cref="RangeSet"/>, sets as <see cref="ItemSet"/>, pools keyed by <see cref="ResourceIdentity"/>.
 /// </summary>
 internal class Bag
 {
@@ -120,7 +123,7 @@ internal class Bag
         }
         else if (cell.Items is not null)
         {
-            mine.Items = [.. (mine.Items ?? []).Union(cell.Items, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            mine.Items = (mine.Items ?? ItemSet.Empty).Union(cell.Items);
         }
         else
         {
@@ -149,7 +152,7 @@ internal class Bag
             }
             else if (cell.Items is not null)
             {
-                taken.Items = [];
+                taken.Items = ItemSet.Empty;
             }
 
             return taken;
@@ -165,9 +168,9 @@ internal class Bag
         }
         else if (cell.Items is not null)
         {
-            var have = mine.Items ?? [];
-            taken.Items = [.. have.Intersect(cell.Items, StringComparer.Ordinal)];
-            mine.Items = [.. have.Except(cell.Items, StringComparer.Ordinal)];
+            var have = mine.Items ?? ItemSet.Empty;
+            taken.Items = have.Intersect(cell.Items);
+            mine.Items = have.Subtract(cell.Items);
         }
         else
         {
@@ -215,7 +218,7 @@ internal class Bag
             }
             else if (cell.Items is not null)
             {
-                mine.Items = [.. (mine.Items ?? []).Except(cell.Items, StringComparer.Ordinal)];
+                mine.Items = (mine.Items ?? ItemSet.Empty).Subtract(cell.Items);
             }
             else
             {
@@ -251,7 +254,7 @@ internal class Bag
             }
             else if (want.Items is not null)
             {
-                if (have.Items is null || want.Items.Except(have.Items, StringComparer.Ordinal).Any())
+                if (have.Items is null || !have.Items.Contains(want.Items))
                 {
                     return false;
                 }
@@ -335,7 +338,7 @@ internal class Bag
                     break;
                 default:
                     cell.Name = names.Intern(r.Name, CellKind.Set);
-                    cell.Items = [.. r.Set.Items.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+                    cell.Items = ItemSet.FromProto(r.Set);
                     break;
             }
 
@@ -375,8 +378,7 @@ internal class Bag
             }
             else if (c.Items is not null)
             {
-                r.Set = new ValueSet();
-                r.Set.Items.AddRange(c.Items);
+                r.Set = c.Items.ToProto();
             }
             else
             {

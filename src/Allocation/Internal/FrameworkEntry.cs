@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Allocation.Sorting;
 
 namespace Scheduler.Allocation.Internal;
 

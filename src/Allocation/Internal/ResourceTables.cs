@@ -1,4 +1,6 @@
 using Sched.V1;
+using Scheduler.Allocation.Sorting;
+using Scheduler.Protocol.Resources;
 
 namespace Scheduler.Allocation.Internal;
 
@@ -96,7 +98,7 @@ internal sealed class PoolTable
             return _pools[0];
         }
 
-        var key = (reservation is null ? "-" : reservation.ToString()) + "\u0001" + (disk is null ? "-" : disk.ToString());
+        var key = ResourceIdentity.Key(reservation, disk);
         if (!_byKey.TryGetValue(key, out var pool))
         {
             pool = new Pool(_pools.Count, reservation?.Clone(), disk?.Clone(), reservation is null ? null : roleOf(reservation.Role));

@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Text;
 using Sched.V1;
+using Scheduler.Protocol.Resources;
 
 namespace Scheduler.Master.State;
 
@@ -8,11 +8,13 @@ namespace Scheduler.Master.State;
 /// A mutable multiset of resources keyed by name and identity: the whole reservation (type, role,
 /// principal, labels, refinement) and the persistent volume, if any (allocation roles are
 /// ignored: one bag tracks one agent or one offer). Scalars add up, ranges and sets unite.
-/// The master's own accounting; values are validated (finite, non-negative) before they get here.
+/// The master's own accounting, on the protocol's exact arithmetic: scalars in fixed-point
+/// milli-units (<see cref="FixedScalar"/>), ranges as <see cref="RangeSet"/>, sets as
+/// <see cref="ItemSet"/>, identities by <see cref="ResourceIdentity"/>. Values are validated
+/// (finite, non-negative) before they get here.
 /// </summary>
 public sealed class ResourceBag
 {
-    private const double Epsilon = 1e-6;
     // A few entries per bag (cpus, mem, disk, ports, a reservation or two): a linear scan of a
     // small array beats a dictionary and costs a third of its memory (the master keeps a bag of
     // what is granted on every agent).
@@ -99,9 +101,10 @@ public sealed class ResourceBag
     }
 
     /// <summary>Null when <paramref name="resources"/> fit in this bag, else a description of the first shortfall.</summary>
-    public string? FindShortfall(IEnumerable<Resource> resources)
+    public string? FindShortfall(IEnumerable<Resource> resources) => FindShortfall(new ResourceBag(resources));
+
+    private string? FindShortfall(ResourceBag need)
     {
-        var need = new ResourceBag(resources);
         foreach (var (k, e) in need.Slots)
         {
             TryGetValue(k, out var have);
@@ -120,7 +123,7 @@ public sealed class ResourceBag
     public List<Resource> ToResources(string? allocationRole = null)
     {
         var list = new List<Resource>();
-        foreach (var (k, e) in Slots.ToArray().OrderBy(p => p.Key.Name, StringComparer.Ordinal).ThenBy(p => p.Key.Reservation, StringComparer.Ordinal))
+        foreach (var (k, e) in Slots.ToArray().OrderBy(p => p.Key.Name, StringComparer.Ordinal).ThenBy(p => p.Key.Identity, StringComparer.Ordinal))
         {
             var r = e.ToResource(k.Name);
             if (r is null)
@@ -139,7 +142,7 @@ public sealed class ResourceBag
     }
 
     /// <summary>Compares scalar totals, range and set contents (for invariant checks).</summary>
-    public bool SameAs(ResourceBag other) => FindShortfallBag(this, other) is null && FindShortfallBag(other, this) is null;
+    public bool SameAs(ResourceBag other) => FindShortfall(other) is null && other.FindShortfall(this) is null;
 
     public override string ToString()
     {
@@ -157,27 +160,13 @@ public sealed class ResourceBag
 
     public static string Format(Resource r) => r.ValueCase switch
     {
-        Resource.ValueOneofCase.Scalar => $"{r.Name}:{r.Scalar.ToString("0.###", CultureInfo.InvariantCulture)}",
+        Resource.ValueOneofCase.Scalar => $"{r.Name}:{FixedScalar.Format(FixedScalar.ToFixed(r.Scalar))}",
         Resource.ValueOneofCase.Ranges => $"{r.Name}:[{string.Join(',', r.Ranges.Range.Select(x => $"{x.Begin}-{x.End}"))}]",
         Resource.ValueOneofCase.Set => $"{r.Name}:{{{string.Join(',', r.Set.Items)}}}",
         _ => r.Name,
     };
 
-    private static string? FindShortfallBag(ResourceBag have, ResourceBag need) => have.FindShortfall(need.ToResources());
-
-    private static (string, string) Key(Resource r) =>
-        (r.Name, r.Reservation is null && r.Disk is null ? "" : ReservationKey(r.Reservation) + "\u0001" + (r.Disk is null ? "" : r.Disk.ToString()));
-
-    /// <summary>A canonical text for a reservation (labels sorted, refinement chain included).</summary>
-    private static string ReservationKey(Reservation? r)
-    {
-        if (r is null)
-        {
-            return "";
-        }
-        var labels = string.Join(',', r.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => l.Key + "=" + l.Value));
-        return $"{(int)r.Type}:{r.Role}:{r.Principal}:{labels}<{ReservationKey(r.RefinedFrom)}";
-    }
+    private static (string, string) Key(Resource r) => (r.Name, ResourceIdentity.Key(r.Reservation, r.Disk));
 
     private static string Label(Entry e, string name)
     {
@@ -185,11 +174,11 @@ public sealed class ResourceBag
         return e.Disk?.Persistence is { Id.Length: > 0 } p ? $"{label}[volume {p.Id}]" : label;
     }
 
-    private bool TryGetValue((string Name, string Reservation) key, out Entry entry)
+    private bool TryGetValue((string Name, string Identity) key, out Entry entry)
     {
         foreach (var slot in Slots)
         {
-            if (string.Equals(slot.Key.Name, key.Name, StringComparison.Ordinal) && string.Equals(slot.Key.Reservation, key.Reservation, StringComparison.Ordinal))
+            if (string.Equals(slot.Key.Name, key.Name, StringComparison.Ordinal) && string.Equals(slot.Key.Identity, key.Identity, StringComparison.Ordinal))
             {
                 entry = slot.Entry;
                 return true;
@@ -199,7 +188,7 @@ public sealed class ResourceBag
         return false;
     }
 
-    private Entry Get((string Name, string Reservation) key)
+    private Entry Get((string Name, string Identity) key)
     {
         if (!TryGetValue(key, out var e))
         {
@@ -213,99 +202,86 @@ public sealed class ResourceBag
         return e;
     }
 
-    private readonly record struct Slot((string Name, string Reservation) Key, Entry Entry);
+    private readonly record struct Slot((string Name, string Identity) Key, Entry Entry);
 
+    /// <summary>One (name, identity) of the bag: a fixed-point scalar, ranges and items.</summary>
     private sealed class Entry
     {
         // Ranges, sets, reservations and volumes are rare (ports, GPUs, reserved resources): they
         // live in a side object allocated on first use, so an entry of an unreserved scalar
         // (cpus, mem, disk; most of what a master holds) is 40 bytes.
-        private static readonly List<(ulong Begin, ulong End)> NoRanges = [];
-        private static readonly SortedSet<string> NoItems = new(StringComparer.Ordinal);
         private static readonly Extra None = new();
-        private double _scalar;
+        private long _milli;
         private bool _hasScalar;
         private Extra _extra = None;
 
-        public Reservation? Reservation
-        {
-            get => _extra.Reservation;
-            private set
-            {
-                if (value is not null || _extra != None)
-                {
-                    Own.Reservation = value;
-                }
-            }
-        }
+        public Reservation? Reservation => _extra.Reservation;
 
-        public DiskInfo? Disk
-        {
-            get => _extra.Disk;
-            private set
-            {
-                if (value is not null || _extra != None)
-                {
-                    Own.Disk = value;
-                }
-            }
-        }
+        public DiskInfo? Disk => _extra.Disk;
 
-        public bool IsEmpty => (!_hasScalar || _scalar < Epsilon) && RangeList.Count == 0 && ItemSet.Count == 0;
+        public bool IsEmpty => _milli == 0 && _extra.Ranges.IsEmpty && _extra.Items.IsEmpty;
 
         /// <summary>The side object, this entry's own (the shared empty one is never written).</summary>
         private Extra Own => _extra == None ? _extra = new Extra() : _extra;
 
-        private List<(ulong Begin, ulong End)> RangeList
+        private RangeSet Ranges
         {
             get => _extra.Ranges;
             set
             {
-                if (value.Count > 0 || _extra != None)
+                if (!value.IsEmpty || _extra != None)
                 {
-                    Own.Ranges = value.Count == 0 ? NoRanges : value;
+                    Own.Ranges = value;
                 }
             }
         }
 
-        private SortedSet<string> ItemSet => _extra.Set;
-
-        private SortedSet<string> Items => ItemSet == NoItems ? Own.Set = new SortedSet<string>(StringComparer.Ordinal) : ItemSet;
+        private ItemSet Items
+        {
+            get => _extra.Items;
+            set
+            {
+                if (!value.IsEmpty || _extra != None)
+                {
+                    Own.Items = value;
+                }
+            }
+        }
 
         public Entry Clone()
         {
-            var e = new Entry { _scalar = _scalar, _hasScalar = _hasScalar, Reservation = Reservation, Disk = Disk };
-            if (RangeList.Count > 0)
+            // RangeSet and ItemSet are immutable: sharing them is a copy.
+            var e = new Entry { _milli = _milli, _hasScalar = _hasScalar };
+            if (_extra != None)
             {
-                e.RangeList = [.. RangeList];
-            }
-            if (ItemSet.Count > 0)
-            {
-                e.Items.UnionWith(ItemSet);
+                e._extra = new Extra { Ranges = _extra.Ranges, Items = _extra.Items, Reservation = _extra.Reservation, Disk = _extra.Disk };
             }
             return e;
         }
 
+        private void Identify(Reservation? reservation, DiskInfo? disk)
+        {
+            if ((reservation is not null && Reservation is null) || (disk is not null && Disk is null))
+            {
+                Own.Reservation ??= reservation;
+                Own.Disk ??= disk;
+            }
+        }
+
         public void Add(Resource r)
         {
-            Reservation ??= r.Reservation;
-            Disk ??= r.Disk;
+            Identify(r.Reservation, r.Disk);
             switch (r.ValueCase)
             {
                 case Resource.ValueOneofCase.Scalar:
                     _hasScalar = true;
-                    _scalar = Math.Round(_scalar + r.Scalar, 3);
+                    _milli = checked(_milli + FixedScalar.ToFixed(r.Scalar));
                     break;
                 case Resource.ValueOneofCase.Ranges:
-                    var ranges = new List<(ulong Begin, ulong End)>(RangeList);
-                    foreach (var x in r.Ranges.Range)
-                    {
-                        ranges.Add((Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End)));
-                    }
-                    RangeList = Normalize(ranges);
+                    Ranges = Ranges.Union(RangeSet.FromProto(r.Ranges));
                     break;
                 case Resource.ValueOneofCase.Set:
-                    Items.UnionWith(r.Set.Items);
+                    Items = Items.Union(ItemSet.FromProto(r.Set));
                     break;
                 default:
                     break;
@@ -314,21 +290,14 @@ public sealed class ResourceBag
 
         public void Add(Entry other)
         {
-            Reservation ??= other.Reservation;
-            Disk ??= other.Disk;
+            Identify(other.Reservation, other.Disk);
             if (other._hasScalar)
             {
                 _hasScalar = true;
-                _scalar = Math.Round(_scalar + other._scalar, 3);
+                _milli = checked(_milli + other._milli);
             }
-            if (other.RangeList.Count > 0)
-            {
-                RangeList = Normalize([.. RangeList, .. other.RangeList]);
-            }
-            if (other.ItemSet.Count > 0)
-            {
-                Items.UnionWith(other.ItemSet);
-            }
+            Ranges = Ranges.Union(other.Ranges);
+            Items = Items.Union(other.Items);
         }
 
         public void Subtract(Resource r)
@@ -336,19 +305,13 @@ public sealed class ResourceBag
             switch (r.ValueCase)
             {
                 case Resource.ValueOneofCase.Scalar:
-                    _scalar = Math.Max(0, Math.Round(_scalar - r.Scalar, 3));
+                    _milli = Math.Max(0, _milli - FixedScalar.ToFixed(r.Scalar));
                     break;
                 case Resource.ValueOneofCase.Ranges:
-                    foreach (var x in r.Ranges.Range)
-                    {
-                        RangeList = Cut(RangeList, Math.Min(x.Begin, x.End), Math.Max(x.Begin, x.End));
-                    }
+                    Ranges = Ranges.Subtract(RangeSet.FromProto(r.Ranges));
                     break;
                 case Resource.ValueOneofCase.Set:
-                    if (ItemSet.Count > 0)
-                    {
-                        ItemSet.ExceptWith(r.Set.Items);
-                    }
+                    Items = Items.Subtract(ItemSet.FromProto(r.Set));
                     break;
                 default:
                     break;
@@ -359,38 +322,34 @@ public sealed class ResourceBag
         {
             if (other._hasScalar)
             {
-                _scalar = Math.Max(0, Math.Round(_scalar - other._scalar, 3));
+                _milli = Math.Max(0, _milli - other._milli);
             }
-            foreach (var (b, e) in other.RangeList)
-            {
-                RangeList = Cut(RangeList, b, e);
-            }
-            if (ItemSet.Count > 0 && other.ItemSet.Count > 0)
-            {
-                ItemSet.ExceptWith(other.ItemSet);
-            }
+            Ranges = Ranges.Subtract(other.Ranges);
+            Items = Items.Subtract(other.Items);
         }
 
         public string? Missing(Entry? have)
         {
-            if (_hasScalar && _scalar > Epsilon)
+            if (_hasScalar && _milli > 0)
             {
-                var h = have?._scalar ?? 0;
-                if (_scalar > h + Epsilon)
+                var h = have?._milli ?? 0;
+                if (_milli > h)
                 {
-                    return $"needs {_scalar.ToString("0.###", CultureInfo.InvariantCulture)}, only {h.ToString("0.###", CultureInfo.InvariantCulture)} offered";
+                    return $"needs {FixedScalar.Format(_milli)}, only {FixedScalar.Format(h)} offered";
                 }
             }
-            foreach (var (b, e) in RangeList)
+            var haveRanges = have?.Ranges ?? RangeSet.Empty;
+            foreach (var range in Ranges)
             {
-                if (have is null || !have.RangeList.Any(x => x.Begin <= b && e <= x.End))
+                if (!haveRanges.Contains(RangeSet.Of(range)))
                 {
-                    return $"range [{b}-{e}] is not offered";
+                    return $"range [{range.Begin}-{range.End}] is not offered";
                 }
             }
-            foreach (var item in ItemSet)
+            var haveItems = have?.Items ?? ItemSet.Empty;
+            foreach (var item in Items)
             {
-                if (have is null || !have.ItemSet.Contains(item))
+                if (!haveItems.Contains(item))
                 {
                     return $"item '{item}' is not offered";
                 }
@@ -400,70 +359,26 @@ public sealed class ResourceBag
 
         public Resource? ToResource(string name)
         {
-            if (RangeList.Count > 0)
+            if (!Ranges.IsEmpty)
             {
-                var rs = new Ranges();
-                rs.Range.AddRange(RangeList.Select(x => new Sched.V1.Range { Begin = x.Begin, End = x.End }));
-                return new Resource { Name = name, Ranges = rs };
+                return new Resource { Name = name, Ranges = Ranges.ToProto() };
             }
-            if (ItemSet.Count > 0)
+            if (!Items.IsEmpty)
             {
-                var s = new ValueSet();
-                s.Items.AddRange(ItemSet);
-                return new Resource { Name = name, Set = s };
+                return new Resource { Name = name, Set = Items.ToProto() };
             }
-            if (_hasScalar && _scalar > Epsilon)
+            if (_hasScalar && _milli > 0)
             {
-                return new Resource { Name = name, Scalar = _scalar };
+                return new Resource { Name = name, Scalar = FixedScalar.ToDouble(_milli) };
             }
             return null;
         }
 
-        private static List<(ulong Begin, ulong End)> Normalize(List<(ulong Begin, ulong End)> ranges)
-        {
-            ranges.Sort();
-            var result = new List<(ulong Begin, ulong End)>();
-            foreach (var r in ranges)
-            {
-                if (result.Count > 0 && r.Begin <= result[^1].End + 1)
-                {
-                    result[^1] = (result[^1].Begin, Math.Max(result[^1].End, r.End));
-                }
-                else
-                {
-                    result.Add(r);
-                }
-            }
-            return result;
-        }
-
-        private static List<(ulong Begin, ulong End)> Cut(List<(ulong Begin, ulong End)> ranges, ulong b, ulong e)
-        {
-            var result = new List<(ulong Begin, ulong End)>();
-            foreach (var r in ranges)
-            {
-                if (r.End < b || r.Begin > e)
-                {
-                    result.Add(r);
-                    continue;
-                }
-                if (r.Begin < b)
-                {
-                    result.Add((r.Begin, b - 1));
-                }
-                if (r.End > e)
-                {
-                    result.Add((e + 1, r.End));
-                }
-            }
-            return result;
-        }
-
         private sealed class Extra
         {
-            public List<(ulong Begin, ulong End)> Ranges { get; set; } = NoRanges;
+            public RangeSet Ranges { get; set; } = RangeSet.Empty;
 
-            public SortedSet<string> Set { get; set; } = NoItems;
+            public ItemSet Items { get; set; } = ItemSet.Empty;
 
             public Reservation? Reservation { get; set; }
 

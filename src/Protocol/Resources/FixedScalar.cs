@@ -38,6 +38,9 @@ public static class FixedScalar
     /// <summary>Converts milli-units back to a double (exact for the three decimals).</summary>
     public static double ToDouble(long milli) => milli / (double)Scale;
 
+    /// <summary>Milli-units as text with up to three decimals, invariant culture (<c>0.5</c>, <c>4096</c>).</summary>
+    public static string Format(long milli) => ToDouble(milli).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Rounds a quantity to three decimals, the precision the scheduler accounts in.</summary>
     public static double Round(double value) => ToDouble(ToFixed(value));
 }

@@ -7,7 +7,7 @@ public sealed partial class ResourceSet
     /// <summary>One normalised resource: identity (a value-less proto shape) plus an exact value.</summary>
     private sealed class Entry
     {
-        private Entry(Resource shape, Resource.ValueOneofCase kind, long milli, RangeSet ranges, string[] items)
+        private Entry(Resource shape, Resource.ValueOneofCase kind, long milli, RangeSet ranges, ItemSet items)
         {
             Shape = shape;
             Kind = kind;
@@ -25,14 +25,13 @@ public sealed partial class ResourceSet
 
         public RangeSet Ranges { get; }
 
-        /// <summary>Sorted, distinct set items.</summary>
-        public string[] Items { get; }
+        public ItemSet Items { get; }
 
         public bool IsEmpty => Kind switch
         {
             Resource.ValueOneofCase.Scalar => Milli == 0,
             Resource.ValueOneofCase.Ranges => Ranges.IsEmpty,
-            _ => Items.Length == 0,
+            _ => Items.IsEmpty,
         };
 
         public static Entry From(Resource r)
@@ -46,9 +45,9 @@ public sealed partial class ResourceSet
             };
             return r.ValueCase switch
             {
-                Resource.ValueOneofCase.Scalar => new Entry(shape, r.ValueCase, FixedScalar.ToFixed(r.Scalar), RangeSet.Empty, []),
-                Resource.ValueOneofCase.Ranges => new Entry(shape, r.ValueCase, 0, RangeSet.FromProto(r.Ranges), []),
-                _ => new Entry(shape, r.ValueCase, 0, RangeSet.Empty, [.. r.Set.Items.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)]),
+                Resource.ValueOneofCase.Scalar => new Entry(shape, r.ValueCase, FixedScalar.ToFixed(r.Scalar), RangeSet.Empty, ItemSet.Empty),
+                Resource.ValueOneofCase.Ranges => new Entry(shape, r.ValueCase, 0, RangeSet.FromProto(r.Ranges), ItemSet.Empty),
+                _ => new Entry(shape, r.ValueCase, 0, RangeSet.Empty, ItemSet.FromProto(r.Set)),
             };
         }
 
@@ -59,27 +58,27 @@ public sealed partial class ResourceSet
             && Equals(Shape.Reservation, other.Shape.Reservation)
             && Equals(Shape.Disk, other.Shape.Disk);
 
-        private Entry With(long milli, RangeSet ranges, string[] items) => new(Shape, Kind, milli, ranges, items);
+        private Entry With(long milli, RangeSet ranges, ItemSet items) => new(Shape, Kind, milli, ranges, items);
 
         public Entry Plus(Entry other) => Kind switch
         {
             Resource.ValueOneofCase.Scalar => With(checked(Milli + other.Milli), Ranges, Items),
             Resource.ValueOneofCase.Ranges => With(0, Ranges.Union(other.Ranges), Items),
-            _ => With(0, Ranges, [.. Items.Union(other.Items, StringComparer.Ordinal).Order(StringComparer.Ordinal)]),
+            _ => With(0, Ranges, Items.Union(other.Items)),
         };
 
         public Entry Minus(Entry other) => Kind switch
         {
             Resource.ValueOneofCase.Scalar => With(Math.Max(0, Milli - other.Milli), Ranges, Items),
             Resource.ValueOneofCase.Ranges => With(0, Ranges.Subtract(other.Ranges), Items),
-            _ => With(0, Ranges, [.. Items.Except(other.Items, StringComparer.Ordinal)]),
+            _ => With(0, Ranges, Items.Subtract(other.Items)),
         };
 
         public bool Covers(Entry other) => Kind switch
         {
             Resource.ValueOneofCase.Scalar => Milli >= other.Milli,
             Resource.ValueOneofCase.Ranges => Ranges.Contains(other.Ranges),
-            _ => other.Items.All(i => Array.BinarySearch(Items, i, StringComparer.Ordinal) >= 0),
+            _ => Items.Contains(other.Items),
         };
 
         public Entry WithAllocationRole(string role)
@@ -108,8 +107,7 @@ public sealed partial class ResourceSet
                     r.Ranges = Ranges.ToProto();
                     break;
                 default:
-                    r.Set = new ValueSet();
-                    r.Set.Items.AddRange(Items);
+                    r.Set = Items.ToProto();
                     break;
             }
 

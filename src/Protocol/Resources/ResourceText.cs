@@ -99,11 +99,11 @@ public static class ResourceText
 
         if (value[0] == '[')
         {
-            resource.Ranges = ParseRanges(text, index, entry, value);
+            resource.Ranges = ParseRanges(value, problem => Error(text, index, entry, problem));
         }
         else if (value[0] == '{')
         {
-            resource.Set = ParseSet(text, index, entry, value);
+            resource.Set = ParseSet(value, problem => Error(text, index, entry, problem));
         }
         else
         {
@@ -155,11 +155,11 @@ public static class ResourceText
         return new Reservation { Type = Reservation.Types.Type.Dynamic, Role = role, Principal = parts.Length == 3 ? parts[2] : "" };
     }
 
-    private static Ranges ParseRanges(string text, int index, string entry, string value)
+    internal static Ranges ParseRanges(string value, Func<string, ResourceFormatException> error)
     {
         if (!value.EndsWith(']'))
         {
-            throw Error(text, index, entry, "the ranges are not closed with ']'");
+            throw error("the ranges are not closed with ']'");
         }
 
         var ranges = new Ranges();
@@ -168,7 +168,7 @@ public static class ResourceText
             var part = raw.Trim();
             if (part.Length == 0)
             {
-                throw Error(text, index, entry, "a range is empty; write [BEGIN-END,…]");
+                throw error("a range is empty; write [BEGIN-END,…]");
             }
 
             var dash = part.IndexOf('-', StringComparison.Ordinal);
@@ -177,12 +177,12 @@ public static class ResourceText
             if (!ulong.TryParse(beginText, NumberStyles.None, CultureInfo.InvariantCulture, out var begin)
                 || !ulong.TryParse(endText, NumberStyles.None, CultureInfo.InvariantCulture, out var end))
             {
-                throw Error(text, index, entry, $"'{part}' is not a range of non-negative integers such as 31000-32000");
+                throw error($"'{part}' is not a range of non-negative integers such as 31000-32000");
             }
 
             if (begin > end)
             {
-                throw Error(text, index, entry, $"range '{part}' has its begin after its end");
+                throw error($"range '{part}' has its begin after its end");
             }
 
             ranges.Range.Add(new Sched.V1.Range { Begin = begin, End = end });
@@ -191,11 +191,11 @@ public static class ResourceText
         return ranges;
     }
 
-    private static ValueSet ParseSet(string text, int index, string entry, string value)
+    internal static ValueSet ParseSet(string value, Func<string, ResourceFormatException> error)
     {
         if (!value.EndsWith('}'))
         {
-            throw Error(text, index, entry, "the set is not closed with '}'");
+            throw error("the set is not closed with '}'");
         }
 
         var set = new ValueSet();
@@ -204,7 +204,7 @@ public static class ResourceText
             var item = raw.Trim();
             if (item.Length == 0)
             {
-                throw Error(text, index, entry, "a set item is empty; write {a,b}");
+                throw error("a set item is empty; write {a,b}");
             }
 
             set.Items.Add(item);

@@ -1,4 +1,7 @@
-namespace Scheduler.Allocation.Internal;
+using Scheduler.Allocation.Internal;
+using Scheduler.Allocation.Quotas;
+
+namespace Scheduler.Allocation.Sorting;
 
 /// <summary>
 /// A node of the hierarchical DRF sorter: a role, a role's own-frameworks group, or a client
@@ -11,8 +14,9 @@ internal abstract class SortNode
 
     public ContainerNode? Parent { get; set; }
 
-    /// <summary>Dominant share divided by weight: the sort key. Change it only through the parent's
-    /// <see cref="ContainerNode.UpdateShare"/> (or before a full <see cref="ContainerNode.SortKids"/>).</summary>
+    /// <summary>The sort key the sorter gives the node (DRF: dominant share divided by weight).
+    /// Change it only through the parent's <see cref="ContainerNode.UpdateShare"/> (or before a
+    /// full <see cref="ContainerNode.SortKids"/>).</summary>
     public double Share { get; set; }
 
     /// <summary>Creation order: the tie-break that keeps sorting deterministic.</summary>
@@ -205,39 +209,10 @@ internal sealed class RoleNode : ContainerNode
 
     public override double Weight => RoleWeight;
 
-    /// <summary>Scalars allocated from unreserved resources in the subtree (quota consumption part).</summary>
-    public long[] AllocatedUnreserved = [];
+    /// <summary>This role's quota account (kept by the allocator's <see cref="QuotaLedger"/>; the sorter never reads it).</summary>
+    public RoleQuota Quota { get; set; } = null!;
 
-    /// <summary>Scalars reserved (statically or dynamically) for the subtree, allocated or not.</summary>
-    public long[] Reserved = [];
-
-    public Sched.V1.QuotaInfo? Quota { get; set; }
-
-    /// <summary>Guaranteed milli-units by name (0 = none).</summary>
-    public long[] Guarantee = [];
-
-    /// <summary>Limit in milli-units by name (−1 = none).</summary>
-    public long[] Limit = [];
-
-    public bool HasGuarantee { get; set; }
-
-    public bool HasLimit { get; set; }
-
-    /// <summary>Some role on the path root→this has a limit.</summary>
-    public bool LimitOnPath { get; set; }
-
-    /// <summary>The top-most role on the path root→this with a guarantee (whose need headroom protects).</summary>
-    public RoleNode? GuaranteeRoot { get; set; }
-
-    /// <summary>Consumption below the guarantee in some resource.</summary>
-    public bool Unsatisfied { get; set; }
-
-    /// <summary>Roles in the subtree (self included) that are <see cref="Unsatisfied"/>.</summary>
-    public int UnsatisfiedInSubtree { get; set; }
-
-    /// <summary>Need counted into the required headroom (only on guarantee roots).</summary>
-    public long[] CountedNeed = [];
-
+    /// <summary>Clients in the subtree.</summary>
     public int Clients { get; set; }
 
     /// <summary>An operator set this role's weight (it is kept even when nothing else holds it).</summary>
@@ -246,8 +221,6 @@ internal sealed class RoleNode : ContainerNode
     /// <summary>Reservation pools naming this role (pools are interned for good, so such a role is
     /// never pruned).</summary>
     public int PoolRefs { get; set; }
-
-    public long Consumption(int name) => Vec.Get(Reserved, name) + Vec.Get(AllocatedUnreserved, name);
 
     /// <summary>Whether this role is <paramref name="ancestor"/> or below it.</summary>
     public bool IsSelfOrDescendantOf(RoleNode ancestor)
