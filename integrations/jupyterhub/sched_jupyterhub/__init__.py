@@ -1,0 +1,15 @@
+"""A JupyterHub spawner that runs each user's single-user server as a task on the scheduler.
+
+    c.JupyterHub.spawner_class = 'sched_jupyterhub.SchedulerSpawner'
+
+The pure parts (resources, state) import without JupyterHub; the spawner itself needs it.
+"""
+
+__all__ = ["SchedulerSpawner"]
+
+
+def __getattr__(name):
+    if name == "SchedulerSpawner":
+        from .spawner import SchedulerSpawner
+        return SchedulerSpawner
+    raise AttributeError(name)
