@@ -312,12 +312,14 @@ class HubFramework:
                 await self._on_unknown_task(status)
             else:
                 was_live = not is_terminal(task.state)
+                changed = task.state != status.state
                 task.state = status.state
                 task.status = status
                 if status.agent_id:
                     task.agent_id = status.agent_id
                 ended |= was_live and is_terminal(status.state)
-                self.log.info("%s", task.describe())
+                if changed:
+                    self.log.info("%s", task.describe())
             if status.uuid:
                 acks.append(scheduler_pb2.AcknowledgeRequest.Item(
                     agent_id=status.agent_id, task_id=status.task_id, uuid=status.uuid))

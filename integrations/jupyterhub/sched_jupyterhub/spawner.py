@@ -53,9 +53,9 @@ class SchedulerSpawner(Spawner):
     kill_orphans = Bool(
         True, help="Kill tasks of the hub's framework that no server of the hub owns (found by reconciliation).").tag(config=True)
     server_host_from = Enum(
-        ["hostname", "agent_address"], "hostname",
-        help="How the hub reaches a server: the agent's hostname, or the host of the address it "
-             "advertises to the master.").tag(config=True)
+        ["agent_address", "hostname"], "agent_address",
+        help="How the hub reaches a server: the host of the address the agent advertises to the "
+             "master (which the cluster can reach), or the hostname the agent reports.").tag(config=True)
 
     @default("ip")
     def _default_ip(self):
