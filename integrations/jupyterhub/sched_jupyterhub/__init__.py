@@ -5,6 +5,11 @@
 The pure parts (resources, state) import without JupyterHub; the spawner itself needs it.
 """
 
+import logging
+
+# A library does not print: the hub passes its own logger; without one, nothing is shown.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 __all__ = ["SchedulerSpawner"]
 
 
