@@ -13,12 +13,15 @@ namespace Scheduler.Integration.Tests;
 /// (integrations/jupyterhub) and the dummy authenticator, against a real master and agent on
 /// loopback. A user logs in over HTTP, the hub starts their server as a task in role
 /// <c>notebooks/USER</c>, requests reach it through the hub's proxy, the hub survives a restart
-/// without losing it, and the hub's stop ends the task and gives its resources back.
+/// without losing it (and notices a server that ended while it was down), and the hub's stop ends
+/// the task and gives its resources back.
 /// </summary>
 public sealed class JupyterHubSpawnerTests(ITestOutputHelper output)
 {
     private const string User = "alice";
     private const string Role = "notebooks/" + User;
+    private const string OtherUser = "bob";
+    private const string OtherRole = "notebooks/" + OtherUser;
     private static readonly TimeSpan Slow = TimeSpan.FromSeconds(180);
 
     [SpawnerUnitTestFact]
@@ -70,8 +73,7 @@ public sealed class JupyterHubSpawnerTests(ITestOutputHelper output)
             output.WriteLine($"after login: {login.RequestMessage?.RequestUri}");
         }
 
-        var task = await WaitForTaskAsync(op, t => t.State == TaskState.TaskRunning, "the notebook task RUNNING in role " + Role);
-        Assert.Equal(Role, task.Role);
+        var task = await WaitForTaskAsync(op, Role, t => t.State == TaskState.TaskRunning, "the notebook task RUNNING");
         Assert.Equal("jupyterhub-singleuser", task.Info.Command.Value);
         Assert.Equal(0.5, Scalar(task.Resources, "cpus"));
         Assert.Equal(256, Scalar(task.Resources, "mem"));
@@ -79,74 +81,91 @@ public sealed class JupyterHubSpawnerTests(ITestOutputHelper output)
         var role = Assert.Single(roles.Roles, r => r.Name == Role);
         Assert.Equal(0.5, Scalar(role.Allocated, "cpus"));
 
-        await WaitForReadyAsync(api, "the hub to report the server ready");
+        await WaitForReadyAsync(api, User, "the hub to report the server ready");
         await AssertServedThroughProxyAsync(api, browser);
+
+        // A second user, started by an admin through the hub's REST API, in a role of their own.
+        (await api.PostAsync(new Uri($"hub/api/users/{OtherUser}", UriKind.Relative), null)).Dispose();
+        using (var spawn = await api.PostAsync(new Uri($"hub/api/users/{OtherUser}/server", UriKind.Relative), null))
+        {
+            Assert.True(spawn.StatusCode is HttpStatusCode.Created or HttpStatusCode.Accepted, $"starting {OtherUser}'s server answered {(int)spawn.StatusCode}");
+        }
+        var other = await WaitForTaskAsync(op, OtherRole, t => t.State == TaskState.TaskRunning, "the second user's task RUNNING");
+        await WaitForReadyAsync(api, OtherUser, "the hub to report the second server ready");
         var framework = Assert.Single((await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks, f => f.Info.Name == "jupyterhub");
         Assert.Contains(Role, framework.Info.Roles);
+        Assert.Contains(OtherRole, framework.Info.Roles);
 
-        // A hub restart (an upgrade): the task keeps running, and the new hub finds it again.
+        // A hub restart (an upgrade): the tasks keep running while the hub is away. One of them is
+        // killed meanwhile; the new hub finds the other again and notices that this one ended.
         await hub.StopAsync();
-        var afterStop = await op.GetTasksAsync(new GetTasksRequest { TaskId = task.TaskId });
-        Assert.Equal(TaskState.TaskRunning, Assert.Single(afterStop.Tasks).State);
+        Assert.Equal(TaskState.TaskRunning, Assert.Single((await op.GetTasksAsync(new GetTasksRequest { TaskId = task.TaskId })).Tasks).State);
+        await op.KillTaskAsync(new KillTaskRequest { TaskId = other.TaskId, FrameworkId = framework.Info.Id });
+        await WaitForTaskAsync(op, OtherRole, t => t.TaskId == other.TaskId && t.State == TaskState.TaskKilled, "the second user's task KILLED while the hub is down", includeCompleted: true);
         await hub.StartAsync(Slow);
         Assert.True(hub.Printed($"{User} still running"), "the restarted hub did not find the running server");
         await Poll.UntilAsync(async () => (await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks.Any(f => f.Info.Id == framework.Info.Id && f.Connected),
             Slow, "the restarted hub to re-subscribe as the same framework", TimeSpan.FromMilliseconds(250));
-        var frameworks = await op.GetFrameworksAsync(new GetFrameworksRequest());
-        Assert.Single(frameworks.Frameworks, f => f.Info.Name == "jupyterhub");
+        Assert.Single((await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks, f => f.Info.Name == "jupyterhub");
         var same = Assert.Single((await op.GetTasksAsync(new GetTasksRequest { FrameworkId = framework.Info.Id })).Tasks);
         Assert.Equal(task.TaskId, same.TaskId); // found again, not started anew
-        await WaitForReadyAsync(api, "the restarted hub to report the server ready");
+        await WaitForReadyAsync(api, User, "the restarted hub to report the server ready");
         await AssertServedThroughProxyAsync(api, browser);
+        await WaitForNoServerAsync(api, OtherUser, "the restarted hub to drop the server that ended while it was down");
+        await Poll.UntilAsync(async () => (await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks
+                .Single(f => f.Info.Id == framework.Info.Id).Info.Roles.SequenceEqual(["notebooks", Role]),
+            Slow, "the framework to leave the role of the ended server", TimeSpan.FromMilliseconds(250));
 
         // The hub's stop (REST API) kills the task; its resources return to the pool.
         using (var stop = await api.DeleteAsync(new Uri($"hub/api/users/{User}/server", UriKind.Relative)))
         {
             Assert.True(stop.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.Accepted, $"stop answered {(int)stop.StatusCode}");
         }
-        var ended = await WaitForTaskAsync(op, t => t.TaskId == task.TaskId && t.State == TaskState.TaskKilled, "the notebook task KILLED", includeCompleted: true);
+        var ended = await WaitForTaskAsync(op, Role, t => t.TaskId == task.TaskId && t.State == TaskState.TaskKilled, "the notebook task KILLED", includeCompleted: true);
         Assert.Equal(Sched.V1.TaskStatus.Types.Reason.KilledByFramework, ended.Status.Reason);
         await Poll.UntilAsync(async () =>
         {
             var agents = await op.GetAgentsAsync(new GetAgentsRequest());
             var rolesNow = await op.GetRolesAsync(new GetRolesRequest());
             return agents.Agents.All(a => Scalar(a.Allocated, "cpus") == 0 && Scalar(a.Allocated, "mem") == 0)
-                && rolesNow.Roles.Where(r => r.Name == Role).All(r => Scalar(r.Allocated, "cpus") == 0);
-        }, Slow, "the notebook's cpus and mem back in the pool", TimeSpan.FromMilliseconds(250));
-        await Poll.UntilAsync(async () =>
-        {
-            using var user = await api.GetAsync(new Uri($"hub/api/users/{User}", UriKind.Relative));
-            using var doc = JsonDocument.Parse(await user.Content.ReadAsStringAsync());
-            return !doc.RootElement.GetProperty("servers").EnumerateObject().Any();
-        }, Slow, "the hub to list no server for " + User, TimeSpan.FromMilliseconds(250));
+                && rolesNow.Roles.Where(r => r.Name.StartsWith("notebooks", StringComparison.Ordinal)).All(r => Scalar(r.Allocated, "cpus") == 0);
+        }, Slow, "the notebooks' cpus and mem back in the pool", TimeSpan.FromMilliseconds(250));
+        await WaitForNoServerAsync(api, User, "the hub to list no server for " + User);
     }
 
-    private async Task<TaskRecord> WaitForTaskAsync(Operator.OperatorClient op, Func<TaskRecord, bool> condition, string what, bool includeCompleted = false)
+    private async Task<TaskRecord> WaitForTaskAsync(Operator.OperatorClient op, string role, Func<TaskRecord, bool> condition, string what, bool includeCompleted = false)
     {
         TaskRecord? found = null;
         var seen = "";
         await Poll.UntilAsync(async () =>
         {
             var tasks = await op.GetTasksAsync(new GetTasksRequest { IncludeCompleted = includeCompleted });
-            var ours = tasks.Tasks.Where(t => t.Role == Role).ToList();
+            var ours = tasks.Tasks.Where(t => t.Role == role).ToList();
             seen = string.Join(", ", ours.Select(t => $"{t.TaskId} {t.State} {t.Status?.Message}"));
             found = ours.FirstOrDefault(condition);
             return found is not null;
-        }, Slow, () => $"{what} (tasks in {Role}: {(seen.Length == 0 ? "none" : seen)})", TimeSpan.FromMilliseconds(250));
+        }, Slow, () => $"{what} in role {role} (tasks there: {(seen.Length == 0 ? "none" : seen)})", TimeSpan.FromMilliseconds(250));
         output.WriteLine($"{what}: {found!.TaskId} on {found.AgentId}");
         return found;
     }
 
-    private static Task WaitForReadyAsync(HttpClient api, string what) => Poll.UntilAsync(async () =>
+    private static Task WaitForReadyAsync(HttpClient api, string user, string what) => Poll.UntilAsync(async () =>
     {
-        using var user = await api.GetAsync(new Uri($"hub/api/users/{User}", UriKind.Relative));
-        if (!user.IsSuccessStatusCode)
-        {
-            return false;
-        }
-        using var doc = JsonDocument.Parse(await user.Content.ReadAsStringAsync());
-        return doc.RootElement.GetProperty("servers").TryGetProperty("", out var server) && server.GetProperty("ready").GetBoolean();
+        using var doc = await UserModelAsync(api, user);
+        return doc is not null && doc.RootElement.GetProperty("servers").TryGetProperty("", out var server) && server.GetProperty("ready").GetBoolean();
     }, Slow, what, TimeSpan.FromMilliseconds(250));
+
+    private static Task WaitForNoServerAsync(HttpClient api, string user, string what) => Poll.UntilAsync(async () =>
+    {
+        using var doc = await UserModelAsync(api, user);
+        return doc is not null && !doc.RootElement.GetProperty("servers").EnumerateObject().Any();
+    }, Slow, what, TimeSpan.FromMilliseconds(250));
+
+    private static async Task<JsonDocument?> UserModelAsync(HttpClient api, string user)
+    {
+        using var response = await api.GetAsync(new Uri($"hub/api/users/{user}", UriKind.Relative));
+        return response.IsSuccessStatusCode ? JsonDocument.Parse(await response.Content.ReadAsStringAsync()) : null;
+    }
 
     /// <summary>The notebook answers through the hub's proxy: its REST API with the hub's token,
     /// and its page for the logged-in user (after the OAuth round trip through the hub).</summary>
