@@ -73,6 +73,10 @@ public sealed class JupyterHubSpawnerTests(ITestOutputHelper output)
             output.WriteLine($"after login: {login.RequestMessage?.RequestUri}");
         }
 
+        // The spawn-pending page's event stream (the spawner's progress) ends with the server ready.
+        var progress = await ReadProgressAsync(api, User);
+        Assert.Contains("\"ready\": true", progress[^1], StringComparison.Ordinal);
+
         var task = await WaitForTaskAsync(op, Role, t => t.State == TaskState.TaskRunning, "the notebook task RUNNING");
         Assert.Equal("jupyterhub-singleuser", task.Info.Command.Value);
         Assert.Equal(0.5, Scalar(task.Resources, "cpus"));
@@ -147,6 +151,24 @@ public sealed class JupyterHubSpawnerTests(ITestOutputHelper output)
         }, Slow, () => $"{what} in role {role} (tasks there: {(seen.Length == 0 ? "none" : seen)})", TimeSpan.FromMilliseconds(250));
         output.WriteLine($"{what}: {found!.TaskId} on {found.AgentId}");
         return found;
+    }
+
+    private async Task<List<string>> ReadProgressAsync(HttpClient api, string user)
+    {
+        using var response = await api.GetAsync(new Uri($"hub/api/users/{user}/server/progress", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
+        Assert.True(response.IsSuccessStatusCode, $"the progress stream answered {(int)response.StatusCode}");
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var events = new List<string>();
+        while (await reader.ReadLineAsync().WaitAsync(Slow) is { } line)
+        {
+            if (line.StartsWith("data:", StringComparison.Ordinal))
+            {
+                events.Add(line[5..].Trim());
+                output.WriteLine("progress: " + events[^1]);
+            }
+        }
+        Assert.NotEmpty(events);
+        return events;
     }
 
     private static Task WaitForReadyAsync(HttpClient api, string user, string what) => Poll.UntilAsync(async () =>

@@ -102,6 +102,14 @@ class HubFramework:
             await asyncio.wait_for(self._changed.wait_for(lambda: predicate(task)), timeout)
         return task
 
+    async def changed(self, timeout):
+        """Waits until any task's state changes, or at most timeout seconds."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
     async def reconcile(self, task_id, timeout):
         """The task's state, asking the master when it is not known yet (an adopted task). Returns
         None when the master gives no definite answer in time (the task's agent has not
@@ -244,9 +252,13 @@ class HubFramework:
         explicit = [scheduler_pb2.ReconcileRequest.Task(task_id=t.task_id, agent_id=t.agent_id)
                     for t in self._tasks.values() if t.state is None or not is_terminal(t.state)]
         self._subscribed.set()
-        if explicit:
-            await self._call("Reconcile", scheduler_pb2.ReconcileRequest(tasks=explicit))
-        await self._call("Reconcile", scheduler_pb2.ReconcileRequest())
+        try:
+            if explicit:
+                await self._call("Reconcile", scheduler_pb2.ReconcileRequest(tasks=explicit))
+            await self._call("Reconcile", scheduler_pb2.ReconcileRequest())
+        except grpc.aio.AioRpcError as e:
+            # poll() asks again for each task it needs to know about.
+            self.log.warning("reconciling after subscribing failed: %s", e.details())
 
     async def _on_offers(self, offers):
         for offer in offers:

@@ -65,6 +65,7 @@ class SchedulerSpawner(Spawner):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._server_state = None
+        self._pending = None
 
     # ---- the hub's Spawner API ----
 
@@ -106,12 +107,14 @@ class SchedulerSpawner(Spawner):
 
         self._server_state = ServerState(framework_id=framework.framework_id, task_id=task_id, role=role)
         self.log.info("starting %s's server as task %s in role %s (%s)", self.user.name, task_id, role, request.describe())
-        pending = PendingLaunch(task_id=task_id, role=role, request=request, build=build)
+        pending = self._pending = PendingLaunch(task_id=task_id, role=role, request=request, build=build)
         try:
             await framework.launch(pending, self.connect_timeout)
         except asyncio.CancelledError:
             raise RuntimeError(f"the launch of {task_id} was cancelled before an offer could hold it"
                                + (f" (last offer: {pending.last_shortfall})" if pending.last_shortfall else ""))
+        finally:
+            self._pending = None
         self._server_state = ServerState(framework_id=framework.framework_id, task_id=task_id, role=role,
                                          agent_id=placed["agent_id"], host=placed["host"], port=placed["port"])
         task = await framework.wait_for(
@@ -120,6 +123,37 @@ class SchedulerSpawner(Spawner):
             raise RuntimeError(f"{self.user.name}'s server did not start: {task.describe()}")
         self.log.info("%s's server runs as %s at %s:%s", self.user.name, task_id, placed["host"], placed["port"])
         return placed["host"], placed["port"]
+
+    async def progress(self):
+        """What the spawn-pending page shows: waiting for an offer (and why the latest did not
+        fit), then the task's state until it runs."""
+        framework = self._framework()
+        last = None
+        while True:
+            message, done = self._progress_message(framework)
+            if message != last:
+                yield {"message": message}
+                last = message
+            if done:
+                return
+            await framework.changed(timeout=1.0)
+
+    def _progress_message(self, framework):
+        pending = self._pending
+        if pending is not None:
+            text = f"waiting for an offer in role {pending.role} that holds {pending.request.describe()}"
+            if pending.last_shortfall:
+                text += f"; the latest did not fit ({pending.last_shortfall})"
+            return text, False
+        if self._server_state is None:
+            return "preparing the launch", False
+        task = framework.task(self._server_state.task_id)
+        if task is None or is_terminal(task.state):
+            return (task.describe() if task else "the task is gone"), True
+        where = f"{self._server_state.host}:{self._server_state.port}"
+        if task.state == common_pb2.TASK_RUNNING:
+            return f"task {task.task_id} runs at {where}; waiting for the notebook server to answer", True
+        return f"task {task.task_id} on {where} is {state_name(task.state)}", False
 
     async def poll(self):
         if self._server_state is None:
