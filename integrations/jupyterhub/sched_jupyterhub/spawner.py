@@ -3,6 +3,7 @@ import asyncio
 import os
 import uuid
 
+import grpc
 from jupyterhub.spawner import Spawner
 from traitlets import Bool, Float, Integer, Unicode, Enum, default
 
@@ -110,6 +111,9 @@ class SchedulerSpawner(Spawner):
         pending = self._pending = PendingLaunch(task_id=task_id, role=role, request=request, build=build)
         try:
             await framework.launch(pending, self.connect_timeout)
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"cannot subscribe to the master at {self.master} within {self.connect_timeout:.0f} s: "
+                               "check c.SchedulerSpawner.master and that the master runs") from None
         except asyncio.CancelledError:
             raise RuntimeError(f"the launch of {task_id} was cancelled before an offer could hold it"
                                + (f" (last offer: {pending.last_shortfall})" if pending.last_shortfall else ""))
@@ -164,7 +168,7 @@ class SchedulerSpawner(Spawner):
             return 1
         try:
             state = await framework.reconcile(task.task_id, self.reconcile_timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, grpc.aio.AioRpcError):
             self.log.warning("cannot reach the master to check %s; assuming %s's server still runs",
                              task.task_id, self.user.name)
             return None
@@ -188,6 +192,9 @@ class SchedulerSpawner(Spawner):
             self.log.error("%s's server (task %s) did not end within %.0f s of the kill; "
                            "check the task with `schedctl tasks`", self.user.name, task_id, self.stop_timeout)
             return
+        except grpc.aio.AioRpcError as e:
+            raise RuntimeError(f"could not kill {self.user.name}'s server (task {task_id}): the master at "
+                               f"{self.master} answered {e.code().name}: {e.details()}") from None
         if task is not None:
             self.log.info("stopped %s's server: task %s is %s", self.user.name, task_id, state_name(task.state))
 
