@@ -88,7 +88,14 @@ class HubFramework:
         try:
             await self.connected(timeout)
             await self._sync_roles(revive=[pending.role])
-            return await pending.launched
+            # An agent whose offer did not fit is filtered for decline_seconds; what changes
+            # meanwhile (a quota raised, a task ended) may make it fit, so the role is revived
+            # while the launch waits.
+            while not pending.launched.done():
+                await asyncio.wait({pending.launched}, timeout=max(2 * self.settings.decline_seconds, 1.0))
+                if not pending.launched.done() and self._subscribed.is_set():
+                    await self._revive_quietly(pending.role)
+            return pending.launched.result()
         except BaseException:
             if self._pending.get(pending.task_id) is pending:
                 del self._pending[pending.task_id]
@@ -379,6 +386,12 @@ class HubFramework:
                 self._sent_roles = (roles, suppressed)
             if revive:
                 await self._call("Revive", scheduler_pb2.ReviveRequest(roles=list(revive)))
+
+    async def _revive_quietly(self, role):
+        try:
+            await self._call("Revive", scheduler_pb2.ReviveRequest(roles=[role]))
+        except grpc.aio.AioRpcError as e:
+            self.log.warning("reviving offers for %s failed (tried again shortly): %s", role, e.details())
 
     async def _sync_roles_quietly(self):
         try:
