@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(gcc libc6-dev etcd-server runc crun umoci skopeo busybox-static python3-grpcio python3-protobuf
-  protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev pkg-config prometheus)
+  protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev pkg-config prometheus
+  jupyterhub jupyter-notebook)
 
 install_packages() {
   local missing=()
