@@ -105,6 +105,7 @@ public sealed partial class JobsEngine
             return false;
         }
         i.State = InstanceStates.Killing;
+        i.KillSentAt = null; // stamped by the next tick
         actions.Kills.Add((i.TaskId, i.AgentId, spec.Task.KillGrace));
         return true;
     }

@@ -8,6 +8,7 @@ namespace Scheduler.Jobs.Engine;
 /// dependencies and deadlines.</summary>
 public sealed partial class JobsEngine
 {
+    private static readonly TimeSpan KillRetry = TimeSpan.FromSeconds(3);
     private readonly List<(string TaskId, string AgentId, TimeSpan Grace)> _pendingKills = [];
 
     /// <summary>Advances every job to the current time.</summary>
@@ -28,6 +29,20 @@ public sealed partial class JobsEngine
                     i.State = InstanceStates.Pending;
                     i.NotBefore = null;
                     changed = true;
+                }
+                // A kill can be lost (the master failed over, the agent was away): send it again
+                // until the task's end is reported.
+                foreach (var i in job.Instances.Where(i => i.State == InstanceStates.Killing && i.TaskId is not null))
+                {
+                    if (i.KillSentAt is null)
+                    {
+                        i.KillSentAt = now;
+                    }
+                    else if (now - i.KillSentAt > spec.Task.KillGrace + KillRetry)
+                    {
+                        i.KillSentAt = now;
+                        actions.Kills.Add((i.TaskId!, i.AgentId, spec.Task.KillGrace));
+                    }
                 }
                 if (job.Stopped)
                 {

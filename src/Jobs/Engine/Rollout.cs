@@ -34,6 +34,11 @@ internal static class Rollout
                 var to = job.LastGoodVersion;
                 engine.Revert(job, to);
                 engine.Event(job, $"rollout failed ({why}); reverting to version {to} as version {job.Version}");
+                // Instances still on the good version run the same file: they are kept as they are.
+                foreach (var i in active.Where(i => i.Version == to))
+                {
+                    i.Version = job.Version;
+                }
                 foreach (var i in fresh.Where(i => !InstanceStates.HasTask(i.State)))
                 {
                     i.Version = job.Version;

@@ -110,6 +110,9 @@ public sealed class InstanceRecord
     /// <summary>A kill was sent; what to do when the task ends ("replace", "remove", "stop", "idle").</summary>
     public string? AfterKill { get; set; }
 
+    /// <summary>When the last kill of the current task was sent (kills are sent again until the task ends).</summary>
+    public DateTimeOffset? KillSentAt { get; set; }
+
     /// <summary>Idle stop: when the probe first reported idle time.</summary>
     public double IdleSeconds { get; set; }
 }
