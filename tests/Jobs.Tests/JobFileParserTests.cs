@@ -140,3 +140,19 @@ public class JobFileParserTests
         Assert.Equal(seconds, d.TotalSeconds, 6);
     }
 }
+
+public class SampleJobFileTests
+{
+    [Theory]
+    [InlineData("web.yaml")]
+    [InlineData("nightly-extract.yaml")]
+    [InlineData("nightly-transform.yaml")]
+    [InlineData("nightly-load.yaml")]
+    [InlineData("notebooks.yaml")]
+    public void The_samples_parse(string file)
+    {
+        var path = Path.Combine(Scheduler.Integration.Tests.Schedctl.RepoRoot, "samples", "jobs", file);
+        var spec = JobFileParser.Parse(File.ReadAllText(path), file);
+        Assert.False(string.IsNullOrEmpty(spec.Name));
+    }
+}

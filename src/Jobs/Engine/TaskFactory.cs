@@ -62,7 +62,8 @@ internal static class TaskFactory
         return b;
     }
 
-    /// <summary>Gives the task its host and picked ports as <c>HOST</c>, <c>PORT0</c>, <c>PORT1</c>, …</summary>
+    /// <summary>Gives the task its host and picked ports as <c>HOST</c>, <c>PORT0</c>, <c>PORT1</c>, …;
+    /// a command health check sees the task's environment too (so it can reach <c>$PORT0</c>).</summary>
     public static void AddPlacementEnv(TaskInfo task, Offer offer)
     {
         var env = task.Command?.Env;
@@ -80,6 +81,13 @@ internal static class TaskFactory
                 {
                     env[$"PORT{n++}"] = p.ToString(CultureInfo.InvariantCulture);
                 }
+            }
+        }
+        if (task.HealthCheck?.Command is { } check)
+        {
+            foreach (var (k, v) in env)
+            {
+                check.Env.TryAdd(k, v);
             }
         }
     }
