@@ -70,7 +70,7 @@ internal static class JobTables
         var versions = Output.NewTable("VERSION", "SUBMITTED", "FIRST LINES");
         foreach (var v in job.Versions)
         {
-            var head = string.Join(" | ", v.JobFile.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(3));
+            var head = string.Join(" | ", v.JobFile.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith('#')).Take(3));
             versions.AddRow(JobCommands.Count2(v.Version), v.Submitted, Output.Escape(head));
         }
         c.Render(versions, job.Versions.Count, "versions");

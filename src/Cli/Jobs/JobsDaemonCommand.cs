@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging;
 using Scheduler.Cli.Commands;
 using Scheduler.Jobs;
 
@@ -34,7 +35,13 @@ public static class JobsDaemonCommand
         Daemons.DaemonPreflight.WorkDir(workDir, "jobs framework");
         Daemons.DaemonPreflight.Listen(listen, "--listen");
         using var stop = DaemonCommands.WatchParentProcess(parse, ct);
-        using var loggers = Daemons.DaemonLogging.CreateFactory(parse.GetValue(Verbose));
+        var verbose = parse.GetValue(Verbose);
+        using var loggers = LoggerFactory.Create(b =>
+        {
+            Daemons.DaemonLogging.Configure(b, verbose);
+            // One line per Jobs API call is noise in a daemon's log; failed calls are logged by the server.
+            b.AddFilter("Microsoft.AspNetCore", verbose ? LogLevel.Information : LogLevel.Warning);
+        });
         var options = new JobsHostOptions
         {
             Masters = [.. masters],

@@ -54,8 +54,7 @@ public sealed class JobsService : Sched.V1.Jobs.JobsBase
     {
         var actions = new EngineActions();
         var result = await Call(() => operation(actions));
-        // The change is saved; the kills are sent now (and again by reconciliation if this fails).
-        actions.WantsOffers = true;
+        // The change is saved; the kills are sent now (and again by the engine's tick if this fails).
         await _framework.ApplyAsync(_client(), actions, cancellationToken);
         return result;
     }

@@ -15,5 +15,11 @@ public sealed class EngineActions
     public HashSet<string> Hold { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Some instance waits for an offer.</summary>
-    public bool WantsOffers { get; set; }
+    public bool WantsOffers => WantedRoles.Count > 0;
+
+    /// <summary>The roles of the jobs with an instance waiting for an offer (the others are suppressed).</summary>
+    public HashSet<string> WantedRoles { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Whether <see cref="WantedRoles"/> was computed by this step (else the roles stay as they are).</summary>
+    public bool RolesKnown { get; set; }
 }

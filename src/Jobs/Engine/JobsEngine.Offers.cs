@@ -63,7 +63,7 @@ public sealed partial class JobsEngine
             {
                 _store.Save(_state);
             }
-            actions.WantsOffers = _state.Jobs.Values.Any(j => !j.Stopped && j.Instances.Any(i => i.State == InstanceStates.Pending));
+            WantedRoles(actions);
         }
         return actions;
     }

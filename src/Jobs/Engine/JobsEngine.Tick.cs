@@ -55,13 +55,23 @@ public sealed partial class JobsEngine
                     _ => CronStep(job, spec, now, actions),
                 };
             }
-            actions.WantsOffers = _state.Jobs.Values.Any(j => !j.Stopped && j.Instances.Any(i => i.State == InstanceStates.Pending));
+            WantedRoles(actions);
             if (changed)
             {
                 _store.Save(_state);
             }
         }
         return actions;
+    }
+
+    /// <summary>Fills in the roles that have instances waiting for offers.</summary>
+    private void WantedRoles(EngineActions actions)
+    {
+        actions.RolesKnown = true;
+        foreach (var job in _state.Jobs.Values.Where(j => !j.Stopped && j.Instances.Any(i => i.State == InstanceStates.Pending)))
+        {
+            actions.WantedRoles.Add(_specs[job.Name].Role);
+        }
     }
 
     internal void Event(JobRecord job, string message) => AddEvent(job, message);

@@ -22,8 +22,8 @@ public sealed class JobsFramework : IScheduler
     private readonly ILogger _logger;
     private readonly Dictionary<string, (Offer Offer, DateTimeOffset Since)> _held = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _io = new(1, 1);
+    private readonly HashSet<string> _suppressed = new(StringComparer.Ordinal);
     private SchedulerClient? _client;
-    private bool _suppressed;
     private DateTimeOffset _lastProbe;
 
     public JobsFramework(JobsEngine engine, FrameworkInfo framework, TimeProvider time, ILogger logger)
@@ -50,7 +50,7 @@ public sealed class JobsFramework : IScheduler
             await client.ReconcileAsync(live, cancellationToken);
         }
         await client.ReconcileAsync(null, cancellationToken);
-        _suppressed = false;
+        _suppressed.Clear();
         await client.ReviveAsync(cancellationToken: cancellationToken);
     }
 
@@ -136,15 +136,23 @@ public sealed class JobsFramework : IScheduler
             {
                 await client.KillAsync(taskId, agentId, grace, cancellationToken);
             }
-            if (actions.WantsOffers && _suppressed)
+            if (!actions.RolesKnown)
             {
-                _suppressed = false;
-                await client.ReviveAsync(cancellationToken: cancellationToken);
+                return;
             }
-            else if (!actions.WantsOffers && !_suppressed && _held.Count == 0)
+            // Roles with nothing to place are suppressed, so the allocator offers the agents to
+            // the roles that wait (a declined agent would otherwise go back to the same role).
+            var revive = actions.WantedRoles.Where(_suppressed.Contains).ToList();
+            if (revive.Count > 0)
             {
-                _suppressed = true;
-                await client.SuppressAsync(cancellationToken: cancellationToken);
+                _suppressed.ExceptWith(revive);
+                await client.ReviveAsync(revive, cancellationToken);
+            }
+            var suppress = _framework.Roles.Where(r => !actions.WantedRoles.Contains(r) && !_suppressed.Contains(r)).ToList();
+            if (suppress.Count > 0 && _held.Count == 0)
+            {
+                _suppressed.UnionWith(suppress);
+                await client.SuppressAsync(suppress, cancellationToken);
             }
         }
         finally
@@ -164,9 +172,7 @@ public sealed class JobsFramework : IScheduler
         {
             _framework.Roles.Add(role);
         }
-        await client.UpdateFrameworkAsync(_framework, cancellationToken: cancellationToken);
-        _suppressed = false;
-        await client.ReviveAsync(cancellationToken: cancellationToken);
+        await client.UpdateFrameworkAsync(_framework, _suppressed, cancellationToken);
     }
 
     private async Task ProbeIdleAsync(SchedulerClient client, CancellationToken cancellationToken)
