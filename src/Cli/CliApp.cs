@@ -83,6 +83,8 @@ public static class CliApp
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(LogsCommand.Create());
         root.Subcommands.Add(KillCommand.Create());
+        root.Subcommands.Add(Jobs.JobCommands.Create());
+        root.Subcommands.Add(Jobs.JobsDaemonCommand.Create());
         return root;
     }
 

@@ -118,3 +118,18 @@ public static class GrpcMethod
             context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
     }
 }
+
+/// <summary>Typed methods of <c>sched.v1.Jobs</c> (served by the jobs framework).</summary>
+public static class JobsMethods
+{
+    public static readonly ServiceDescriptor Service = global::Sched.V1.Jobs.Descriptor;
+
+    public static readonly Method<SubmitJobRequest, SubmitJobResponse> SubmitJob = GrpcMethod.Of<SubmitJobRequest, SubmitJobResponse>(Service, "SubmitJob");
+    public static readonly Method<PlanJobRequest, PlanJobResponse> PlanJob = GrpcMethod.Of<PlanJobRequest, PlanJobResponse>(Service, "PlanJob");
+    public static readonly Method<GetJobRequest, GetJobResponse> GetJob = GrpcMethod.Of<GetJobRequest, GetJobResponse>(Service, "GetJob");
+    public static readonly Method<ListJobsRequest, ListJobsResponse> ListJobs = GrpcMethod.Of<ListJobsRequest, ListJobsResponse>(Service, "ListJobs");
+    public static readonly Method<ScaleJobRequest, ScaleJobResponse> ScaleJob = GrpcMethod.Of<ScaleJobRequest, ScaleJobResponse>(Service, "ScaleJob");
+    public static readonly Method<StopJobRequest, StopJobResponse> StopJob = GrpcMethod.Of<StopJobRequest, StopJobResponse>(Service, "StopJob");
+    public static readonly Method<RestartJobRequest, RestartJobResponse> RestartJob = GrpcMethod.Of<RestartJobRequest, RestartJobResponse>(Service, "RestartJob");
+    public static readonly Method<StartInstanceRequest, StartInstanceResponse> StartInstance = GrpcMethod.Of<StartInstanceRequest, StartInstanceResponse>(Service, "StartInstance");
+}

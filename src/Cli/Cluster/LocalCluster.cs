@@ -29,6 +29,9 @@ public sealed class LocalClusterOptions
     /// <summary>Called with (process name, line) for each output line of every daemon.</summary>
     public Action<string, string>? OnLine { get; init; }
 
+    /// <summary>Also run the jobs framework (<c>schedctl jobs run</c>) against the masters.</summary>
+    public bool Jobs { get; init; }
+
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
 
@@ -44,6 +47,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<DaemonProcess> _agents = [];
     private readonly bool _ownsWorkDir;
     private readonly List<DaemonProcess> _etcd = [];
+    private DaemonProcess? _jobs;
     private int _stopped;
 
     private LocalCluster(string workDir, bool ownsWorkDir)
@@ -60,8 +64,11 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public string MasterList => string.Join(",", MasterAddresses);
 
+    /// <summary>The Jobs API address when the jobs framework runs, else null.</summary>
+    public string? JobsAddress { get; private set; }
+
     /// <summary>The last output lines of every daemon (for failure reports).</summary>
-    public string RecentOutput() => string.Join(Environment.NewLine, _masters.Concat(_agents)
+    public string RecentOutput() => string.Join(Environment.NewLine, _masters.Concat(_agents).Concat(_jobs is null ? [] : [_jobs])
         .Where(d => d.RecentOutput.Length > 0)
         .Select(d => $"--- {d.Name} (last lines) ---{Environment.NewLine}{d.RecentOutput}"));
 
@@ -129,6 +136,12 @@ public sealed class LocalCluster : IAsyncDisposable
             var address = await agent.WaitForAsync(agent.Listening, "'agent listening on'", o.StartTimeout, ct);
             var id = await agent.WaitForAsync(agent.Registered, "'agent registered as'", o.StartTimeout, ct);
             AgentInfo.Add((id, address));
+        }
+        if (o.Jobs)
+        {
+            _jobs = DaemonProcess.Start("jobs", ["jobs", "run", "--master", MasterList, "--work-dir", Path.Combine(WorkDir, "jobs"), "--listen", "127.0.0.1:0", "--watch-parent", parent],
+                Path.Combine(WorkDir, "jobs.log"), o.OnLine);
+            JobsAddress = await _jobs.WaitForAsync(_jobs.Listening, "'Jobs API listening on'", o.StartTimeout, ct);
         }
     }
 
@@ -225,6 +238,10 @@ public sealed class LocalCluster : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
         {
             return;
+        }
+        if (_jobs is not null)
+        {
+            await _jobs.DisposeAsync();
         }
         await Task.WhenAll(_agents.Select((a, i) => AgentTeardown.StopAsync(a, AgentWorkDir(i), TimeSpan.FromSeconds(5))));
         await Task.WhenAll(_masters.Select(m => m.DisposeAsync().AsTask()));

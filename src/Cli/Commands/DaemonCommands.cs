@@ -49,7 +49,7 @@ public static class DaemonCommands
     /// <summary>Exit when this process id is gone (used by <c>dev up</c>, the demo and tests so that
     /// a killed parent leaves no daemons behind).</summary>
     private static readonly Option<bool> Verbose = new("--verbose") { Description = "Log more (debug), with the stack of every error." };
-    private static readonly Option<int?> WatchParent = new("--watch-parent") { Hidden = true };
+    internal static readonly Option<int?> WatchParent = new("--watch-parent") { Hidden = true };
 
     public static Command CreateMaster()
     {
@@ -288,7 +288,7 @@ public static class DaemonCommands
     }
 
     /// <summary>A token cancelled by <paramref name="ct"/> or when the <c>--watch-parent</c> process exits.</summary>
-    private static CancellationTokenSource WatchParentProcess(ParseResult parse, CancellationToken ct)
+    internal static CancellationTokenSource WatchParentProcess(ParseResult parse, CancellationToken ct)
     {
         var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (parse.GetValue(WatchParent) is not { } pid)

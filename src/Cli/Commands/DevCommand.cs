@@ -12,10 +12,12 @@ public static class DevCommand
     private static readonly Option<string?> WorkDir = new("--work-dir") { Description = "Work directory (default: a temp directory removed on exit)." };
     private static readonly Option<string?> Resources = new("--resources") { Description = "Each agent's resources (default cpus:4;mem:4096;disk:8192;ports:[31000-31999])." };
 
+    private static readonly Option<bool> NoJobs = new("--no-jobs") { Description = "Do not start the jobs framework ('schedctl job …')." };
+
     public static Command Create()
     {
-        var up = new Command("up", "Start a local master and agents; stay up until Ctrl-C.");
-        foreach (var o in new Option[] { Agents, Masters, Port, WorkDir, Resources })
+        var up = new Command("up", "Start a local master, agents and the jobs framework; stay up until Ctrl-C.");
+        foreach (var o in new Option[] { Agents, Masters, Port, WorkDir, Resources, NoJobs })
         {
             up.Options.Add(o);
         }
@@ -43,12 +45,17 @@ public static class DevCommand
             WorkDir = parse.GetValue(WorkDir),
             AgentResources = parse.GetValue(Resources) ?? new LocalClusterOptions().AgentResources,
             OnLine = (name, line) => Console.Out.WriteLine($"[{name}] {line}"),
+            Jobs = !parse.GetValue(NoJobs),
         };
         var output = parse.InvocationConfiguration.Output;
         await using var cluster = await LocalCluster.StartAsync(options, ct);
         await output.WriteLineAsync();
         await output.WriteLineAsync($"cluster up: master(s) {cluster.MasterList}, {cluster.AgentInfo.Count} agent(s), work dir {cluster.WorkDir}");
         await output.WriteLineAsync($"try:  schedctl agents    schedctl run -- echo hello    (export SCHED_MASTER={cluster.MasterList} if not on the default port)");
+        if (cluster.JobsAddress is { } jobs)
+        {
+            await output.WriteLineAsync($"jobs API: {jobs}   try:  schedctl job run samples/jobs/web.yaml    schedctl job list");
+        }
         await output.WriteLineAsync("Ctrl-C stops everything.");
         var error = parse.InvocationConfiguration.Error;
         try

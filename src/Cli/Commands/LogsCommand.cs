@@ -25,10 +25,13 @@ public static class LogsCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(ClusterCommands.Context c)
+    private static Task<int> RunAsync(ClusterCommands.Context c) =>
+        PrintAsync(c, c.Parse.GetValue(TaskId)!, c.Parse.GetValue(Framework), c.Parse.GetValue(Stderr), c.Parse.GetValue(Follow));
+
+    /// <summary>Prints a task's stdout or stderr (following it until it ends with <paramref name="follow"/>).</summary>
+    internal static async Task<int> PrintAsync(ClusterCommands.Context c, string taskId, string? frameworkId, bool stderr, bool follow)
     {
-        var taskId = c.Parse.GetValue(TaskId)!;
-        var task = await FindTaskAsync(c.Connection, taskId, c.Parse.GetValue(Framework), c.Cancellation);
+        var task = await FindTaskAsync(c.Connection, taskId, frameworkId, c.Cancellation);
         var agents = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
         var agent = agents.Agents.FirstOrDefault(a => a.Info.Id == task.AgentId)
             ?? throw new CliException($"task {taskId} ran on agent {task.AgentId}, which the master no longer knows; its sandbox is out of reach");
@@ -36,7 +39,7 @@ public static class LogsCommand
         {
             throw new CliException($"agent {agent.Info.Id} ({agent.Info.Address}) of task {taskId} is {agent.Status}; cannot read its sandbox");
         }
-        var path = SandboxFiles.PathOf(task.FrameworkId, task.TaskId, c.Parse.GetValue(Stderr) ? "stderr" : "stdout");
+        var path = SandboxFiles.PathOf(task.FrameworkId, task.TaskId, stderr ? "stderr" : "stdout");
         using var files = new SandboxFiles(agent.Info.Address);
         using var stdout = Console.OpenStandardOutput();
         Stream destination = c.Json
@@ -45,7 +48,7 @@ public static class LogsCommand
         try
         {
             long offset = 0;
-            if (c.Parse.GetValue(Follow) && !task.State.IsTerminal())
+            if (follow && !task.State.IsTerminal())
             {
                 // Follow until the task ends, then print what it wrote last: the agent reports the
                 // end only after the task's process has exited, so its output is complete by then.

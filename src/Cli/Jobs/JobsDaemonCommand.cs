@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Scheduler.Cli.Commands;
+using Scheduler.Jobs;
+
+namespace Scheduler.Cli.Jobs;
+
+/// <summary><c>schedctl jobs run --master M --work-dir DIR [--listen HOST:PORT]</c>: the jobs framework as a daemon.</summary>
+public static class JobsDaemonCommand
+{
+    private static readonly Option<string> Masters = new("--master") { Description = "Master address(es), host:port[,…]; default $SCHED_MASTER, else 127.0.0.1:5050." };
+    private static readonly Option<string> WorkDir = new("--work-dir") { Description = "Directory for the jobs state file.", Required = true };
+    private static readonly Option<string> Listen = new("--listen") { Description = "host:port the Jobs API serves on (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
+    private static readonly Option<string?> Advertise = new("--advertise") { Description = "host:port clients use to reach the Jobs API (default: the bound address)." };
+    private static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Debug logging." };
+
+    public static Command Create()
+    {
+        var jobs = new Command("jobs", "The jobs framework (declarative services, batch and cron).");
+        var run = new Command("run", "Run the jobs framework: subscribes to the masters and serves the Jobs API ('schedctl job …').");
+        foreach (var o in new Option[] { Masters, WorkDir, Listen, Advertise, Verbose, DaemonCommands.WatchParent })
+        {
+            run.Options.Add(o);
+        }
+        run.SetAction(RunAsync);
+        jobs.Subcommands.Add(run);
+        return jobs;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        var masters = parse.GetValue(Masters) is { Length: > 0 } m ? Addresses.ParseList(m, "--master") : GlobalOptions.Masters(parse);
+        var listen = Addresses.Validate(parse.GetValue(Listen)!, "--listen", allowPortZero: true);
+        var workDir = parse.GetValue(WorkDir)!;
+        Daemons.DaemonPreflight.WorkDir(workDir, "jobs framework");
+        Daemons.DaemonPreflight.Listen(listen, "--listen");
+        using var stop = DaemonCommands.WatchParentProcess(parse, ct);
+        var verbose = parse.GetValue(Verbose);
+        using var loggers = LoggerFactory.Create(b =>
+        {
+            Daemons.DaemonLogging.Configure(b, verbose);
+            // One line per Jobs API call is noise in a daemon's log; failed calls are logged by the server.
+            b.AddFilter("Microsoft.AspNetCore", verbose ? LogLevel.Information : LogLevel.Warning);
+        });
+        var options = new JobsHostOptions
+        {
+            Masters = [.. masters],
+            WorkDir = workDir,
+            Listen = System.Net.IPEndPoint.Parse(listen),
+            Advertise = parse.GetValue(Advertise),
+        };
+        await using var host = await JobsHost.StartAsync(options, loggers, cancellationToken: stop.Token);
+        try
+        {
+            await host.Completion.WaitAsync(stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        return 0;
+    }
+}

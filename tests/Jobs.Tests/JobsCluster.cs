@@ -1,0 +1,89 @@
+using System.Globalization;
+using Grpc.Net.Client;
+using Sched.V1;
+using Scheduler.Cli.Cluster;
+using Scheduler.Integration.Tests;
+using Scheduler.Protocol;
+
+namespace Scheduler.Jobs.Tests;
+
+/// <summary>
+/// A real master, agents (process executor) and the jobs framework as a real
+/// <c>schedctl jobs run</c> process, on loopback. The jobs process can be SIGKILLed and started
+/// again on the same work dir; disposal stops everything the fixture started.
+/// </summary>
+public class JobsCluster : ClusterFixture
+{
+    private int _jobsStarts;
+
+    public DaemonProcess? JobsProcess { get; private set; }
+
+    public string JobsAddress { get; private set; } = "";
+
+    public string JobsWorkDir => Path.Combine(WorkDir, "jobs");
+
+    public Sched.V1.Jobs.JobsClient Jobs { get; private set; } = null!;
+
+    private GrpcChannel? _channel;
+
+    public async Task StartJobsAsync()
+    {
+        var log = Path.Combine(LogDir, $"jobs-{Interlocked.Increment(ref _jobsStarts)}.log");
+        List<string> args = ["jobs", "run", "--master", MasterAddress, "--work-dir", JobsWorkDir, "--listen", "127.0.0.1:0",
+            "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)];
+        JobsProcess = DaemonProcess.Start("jobs", args, log, command: Schedctl.Command);
+        JobsAddress = await JobsProcess.WaitForAsync(JobsProcess.Listening, "the Jobs API address", StartTimeout, CancellationToken.None);
+        _channel?.Dispose();
+        _channel = GrpcChannels.ForAddress(JobsAddress);
+        Jobs = new Sched.V1.Jobs.JobsClient(_channel);
+    }
+
+    public async Task KillJobsAsync()
+    {
+        JobsProcess!.Kill();
+        await JobsProcess.Exited.WaitAsync(TimeSpan.FromSeconds(10));
+        await JobsProcess.DisposeAsync();
+        JobsProcess = null;
+    }
+
+    public async Task<JobInfo> JobAsync(string name) => (await Jobs.GetJobAsync(new GetJobRequest { Name = name, History = true })).Job;
+
+    /// <summary>Awaits a condition on a job's state (polled through GetJob), with a timeout that reports the last state seen.</summary>
+    public async Task<JobInfo> UntilAsync(string name, Func<JobInfo, bool> condition, TimeSpan timeout, string what)
+    {
+        JobInfo? last = null;
+        await Poll.UntilAsync(async () => condition(last = await JobAsync(name)), timeout, () => $"{what}; job {name} last seen: {last}", TimeSpan.FromMilliseconds(100));
+        return last!;
+    }
+
+    public async Task<IReadOnlyList<TaskRecord>> LiveTasksAsync(string prefix)
+    {
+        using var channel = GrpcChannels.ForAddress(MasterAddress);
+        var tasks = await new Operator.OperatorClient(channel).GetTasksAsync(new GetTasksRequest());
+        return tasks.Tasks.Where(t => t.TaskId.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+    }
+
+    public new async ValueTask DisposeAsync()
+    {
+        if (JobsProcess is not null)
+        {
+            await JobsProcess.DisposeAsync();
+        }
+        _channel?.Dispose();
+        await base.DisposeAsync();
+    }
+}
+
+/// <summary>A master, two agents on racks r1 and r2, and the jobs framework, shared by a class.</summary>
+public sealed class TwoRackCluster : JobsCluster, IAsyncLifetime
+{
+    public async Task InitializeAsync()
+    {
+        await StartMasterAsync();
+        await StartAgentAsync(AgentResources, "--attributes", "rack:r1");
+        await StartAgentAsync(AgentResources, "--attributes", "rack:r2");
+        await StartJobsAsync();
+    }
+
+    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
+}
