@@ -1,3 +1,4 @@
+using Scheduler.Channels;
 using System.Net;
 using System.Text.Json;
 using Sched.V1;

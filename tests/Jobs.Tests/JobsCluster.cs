@@ -1,3 +1,4 @@
+using Scheduler.Channels;
 using System.Globalization;
 using Grpc.Net.Client;
 using Sched.V1;
