@@ -246,7 +246,7 @@ public sealed partial class AgentCore
             status.Healthy = h;
         }
         Updates.Enqueue(frameworkId, status);
-        if (StatusUpdateQueue.IsTerminal(state))
+        if (Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(state))
         {
             _log.LogInformation("task {Task} of framework {Framework} is {State}: {Message}", taskId, frameworkId, state, message);
         }

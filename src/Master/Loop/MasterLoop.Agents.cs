@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Protocol.Tasks;
 using Scheduler.Allocation;
 using Scheduler.Master.Registry;
 using Scheduler.Master.State;
@@ -216,7 +217,7 @@ public sealed partial class MasterLoop
                     });
                     continue;
                 }
-                if (authoritative && !IsTerminal(reportedTask.State))
+                if (authoritative && !TaskLifecycle.IsTerminal(reportedTask.State))
                 {
                     KillUnknownTask(agent, fwId, reportedTask.TaskId, "belongs to a framework the master does not know");
                     continue;
@@ -233,7 +234,7 @@ public sealed partial class MasterLoop
                 : (reportedTask.Info?.Resources ?? reportedTask.Resources).Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
             var task = ReportedEntry(reportedTask, fw, agent, role);
             fw.Tasks.TryGetValue(task.TaskId, out var known);
-            if (authoritative && !IsTerminal(task.State) && (known is null || known.AgentId != agent.Id))
+            if (authoritative && !TaskLifecycle.IsTerminal(task.State) && (known is null || known.AgentId != agent.Id))
             {
                 KillUnknownTask(agent, fwId, task.TaskId, known is null ? "the master does not know as live" : $"the master has on agent {known.AgentId}");
                 continue;
@@ -243,7 +244,7 @@ public sealed partial class MasterLoop
                 fw.Tasks.Remove(known.TaskId);
                 RemoveFromAgent(known);
             }
-            if (IsTerminal(task.State))
+            if (TaskLifecycle.IsTerminal(task.State))
             {
                 // The agent still holds an unacknowledged terminal update; it will re-send it.
                 AddCompleted(fw, task);

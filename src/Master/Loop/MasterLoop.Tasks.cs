@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Protocol.Tasks;
 using Scheduler.Master.State;
 using Scheduler.Master.Telemetry;
 using TaskStatus = Sched.V1.TaskStatus;
@@ -39,7 +40,7 @@ public sealed partial class MasterLoop
         {
             task.State = status.State;
             task.SetStatus(status);
-            if (IsTerminal(status.State))
+            if (TaskLifecycle.IsTerminal(status.State))
             {
                 fw.Tasks.Remove(task.TaskId);
                 RemoveFromAgent(task);

@@ -385,7 +385,4 @@ public sealed partial class MasterLoop
             sub.Send(e);
         }
     }
-
-    internal static bool IsTerminal(TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskKilled
-        or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped or TaskState.TaskGone or TaskState.TaskGoneByOperator;
 }
