@@ -44,6 +44,9 @@ public sealed class DirectAgent
 
     public List<FrameworkInfo> Frameworks { get; } = [];
 
+    /// <summary>The latest state this agent reported per task (key: framework, task).</summary>
+    public Dictionary<(string Framework, string Task), TaskState> LastSent { get; } = [];
+
     /// <summary>Whether the current stream is open (the master has not closed it).</summary>
     public bool Connected => Session is { Outbox.IsClosed: false };
 
@@ -100,6 +103,7 @@ public sealed class DirectAgent
             Uuid = Guid.NewGuid().ToString("D"),
             Timestamp = _master.Time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0,
         };
+        LastSent[(frameworkId, taskId)] = state;
         if (Tasks.TryGetValue((frameworkId, taskId), out var task))
         {
             task.State = state;
