@@ -16,6 +16,24 @@ public sealed partial class MasterLoop
     /// <summary>Starts tracking a new AgentLink.Connect stream.</summary>
     public AgentLinkSession OpenAgentLink() => new(Interlocked.Increment(ref _nextSessionId));
 
+    /// <summary>The heartbeat interval agents are told now (any thread); see <see cref="AgentLiveness.HeartbeatInterval"/>.</summary>
+    public TimeSpan CurrentHeartbeatInterval => _liveness.HeartbeatInterval;
+
+    /// <summary>
+    /// Entry point for every message read from an AgentLink stream (any thread). Liveness is
+    /// recorded and heartbeats of a registered stream are answered here, off the loop
+    /// (<see cref="AgentLiveness"/>); everything else is queued to the loop in arrival order.
+    /// </summary>
+    public void Receive(AgentLinkSession session, AgentMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(message);
+        if (!_liveness.Heard(session, message))
+        {
+            Post(l => l.OnAgentMessage(session, message));
+        }
+    }
+
     /// <summary>One message from an agent's stream.</summary>
     public void OnAgentMessage(AgentLinkSession session, AgentMessage message)
     {
@@ -33,12 +51,11 @@ public sealed partial class MasterLoop
             session.Outbox.Close(new RpcException(new Status(StatusCode.FailedPrecondition, "send `register` first on a new AgentLink stream")));
             return;
         }
-        agent.LastSeen = Now;
         switch (message.MessageCase)
         {
             case AgentMessage.MessageOneofCase.Heartbeat:
-                agent.LastHeartbeatTime = NowSeconds;
-                session.Outbox.Send(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = message.Heartbeat.Sequence } });
+                // Sent before the stream's registration was handled (later ones are answered off the loop).
+                _liveness.Ping(session, message.Heartbeat.Sequence);
                 break;
             case AgentMessage.MessageOneofCase.StatusUpdates:
                 foreach (var update in message.StatusUpdates.Updates)
@@ -103,7 +120,6 @@ public sealed partial class MasterLoop
             session.Outbox.Close(MasterErrors.FailedPrecondition($"agent {id} was marked gone; start the agent afresh with an empty work dir"));
             return;
         }
-        var now = Now;
         var isNew = id.Length == 0;
         if (isNew)
         {
@@ -131,10 +147,8 @@ public sealed partial class MasterLoop
         var previousTasks = agent.Tasks.ToList();
         agent.Link = session;
         session.AgentId = id;
-        agent.LastSeen = now;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
-        UpdateHeartbeatInterval();
-        WatchTimeout(agent);
+        _liveness.Registered(agent, _agents.Count);
         agent.UnreachableSince = null;
         _expectedAgents.Remove(id);
 
@@ -166,7 +180,7 @@ public sealed partial class MasterLoop
             Registered = new MasterMessage.Types.Registered
             {
                 AgentId = id,
-                HeartbeatIntervalSeconds = CurrentHeartbeatInterval.TotalSeconds,
+                HeartbeatIntervalSeconds = _liveness.HeartbeatInterval.TotalSeconds,
                 Master = Self,
                 CheckpointedResources = { agent.Checkpointed },
             },
@@ -295,6 +309,17 @@ public sealed partial class MasterLoop
         {
             Kill = new MasterMessage.Types.KillTask { FrameworkId = frameworkId, TaskId = taskId, Reason = TaskStatus.Types.Reason.TaskUnknown },
         });
+    }
+
+    /// <summary>Marks unreachable every active agent silent for longer than the agent timeout.</summary>
+    private void CheckAgentTimeouts(DateTimeOffset now)
+    {
+        var silent = _liveness.Silent(now, agent => agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining && agent.InAllocator
+            && _agents.TryGetValue(agent.Id, out var current) && current == agent);
+        foreach (var (agent, why) in silent)
+        {
+            MarkUnreachable(agent, why);
+        }
     }
 
     private void MarkUnreachable(AgentEntry agent, string why)

@@ -318,7 +318,7 @@ public sealed partial class MasterLoop
             Info = agent.Info,
             Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && agent.Tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
             RegisteredTime = agent.RegisteredTime,
-            LastHeartbeatTime = agent.LastHeartbeatTime,
+            LastHeartbeatTime = agent.LastHeartbeat is { UtcTicks: > 0 } beat ? beat.ToUnixTimeMilliseconds() / 1000.0 : 0,
             RunningTasks = (uint)agent.Tasks.Count(t => t.State == TaskState.TaskRunning),
             Usage = agent.Usage,
         };
