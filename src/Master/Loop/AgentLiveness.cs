@@ -16,10 +16,11 @@ namespace Scheduler.Master.Loop;
 /// O(due agents · log n), not O(agents).
 /// </summary>
 /// <remarks>
-/// Thread-safety: <see cref="Heard"/>, <see cref="Ping"/> and <see cref="HeartbeatInterval"/> may be
-/// called from any thread; everything else only on the loop.
+/// Thread-safety: <see cref="Ping"/> and <see cref="HeartbeatInterval"/> may be called from any
+/// thread (the stream readers answer heartbeats through <see cref="MasterLoop.Receive"/>);
+/// everything else only on the loop.
 /// </remarks>
-public sealed class AgentLiveness(MasterOptions options, TimeProvider time)
+public sealed class AgentLiveness(MasterOptions options)
 {
     private readonly PriorityQueue<AgentEntry, DateTimeOffset> _deadlines = new();
     private long _heartbeatIntervalTicks;
@@ -42,23 +43,6 @@ public sealed class AgentLiveness(MasterOptions options, TimeProvider time)
     /// <summary>Silence after which an agent is unreachable: the configured timeout, grown with
     /// <see cref="HeartbeatInterval"/> by the same factor.</summary>
     public TimeSpan AgentTimeout => options.AgentTimeout * (HeartbeatInterval / options.HeartbeatInterval);
-
-    /// <summary>
-    /// A message arrived on <paramref name="session"/> (any thread): stamps it, and answers a
-    /// heartbeat of a registered stream at once. Returns true when the message was a heartbeat
-    /// answered here; anything else goes to the loop in arrival order.
-    /// </summary>
-    public bool Heard(AgentLinkSession session, AgentMessage message)
-    {
-        var heartbeat = message.MessageCase == AgentMessage.MessageOneofCase.Heartbeat;
-        session.Heard(time.GetUtcNow(), heartbeat);
-        if (!heartbeat || session.AgentId is null)
-        {
-            return false;
-        }
-        Ping(session, message.Heartbeat.Sequence);
-        return true;
-    }
 
     /// <summary>Answers a heartbeat (any thread). The outbox is a multi-writer channel; a closed session drops the ping.</summary>
     public void Ping(AgentLinkSession session, ulong sequence) => session.Outbox.Send(new MasterMessage

@@ -254,10 +254,14 @@ public sealed partial class MasterLoop
         return (offers, problem);
     }
 
-    /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to send.</summary>
+    /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to
+    /// send. The info (the parsed request, the loop's own) and the entry share its resources as
+    /// pooled objects carrying the allocation role (see MasterLoop.TaskMemory.cs).</summary>
     private TaskInfo Track(FrameworkEntry fw, AgentEntry agent, TaskInfo task, string role)
     {
-        var entry = NewLaunchedEntry(task, fw, agent, role);
+        task.AgentId = agent.Id; // equal (checked), now the agent's own string
+        // role is the offer's, which is the allocator's one string per role.
+        var entry = TaskEntry.Launched(task, fw.Id, agent.Id, role, _sharedResources.InternAll(task.Resources, role), TaskState.TaskStaging);
         fw.Tasks[entry.TaskId] = entry;
         agent.Tasks.Add(entry);
         if (_operatorSubscribers.Count > 0)

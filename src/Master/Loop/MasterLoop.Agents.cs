@@ -28,10 +28,14 @@ public sealed partial class MasterLoop
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(message);
-        if (!_liveness.Heard(session, message))
+        var heartbeat = message.MessageCase == AgentMessage.MessageOneofCase.Heartbeat;
+        session.Heard(Now, heartbeat);
+        if (heartbeat && session.AgentId is not null)
         {
-            Post(l => l.OnAgentMessage(session, message));
+            _liveness.Ping(session, message.Heartbeat.Sequence);
+            return;
         }
+        Post(l => l.OnAgentMessage(session, message));
     }
 
     /// <summary>One message from an agent's stream.</summary>

@@ -57,7 +57,7 @@ public sealed partial class MasterLoop
         _logger = logger;
         _metrics = metrics;
         _leaderHint = leaderHint;
-        _liveness = new AgentLiveness(options, time);
+        _liveness = new AgentLiveness(options);
         _offerPrefix = self.Id.Length >= 8 ? self.Id[..8] + "-" + self.Term : self.Id;
     }
 
