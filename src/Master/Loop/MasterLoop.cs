@@ -32,8 +32,7 @@ public sealed partial class MasterLoop
     private readonly HashSet<string> _removedFrameworks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _goneAgents = new(StringComparer.Ordinal);
     private readonly OfferBook _offers = new();
-    private readonly Dictionary<string, QuotaInfo> _quotas = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, double> _weights = new(StringComparer.Ordinal);
+    private readonly QuotaBook _quotaBook = new();
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
     private readonly HashSet<string> _expectedAgents = new(StringComparer.Ordinal);
     private readonly string _offerPrefix;
