@@ -63,15 +63,16 @@ public sealed class DirectMaster : IAsyncDisposable
     internal List<DirectAgent> Agents { get; } = [];
 
     /// <summary>
-    /// Moves the clock by <paramref name="by"/> in steps of at most a heartbeat interval; at each
-    /// step timers fire as they fall due, every connected agent that is not
-    /// <see cref="DirectAgent.Silent"/> heartbeats, and the loop handles what that queued.
+    /// Moves the clock by <paramref name="by"/> in steps of at most a heartbeat interval while
+    /// some agent heartbeats; at each step timers fire as they fall due, every connected agent
+    /// that is not <see cref="DirectAgent.Silent"/> heartbeats, and the loop handles what that queued.
     /// </summary>
     public async Task AdvanceAsync(TimeSpan by)
     {
-        var step = Options.HeartbeatInterval;
         while (by > TimeSpan.Zero)
         {
+            // With nobody to heartbeat, one jump: a tick sees the new time all at once.
+            var step = Agents.Any(a => a.Connected && !a.Silent) ? Options.HeartbeatInterval : by;
             var next = by < step ? by : step;
             Time.Advance(next);
             by -= next;
