@@ -247,7 +247,7 @@ public sealed partial class AgentCore
             status.Healthy = h;
         }
         Updates.Enqueue(frameworkId, status);
-        if (StatusUpdateQueue.IsTerminal(state))
+        if (Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(state))
         {
             AgentLog.TaskEnded(_log, taskId, frameworkId, state, message);
         }

@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Protocol.Tasks;
 using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.FrameworkSdk;
@@ -12,9 +13,7 @@ public static class TaskStates
     /// UNREACHABLE and UNKNOWN are not terminal: the task may come back.
     /// </summary>
     /// <param name="state">A task state.</param>
-    public static bool IsTerminal(this TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed
-        or TaskState.TaskKilled or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped
-        or TaskState.TaskGone or TaskState.TaskGoneByOperator;
+    public static bool IsTerminal(this TaskState state) => TaskLifecycle.IsTerminal(state);
 
     /// <summary>Whether the task is (or may still be) active: STAGING, STARTING, RUNNING, KILLING.</summary>
     /// <param name="state">A task state.</param>

@@ -100,7 +100,7 @@ public sealed class AgentHarness : IAsyncDisposable
         => WaitForAsync(taskId, s => s.State == state, timeout);
 
     public Task<TaskStatus> WaitTerminalAsync(string taskId, TimeSpan? timeout = null)
-        => WaitForAsync(taskId, s => StatusUpdates.StatusUpdateQueue.IsTerminal(s.State), timeout);
+        => WaitForAsync(taskId, s => Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(s.State), timeout);
 
     /// <summary>Runs a helper program (umoci, skopeo, mkfs…) to completion; fails the test with its stderr when it fails.</summary>
     public static void Run(string program, params string[] args)

@@ -84,7 +84,7 @@ public class ProcessExecutorTests
         // Tries to start 200 sleepers; forks beyond the limit fail and the task reports how many ran.
         h.Launch(AgentHarness.ShellTask("bomb", "n=0; for i in $(seq 200); do sleep 30 & n=$((n+1)); done 2>/dev/null; ls /proc | grep -c . >/dev/null; cat /sys/fs/cgroup/pids/$(cut -d: -f3 < /proc/self/cgroup | head -1)/pids.current 2>/dev/null; kill $(jobs -p) 2>/dev/null; exit 0"));
         var end = await h.WaitTerminalAsync("bomb", TimeSpan.FromSeconds(60));
-        Assert.True(StatusUpdates.StatusUpdateQueue.IsTerminal(end.State));
+        Assert.True(Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(end.State));
         var stderr = await File.ReadAllTextAsync(Path.Combine(h.WorkDir, "sandboxes", "fw1", "bomb", "stderr"));
         var stdout = await File.ReadAllTextAsync(Path.Combine(h.WorkDir, "sandboxes", "fw1", "bomb", "stdout"));
         Assert.True(stderr.Contains("fork", StringComparison.OrdinalIgnoreCase) || stderr.Contains("Resource temporarily unavailable") || end.State == TaskState.TaskFailed,

@@ -94,7 +94,7 @@ public sealed class StatusUpdateQueue
                 return false;
             }
             var acked = stream.Pending.Dequeue();
-            if (stream.Pending.Count == 0 && IsTerminal(acked.Status.State))
+            if (stream.Pending.Count == 0 && Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(acked.Status.State))
             {
                 File.Delete(stream.Path);
                 _tasks.Remove((frameworkId, taskId));
@@ -206,9 +206,6 @@ public sealed class StatusUpdateQueue
         }
     }
 
-    public static bool IsTerminal(TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskKilled
-        or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped or TaskState.TaskGone or TaskState.TaskGoneByOperator;
-
     private void Load()
     {
         foreach (var path in Directory.EnumerateFiles(_dir, "*.log"))
@@ -238,7 +235,7 @@ public sealed class StatusUpdateQueue
                 File.Delete(path);
                 continue;
             }
-            if (stream.Pending.Count == 0 && stream.Latest is not null && IsTerminal(stream.Latest.State))
+            if (stream.Pending.Count == 0 && stream.Latest is not null && Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(stream.Latest.State))
             {
                 File.Delete(path);
                 continue;

@@ -6,7 +6,14 @@ using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Loop;
 
-/// <summary>Accept: offer validation, operations in order (see MasterLoop.Operations), task validation, launch, leftovers.</summary>
+/// <summary>
+/// What happens on Accept, start to end: the offers are checked (<see cref="CheckOffers"/>), the
+/// operations are planned in order against what the offers hold (<see cref="Plan"/>: each task by
+/// <see cref="LaunchChecks"/>, each RESERVE/UNRESERVE/CREATE/DESTROY by
+/// <see cref="ResourceOperations"/>; both are pure and never call back), and only then is the
+/// plan committed: conversions applied, tasks tracked and launched on the agent, refusals answered,
+/// leftovers returned to the allocator with the call's filter.
+/// </summary>
 public sealed partial class MasterLoop
 {
     /// <summary>
@@ -120,54 +127,83 @@ public sealed partial class MasterLoop
         return durable;
     }
 
-    /// <summary>Checks one task of a LAUNCH against what is left of the offers; on success takes
-    /// its resources out of <paramref name="remaining"/>.</summary>
-    private static TaskStep PlanTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall, Dictionary<string, ResourceBag> remaining)
+    /// <summary>
+    /// Validates every operation in order against <paramref name="remaining"/> (updated as it goes)
+    /// without changing master state. Throws INVALID_ARGUMENT naming the first bad operation.
+    /// </summary>
+    private static List<TaskStep> Plan(FrameworkEntry fw, AgentEntry agent, IList<Operation> operations, Dictionary<string, ResourceBag> remaining)
     {
-        var (problem, reason) = CheckTask(fw, task, agentId, inCall);
-        string? role = null;
-        if (problem is null)
+        var steps = new List<TaskStep>();
+        var inCall = new HashSet<string>(StringComparer.Ordinal);
+        // Volumes of this call: created (id → role) and used by tasks planned so far (id → task).
+        var created = new HashSet<(string Role, string Id)>();
+        var usedByPlanned = new Dictionary<(string Role, string Id), string>();
+        for (var i = 0; i < operations.Count; i++)
         {
-            var wanted = task.Resources.Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0);
-            var candidates = wanted is not null ? remaining.Where(p => p.Key == wanted) : remaining;
-            string? shortfall = wanted is not null && !remaining.ContainsKey(wanted)
-                ? $"the task's resources name allocation_role '{wanted}' but the offers are for {string.Join(", ", remaining.Keys)}"
-                : null;
-            foreach (var (r, bag) in candidates)
+            var op = operations[i];
+            if (op.OperationCase == Operation.OperationOneofCase.Launch)
             {
-                shortfall = bag.FindShortfall(task.Resources);
-                if (shortfall is null)
+                foreach (var task in op.Launch.Tasks)
                 {
-                    role = r;
-                    break;
+                    var step = LaunchChecks.PlanTask(fw, task, agent.Id, inCall, remaining);
+                    steps.Add(step);
+                    if (step.Problem is null)
+                    {
+                        foreach (var v in task.Resources.Where(r => r.Disk?.Persistence is { Id.Length: > 0 }))
+                        {
+                            usedByPlanned[(v.Reservation?.Role ?? "", v.Disk.Persistence.Id)] = task.TaskId;
+                        }
+                    }
                 }
+                continue;
             }
-            if (role is null)
+            var label = $"operation #{i} ({op.OperationCase.ToString().ToUpperInvariant()})";
+            IList<Resource> resources = op.OperationCase switch
             {
-                problem = $"task '{task.TaskId}' needs more than the accepted offers hold ({shortfall}); ask for at most what the offers contain, minus earlier tasks and operations of this call";
-                reason = TaskStatus.Types.Reason.ResourcesExceeded;
+                Operation.OperationOneofCase.Reserve => [.. op.Reserve.Resources.Select(ResourceOperations.WithDynamicDefault)],
+                Operation.OperationOneofCase.Unreserve => op.Unreserve.Resources,
+                Operation.OperationOneofCase.Create => op.Create.Volumes,
+                _ => op.Destroy.Volumes,
+            };
+            if (resources.Count == 0)
+            {
+                throw MasterErrors.InvalidArgument($"{label} lists no resources; give the resources to {op.OperationCase.ToString().ToLowerInvariant()}");
+            }
+            if (ResourceChecks.Validate(resources) is { } bad)
+            {
+                throw MasterErrors.InvalidArgument($"{label}: {bad}");
+            }
+            var byRole = new Dictionary<string, (List<Resource> From, List<Resource> To)>(StringComparer.Ordinal);
+            foreach (var r in resources)
+            {
+                var role = ResourceOperations.OperationRole(r, remaining, label);
+                var (from, to) = op.OperationCase switch
+                {
+                    Operation.OperationOneofCase.Reserve => ResourceOperations.PlanReserve(fw, r, role, label),
+                    Operation.OperationOneofCase.Unreserve => ResourceOperations.PlanUnreserve(r, label),
+                    Operation.OperationOneofCase.Create => ResourceOperations.PlanCreate(fw, agent, r, created, label),
+                    _ => ResourceOperations.PlanDestroy(agent, r, usedByPlanned, created, label),
+                };
+                if (remaining[role].FindShortfall([from]) is { } shortfall)
+                {
+                    throw MasterErrors.InvalidArgument($"{label}: {ResourceOperations.Describe(from)} is not in the accepted offers ({shortfall}); "
+                        + "operate only on resources the offers hold, minus earlier operations and tasks of this call");
+                }
+                remaining[role].Subtract([from]);
+                remaining[role].Add([to]);
+                if (!byRole.TryGetValue(role, out var lists))
+                {
+                    byRole[role] = lists = ([], []);
+                }
+                lists.From.Add(from);
+                lists.To.Add(to);
+            }
+            foreach (var (role, (from, to)) in byRole)
+            {
+                steps.Add(new TaskStep(null, null, null, TaskStatus.Types.Reason.Unspecified) { Conversion = new Conversion(role, from, to, ResourceOperations.AgentOperation(op.OperationCase, from, to)) });
             }
         }
-        inCall.Add(task.TaskId);
-        if (problem is not null)
-        {
-            return new TaskStep(task, null, problem, reason);
-        }
-        remaining[role!].Subtract(task.Resources);
-        return new TaskStep(task, role, null, TaskStatus.Types.Reason.Unspecified);
-    }
-
-    /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to send.</summary>
-    private TaskInfo Track(FrameworkEntry fw, AgentEntry agent, TaskInfo task, string role)
-    {
-        var entry = NewLaunchedEntry(task, fw, agent, role);
-        fw.Tasks[entry.TaskId] = entry;
-        agent.Tasks.Add(entry);
-        if (_operatorSubscribers.Count > 0)
-        {
-            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = entry.ToRecord() } });
-        }
-        return task;
+        return steps;
     }
 
     /// <summary>Looks up the offers of an Accept; returns the usable ones and, if any is not
@@ -218,37 +254,21 @@ public sealed partial class MasterLoop
         return (offers, problem);
     }
 
-    /// <summary>Checks one task before resources; null when fine.</summary>
-    private static (string? Problem, TaskStatus.Types.Reason Reason) CheckTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall)
+    /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to
+    /// send. The info (the parsed request, the loop's own) and the entry share its resources as
+    /// pooled objects carrying the allocation role (see MasterLoop.TaskMemory.cs).</summary>
+    private TaskInfo Track(FrameworkEntry fw, AgentEntry agent, TaskInfo task, string role)
     {
-        var invalid = TaskStatus.Types.Reason.TaskInvalid;
-        if (string.IsNullOrWhiteSpace(task.TaskId))
+        task.AgentId = agent.Id; // equal (checked), now the agent's own string
+        // role is the offer's, which is the allocator's one string per role.
+        var entry = TaskEntry.Launched(task, fw.Id, agent.Id, role, _sharedResources.InternAll(task.Resources, role), TaskState.TaskStaging);
+        fw.Tasks[entry.TaskId] = entry;
+        agent.Tasks.Add(entry);
+        if (_operatorSubscribers.Count > 0)
         {
-            return ("task_id is required: give every task an id unique within the framework", invalid);
+            Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = entry.ToRecord() } });
         }
-        if (fw.Tasks.ContainsKey(task.TaskId) || inCall.Contains(task.TaskId))
-        {
-            return ($"task id '{task.TaskId}' is already used by a live task of this framework; choose a unique task id", TaskStatus.Types.Reason.DuplicateTaskId);
-        }
-        if (task.AgentId != agentId)
-        {
-            return ($"task '{task.TaskId}' has agent_id '{task.AgentId}' but the offers are on agent {agentId}; set agent_id to the offers' agent", invalid);
-        }
-        var isMock = task.Container?.Type == ContainerInfo.Types.Type.Mock;
-        var isOci = task.Container?.Type == ContainerInfo.Types.Type.Oci && !string.IsNullOrEmpty(task.Container.Oci?.Image);
-        if (!isMock && !isOci && string.IsNullOrWhiteSpace(task.Command?.Value))
-        {
-            return ($"task '{task.TaskId}' has no command: set command.value (or use container.type MOCK)", invalid);
-        }
-        if (task.Resources.Count == 0)
-        {
-            return ($"task '{task.TaskId}' has no resources: give at least cpus or mem from the offers", invalid);
-        }
-        if (ResourceChecks.Validate(task.Resources) is { } bad)
-        {
-            return ($"task '{task.TaskId}': {bad}", invalid);
-        }
-        return (null, TaskStatus.Types.Reason.Unspecified);
+        return task;
     }
 
     /// <summary>Answers a task that will not be launched with a master-generated terminal update.</summary>

@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Protocol.Tasks;
 using Scheduler.Allocation;
 using Scheduler.Master.Registry;
 using Scheduler.Master.State;
@@ -14,6 +15,28 @@ public sealed partial class MasterLoop
 {
     /// <summary>Starts tracking a new AgentLink.Connect stream.</summary>
     public AgentLinkSession OpenAgentLink() => new(Interlocked.Increment(ref _nextSessionId));
+
+    /// <summary>The heartbeat interval agents are told now (any thread); see <see cref="AgentLiveness.HeartbeatInterval"/>.</summary>
+    public TimeSpan CurrentHeartbeatInterval => _liveness.HeartbeatInterval;
+
+    /// <summary>
+    /// Entry point for every message read from an AgentLink stream (any thread). Liveness is
+    /// recorded and heartbeats of a registered stream are answered here, off the loop
+    /// (<see cref="AgentLiveness"/>); everything else is queued to the loop in arrival order.
+    /// </summary>
+    public void Receive(AgentLinkSession session, AgentMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(message);
+        var heartbeat = message.MessageCase == AgentMessage.MessageOneofCase.Heartbeat;
+        session.Heard(Now, heartbeat);
+        if (heartbeat && session.AgentId is not null)
+        {
+            _liveness.Ping(session, message.Heartbeat.Sequence);
+            return;
+        }
+        Post(l => l.OnAgentMessage(session, message));
+    }
 
     /// <summary>One message from an agent's stream.</summary>
     public void OnAgentMessage(AgentLinkSession session, AgentMessage message)
@@ -32,12 +55,11 @@ public sealed partial class MasterLoop
             session.Outbox.Close(new RpcException(new Status(StatusCode.FailedPrecondition, "send `register` first on a new AgentLink stream")));
             return;
         }
-        agent.LastSeen = Now;
         switch (message.MessageCase)
         {
             case AgentMessage.MessageOneofCase.Heartbeat:
-                agent.LastHeartbeatTime = NowSeconds;
-                session.Outbox.Send(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = message.Heartbeat.Sequence } });
+                // Sent before the stream's registration was handled (later ones are answered off the loop).
+                _liveness.Ping(session, message.Heartbeat.Sequence);
                 break;
             case AgentMessage.MessageOneofCase.StatusUpdates:
                 foreach (var update in message.StatusUpdates.Updates)
@@ -102,7 +124,6 @@ public sealed partial class MasterLoop
             session.Outbox.Close(MasterErrors.FailedPrecondition($"agent {id} was marked gone; start the agent afresh with an empty work dir"));
             return;
         }
-        var now = Now;
         var isNew = id.Length == 0;
         if (isNew)
         {
@@ -130,10 +151,8 @@ public sealed partial class MasterLoop
         var previousTasks = agent.Tasks.ToList();
         agent.Link = session;
         session.AgentId = id;
-        agent.LastSeen = now;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
-        UpdateHeartbeatInterval();
-        WatchTimeout(agent);
+        _liveness.Registered(agent, _agents.Count);
         agent.UnreachableSince = null;
         _expectedAgents.Remove(id);
 
@@ -165,7 +184,7 @@ public sealed partial class MasterLoop
             Registered = new MasterMessage.Types.Registered
             {
                 AgentId = id,
-                HeartbeatIntervalSeconds = CurrentHeartbeatInterval.TotalSeconds,
+                HeartbeatIntervalSeconds = _liveness.HeartbeatInterval.TotalSeconds,
                 Master = Self,
                 CheckpointedResources = { agent.Checkpointed },
             },
@@ -216,7 +235,7 @@ public sealed partial class MasterLoop
                     });
                     continue;
                 }
-                if (authoritative && !IsTerminal(reportedTask.State))
+                if (authoritative && !TaskLifecycle.IsTerminal(reportedTask.State))
                 {
                     KillUnknownTask(agent, fwId, reportedTask.TaskId, "belongs to a framework the master does not know");
                     continue;
@@ -233,7 +252,7 @@ public sealed partial class MasterLoop
                 : (reportedTask.Info?.Resources ?? reportedTask.Resources).Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
             var task = ReportedEntry(reportedTask, fw, agent, role);
             fw.Tasks.TryGetValue(task.TaskId, out var known);
-            if (authoritative && !IsTerminal(task.State) && (known is null || known.AgentId != agent.Id))
+            if (authoritative && !TaskLifecycle.IsTerminal(task.State) && (known is null || known.AgentId != agent.Id))
             {
                 KillUnknownTask(agent, fwId, task.TaskId, known is null ? "the master does not know as live" : $"the master has on agent {known.AgentId}");
                 continue;
@@ -243,7 +262,7 @@ public sealed partial class MasterLoop
                 fw.Tasks.Remove(known.TaskId);
                 RemoveFromAgent(known);
             }
-            if (IsTerminal(task.State))
+            if (TaskLifecycle.IsTerminal(task.State))
             {
                 // The agent still holds an unacknowledged terminal update; it will re-send it.
                 AddCompleted(fw, task);
@@ -294,6 +313,17 @@ public sealed partial class MasterLoop
         {
             Kill = new MasterMessage.Types.KillTask { FrameworkId = frameworkId, TaskId = taskId, Reason = TaskStatus.Types.Reason.TaskUnknown },
         });
+    }
+
+    /// <summary>Marks unreachable every active agent silent for longer than the agent timeout.</summary>
+    private void CheckAgentTimeouts(DateTimeOffset now)
+    {
+        var silent = _liveness.Silent(now, agent => agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining && agent.InAllocator
+            && _agents.TryGetValue(agent.Id, out var current) && current == agent);
+        foreach (var (agent, why) in silent)
+        {
+            MarkUnreachable(agent, why);
+        }
     }
 
     private void MarkUnreachable(AgentEntry agent, string why)

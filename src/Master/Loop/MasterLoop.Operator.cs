@@ -70,7 +70,7 @@ public sealed partial class MasterLoop
             {
                 Name = role.Role,
                 Weight = role.Weight,
-                Quota = role.Quota ?? _quotas.GetValueOrDefault(role.Role),
+                Quota = role.Quota ?? _quotaBook.Quota(role.Role),
                 DominantShare = role.DominantShare,
                 RunningTasks = running.GetValueOrDefault(role.Role),
             };
@@ -89,7 +89,7 @@ public sealed partial class MasterLoop
     public GetQuotaResponse GetQuota()
     {
         var response = new GetQuotaResponse();
-        response.Quotas.AddRange(_quotas.Values.OrderBy(q => q.Role, StringComparer.Ordinal));
+        response.Quotas.AddRange(_quotaBook.Quotas);
         return response;
     }
 
@@ -102,28 +102,9 @@ public sealed partial class MasterLoop
         }
         foreach (var q in request.Quotas)
         {
-            if (RoleName.Validate(q.Role) is { } bad)
+            if (QuotaBook.Problem(q) is { } bad)
             {
-                throw MasterErrors.InvalidArgument($"quota role: {bad}");
-            }
-            foreach (var r in q.Guarantees.Concat(q.Limits))
-            {
-                if (r.ValueCase != Resource.ValueOneofCase.Scalar)
-                {
-                    throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': resource '{r.Name}' is not a scalar; quotas take cpus, mem, disk, gpus");
-                }
-            }
-            if (ResourceChecks.Validate(q.Guarantees.Concat(q.Limits)) is { } badResource)
-            {
-                throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': {badResource}");
-            }
-            foreach (var g in q.Guarantees)
-            {
-                var limit = q.Limits.FirstOrDefault(l => l.Name == g.Name);
-                if (limit is not null && limit.Scalar < g.Scalar)
-                {
-                    throw MasterErrors.InvalidArgument($"quota of role '{q.Role}': guarantee of {g.Name} ({g.Scalar}) exceeds its limit ({limit.Scalar})");
-                }
+                throw MasterErrors.InvalidArgument(bad);
             }
             // The allocator's own rules (which resources can have a quota) are checked here too,
             // before anything changes: a refused request must leave no part of itself applied.
@@ -135,17 +116,12 @@ public sealed partial class MasterLoop
         if (!request.Force)
         {
             RefuseLimitsBelowHeld(request.Quotas);
-            var merged = new Dictionary<string, QuotaInfo>(_quotas, StringComparer.Ordinal);
-            foreach (var q in request.Quotas)
-            {
-                merged[q.Role] = q;
-            }
             var cluster = new ResourceBag();
             foreach (var agent in _agents.Values.Where(a => a.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining))
             {
                 cluster.Add(agent.TotalResources);
             }
-            var shortfall = cluster.FindShortfall(merged.Values.SelectMany(q => q.Guarantees).Select(r => new Resource { Name = r.Name, Scalar = r.Scalar }));
+            var shortfall = cluster.FindShortfall(_quotaBook.GuaranteesWith(request.Quotas));
             if (shortfall is not null)
             {
                 throw MasterErrors.FailedPrecondition($"the sum of quota guarantees exceeds the cluster's resources ({shortfall.Replace("offered", "in the cluster", StringComparison.Ordinal)}); lower the guarantees or pass force");
@@ -154,16 +130,7 @@ public sealed partial class MasterLoop
         var writes = new List<RegistryWrite>();
         foreach (var q in request.Quotas)
         {
-            if (q.Guarantees.Count == 0 && q.Limits.Count == 0)
-            {
-                _quotas.Remove(q.Role);
-                writes.Add(RegistryWrite.Delete(RegistryRecords.QuotaKey(q.Role)));
-            }
-            else
-            {
-                _quotas[q.Role] = q.Clone();
-                writes.Add(RegistryWrite.Put(RegistryRecords.QuotaKey(q.Role), q));
-            }
+            writes.Add(_quotaBook.Set(q));
             _allocator.UpdateQuota(q);
         }
         EnforceQuotaLimits(request.Quotas);
@@ -188,12 +155,9 @@ public sealed partial class MasterLoop
                 throw MasterErrors.InvalidArgument(badWeight);
             }
         }
-        foreach (var w in request.Weights)
-        {
-            _weights[w.Role] = w.Weight;
-        }
+        var writes = request.Weights.Select(_quotaBook.SetWeight).ToArray();
         _allocator.UpdateWeights([.. request.Weights]);
-        return _registry.Enqueue([.. request.Weights.Select(w => RegistryWrite.Put(RegistryRecords.WeightKey(w.Role), w))]);
+        return _registry.Enqueue(writes);
     }
 
     public DrainAgentResponse DrainAgent(DrainAgentRequest request)
@@ -318,7 +282,7 @@ public sealed partial class MasterLoop
             Info = agent.Info,
             Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && agent.Tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
             RegisteredTime = agent.RegisteredTime,
-            LastHeartbeatTime = agent.LastHeartbeatTime,
+            LastHeartbeatTime = agent.LastHeartbeat is { UtcTicks: > 0 } beat ? beat.ToUnixTimeMilliseconds() / 1000.0 : 0,
             RunningTasks = (uint)agent.Tasks.Count(t => t.State == TaskState.TaskRunning),
             Usage = agent.Usage,
         };

@@ -66,18 +66,11 @@ public sealed partial class MasterLoop
     /// the same call took, per role with a limit; on success the task is added to it.</summary>
     private string? QuotaLimitProblem(string role, TaskInfo task, Dictionary<string, Dictionary<string, double>> launched)
     {
-        if (_quotas.Count == 0)
+        if (_quotaBook.IsEmpty)
         {
             return null;
         }
-        var limited = new List<QuotaInfo>();
-        for (var r = role; r.Length > 0; r = r.LastIndexOf('/') is var slash and > 0 ? r[..slash] : "")
-        {
-            if (_quotas.TryGetValue(r, out var q) && q.Limits.Count > 0)
-            {
-                limited.Add(q);
-            }
-        }
+        var limited = _quotaBook.LimitsOver(role);
         foreach (var q in limited)
         {
             if (!launched.TryGetValue(q.Role, out var used))

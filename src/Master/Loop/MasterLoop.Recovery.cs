@@ -60,18 +60,14 @@ public sealed partial class MasterLoop
                 Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), ToRecord(fw)));
             }
         }
-        foreach (var quota in snapshot.Quotas.Values)
+        _quotaBook.Load(snapshot);
+        foreach (var quota in _quotaBook.Quotas)
         {
-            _quotas[quota.Role] = quota;
             _allocator.UpdateQuota(quota);
         }
-        foreach (var weight in snapshot.Weights.Values)
+        if (_quotaBook.Weights is { Count: > 0 } weights)
         {
-            _weights[weight.Role] = weight.Weight;
-        }
-        if (_weights.Count > 0)
-        {
-            _allocator.UpdateWeights([.. _weights.Select(w => new WeightInfo { Role = w.Key, Weight = w.Value })]);
+            _allocator.UpdateWeights(weights);
         }
         _recoveredAgents = _expectedAgents.Count;
         Recovering = _expectedAgents.Count > 0;

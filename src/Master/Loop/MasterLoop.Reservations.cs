@@ -1,18 +1,21 @@
 using Sched.V1;
 using Scheduler.Master.Registry;
 using Scheduler.Master.State;
+using Scheduler.Master.Telemetry;
 using Scheduler.Master.Validation;
 using Scheduler.Protocol.Resources;
 
 namespace Scheduler.Master.Loop;
 
-/// <summary>Operator reservations: RESERVE/UNRESERVE of an agent's unused resources, outside any offer.</summary>
+/// <summary>Reservations and volumes on an agent: operators' RESERVE/UNRESERVE of unused
+/// resources outside any offer, and the commit of every conversion (from an Accept's operations
+/// or an operator's) to the allocator, the agent's accounting and its checkpointed resources.</summary>
 public sealed partial class MasterLoop
 {
     /// <summary>Reserves unused resources of an agent; returns the answer and the registry write to await.</summary>
     public (ReserveResourcesResponse Response, Task Durable) ReserveResources(ReserveResourcesRequest request)
     {
-        var resources = request.Resources.Select(WithDynamicDefault).ToList();
+        var resources = request.Resources.Select(ResourceOperations.WithDynamicDefault).ToList();
         var agent = ReservableAgent(request.AgentId, resources, "reserve");
         var from = new List<Resource>();
         var to = new List<Resource>();
@@ -120,5 +123,48 @@ public sealed partial class MasterLoop
         });
         var durable = PersistDurably(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
         return (answer(agent.TotalResources), durable);
+    }
+
+    /// <summary>Commits one planned conversion: allocator (allocation and total), the master's
+    /// accounting of the agent, and its checkpointed resources.</summary>
+    private void ApplyConversion(FrameworkEntry fw, AgentEntry agent, Conversion c)
+    {
+        var from = c.From.Select(r => WithRole(r, c.Role)).ToList();
+        var to = c.To.Select(r => WithRole(r, c.Role)).ToList();
+        _allocator.UpdateAllocation(fw.Id, agent.Id, from, to);
+        agent.Granted.Subtract(from);
+        agent.Granted.Add(to);
+        agent.Checkpointed = CheckpointedResources.Convert(agent.Checkpointed, c.From, c.To);
+        RecomputeTotal(agent);
+        _allocator.UpdateAgent(Spec(agent));
+        MasterLog.OperationApplied(_logger, agent.Id, c.Operation.OperationCase, fw.Id, c.Role, new ResourceBag(c.From), new ResourceBag(c.To));
+    }
+
+    private static Resource WithRole(Resource r, string role)
+    {
+        var copy = r.Clone();
+        copy.AllocationRole = role;
+        return copy;
+    }
+
+    /// <summary>Total = configured resources with the checkpointed ones applied. Checkpointed
+    /// resources that no longer fit the agent's configuration are dropped (and logged); returns
+    /// whether any was (the caller persists the agent record).</summary>
+    private bool RecomputeTotal(AgentEntry agent)
+    {
+        if (agent.Checkpointed.Count == 0)
+        {
+            // Nothing applied: the configured list itself, shared with agents of the same shape.
+            agent.TotalResources = ShareAgentInfo(agent.Info);
+            return false;
+        }
+        var total = CheckpointedResources.Apply(agent.Info.Resources, agent.Checkpointed, out var applied, out var dropped);
+        if (dropped.Count > 0)
+        {
+            MasterLog.CheckpointedResourcesDropped(_logger, agent.Id, new ResourceBag(dropped));
+            agent.Checkpointed = applied;
+        }
+        agent.TotalResources = total;
+        return dropped.Count > 0;
     }
 }

@@ -33,17 +33,6 @@ public sealed partial class MasterLoop
         return shared;
     }
 
-    /// <summary>Records <paramref name="info"/> (the parsed request object, owned by the loop once
-    /// decoded) as launched: its resources become pooled objects carrying the allocation role, so
-    /// the info sent to the agent and the entry kept share them.</summary>
-    private TaskEntry NewLaunchedEntry(TaskInfo info, FrameworkEntry fw, AgentEntry agent, string role)
-    {
-        info.AgentId = agent.Id; // equal (checked), now the agent's own string
-        // role is the offer's, which is the allocator's one string per role.
-        var resources = _sharedResources.InternAll(info.Resources, role);
-        return TaskEntry.Launched(info, fw.Id, agent.Id, role, resources, TaskState.TaskStaging);
-    }
-
     /// <summary>An entry for a task an agent reports on (re-)registration, sharing what the
     /// master already holds like a launched one.</summary>
     private TaskEntry ReportedEntry(TaskRecord reported, FrameworkEntry fw, AgentEntry agent, string role)

@@ -1,4 +1,5 @@
 using Sched.V1;
+using Scheduler.Protocol.Tasks;
 using Scheduler.Master.State;
 using Scheduler.Master.Telemetry;
 using TaskStatus = Sched.V1.TaskStatus;
@@ -39,7 +40,7 @@ public sealed partial class MasterLoop
         {
             task.State = status.State;
             task.SetStatus(status);
-            if (IsTerminal(status.State))
+            if (TaskLifecycle.IsTerminal(status.State))
             {
                 fw.Tasks.Remove(task.TaskId);
                 RemoveFromAgent(task);
@@ -144,7 +145,17 @@ public sealed partial class MasterLoop
         }
         else
         {
-            status = TaskEntry.MasterStatus(request.TaskId, request.AgentId, fw.Id, fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
+            // The reconciliation rule: never answer TASK_UNKNOWN (or TASK_LOST) for a task that may
+            // still run on an agent the master has not heard from since a failover; such a kill is
+            // answered when the agent is back (the framework kills again after reconciling).
+            var someAgentUnheard = _expectedAgents.Count > 0 || _agents.Values.Any(a => a.Status == AgentStatus.AgentUnreachable);
+            var reconciled = ReconcileOne(fw, new ReconcileRequest.Types.Task { TaskId = request.TaskId, AgentId = request.AgentId }, someAgentUnheard, now);
+            if (reconciled is null)
+            {
+                return new KillResponse();
+            }
+            status = reconciled.State != TaskState.TaskUnknown ? reconciled : TaskEntry.MasterStatus(request.TaskId, request.AgentId, fw.Id,
+                fw.PartitionAware ? TaskState.TaskUnknown : TaskState.TaskLost, TaskStatus.Types.Reason.TaskUnknown,
                 $"task '{request.TaskId}' is not known to the master; it was never launched or its agent is gone", now);
         }
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });

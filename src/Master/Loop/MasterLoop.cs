@@ -26,13 +26,13 @@ public sealed partial class MasterLoop
     private readonly ILogger _logger;
     private readonly MasterMetrics _metrics;
     private readonly Func<string?> _leaderHint;
+    private readonly AgentLiveness _liveness;
     private readonly Dictionary<string, AgentEntry> _agents = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FrameworkEntry> _frameworks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _removedFrameworks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _goneAgents = new(StringComparer.Ordinal);
     private readonly OfferBook _offers = new();
-    private readonly Dictionary<string, QuotaInfo> _quotas = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, double> _weights = new(StringComparer.Ordinal);
+    private readonly QuotaBook _quotaBook = new();
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
     private readonly HashSet<string> _expectedAgents = new(StringComparer.Ordinal);
     private readonly string _offerPrefix;
@@ -56,6 +56,7 @@ public sealed partial class MasterLoop
         _logger = logger;
         _metrics = metrics;
         _leaderHint = leaderHint;
+        _liveness = new AgentLiveness(options);
         _offerPrefix = self.Id.Length >= 8 ? self.Id[..8] + "-" + self.Term : self.Id;
     }
 
@@ -386,6 +387,28 @@ public sealed partial class MasterLoop
         }
     }
 
-    internal static bool IsTerminal(TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskKilled
-        or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped or TaskState.TaskGone or TaskState.TaskGoneByOperator;
+    /// <summary>Queues registry writes and returns a task that completes when they are durable;
+    /// a lost leadership becomes UNAVAILABLE with the leader hint, other failures UNAVAILABLE.</summary>
+    private Task PersistDurably(params RegistryWrite[] writes)
+    {
+        var write = _registry.Enqueue(writes);
+        Observe(write);
+        return WaitAsync(write);
+
+        async Task WaitAsync(Task t)
+        {
+            try
+            {
+                await t.ConfigureAwait(false);
+            }
+            catch (RegistryFencedException)
+            {
+                throw MasterErrors.NotLeader(_leaderHint());
+            }
+            catch (Exception e) when (e is not RpcException)
+            {
+                throw MasterErrors.Unavailable($"the operations were applied but could not be persisted ({e.Message}); check the registry and retry");
+            }
+        }
+    }
 }

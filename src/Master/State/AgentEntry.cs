@@ -18,14 +18,29 @@ public sealed class AgentEntry(AgentInfo info)
     /// it gave up on). Before that — after a failover — the agent's report rebuilds the record.</summary>
     public bool RegisteredThisTerm { get; set; }
 
-    /// <summary>The open link, null while unreachable.</summary>
-    public AgentLinkSession? Link { get; set; }
+    /// <summary>The open link, null while unreachable. Setting a link makes it the one whose
+    /// stamps say when the agent was last heard from, until the next link.</summary>
+    public AgentLinkSession? Link
+    {
+        get;
+        set
+        {
+            field = value;
+            if (value is not null)
+            {
+                LatestLink = value;
+            }
+        }
+    }
 
-    /// <summary>Last message handled by the loop; see <see cref="LastHeardFrom"/> for liveness.</summary>
-    public DateTimeOffset LastSeen { get; set; }
+    /// <summary>The agent's latest link, open or closed (null before it registered with this master).</summary>
+    public AgentLinkSession? LatestLink { get; private set; }
 
-    /// <summary>The later of <see cref="LastSeen"/> and the open link's last message.</summary>
-    public DateTimeOffset LastHeardFrom => Link is { } link && link.LastHeard > LastSeen ? link.LastHeard : LastSeen;
+    /// <summary>When the agent was last heard from (any message on its latest link; the master's clock).</summary>
+    public DateTimeOffset LastHeardFrom => LatestLink?.LastHeard ?? DateTimeOffset.MinValue;
+
+    /// <summary>When the agent last heartbeat on its latest link (MinValue if never).</summary>
+    public DateTimeOffset LastHeartbeat => LatestLink?.LastHeartbeat ?? DateTimeOffset.MinValue;
 
     /// <summary>Whether the agent has an entry in the master's agent-timeout heap.</summary>
     public bool InTimeoutHeap { get; set; }

@@ -58,4 +58,10 @@ public static partial class MasterLog
 
     [LoggerMessage(18, LogLevel.Warning, "Agent {AgentId} forgotten: {Why}; it registers as a new agent if it returns")]
     public static partial void AgentForgotten(ILogger logger, string agentId, string why);
+
+    [LoggerMessage(19, LogLevel.Information, "Agent {AgentId}: {Operation} by framework {FrameworkId} for role {Role}: {From} -> {To}")]
+    public static partial void OperationApplied(ILogger logger, string agentId, Sched.V1.Operation.OperationOneofCase operation, string frameworkId, string role, State.ResourceBag from, State.ResourceBag to);
+
+    [LoggerMessage(20, LogLevel.Warning, "Agent {AgentId}: its resources no longer hold the source of these reservations/volumes, which are dropped: {Dropped}")]
+    public static partial void CheckpointedResourcesDropped(ILogger logger, string agentId, State.ResourceBag dropped);
 }

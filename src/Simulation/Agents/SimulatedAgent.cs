@@ -387,7 +387,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         }
         task.State = state;
         task.Latest = status;
-        task.Terminal = IsTerminal(state);
+        task.Terminal = Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(state);
         task.Pending.Enqueue(status);
         if (task.Pending.Count == 1)
         {
@@ -524,9 +524,6 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
             }
         }
     }
-
-    private static bool IsTerminal(TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskKilled
-        or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped or TaskState.TaskGone or TaskState.TaskGoneByOperator;
 
     private static string Key(string frameworkId, string taskId) => frameworkId + "\n" + taskId;
 

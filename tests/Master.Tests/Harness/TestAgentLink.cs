@@ -137,7 +137,7 @@ public sealed class TestAgentLink : IAsyncDisposable
         {
             task.State = state;
             task.Status = status;
-            if (MasterLoopStates.IsTerminal(state))
+            if (Scheduler.Protocol.Tasks.TaskLifecycle.IsTerminal(state))
             {
                 Tasks.Remove(taskId);
             }
@@ -330,10 +330,4 @@ public sealed class TestAgentLink : IAsyncDisposable
         {
         }
     }
-}
-
-internal static class MasterLoopStates
-{
-    public static bool IsTerminal(TaskState state) => state is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskKilled
-        or TaskState.TaskError or TaskState.TaskLost or TaskState.TaskDropped or TaskState.TaskGone or TaskState.TaskGoneByOperator;
 }

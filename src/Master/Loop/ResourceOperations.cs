@@ -1,120 +1,26 @@
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.Logging;
 using Sched.V1;
-using Scheduler.Master.Registry;
 using Scheduler.Master.State;
 using Scheduler.Master.Validation;
 using Scheduler.Protocol.Resources;
-using Grpc.Core;
-using TaskStatus = Sched.V1.TaskStatus;
 
 namespace Scheduler.Master.Loop;
 
 /// <summary>
-/// Accept's resource operations (Mesos semantics): RESERVE turns offered unreserved (or
-/// ancestor-reserved) resources into a dynamic reservation for the offer's role; UNRESERVE undoes
-/// one; CREATE makes a persistent volume out of reserved disk; DESTROY turns a volume back into
-/// reserved disk. Each is checked against what is left of the offers at its place in the call, so
-/// a later operation or task of the same call can use its result. Results are converted in place
-/// in the allocator (the framework keeps them for the rest of the call, leftovers come back to the
-/// allocator), recorded on the agent's checkpointed resources, persisted, and sent to the agent.
+/// Accept's resource operations (Mesos semantics), validated one at a time (pure: no master
+/// state is changed): RESERVE turns offered unreserved (or ancestor-reserved) resources into a
+/// dynamic reservation for the offer's role; UNRESERVE undoes one; CREATE makes a persistent
+/// volume out of reserved disk; DESTROY turns a volume back into reserved disk. Each returns what
+/// the operation takes from the offers and what it gives back; <see cref="MasterLoop"/>'s plan
+/// checks that against what is left of the offers at the operation's place in the call, so a later
+/// operation or task of the same call can use its result.
 /// </summary>
-public sealed partial class MasterLoop
+internal static class ResourceOperations
 {
     private static readonly Regex VolumeId = new("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant);
 
-    /// <summary>One step of a planned Accept: a task (launched under Role, or refused with Problem)
-    /// or a resource conversion.</summary>
-    private sealed record TaskStep(TaskInfo? Task, string? Role, string? Problem, TaskStatus.Types.Reason Reason)
-    {
-        public Conversion? Conversion { get; init; }
-    }
-
-    /// <summary>A validated operation: <see cref="From"/> of the offer (allocated to
-    /// <see cref="Role"/>) becomes <see cref="To"/>; <see cref="Operation"/> is what the agent gets.</summary>
-    private sealed record Conversion(string Role, List<Resource> From, List<Resource> To, Operation Operation);
-
-    /// <summary>
-    /// Validates every operation in order against <paramref name="remaining"/> (updated as it goes)
-    /// without changing master state. Throws INVALID_ARGUMENT naming the first bad operation.
-    /// </summary>
-    private List<TaskStep> Plan(FrameworkEntry fw, AgentEntry agent, IList<Operation> operations, Dictionary<string, ResourceBag> remaining)
-    {
-        var steps = new List<TaskStep>();
-        var inCall = new HashSet<string>(StringComparer.Ordinal);
-        // Volumes of this call: created (id → role) and used by tasks planned so far (id → task).
-        var created = new HashSet<(string Role, string Id)>();
-        var usedByPlanned = new Dictionary<(string Role, string Id), string>();
-        for (var i = 0; i < operations.Count; i++)
-        {
-            var op = operations[i];
-            if (op.OperationCase == Operation.OperationOneofCase.Launch)
-            {
-                foreach (var task in op.Launch.Tasks)
-                {
-                    var step = PlanTask(fw, task, agent.Id, inCall, remaining);
-                    steps.Add(step);
-                    if (step.Problem is null)
-                    {
-                        foreach (var v in task.Resources.Where(r => r.Disk?.Persistence is { Id.Length: > 0 }))
-                        {
-                            usedByPlanned[(v.Reservation?.Role ?? "", v.Disk.Persistence.Id)] = task.TaskId;
-                        }
-                    }
-                }
-                continue;
-            }
-            var label = $"operation #{i} ({op.OperationCase.ToString().ToUpperInvariant()})";
-            IList<Resource> resources = op.OperationCase switch
-            {
-                Operation.OperationOneofCase.Reserve => [.. op.Reserve.Resources.Select(WithDynamicDefault)],
-                Operation.OperationOneofCase.Unreserve => op.Unreserve.Resources,
-                Operation.OperationOneofCase.Create => op.Create.Volumes,
-                _ => op.Destroy.Volumes,
-            };
-            if (resources.Count == 0)
-            {
-                throw MasterErrors.InvalidArgument($"{label} lists no resources; give the resources to {op.OperationCase.ToString().ToLowerInvariant()}");
-            }
-            if (ResourceChecks.Validate(resources) is { } bad)
-            {
-                throw MasterErrors.InvalidArgument($"{label}: {bad}");
-            }
-            var byRole = new Dictionary<string, (List<Resource> From, List<Resource> To)>(StringComparer.Ordinal);
-            foreach (var r in resources)
-            {
-                var role = OperationRole(r, remaining, label);
-                var (from, to) = op.OperationCase switch
-                {
-                    Operation.OperationOneofCase.Reserve => PlanReserve(fw, r, role, label),
-                    Operation.OperationOneofCase.Unreserve => PlanUnreserve(r, label),
-                    Operation.OperationOneofCase.Create => PlanCreate(fw, agent, r, created, label),
-                    _ => PlanDestroy(agent, r, usedByPlanned, created, label),
-                };
-                if (remaining[role].FindShortfall([from]) is { } shortfall)
-                {
-                    throw MasterErrors.InvalidArgument($"{label}: {Describe(from)} is not in the accepted offers ({shortfall}); "
-                        + "operate only on resources the offers hold, minus earlier operations and tasks of this call");
-                }
-                remaining[role].Subtract([from]);
-                remaining[role].Add([to]);
-                if (!byRole.TryGetValue(role, out var lists))
-                {
-                    byRole[role] = lists = ([], []);
-                }
-                lists.From.Add(from);
-                lists.To.Add(to);
-            }
-            foreach (var (role, (from, to)) in byRole)
-            {
-                steps.Add(new TaskStep(null, null, null, TaskStatus.Types.Reason.Unspecified) { Conversion = new Conversion(role, from, to, AgentOperation(op.OperationCase, from, to)) });
-            }
-        }
-        return steps;
-    }
-
     /// <summary>A reservation without a type is a dynamic one (what RESERVE makes).</summary>
-    internal static Resource WithDynamicDefault(Resource r)
+    public static Resource WithDynamicDefault(Resource r)
     {
         if (r.Reservation is not { Type: Reservation.Types.Type.Unspecified })
         {
@@ -125,7 +31,7 @@ public sealed partial class MasterLoop
         return c;
     }
 
-    private static string OperationRole(Resource r, Dictionary<string, ResourceBag> remaining, string label)
+    public static string OperationRole(Resource r, Dictionary<string, ResourceBag> remaining, string label)
     {
         if (r.AllocationRole.Length > 0)
         {
@@ -138,7 +44,7 @@ public sealed partial class MasterLoop
             : throw MasterErrors.InvalidArgument($"{label}: {Describe(r)} has no allocation_role and the offers are for several roles ({string.Join(", ", remaining.Keys)}); copy allocation_role from the offer");
     }
 
-    private static (Resource From, Resource To) PlanReserve(FrameworkEntry fw, Resource r, string role, string label)
+    public static (Resource From, Resource To) PlanReserve(FrameworkEntry fw, Resource r, string role, string label)
     {
         if (r.Reservation is null)
         {
@@ -190,7 +96,7 @@ public sealed partial class MasterLoop
         return (source, target);
     }
 
-    private static (Resource From, Resource To) PlanUnreserve(Resource r, string label)
+    public static (Resource From, Resource To) PlanUnreserve(Resource r, string label)
     {
         var from = CheckpointedResources.Plain(r);
         if (from.Reservation is null)
@@ -210,7 +116,7 @@ public sealed partial class MasterLoop
         return (from, to);
     }
 
-    private static (Resource From, Resource To) PlanCreate(FrameworkEntry fw, AgentEntry agent, Resource r, HashSet<(string, string)> created, string label)
+    public static (Resource From, Resource To) PlanCreate(FrameworkEntry fw, AgentEntry agent, Resource r, HashSet<(string, string)> created, string label)
     {
         if (r.Name != "disk" || r.ValueCase != Resource.ValueOneofCase.Scalar)
         {
@@ -252,7 +158,7 @@ public sealed partial class MasterLoop
         return (from, to);
     }
 
-    private static (Resource From, Resource To) PlanDestroy(AgentEntry agent, Resource r, Dictionary<(string, string), string> usedByPlanned, HashSet<(string, string)> created, string label)
+    public static (Resource From, Resource To) PlanDestroy(AgentEntry agent, Resource r, Dictionary<(string, string), string> usedByPlanned, HashSet<(string, string)> created, string label)
     {
         var id = r.Disk?.Persistence?.Id ?? "";
         if (id.Length == 0)
@@ -298,7 +204,7 @@ public sealed partial class MasterLoop
         return null;
     }
 
-    private static string Describe(Resource r)
+    public static string Describe(Resource r)
     {
         var text = ResourceBag.Format(r);
         var role = r.Reservation is { } res ? $"({res.Role})" : "";
@@ -308,7 +214,7 @@ public sealed partial class MasterLoop
     }
 
     /// <summary>The operation as the agent gets it: the exact resources before and after.</summary>
-    private static Operation AgentOperation(Operation.OperationOneofCase kind, List<Resource> from, List<Resource> to)
+    public static Operation AgentOperation(Operation.OperationOneofCase kind, List<Resource> from, List<Resource> to)
     {
         var op = new Operation();
         switch (kind)
@@ -327,75 +233,5 @@ public sealed partial class MasterLoop
                 break;
         }
         return op;
-    }
-
-    /// <summary>Commits one planned conversion: allocator (allocation and total), the master's
-    /// accounting of the agent, and its checkpointed resources.</summary>
-    private void ApplyConversion(FrameworkEntry fw, AgentEntry agent, Conversion c)
-    {
-        var from = c.From.Select(r => WithRole(r, c.Role)).ToList();
-        var to = c.To.Select(r => WithRole(r, c.Role)).ToList();
-        _allocator.UpdateAllocation(fw.Id, agent.Id, from, to);
-        agent.Granted.Subtract(from);
-        agent.Granted.Add(to);
-        agent.Checkpointed = CheckpointedResources.Convert(agent.Checkpointed, c.From, c.To);
-        RecomputeTotal(agent);
-        _allocator.UpdateAgent(Spec(agent));
-        _logger.LogInformation("agent {Agent}: {Operation} by framework {Framework} for role {Role}: {From} -> {To}",
-            agent.Id, c.Operation.OperationCase, fw.Id, c.Role, new ResourceBag(c.From), new ResourceBag(c.To));
-    }
-
-    private static Resource WithRole(Resource r, string role)
-    {
-        var copy = r.Clone();
-        copy.AllocationRole = role;
-        return copy;
-    }
-
-    /// <summary>Total = configured resources with the checkpointed ones applied. Checkpointed
-    /// resources that no longer fit the agent's configuration are dropped (and logged); returns
-    /// whether any was (the caller persists the agent record).</summary>
-    private bool RecomputeTotal(AgentEntry agent)
-    {
-        if (agent.Checkpointed.Count == 0)
-        {
-            // Nothing applied: the configured list itself, shared with agents of the same shape.
-            agent.TotalResources = ShareAgentInfo(agent.Info);
-            return false;
-        }
-        var total = CheckpointedResources.Apply(agent.Info.Resources, agent.Checkpointed, out var applied, out var dropped);
-        if (dropped.Count > 0)
-        {
-            _logger.LogWarning("agent {Agent}: its resources no longer hold the source of these reservations/volumes, which are dropped: {Dropped}",
-                agent.Id, new ResourceBag(dropped));
-            agent.Checkpointed = applied;
-        }
-        agent.TotalResources = total;
-        return dropped.Count > 0;
-    }
-
-    /// <summary>Queues registry writes and returns a task that completes when they are durable;
-    /// a lost leadership becomes UNAVAILABLE with the leader hint, other failures UNAVAILABLE.</summary>
-    private Task PersistDurably(params RegistryWrite[] writes)
-    {
-        var write = _registry.Enqueue(writes);
-        Observe(write);
-        return WaitAsync(write);
-
-        async Task WaitAsync(Task t)
-        {
-            try
-            {
-                await t.ConfigureAwait(false);
-            }
-            catch (RegistryFencedException)
-            {
-                throw MasterErrors.NotLeader(_leaderHint());
-            }
-            catch (Exception e) when (e is not RpcException)
-            {
-                throw MasterErrors.Unavailable($"the operations were applied but could not be persisted ({e.Message}); check the registry and retry");
-            }
-        }
     }
 }
