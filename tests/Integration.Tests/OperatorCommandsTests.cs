@@ -180,6 +180,33 @@ public sealed class OperatorCommandsTests(SharedCluster cluster) : IClassFixture
         Assert.DoesNotContain("older version", result.Stderr, StringComparison.Ordinal);
     }
 
+    /// <summary>docs/frameworks.md's flow: a framework runs tasks and tears itself down; 'tasks --all'
+    /// still lists them (the one still running as killed) and 'logs' still prints their output.</summary>
+    [Fact]
+    public async Task A_torn_down_frameworks_tasks_stay_listed_with_their_logs()
+    {
+        var name = "gone" + Guid.NewGuid().ToString("N")[..6];
+        string frameworkId;
+        await using (var fw = new TestFramework(cluster.MasterAddress, name))
+        {
+            frameworkId = await fw.SubscribedAsync();
+            await fw.LaunchAsync(new Scheduler.FrameworkSdk.TaskBuilder(name + "-done").Shell("echo output-of-" + name).Cpus(0.1).Mem(16));
+            await fw.WaitForStateAsync(name + "-done", TaskState.TaskFinished, TimeSpan.FromSeconds(60));
+            await fw.LaunchAsync(new Scheduler.FrameworkSdk.TaskBuilder(name + "-live").Shell("sleep 600").Cpus(0.1).Mem(16));
+            await fw.WaitForStateAsync(name + "-live", TaskState.TaskRunning, TimeSpan.FromSeconds(60));
+        } // disposal tears the framework down
+
+        var tasks = await Cli("tasks", "--all", "--json");
+        Assert.True(tasks.ExitCode == 0, tasks.Stderr);
+        var listed = Google.Protobuf.JsonParser.Default.Parse<GetTasksResponse>(tasks.Stdout).Tasks.Where(t => t.FrameworkId == frameworkId).ToList();
+        Assert.Equal(TaskState.TaskFinished, listed.Single(t => t.TaskId == name + "-done").State);
+        Assert.Equal(TaskState.TaskKilled, listed.Single(t => t.TaskId == name + "-live").State);
+
+        var logs = await Cli("logs", name + "-done");
+        Assert.True(logs.ExitCode == 0, logs.Stderr);
+        Assert.Equal("output-of-" + name, logs.Stdout.Trim());
+    }
+
     private async Task<AgentStatus> AgentStatusAsync(string agentId)
     {
         var agents = await Cli("agents", "--json");

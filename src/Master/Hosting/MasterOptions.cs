@@ -88,6 +88,11 @@ public sealed class MasterOptions
     /// <summary>Completed tasks kept per framework for inspection.</summary>
     public int MaxCompletedTasksPerFramework { get; set; } = 1000;
 
+    /// <summary>Removed (torn-down) frameworks whose completed tasks stay visible in
+    /// <c>GetTasks</c>/<c>GetState</c> (Mesos' max_completed_frameworks), oldest forgotten first.
+    /// Kept in memory only: a new leader starts without them.</summary>
+    public int MaxCompletedFrameworks { get; set; } = 50;
+
     /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>, HTTP/1.1); null: none.</summary>
     public string? MetricsListen { get; set; }
 
@@ -122,6 +127,7 @@ public sealed class MasterOptions
         target.AllocationInterval = AllocationInterval;
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
+        target.MaxCompletedFrameworks = MaxCompletedFrameworks;
         target.MaxMessageSize = MaxMessageSize;
         target.MaxUnreachableAgentAge = MaxUnreachableAgentAge;
         target.MaxUnreachableAgents = MaxUnreachableAgents;
@@ -239,6 +245,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.MaxCompletedTasksPerFramework < 0)
         {
             errors.Add("MaxCompletedTasksPerFramework must not be negative.");
+        }
+        if (options.MaxCompletedFrameworks < 0)
+        {
+            errors.Add("MaxCompletedFrameworks must not be negative.");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -212,10 +212,21 @@ public sealed partial class MasterLoop
         {
             SendToAgent(agentId, new MasterMessage { ShutdownFramework = new MasterMessage.Types.ShutdownFramework { FrameworkId = fw.Id, Reason = reason } });
         }
+        // The killed tasks join the completed ones, and the framework stays visible for them for a
+        // while: 'schedctl tasks --all' and 'logs' still find what a torn-down framework ran.
+        foreach (var task in fw.Tasks.Values.ToList())
+        {
+            AddCompleted(fw, task);
+        }
         fw.Tasks.Clear();
         _allocator.RemoveFramework(fw.Id);
         _frameworks.Remove(fw.Id);
         _removedFrameworks.Add(fw.Id);
+        _completedFrameworks.AddLast(fw);
+        while (_completedFrameworks.Count > _options.MaxCompletedFrameworks)
+        {
+            _completedFrameworks.RemoveFirst();
+        }
         if (fw.Subscription is { } sub)
         {
             sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });

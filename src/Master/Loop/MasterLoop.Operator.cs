@@ -16,7 +16,7 @@ public sealed partial class MasterLoop
         response.Agents.AddRange(_agents.Values.Select(AgentState));
         response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
         response.Tasks.AddRange(_frameworks.Values.SelectMany(f => f.Tasks.Values).Select(t => t.ToRecord()));
-        response.CompletedTasks.AddRange(_frameworks.Values.SelectMany(f => f.Completed).Select(t => t.ToRecord()));
+        response.CompletedTasks.AddRange(_completedFrameworks.Concat(_frameworks.Values).SelectMany(f => f.Completed).Select(t => t.ToRecord()));
         response.Roles.AddRange(GetRoles().Roles);
         return response;
     }
@@ -38,9 +38,8 @@ public sealed partial class MasterLoop
     public GetTasksResponse GetTasks(GetTasksRequest request)
     {
         var response = new GetTasksResponse();
-        var frameworks = request.FrameworkId.Length > 0
-            ? _frameworks.Values.Where(f => f.Id == request.FrameworkId)
-            : _frameworks.Values;
+        var all = request.IncludeCompleted ? _completedFrameworks.Concat(_frameworks.Values) : _frameworks.Values;
+        var frameworks = request.FrameworkId.Length > 0 ? all.Where(f => f.Id == request.FrameworkId) : all;
         foreach (var fw in frameworks)
         {
             IEnumerable<TaskEntry> tasks = fw.Tasks.Values;

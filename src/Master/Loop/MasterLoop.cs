@@ -30,6 +30,10 @@ public sealed partial class MasterLoop
     private readonly Dictionary<string, AgentEntry> _agents = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FrameworkEntry> _frameworks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _removedFrameworks = new(StringComparer.Ordinal);
+
+    /// <summary>Removed frameworks, most recent last, kept for their completed tasks
+    /// (<see cref="MasterOptions.MaxCompletedFrameworks"/>).</summary>
+    private readonly LinkedList<FrameworkEntry> _completedFrameworks = new();
     private readonly HashSet<string> _goneAgents = new(StringComparer.Ordinal);
     private readonly OfferBook _offers = new();
     private readonly QuotaBook _quotaBook = new();
