@@ -106,27 +106,10 @@ public static class CliApp
             return null;
         }
         var names = command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name).ToList();
-        var closest = names.Select(n => (Name: n, Distance: EditDistance(word, n))).OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal).FirstOrDefault();
+        var closest = Scheduler.Protocol.Text.Suggestions.Closest(word, names);
         var where = command is RootCommand ? "schedctl" : $"schedctl {CommandPath(parse).TrimEnd()}";
-        var suggestion = closest.Name is not null && closest.Distance <= Math.Max(2, word.Length / 3) ? $"did you mean '{closest.Name}'? " : "";
+        var suggestion = closest is not null ? $"did you mean '{closest}'? " : "";
         return $"unknown command '{word}' for {where}; {suggestion}the commands are: {string.Join(", ", names.Order(StringComparer.Ordinal))}";
-    }
-
-    /// <summary>Levenshtein distance (for suggestions).</summary>
-    private static int EditDistance(string a, string b)
-    {
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var current = new int[b.Length + 1];
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                current[j] = Math.Min(Math.Min(previous[j] + 1, current[j - 1] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            }
-            previous = current;
-        }
-        return previous[b.Length];
     }
 
     private static string CommandPath(ParseResult parse)

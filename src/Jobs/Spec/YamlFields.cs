@@ -213,8 +213,8 @@ internal sealed partial class YamlFields
             {
                 continue;
             }
-            var closest = _known.Distinct().OrderBy(k => EditDistance(name, k)).ThenBy(k => k, StringComparer.Ordinal).FirstOrDefault();
-            var hint = closest is not null && EditDistance(name, closest) <= Math.Max(2, name.Length / 3) ? $"did you mean '{closest}'? " : "";
+            var closest = Scheduler.Protocol.Text.Suggestions.Closest(name, _known);
+            var hint = closest is not null ? $"did you mean '{closest}'? " : "";
             Error(key, $"unknown field '{Field(name)}'; {hint}the fields of {Describe(_path)} are: {string.Join(", ", _known.Distinct().Order(StringComparer.Ordinal))}");
         }
     }
@@ -270,22 +270,6 @@ internal sealed partial class YamlFields
     };
 
     private static string Show(YamlNode node) => Kind(node);
-
-    private static int EditDistance(string a, string b)
-    {
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var current = new int[b.Length + 1];
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                current[j] = Math.Min(Math.Min(previous[j] + 1, current[j - 1] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            }
-            previous = current;
-        }
-        return previous[b.Length];
-    }
 
     [GeneratedRegex(@"^(?<part>\d+(\.\d+)?(ms|s|m|h|d))+$")]
     private static partial Regex DurationPattern();
