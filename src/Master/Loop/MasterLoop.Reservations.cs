@@ -74,6 +74,10 @@ public sealed partial class MasterLoop
             {
                 throw MasterErrors.InvalidArgument($"{label} is a persistent volume; its framework must DESTROY it first");
             }
+            if (ReservationMismatch(agent, r, label) is { } mismatch)
+            {
+                throw MasterErrors.InvalidArgument(mismatch);
+            }
             var target = r.Clone();
             target.Reservation = r.Reservation.RefinedFrom?.Clone();
             from.Add(r);
@@ -81,6 +85,30 @@ public sealed partial class MasterLoop
         }
         return ApplyOperatorConversion(agent, from, to, new Operation { Unreserve = new Operation.Types.Unreserve { Resources = { from } } }, "unreserve",
             total => new UnreserveResourcesResponse { Total = { total } });
+    }
+
+    /// <summary>Why <paramref name="r"/> names no reservation the agent holds: another principal's
+    /// or other labels on the same role (say which, so the caller can give them), or none for the
+    /// role at all. Null when the agent holds such a reservation (it may still be in use).</summary>
+    private static string? ReservationMismatch(AgentEntry agent, Resource r, string label)
+    {
+        var sameRole = agent.TotalResources
+            .Where(t => t.Name == r.Name && t.Disk is null && t.Reservation is { Type: Reservation.Types.Type.Dynamic } res && res.Role == r.Reservation.Role)
+            .ToList();
+        if (sameRole.Count == 0)
+        {
+            return $"{label}: agent {agent.Id} holds no dynamic reservation of {r.Name} for role '{r.Reservation.Role}' ('schedctl reservations' lists what it holds)";
+        }
+        if (sameRole.Any(t => t.Reservation.Equals(r.Reservation)))
+        {
+            return null;
+        }
+        var held = sameRole[0].Reservation;
+        if (held.Principal != r.Reservation.Principal)
+        {
+            return $"{label}: the reservation of {r.Name} for role '{r.Reservation.Role}' on agent {agent.Id} was made by principal '{held.Principal}', not '{r.Reservation.Principal}'; unreserve it with --principal {(held.Principal.Length == 0 ? "''" : held.Principal)}";
+        }
+        return $"{label}: the reservation of {r.Name} for role '{r.Reservation.Role}' on agent {agent.Id} has other labels or refinements; give it as 'schedctl reservations --json' (GetAgents) shows it";
     }
 
     private AgentEntry ReservableAgent(string agentId, IReadOnlyCollection<Resource> resources, string verb)
