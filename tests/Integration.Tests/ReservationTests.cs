@@ -123,7 +123,7 @@ public sealed class ReservationTests : IAsyncLifetime
 
         // The wrong principal is named as such, with the one to give (not "the resources are not unused").
         var wrongPrincipal = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "unreserve", agent.AgentId, "cpus(ops):1.5;mem(ops):256", "--principal", "mallory");
-        Assert.Equal(2, wrongPrincipal.ExitCode);
+        Assert.Equal(1, wrongPrincipal.ExitCode);
         Assert.Contains("was made by principal 'admin', not 'mallory'; unreserve it with --principal admin", wrongPrincipal.Stderr, StringComparison.Ordinal);
         var noSuchRole = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "--master", master, "unreserve", agent.AgentId, "cpus(web):1", "--principal", "admin");
         Assert.Contains("holds no dynamic reservation of cpus for role 'web'", noSuchRole.Stderr, StringComparison.Ordinal);

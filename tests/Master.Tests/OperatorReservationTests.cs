@@ -82,6 +82,7 @@ public sealed class OperatorReservationTests
         var notReserved = await Refused(OperatorMethods.UnreserveResources,
             new UnreserveResourcesRequest { AgentId = agent.AgentId, Resources = { Reserved("cpus", 1, "web", Reservation.Types.Type.Dynamic) } });
         Assert.Equal(StatusCode.FailedPrecondition, notReserved.StatusCode);
+        Assert.Contains("holds no dynamic reservation of cpus for role 'web'", notReserved.Status.Detail, StringComparison.Ordinal);
         await cluster.Master.AssertAccountingAsync();
     }
 }

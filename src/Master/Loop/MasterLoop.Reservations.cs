@@ -76,7 +76,7 @@ public sealed partial class MasterLoop
             }
             if (ReservationMismatch(agent, r, label) is { } mismatch)
             {
-                throw MasterErrors.InvalidArgument(mismatch);
+                throw MasterErrors.FailedPrecondition(mismatch);
             }
             var target = r.Clone();
             target.Reservation = r.Reservation.RefinedFrom?.Clone();
