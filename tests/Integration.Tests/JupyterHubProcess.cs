@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Scheduler.Cli.Cluster;
@@ -9,7 +8,7 @@ namespace Scheduler.Integration.Tests;
 /// A real JupyterHub (Debian's <c>/usr/bin/jupyterhub</c>) on loopback ports with the dummy
 /// authenticator and the scheduler's spawner, its database and pid files in one directory, so it
 /// can be stopped and started again on the same state. It starts configurable-http-proxy itself;
-/// a stop ends the hub (SIGTERM) and the proxy it started (by the pid file the hub writes).
+/// a stop ends the hub (SIGTERM) and anything it started that outlives it (by parentage).
 /// </summary>
 public sealed class JupyterHubProcess : IAsyncDisposable
 {
@@ -83,24 +82,27 @@ public sealed class JupyterHubProcess : IAsyncDisposable
         await _hub.WaitForAsync(running.Task, "'JupyterHub is now running'", timeout, CancellationToken.None);
     }
 
-    /// <summary>Stops the hub as an operator would (SIGTERM); the hub stops its proxy, and the
-    /// proxy is killed by its pid if it outlives the hub.</summary>
+    /// <summary>Stops the hub as an operator would (SIGTERM); the hub stops its proxy. Whatever the
+    /// hub started (the proxy, found by parentage while the hub still runs) and outlives it is
+    /// killed by its identity (pid and start time).</summary>
     public async Task StopAsync()
     {
         if (_hub is null)
         {
             return;
         }
+        var started = new HashSet<ProcessIdentity>();
+        if (_hub.Identity is { } hub)
+        {
+            // Freezing takes the whole tree at once (a stopped process cannot fork); thaw it to stop it cleanly.
+            started = ProcessTree.Freeze([hub]);
+            ProcessTree.Signal(started, ProcessTree.SIGCONT);
+        }
         await _hub.StopAsync(TimeSpan.FromSeconds(20));
         await _hub.DisposeAsync();
         _hub = null;
-        var pidFile = Path.Combine(_dir, "proxy.pid");
-        if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var pid)
-            && File.Exists($"/proc/{pid}/cmdline")
-            && File.ReadAllText($"/proc/{pid}/cmdline").Contains("configurable-http-proxy", StringComparison.Ordinal))
-        {
-            DaemonProcess.Signal(pid, 9);
-        }
+        ProcessTree.Signal(started, ProcessTree.SIGKILL);
+        await ProcessTree.WaitGoneAsync(started, TimeSpan.FromSeconds(10));
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();

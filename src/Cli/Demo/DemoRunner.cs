@@ -111,7 +111,9 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
         }
         catch (Exception e)
         {
-            exit = Fail($"{e.GetType().Name}: {e.Message}", cluster);
+            // An unexpected failure names its root cause too (a type initializer's, for one), with where it was thrown.
+            var root = e.GetBaseException();
+            exit = Fail(root == e ? $"{e.GetType().Name}: {e.Message}" : $"{e.GetType().Name}: {e.Message} — caused by {root.GetType().Name}: {root.Message}\n{root.StackTrace}", cluster);
         }
         finally
         {
