@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Grpc.Core;
 using Sched.V1;
-using Scheduler.Channels;
 using Scheduler.Cli.Cluster;
 using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
@@ -28,6 +27,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
     private const int Target = 200;
     private const int AgentCount = 5;
     private static readonly TimeSpan FullStrength = TimeSpan.FromSeconds(10);
+
+    /// <summary>A frozen master must not stall the probing.</summary>
+    private static readonly TimeSpan ProbeDeadline = TimeSpan.FromSeconds(1);
 
     [Fact]
     public async Task Ten_rounds_of_faults_lose_and_duplicate_nothing_and_recover_within_ten_seconds()
@@ -146,7 +148,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
         {
             try
             {
-                var health = await CallAsync(m.Address, OperatorMethods.GetHealth, new GetHealthRequest());
+                using var probe = new MasterProbe(m.Address, ProbeDeadline);
+                var health = await probe.CallAsync(OperatorMethods.GetHealth, new GetHealthRequest());
                 answering++;
                 if (health.Role == "leader")
                 {
@@ -162,7 +165,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
         {
             return $"{answering} of {masters.Count} masters answer, {leaders} lead";
         }
-        var agents = (await CallAsync(leaderAddress!, OperatorMethods.GetAgents, new GetAgentsRequest())).Agents;
+        using var leader = new MasterProbe(leaderAddress!, ProbeDeadline);
+        var agents = (await leader.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest())).Agents;
         var active = agents.Count(a => a.Status == AgentStatus.AgentActive);
         if (active < AgentCount)
         {
@@ -180,7 +184,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 }
             }
         }
-        var tasks = (await CallAsync(leaderAddress!, OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = keeper.FrameworkId })).Tasks;
+        var tasks = (await leader.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = keeper.FrameworkId })).Tasks;
         var duplicate = tasks.GroupBy(t => t.TaskId).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
@@ -194,16 +198,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
         var differ = mine.FirstOrDefault(kv => !running.TryGetValue(kv.Key, out var agent) || agent != kv.Value);
         return differ.Key is null ? "" : $"task {differ.Key}: framework has it RUNNING on {differ.Value}, master on {running.GetValueOrDefault(differ.Key) ?? "none"}";
-    }
-
-    /// <summary>One call with a 1 s deadline: a frozen master must not stall the probing.</summary>
-    private static async Task<TResponse> CallAsync<TRequest, TResponse>(string address, Method<TRequest, TResponse> method, TRequest request)
-        where TRequest : class
-        where TResponse : class
-    {
-        using var channel = GrpcChannels.ForAddress(address);
-        using var call = channel.AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(1)));
-        return await call.ResponseAsync;
     }
 
     /// <summary>

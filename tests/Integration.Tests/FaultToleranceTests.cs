@@ -117,15 +117,18 @@ public sealed class FaultToleranceTests
 }
 
 /// <summary>Operator calls against a master, and waiting for a condition to hold.</summary>
-public sealed class MasterProbe(string address) : IDisposable
+/// <summary>Calls one master directly (no leader following), each call with <paramref name="deadline"/>
+/// (default 5 s; shorter where a frozen master must not stall the caller).</summary>
+public sealed class MasterProbe(string address, TimeSpan? deadline = null) : IDisposable
 {
     private readonly GrpcChannel _channel = GrpcChannels.ForAddress(address);
+    private readonly TimeSpan _deadline = deadline ?? TimeSpan.FromSeconds(5);
 
     public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request)
         where TRequest : class, Google.Protobuf.IMessage<TRequest>
         where TResponse : class, Google.Protobuf.IMessage<TResponse>
     {
-        using var call = _channel.AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)));
+        using var call = _channel.AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow + _deadline));
         return await call.ResponseAsync;
     }
 
