@@ -121,7 +121,7 @@ public static class InspectCommands
             ("allocated", Output.Resources(a.Allocated)),
             ("offered", Output.Resources(a.Offered)),
             ("available", Output.Resources(a.Available)),
-            ("attributes", a.Info.Attributes.Count == 0 ? "-" : string.Join(", ", a.Info.Attributes.Select(Attribute))),
+            ("attributes", a.Info.Attributes.Count == 0 ? "-" : Protocol.Resources.AttributeText.Format(a.Info.Attributes)),
             ("tasks", tasks.Count == 0 ? "-" : string.Join(", ", tasks.Select(t => $"{t.TaskId} ({Output.State(t.State)}, {t.FrameworkId})"))),
         };
         Write(c, rows);
@@ -219,15 +219,6 @@ public static class InspectCommands
     };
 
     private static string Suffix(string detail) => detail.Length == 0 ? "" : " — " + detail;
-
-    private static string Attribute(Sched.V1.Attribute a) => a.ValueCase switch
-    {
-        Sched.V1.Attribute.ValueOneofCase.Text => $"{a.Name}={a.Text}",
-        Sched.V1.Attribute.ValueOneofCase.Scalar => $"{a.Name}={Output.Number(a.Scalar)}",
-        Sched.V1.Attribute.ValueOneofCase.Ranges => $"{a.Name}=[{string.Join(",", a.Ranges.Range.Select(r => $"{r.Begin}-{r.End}"))}]",
-        Sched.V1.Attribute.ValueOneofCase.Set => $"{a.Name}={{{string.Join(",", a.Set.Items)}}}",
-        _ => a.Name,
-    };
 
     private static void Write(ClusterCommands.Context c, List<(string Key, string Value)> rows)
     {

@@ -76,6 +76,19 @@ public static class AttributeText
         return list;
     }
 
+    /// <summary>Writes attributes in the syntax <see cref="Parse"/> reads (<c>rack:r1;level:3</c>).</summary>
+    public static string Format(IEnumerable<Sched.V1.Attribute> attributes)
+    {
+        ArgumentNullException.ThrowIfNull(attributes);
+        return string.Join(';', attributes.Select(a => a.Name + ":" + a.ValueCase switch
+        {
+            Sched.V1.Attribute.ValueOneofCase.Scalar => ResourceText.FormatScalar(a.Scalar),
+            Sched.V1.Attribute.ValueOneofCase.Ranges => RangeSet.FromProto(a.Ranges).ToString(),
+            Sched.V1.Attribute.ValueOneofCase.Set => "{" + string.Join(',', a.Set.Items) + "}",
+            _ => a.Text,
+        }));
+    }
+
     private static ResourceFormatException Error(string text, int index, string entry, string problem) =>
         new($"Cannot parse attributes '{text}': entry {index + 1} '{entry}': {problem}. {Expected}");
 }

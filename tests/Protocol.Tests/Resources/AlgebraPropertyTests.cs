@@ -176,4 +176,13 @@ public class AlgebraPropertyTests
         Assert.Equal("[1-4,8-8]", RangeSet.FromProto(a[3].Ranges).ToString());
         Assert.Empty(AttributeText.Parse(null));
     }
+
+    [Fact]
+    public void Formatted_attributes_parse_back_to_the_same()
+    {
+        var a = AttributeText.Parse("rack:r1;level:3.5;zones:{b,a};slots:[1-4,8]");
+        var text = AttributeText.Format(a);
+        Assert.Equal("rack:r1;level:3.5;zones:{b,a};slots:[1-4,8-8]", text);
+        Assert.Equal(a, AttributeText.Parse(text));
+    }
 }
