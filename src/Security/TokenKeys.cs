@@ -91,7 +91,9 @@ public sealed class TokenKeys : IDisposable
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
             Expires = (now + ttl).UtcDateTime,
-            SigningCredentials = new SigningCredentials(SecurityKey, SecurityAlgorithms.EcdsaSha256),
+            // Not cached: the factory's cache is keyed by the key's thumbprint and would outlive a
+            // disposed TokenKeys (the same key file loaded again would sign with a disposed key).
+            SigningCredentials = new SigningCredentials(SecurityKey, SecurityAlgorithms.EcdsaSha256) { CryptoProviderFactory = Uncached },
         });
     }
 
@@ -108,10 +110,14 @@ public sealed class TokenKeys : IDisposable
         NameClaimType = "sub",
     };
 
+    private static readonly CryptoProviderFactory Uncached = new() { CacheSignatureProviders = false };
+
     /// <summary>Checks a token outside a server (tests, tools); the principal, or an error.</summary>
     public async Task<(string? Principal, string? Error)> ValidateAsync(string token)
     {
-        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, ValidationParameters()).ConfigureAwait(false);
+        var parameters = ValidationParameters();
+        parameters.CryptoProviderFactory = Uncached;
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, parameters).ConfigureAwait(false);
         return result.IsValid ? (result.ClaimsIdentity.Name, null) : (null, result.Exception?.Message ?? "invalid token");
     }
 

@@ -86,31 +86,49 @@ public sealed class AuditInterceptor(ILogger logger) : Interceptor
             return "-";
         }
         var parts = new List<string>();
-        Collect(request, parts, "");
-        if (request.Descriptor.FindFieldByName("framework_info") is { } infoField && infoField.Accessor.GetValue(request) is IMessage info)
+        Collect(request, parts);
+        if (request.Descriptor.FindFieldByName("framework_info") is { } infoField && infoField.Accessor.GetValue(request) is Sched.V1.FrameworkInfo info)
         {
-            Collect(info, parts, "framework.");
-            if (info.Descriptor.FindFieldByName("roles") is { } roles && roles.Accessor.GetValue(info) is System.Collections.IList list && list.Count > 0)
+            parts.Add("framework=" + info.Name);
+            if (info.Id.Length > 0)
             {
-                parts.Add("roles=" + string.Join(",", list.Cast<object>()));
+                parts.Add("framework_id=" + info.Id);
             }
+            if (info.Roles.Count > 0)
+            {
+                parts.Add("roles=" + string.Join(",", info.Roles));
+            }
+        }
+        // Roles of repeated entries (UpdateQuota's quotas, UpdateWeights' weights, resources' reservations).
+        var roles = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var field in request.Descriptor.Fields.InFieldNumberOrder().Where(f => f.IsRepeated && f.FieldType == FieldType.Message))
+        {
+            foreach (var item in ((System.Collections.IList)field.Accessor.GetValue(request)).OfType<IMessage>())
+            {
+                var role = item.Descriptor.FindFieldByName("role")?.Accessor.GetValue(item) as string
+                    ?? (item.Descriptor.FindFieldByName("reservation")?.Accessor.GetValue(item) as Sched.V1.Reservation)?.Role;
+                if (role is { Length: > 0 })
+                {
+                    roles.Add(role);
+                }
+            }
+        }
+        if (roles.Count > 0)
+        {
+            parts.Add("roles=" + string.Join(",", roles));
         }
         return parts.Count == 0 ? "-" : string.Join(" ", parts);
     }
 
-    private static void Collect(IMessage message, List<string> parts, string prefix)
+    private static void Collect(IMessage message, List<string> parts)
     {
         foreach (var name in ObjectFields)
         {
             if (message.Descriptor.FindFieldByName(name) is { FieldType: FieldType.String, IsRepeated: false } field
                 && field.Accessor.GetValue(message) is string { Length: > 0 } value)
             {
-                parts.Add($"{prefix}{name}={value}");
+                parts.Add($"{name}={value}");
             }
-        }
-        if (prefix.Length == 0 && message.Descriptor.FindFieldByName("id") is { FieldType: FieldType.String } id && message.Descriptor.Name == "FrameworkInfo")
-        {
-            parts.Add($"framework_id={id.Accessor.GetValue(message)}");
         }
     }
 
