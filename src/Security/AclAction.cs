@@ -36,6 +36,7 @@ public enum AclAction
     DrainAgent,
     RegisterAgent,
     CreateToken,
+    ManageSecrets,
 }
 
 /// <summary>Names and object kinds of <see cref="AclAction"/>.</summary>
@@ -60,6 +61,7 @@ public static class AclActions
         (AclAction.DrainAgent, "drain_agents", ObjectKind.Agent, "drain and reactivate agents"),
         (AclAction.RegisterAgent, "register_agents", ObjectKind.Agent, "register (and re-register) agents"),
         (AclAction.CreateToken, "create_tokens", ObjectKind.Principal, "issue tokens for the principal"),
+        (AclAction.ManageSecrets, "manage_secrets", ObjectKind.Role, "set, list and remove the role's secrets"),
     ];
 
     private static readonly Dictionary<string, AclAction> ByName = Table.ToDictionary(t => t.Name, t => t.Action, StringComparer.Ordinal);
