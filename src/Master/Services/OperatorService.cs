@@ -41,6 +41,13 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
 
     public override Task<ReactivateAgentResponse> ReactivateAgent(ReactivateAgentRequest request, ServerCallContext context) => Invoke(context, l => l.ReactivateAgent(request));
 
+    public override async Task<MarkAgentGoneResponse> MarkAgentGone(MarkAgentGoneRequest request, ServerCallContext context)
+    {
+        var (response, durable) = await Invoke(context, l => l.MarkAgentGone(request));
+        await Durable(durable);
+        return response;
+    }
+
     public override Task<KillTaskResponse> KillTask(KillTaskRequest request, ServerCallContext context) => Invoke(context, l => l.KillTask(request));
 
     public override async Task<ReserveResourcesResponse> ReserveResources(ReserveResourcesRequest request, ServerCallContext context)

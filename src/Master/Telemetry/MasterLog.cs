@@ -64,4 +64,7 @@ public static partial class MasterLog
 
     [LoggerMessage(20, LogLevel.Warning, "Agent {AgentId}: its resources no longer hold the source of these reservations/volumes, which are dropped: {Dropped}")]
     public static partial void CheckpointedResourcesDropped(ILogger logger, string agentId, State.ResourceBag dropped);
+
+    [LoggerMessage(21, LogLevel.Warning, "Agent {AgentId} marked gone by an operator: {Tasks} tasks reported gone; the agent is never admitted again")]
+    public static partial void AgentMarkedGone(ILogger logger, string agentId, uint tasks);
 }
