@@ -8,6 +8,7 @@ using Scheduler.Jobs.Engine;
 using Scheduler.Jobs.State;
 using Scheduler.Master.Election;
 using Scheduler.Master.Registry;
+using Scheduler.Protocol;
 
 namespace Scheduler.Jobs;
 
@@ -40,6 +41,7 @@ public sealed class JobsHost : IAsyncDisposable
     private readonly IRegistryStore _registry;
     private readonly CancellationTokenSource _stop = new();
     private readonly int _maxRecordsPerCommit;
+    private readonly MasterDirectory _masters;
     private readonly TaskCompletionSource _activated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private GrpcServer? _server;
     private volatile JobsTerm? _term;
@@ -55,6 +57,7 @@ public sealed class JobsHost : IAsyncDisposable
         _registry = registry;
         _maxRecordsPerCommit = maxRecordsPerCommit;
         Address = address;
+        _masters = new MasterDirectory(options.Masters);
     }
 
     /// <summary>The Jobs API address (host:port).</summary>
@@ -160,7 +163,7 @@ public sealed class JobsHost : IAsyncDisposable
                 var trailers = new Grpc.Core.Metadata();
                 if (other is not null)
                 {
-                    trailers.Add(Scheduler.Protocol.MetadataKeys.Leader, other);
+                    trailers.Add(MetadataKeys.Leader, other);
                 }
                 throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, detail), trailers);
             }
@@ -230,7 +233,7 @@ public sealed class JobsHost : IAsyncDisposable
         };
         info.Roles.Add(engine.Roles().DefaultIfEmpty("default"));
         info.Labels.Add(new Label { Key = ApiLabel, Value = Address });
-        var framework = new JobsFramework(engine, info, _time, _logger);
+        var framework = new JobsFramework(engine, info, _time, _logger, ReadQuotaViewAsync);
         var driver = new SchedulerDriver(framework, new SchedulerClientOptions
         {
             Masters = _options.Masters,
@@ -268,6 +271,14 @@ public sealed class JobsHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The masters' roles and quotas, for the reasons of pending instances.</summary>
+    private async Task<QuotaShortfall> ReadQuotaViewAsync(CancellationToken cancellationToken)
+    {
+        var roles = await _masters.CallAsync(OperatorMethods.GetRoles, new GetRolesRequest(), TimeSpan.FromSeconds(5), cancellationToken);
+        var quotas = await _masters.CallAsync(OperatorMethods.GetQuota, new GetQuotaRequest(), TimeSpan.FromSeconds(5), cancellationToken);
+        return new QuotaShortfall(roles, quotas);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
@@ -286,6 +297,7 @@ public sealed class JobsHost : IAsyncDisposable
         await _election.DisposeAsync();
         await _registry.DisposeAsync();
         _etcd?.Dispose();
+        _masters.Dispose();
         if (_server is not null)
         {
             await _server.DisposeAsync();
