@@ -28,7 +28,7 @@ public static class DaemonCommands
     private static readonly Option<string?> AgentRemovalRateLimit = new("--agent-removal-rate-limit") { Description = "At most N agents marked unreachable by the agent timeout per duration, e.g. 1/20mins (default: no limit)." };
 
     private static readonly Option<double?> MaxFailoverTimeout = new("--max-failover-timeout") { Description = "Longest failover timeout a framework may ask for, seconds (default 604800, a week)." };
-    private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 64)." };
+    private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 1024)." };
     private static readonly Option<int?> MaxAgentResourceKinds = new("--max-agent-resource-kinds") { Description = "Most distinct resource names one agent may offer (default 32)." };
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
     private static readonly Option<string> AgentListen = new("--listen") { Description = "host:port for the agent's file service (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
