@@ -25,6 +25,10 @@ public sealed class GrpcChannelSettings
     /// <summary>Open more connections when one reaches its concurrent-stream limit.</summary>
     public bool EnableMultipleHttp2Connections { get; set; } = true;
 
+    /// <summary>Sent on every call as <c>authorization: Bearer TOKEN</c> (gRPC call credentials);
+    /// null or empty: no credentials.</summary>
+    public string? BearerToken { get; set; }
+
     /// <summary>Validates the server certificate for https addresses; null = system trust.</summary>
     public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
 }

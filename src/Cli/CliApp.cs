@@ -64,6 +64,7 @@ public static class CliApp
         var root = new RootCommand("schedctl: run and use a Scheduler cluster (a two-level resource scheduler).");
         root.Options.Add(GlobalOptions.Master);
         root.Options.Add(GlobalOptions.Json);
+        root.Options.Add(GlobalOptions.TokenFile);
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DevCommand.Create());
         root.Subcommands.Add(DaemonCommands.CreateMaster());
@@ -77,6 +78,10 @@ public static class CliApp
             root.Subcommands.Add(command);
         }
         foreach (var command in MaintenanceCommands.Create().Concat(InspectCommands.Create()))
+        {
+            root.Subcommands.Add(command);
+        }
+        foreach (var command in SecurityCommands.Create())
         {
             root.Subcommands.Add(command);
         }

@@ -19,6 +19,35 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> TokenFile = new("--token-file")
+    {
+        Description = "File holding the bearer token to present; default $SCHED_TOKEN (the token itself).",
+        Recursive = true,
+    };
+
+    /// <summary>The token to present: the file of <c>--token-file</c>, else <c>SCHED_TOKEN</c>, else none.</summary>
+    /// <exception cref="CliException">When the token file cannot be read.</exception>
+    public static string? Token(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        if (parse.GetValue(TokenFile) is { Length: > 0 } path)
+        {
+            try
+            {
+                return Scheduler.Channels.GrpcChannels.ReadTokenFile(path);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw CliException.BadInput($"--token-file: {e.Message}");
+            }
+        }
+        return Environment.GetEnvironmentVariable("SCHED_TOKEN") is { Length: > 0 } token ? token.Trim() : null;
+    }
+
+    /// <summary>Channel settings for every call this command makes (credentials included).</summary>
+    public static Scheduler.Channels.GrpcChannelSettings ChannelSettings(ParseResult parse)
+        => new() { BearerToken = Token(parse) };
+
     /// <summary>The masters to talk to: <c>--master</c>, else <c>SCHED_MASTER</c>, else the default.</summary>
     public static IReadOnlyList<string> Masters(ParseResult parse)
     {

@@ -45,7 +45,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _masters = new MasterDirectory(options.Masters);
+        _masters = new MasterDirectory(options.Masters, new Scheduler.Channels.GrpcChannelSettings { BearerToken = options.Token });
         _logger = options.Logger;
         _time = options.TimeProvider;
         _frameworkId = options.Framework.Id ?? "";

@@ -18,5 +18,10 @@ public static class LinkChannels
     };
 
     /// <summary>A channel to the master at <paramref name="address"/> with <see cref="Settings"/>.</summary>
-    public static GrpcChannel ForAddress(string address) => GrpcChannels.ForAddress(address, Settings);
+    public static GrpcChannel ForAddress(string address, string? token = null)
+    {
+        var settings = Settings;
+        settings.BearerToken = token;
+        return GrpcChannels.ForAddress(address, settings);
+    }
 }

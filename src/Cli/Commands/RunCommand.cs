@@ -71,6 +71,7 @@ public static class RunCommand
         {
             Masters = masters.ToList(),
             Framework = framework,
+            Token = GlobalOptions.Token(parse),
             CallTimeout = TimeSpan.FromSeconds(10),
             SubscribeTimeout = TimeSpan.FromSeconds(5),
         };
@@ -289,7 +290,7 @@ public static class RunCommand
             {
                 try
                 {
-                    using var files = new SandboxFiles(_agentAddress);
+                    using var files = new SandboxFiles(_agentAddress, new Scheduler.Channels.GrpcChannelSettings { BearerToken = options.Token });
                     var stdout = OpenStdout();
                     try
                     {
@@ -320,7 +321,7 @@ public static class RunCommand
 
         private async Task<long> FollowStdoutAsync(string path, CancellationToken ct)
         {
-            using var files = new SandboxFiles(_agentAddress!);
+            using var files = new SandboxFiles(_agentAddress!, new Scheduler.Channels.GrpcChannelSettings { BearerToken = options.Token });
             var stdout = OpenStdout();
             try
             {

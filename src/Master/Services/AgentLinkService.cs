@@ -11,9 +11,11 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
 {
     public override async Task Connect(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<MasterMessage> responseStream, ServerCallContext context)
     {
+        var caller = Security.MasterSecurity.CallerOf(context);
+        runtime.Security.Demand(caller, Scheduler.Security.AclAction.RegisterAgent, "*");
         var term = MasterRuntime.TermOf(context);
         var loop = term.Loop;
-        var session = loop.OpenAgentLink();
+        var session = loop.OpenAgentLink(caller.Principal);
         // One token for both halves: cancelled by the client, the server's stop, the end of this
         // leadership term, and the end of the drain (finally), so the reader never outlives the call.
         using var link = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
