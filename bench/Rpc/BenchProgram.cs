@@ -19,7 +19,8 @@ internal static class BenchProgram
     {
         if (args.Contains("--serve"))
         {
-            return await BenchServer.ServeAsync();
+            var auth = Array.IndexOf(args, "--auth");
+            return await BenchServer.ServeAsync(auth >= 0 && auth + 1 < args.Length ? args[auth + 1] : null);
         }
         var quick = args.Contains("--quick");
         var json = args.Contains("--json");
@@ -41,6 +42,15 @@ internal static class BenchProgram
         string? cppError = null;
         var self = SelfCommand();
         targets.Add(("ours", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve"])));
+        // The same server requiring a bearer token on every call, as a master does.
+        var keyDir = Directory.CreateTempSubdirectory("sched-bench-rpc-");
+        var keyFile = Path.Combine(keyDir.FullName, "token-key.pem");
+        string token;
+        using (var keys = Scheduler.Security.TokenKeys.LoadOrCreate(keyFile))
+        {
+            token = keys.Issue("bench", TimeSpan.FromHours(2), DateTimeOffset.UtcNow);
+        }
+        targets.Add(("ours+auth", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve", "--auth", keyFile])));
         var (cppPath, err) = await CppServer.BuildAsync(repoRoot);
         if (cppPath is not null)
         {
@@ -56,7 +66,7 @@ internal static class BenchProgram
         var streaming = new Dictionary<string, double>();
         var latency = new List<(string Name, double Fraction, double Rate, double P50, double P99, double Achieved)>();
         double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
-        var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port));
+        var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port, new GrpcChannelSettings { BearerToken = t.Name == "ours+auth" ? token : null }));
         try
         {
             foreach (var (name, channel) in channels)
@@ -100,11 +110,19 @@ internal static class BenchProgram
             {
                 await server.DisposeAsync();
             }
+            keyDir.Delete(recursive: true);
         }
 
         var results = new JsonArray();
         var unaryMetrics = new JsonObject { ["ours_calls_per_s"] = Round(unary.GetValueOrDefault("ours")) };
         var streamMetrics = new JsonObject { ["ours_msgs_per_s"] = Round(streaming.GetValueOrDefault("ours")) };
+        if (unary.TryGetValue("ours+auth", out var authUnary))
+        {
+            unaryMetrics["ours_auth_calls_per_s"] = Round(authUnary);
+            unaryMetrics["auth_ratio_vs_ours"] = unary.GetValueOrDefault("ours") > 0 ? Math.Round(authUnary / unary["ours"], 3) : 0;
+            streamMetrics["ours_auth_msgs_per_s"] = Round(streaming.GetValueOrDefault("ours+auth"));
+            streamMetrics["auth_ratio_vs_ours"] = streaming.GetValueOrDefault("ours") > 0 ? Math.Round(streaming.GetValueOrDefault("ours+auth") / streaming["ours"], 3) : 0;
+        }
         if (unary.TryGetValue("cpp", out var cppUnary))
         {
             unaryMetrics["cpp_calls_per_s"] = Round(cppUnary);

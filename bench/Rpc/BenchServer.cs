@@ -15,9 +15,16 @@ internal static class BenchServer
     private static readonly GetHealthResponse Health = new() { Healthy = true, Role = "bench" };
     private static readonly Event Heartbeat = new() { Heartbeat = new Event.Types.Heartbeat() };
 
-    public static async Task<int> ServeAsync()
+    /// <param name="tokenKey">With a token key file: every call must present a bearer token it
+    /// signed (ASP.NET Core's JWT bearer handler and the authentication interceptor, as a master).</param>
+    public static async Task<int> ServeAsync(string? tokenKey = null)
     {
         var options = new GrpcServerOptions();
+        if (tokenKey is not null)
+        {
+            var keys = Scheduler.Security.TokenKeys.LoadOrCreate(tokenKey);
+            options.Authentication = new ServerAuthentication { Tokens = keys.ValidationParameters() };
+        }
         options.Endpoints.Add(new GrpcEndpoint(new IPEndPoint(IPAddress.Loopback, 0)));
         await using var server = await GrpcServer.StartAsync(options, new GrpcServices().Add(new BenchOperator()).Add(new BenchScheduler()));
         Console.WriteLine("port " + server.BoundEndpoints[0].Port);

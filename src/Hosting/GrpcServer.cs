@@ -134,6 +134,8 @@ public sealed class GrpcServer : IAsyncDisposable
             {
                 o.MapInboundClaims = false;
                 o.TokenValidationParameters = tokens;
+                o.TokenHandlers.Clear();
+                o.TokenHandlers.Add(new CachingTokenHandler());
                 o.Events = new JwtBearerEvents
                 {
                     OnAuthenticationFailed = c =>
