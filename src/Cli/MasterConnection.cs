@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Scheduler.FrameworkSdk;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.Cli;
 
@@ -12,15 +13,20 @@ public sealed class MasterConnection : IDisposable
 {
     private readonly MasterDirectory _masters;
 
-    public MasterConnection(IReadOnlyList<string> masters, TimeSpan? timeout = null)
+    public MasterConnection(IReadOnlyList<string> masters, TimeSpan? timeout = null, GrpcChannelSettings? channel = null)
     {
         ArgumentNullException.ThrowIfNull(masters);
         Addresses = masters;
-        _masters = new MasterDirectory(masters);
+        Channel = channel ?? new GrpcChannelSettings();
+        _masters = new MasterDirectory(masters, Channel);
         Timeout = timeout ?? TimeSpan.FromSeconds(10);
     }
 
     public IReadOnlyList<string> Addresses { get; }
+
+    /// <summary>The transport settings (TLS) of every channel this connection opens; other
+    /// clients of the same command (sandbox files, the Jobs API) use them too.</summary>
+    public GrpcChannelSettings Channel { get; }
 
     public TimeSpan Timeout { get; }
 

@@ -11,10 +11,10 @@ public sealed class SandboxFiles : IDisposable
 {
     private readonly GrpcChannel _channel;
 
-    public SandboxFiles(string agentAddress)
+    public SandboxFiles(string agentAddress, GrpcChannelSettings? channel = null)
     {
         AgentAddress = agentAddress;
-        _channel = GrpcChannels.ForAddress(agentAddress);
+        _channel = GrpcChannels.ForAddress(agentAddress, channel);
     }
 
     public string AgentAddress { get; }

@@ -45,7 +45,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _masters = new MasterDirectory(options.Masters);
+        _masters = new MasterDirectory(options.Masters, options.Channel);
         _logger = options.Logger;
         _time = options.TimeProvider;
         _frameworkId = options.Framework.Id ?? "";

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sched.V1;
+using Scheduler.Channels;
 
 namespace Scheduler.FrameworkSdk;
 
@@ -13,6 +14,13 @@ public sealed class SchedulerClientOptions
     /// Required: at least one.
     /// </summary>
     public IList<string> Masters { get; init; } = [];
+
+    /// <summary>
+    /// Transport of the channels to the masters: TLS (<see cref="GrpcChannelSettings.Tls"/>: the
+    /// cluster's CA and, for mutual TLS, a client certificate), message sizes, keepalive. Null:
+    /// defaults, plaintext.
+    /// </summary>
+    public GrpcChannelSettings? Channel { get; init; }
 
     /// <summary>
     /// The framework to subscribe. <c>Name</c> and at least one role are required. Leave <c>Id</c>

@@ -57,7 +57,9 @@ public sealed class JobsHost : IAsyncDisposable
         info.Roles.Add(engine.Roles().DefaultIfEmpty("default"));
         var framework = new JobsFramework(engine, info, time, logger);
         SchedulerDriver? driver = null;
-        var serverOptions = new GrpcServerOptions { LoggerFactory = loggers };
+        // The API is served over TLS when the framework holds a certificate of its own.
+        var serverTls = options.Tls is { Certificate.Length: > 0, Key.Length: > 0, Ca.Length: > 0 } ? ServerTls.FromFiles(options.Tls) : null;
+        var serverOptions = new GrpcServerOptions { LoggerFactory = loggers, Tls = serverTls };
         serverOptions.Endpoints.Add(new GrpcEndpoint(options.Listen));
         var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(new JobsService(engine, framework, () => driver!.Client)), cancellationToken);
         var bound = server.BoundEndpoints[0];
@@ -67,6 +69,7 @@ public sealed class JobsHost : IAsyncDisposable
         driver = new SchedulerDriver(framework, new SchedulerClientOptions
         {
             Masters = options.Masters,
+            Channel = new Channels.GrpcChannelSettings { Tls = Channels.Tls.ClientTls.FromFiles(options.Tls) },
             Framework = info,
             Logger = logger,
             TimeProvider = time,

@@ -1,5 +1,6 @@
 using Grpc.Net.Client;
 using Scheduler.Channels;
+using Scheduler.Channels.Tls;
 
 namespace Scheduler.LinkClient;
 
@@ -17,6 +18,12 @@ public static class LinkChannels
         KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
     };
 
-    /// <summary>A channel to the master at <paramref name="address"/> with <see cref="Settings"/>.</summary>
-    public static GrpcChannel ForAddress(string address) => GrpcChannels.ForAddress(address, Settings);
+    /// <summary>A channel to the master at <paramref name="address"/> with <see cref="Settings"/>,
+    /// over TLS when <paramref name="tls"/> is given.</summary>
+    public static GrpcChannel ForAddress(string address, ClientTls? tls = null)
+    {
+        var settings = Settings;
+        settings.Tls = tls;
+        return GrpcChannels.ForAddress(address, settings);
+    }
 }

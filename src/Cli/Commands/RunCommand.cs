@@ -70,6 +70,7 @@ public static class RunCommand
         var options = new SchedulerClientOptions
         {
             Masters = masters.ToList(),
+            Channel = GlobalOptions.Channel(parse),
             Framework = framework,
             CallTimeout = TimeSpan.FromSeconds(10),
             SubscribeTimeout = TimeSpan.FromSeconds(5),
@@ -289,7 +290,7 @@ public static class RunCommand
             {
                 try
                 {
-                    using var files = new SandboxFiles(_agentAddress);
+                    using var files = new SandboxFiles(_agentAddress, options.Channel);
                     var stdout = OpenStdout();
                     try
                     {
@@ -320,7 +321,7 @@ public static class RunCommand
 
         private async Task<long> FollowStdoutAsync(string path, CancellationToken ct)
         {
-            using var files = new SandboxFiles(_agentAddress!);
+            using var files = new SandboxFiles(_agentAddress!, options.Channel);
             var stdout = OpenStdout();
             try
             {

@@ -1,3 +1,4 @@
+using Scheduler.Channels;
 using Google.Protobuf;
 using Grpc.Core;
 using Sched.V1;
@@ -16,10 +17,10 @@ internal sealed class JobsApi : IDisposable
 {
     private readonly MasterDirectory _directory;
 
-    private JobsApi(string address)
+    private JobsApi(string address, GrpcChannelSettings channel)
     {
         Address = address;
-        _directory = new MasterDirectory([address]);
+        _directory = new MasterDirectory([address], channel);
     }
 
     public string Address { get; }
@@ -44,7 +45,7 @@ internal sealed class JobsApi : IDisposable
                 throw new CliException($"no jobs framework is registered with the master at {masters.Current}; start one with 'schedctl jobs run' (dev up starts one), or name its API with --jobs HOST:PORT");
             }
         }
-        return new JobsApi(address);
+        return new JobsApi(address, masters.Channel);
     }
 
     public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CancellationToken cancellationToken)

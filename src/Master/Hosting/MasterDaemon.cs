@@ -65,6 +65,7 @@ public sealed class MasterDaemon : BackgroundService
                 LoggerFactory = _loggerFactory,
                 MaxSendMessageSize = _options.MaxMessageSize,
                 MaxReceiveMessageSize = _options.MaxMessageSize,
+                Tls = ServerTls.FromFiles(_options.Tls),
             };
             serverOptions.Endpoints.Add(new GrpcEndpoint(endpoint));
             serverOptions.Interceptors.Add(new CallMetricsInterceptor(_metrics.Meter, "sched.master"));
