@@ -85,7 +85,7 @@ public sealed class CertificateFile
         }
         catch (ArgumentException e)
         {
-            throw new TlsFileException($"cannot load the certificate {certificatePath} with the key {keyPath}: {e.Message} (both must be PEM)", e);
+            throw new TlsFileException($"cannot load the certificate {certificatePath} with the key {keyPath}: {e.Message} (both must be PEM, and the key must be the certificate's)", e);
         }
     }
 
