@@ -53,8 +53,13 @@ public sealed partial class AgentCore
             var handle = checkpoint.Handle.SupervisorPid > 0 || checkpoint.Handle.Executor == "mock" ? task.Executor.Recover(checkpoint.Handle) : null;
             if (handle is null)
             {
-                Finish(task, new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.AgentRestarted,
-                    "the agent restarted while the task was starting and nothing of it was found; relaunch it"), cleanup: true);
+                // A checkpointed supervisor pid means the task had started: its supervisor ended
+                // (killed, or crashed) while the agent was down and left no result behind.
+                Finish(task, checkpoint.Handle.SupervisorPid > 0
+                    ? new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.ExecutorTerminated,
+                        $"the task's supervisor (pid {checkpoint.Handle.SupervisorPid}) vanished while the agent was down, without recording how the task ended (was it killed?); relaunch it")
+                    : new TaskExit(TaskState.TaskFailed, TaskStatus.Types.Reason.AgentRestarted,
+                        "the agent restarted while the task was starting and nothing of it was found; relaunch it"), cleanup: true);
                 continue;
             }
             task.Handle = handle;

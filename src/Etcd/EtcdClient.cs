@@ -3,6 +3,7 @@ using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
 using Mvccpb;
+using Scheduler.Resilience;
 
 namespace Scheduler.Etcd;
 
@@ -69,6 +70,10 @@ public sealed class EtcdClient : IDisposable
     public IReadOnlyList<string> Endpoints => _members.Select(m => m.Address).ToArray();
 
     internal TimeProvider Time => Options.TimeProvider;
+
+    /// <summary>The wait after every member failed once (<see cref="EtcdClientOptions.InitialBackoff"/>
+    /// doubling to <see cref="EtcdClientOptions.MaxBackoff"/>, jittered).</summary>
+    internal Backoff Backoff => new(Options.InitialBackoff, Options.MaxBackoff);
 
     /// <summary>The endpoint requests currently go to.</summary>
     public string CurrentEndpoint => _members[Volatile.Read(ref _current)].Address;
@@ -156,8 +161,8 @@ public sealed class EtcdClient : IDisposable
         ArgumentNullException.ThrowIfNull(call);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var start = Time.GetTimestamp();
-        var backoff = new Backoff(Options.InitialBackoff, Options.MaxBackoff);
         var failures = 0;
+        var rounds = 0;
         var reauthenticated = false;
         Exception? last = null;
         while (true)
@@ -203,7 +208,7 @@ public sealed class EtcdClient : IDisposable
             failures++;
             if (failures % _members.Length == 0)
             {
-                var delay = backoff.Next();
+                var delay = Backoff.Delay(rounds++, Random.Shared);
                 var left = Options.RequestTimeout - Time.GetElapsedTime(start);
                 if (left <= TimeSpan.Zero)
                 {

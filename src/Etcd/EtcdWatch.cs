@@ -33,6 +33,8 @@ public sealed class EtcdWatch : IAsyncDisposable
     private readonly Task _loop;
     private long _nextRevision;
     private int _reconnects;
+    private int _streams;
+    private bool _confirmed;
 
     internal EtcdWatch(EtcdClient client, ByteString key, ByteString rangeEnd, long startRevision, bool prevKv)
     {
@@ -76,42 +78,17 @@ public sealed class EtcdWatch : IAsyncDisposable
 
     private async Task RunAsync()
     {
-        var backoff = new Backoff(_client.Options.InitialBackoff, _client.Options.MaxBackoff);
         var ct = _stop.Token;
+        // Streams that broke before etcd confirmed them are retried with a growing backoff; one that
+        // was confirmed and then broke starts the backoff over.
+        var reconnect = _client.Backoff.Pipeline<bool>(o => o.Exception is null && !o.Result, _client.Time, Random.Shared);
         Exception? failure = null;
-        var first = true;
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                var endpoint = -1;
-                try
-                {
-                    if (!first)
-                    {
-                        Interlocked.Increment(ref _reconnects);
-                    }
-                    first = false;
-                    var (call, index) = _client.OpenWatch(ct);
-                    endpoint = index;
-                    using (call)
-                    {
-                        await ReadStreamAsync(call, backoff, ct).ConfigureAwait(false);
-                    }
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested && (EtcdClient.IsTransient(e) || e is EtcdUnavailableException))
-                {
-                    // Member down, no leader, connection reset: resume elsewhere from _nextRevision.
-                }
-                catch (RpcException e) when (!ct.IsCancellationRequested && e.StatusCode == StatusCode.Unauthenticated && _client.Options.Username is not null)
-                {
-                    _client.RenewCredentials(endpoint);
-                }
-                if (endpoint >= 0)
-                {
-                    _client.ReportFailure(endpoint);
-                }
-                await Task.Delay(backoff.Next(), _client.Time, ct).ConfigureAwait(false);
+                await reconnect.ExecuteAsync(WatchOnceAsync, ct).ConfigureAwait(false);
+                await Task.Delay(_client.Backoff.Delay(0, Random.Shared), _client.Time, ct).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -125,7 +102,41 @@ public sealed class EtcdWatch : IAsyncDisposable
         _batches.Writer.TryComplete(failure);
     }
 
-    private async Task ReadStreamAsync(AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call, Backoff backoff, CancellationToken ct)
+    /// <summary>Opens one stream on the current member and reads it until it breaks. Returns whether
+    /// etcd had confirmed it; throws what cannot be resumed elsewhere.</summary>
+    private async ValueTask<bool> WatchOnceAsync(CancellationToken ct)
+    {
+        if (_streams++ > 0)
+        {
+            Interlocked.Increment(ref _reconnects);
+        }
+        _confirmed = false;
+        var endpoint = -1;
+        try
+        {
+            var (call, index) = _client.OpenWatch(ct);
+            endpoint = index;
+            using (call)
+            {
+                await ReadStreamAsync(call, ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && (EtcdClient.IsTransient(e) || e is EtcdUnavailableException))
+        {
+            // Member down, no leader, connection reset: resume elsewhere from _nextRevision.
+        }
+        catch (RpcException e) when (!ct.IsCancellationRequested && e.StatusCode == StatusCode.Unauthenticated && _client.Options.Username is not null)
+        {
+            _client.RenewCredentials(endpoint);
+        }
+        if (endpoint >= 0)
+        {
+            _client.ReportFailure(endpoint);
+        }
+        return _confirmed;
+    }
+
+    private async Task ReadStreamAsync(AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call, CancellationToken ct)
     {
         var create = new WatchCreateRequest
         {
@@ -155,7 +166,7 @@ public sealed class EtcdWatch : IAsyncDisposable
                     Interlocked.Exchange(ref _nextRevision, response.Header.Revision + 1);
                 }
                 _created.TrySetResult(NextRevision);
-                backoff.Reset();
+                _confirmed = true;
                 continue;
             }
             if (response.Events.Count > 0)

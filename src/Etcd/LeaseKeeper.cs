@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Scheduler.Resilience;
 
 namespace Scheduler.Etcd;
 
@@ -18,6 +19,8 @@ namespace Scheduler.Etcd;
 /// </remarks>
 public sealed class LeaseKeeper : IAsyncDisposable
 {
+    private static readonly Backoff RenewalBackoff = new(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(250));
+
     private readonly EtcdClient _client;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _lost = new();
@@ -132,37 +135,32 @@ public sealed class LeaseKeeper : IAsyncDisposable
     private async Task RunAsync()
     {
         var ct = _stop.Token;
-        var backoff = new Backoff(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(250));
         var interval = Ttl / 3;
         // An answer normally takes milliseconds. One missing for half an interval means the member is
         // stuck (paused, partitioned, without raft leader): switch members early enough that a
         // renewal through another one still lands well before the watchdog's deadline.
         var answerTimeout = interval / 2;
+        // A failed renewal moved the client to the next member; it is retried there after a short
+        // backoff until the lease is lost (the watchdog decides when it is too late).
+        var renew = RenewalBackoff.Pipeline<long>(o => o.Exception is not null, _time, Random.Shared);
+        using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct, _lost.Token);
         while (!ct.IsCancellationRequested && !_lost.IsCancellationRequested)
         {
-            var sentAt = _time.GetTimestamp();
+            long sentAt = 0;
             long ttl;
             try
             {
                 // One keepalive stream per renewal (dotnet-etcd's LeaseKeepAlive with a callback): its
                 // single answer renews the lease for a TTL counted from no earlier than sentAt.
-                ttl = await _client.KeepAliveOnceAsync(LeaseId, answerTimeout, ct).ConfigureAwait(false);
-            }
-            catch (Exception) when (!ct.IsCancellationRequested)
-            {
-                // The client moved to the next member; the watchdog decides when it is too late.
-                try
+                ttl = await renew.ExecuteAsync(async token =>
                 {
-                    await Task.Delay(backoff.Next(), _time, ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                continue;
+                    sentAt = _time.GetTimestamp();
+                    return await _client.KeepAliveOnceAsync(LeaseId, answerTimeout, token).ConfigureAwait(false);
+                }, renewing.Token).ConfigureAwait(false);
             }
             catch (Exception)
             {
+                // Stopped, or the lease was lost while retrying.
                 return;
             }
             if (ttl <= 0)
@@ -171,7 +169,6 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 return;
             }
             Renewed(sentAt + ToTicks(Ttl));
-            backoff.Reset();
             var rest = interval - _time.GetElapsedTime(sentAt);
             if (rest > TimeSpan.Zero)
             {

@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sched.V1;

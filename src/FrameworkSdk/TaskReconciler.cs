@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using Sched.V1;
 using TaskStatus = Sched.V1.TaskStatus;
 

@@ -21,4 +21,19 @@ internal static partial class JobsLog
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "Idle probe of {Instance} failed: {Message}")]
     public static partial void ProbeFailed(ILogger logger, string instance, string message);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Jobs instance {Address} campaigning to be active (active now: {Active})")]
+    public static partial void Campaigning(ILogger logger, string address, string active);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Jobs instance {Address} is active (term {Term})")]
+    public static partial void Active(ILogger logger, string address, ulong term);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Jobs instance {Address} lost its leadership (term {Term}); it stops at once and stands by")]
+    public static partial void LeadershipLost(ILogger logger, string address, ulong term);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "The jobs framework's term ended with an error")]
+    public static partial void TermFailed(ILogger logger, Exception e);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "Jobs instance {Address} is standing by")]
+    public static partial void StandingBy(ILogger logger, string address);
 }

@@ -1,4 +1,5 @@
 using Scheduler.Protocol.Masters;
+using Scheduler.Resilience;
 
 namespace Scheduler.LinkClient;
 
@@ -13,10 +14,10 @@ public sealed class MasterSelection
 {
     private readonly MasterRotation _rotation;
     private readonly TimeSpan _minBackoff;
-    private readonly TimeSpan _maxBackoff;
+    private readonly Backoff _backoff;
     private readonly Random _random;
     private int _immediateFollows;
-    private TimeSpan _backoff;
+    private int _failedRounds;
 
     /// <summary>Fresh leader hints followed at once, without the quick-retry pause, before pausing
     /// (guards against two masters with stale views naming each other).</summary>
@@ -30,9 +31,9 @@ public sealed class MasterSelection
     {
         _rotation = new MasterRotation(masters);
         _minBackoff = minBackoff;
-        _maxBackoff = maxBackoff;
+        // A delay in [0.5, 1.5] · d, d = minBackoff doubling to maxBackoff.
+        _backoff = new Backoff(minBackoff * 1.5, maxBackoff * 1.5) { Jitter = 2.0 / 3 };
         _random = random;
-        _backoff = minBackoff;
     }
 
     /// <summary>The master to contact now.</summary>
@@ -41,7 +42,7 @@ public sealed class MasterSelection
     /// <summary>The agent registered: reset the backoff.</summary>
     public void Connected()
     {
-        _backoff = _minBackoff;
+        _failedRounds = 0;
         _immediateFollows = 0;
         _rotation.Connected();
     }
@@ -67,9 +68,7 @@ public sealed class MasterSelection
         {
             return Quick();
         }
-        var delay = TimeSpan.FromTicks((long)(_backoff.Ticks * (0.5 + _random.NextDouble())));
-        _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _maxBackoff.Ticks));
-        return delay;
+        return _backoff.Delay(_failedRounds++, _random);
     }
 
     private TimeSpan Quick() => TimeSpan.FromTicks((long)(_minBackoff.Ticks * (0.1 + (0.2 * _random.NextDouble()))));

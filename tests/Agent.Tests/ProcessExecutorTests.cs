@@ -190,6 +190,36 @@ public class ProcessExecutorTests
         AssertNoCgroups(h);
     }
 
+    [Fact]
+    public async Task A_task_whose_supervisor_vanished_while_the_agent_was_down_is_reported_executor_terminated()
+    {
+        var h = new AgentHarness();
+        await using var _ = h;
+        h.Launch(AgentHarness.ShellTask("orphaned", "echo $$ > pid; exec sleep 1000"));
+        var pidFile = Path.Combine(h.WorkDir, "sandboxes", "fw1", "orphaned", "pid");
+        await h.WaitForStateAsync("orphaned", TaskState.TaskRunning);
+        await Poll.UntilAsync(() => File.Exists(pidFile) && File.ReadAllText(pidFile).EndsWith('\n'), TimeSpan.FromSeconds(20));
+        var taskPid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var supervisor = h.Core.Tasks.Single(t => t.Info.TaskId == "orphaned").Handle!;
+
+        await h.CrashAsync();
+        // The supervisor dies with the agent down, before it can record anything.
+        Assert.Equal(0, Libc.kill(supervisor.SupervisorPid, 9));
+        await Poll.UntilAsync(() => !ProcFs.IsAlive(supervisor.SupervisorPid, supervisor.SupervisorStartTime), TimeSpan.FromSeconds(20));
+        Assert.False(File.Exists(Path.Combine(supervisor.RunDir, "status.json")), "the supervisor recorded a result before it died");
+
+        h.Start();
+        var end = await h.WaitTerminalAsync("orphaned");
+        Assert.Equal((TaskState.TaskFailed, TaskStatus.Types.Reason.ExecutorTerminated), (end.State, end.Reason));
+        Assert.Contains($"supervisor (pid {supervisor.SupervisorPid}) vanished while the agent was down", end.Message, StringComparison.Ordinal);
+        if (ProcFs.Stat(taskPid) is { Alive: true })
+        {
+            // Without cgroups nothing reaches the orphaned task: stop it here so the test leaves nothing behind.
+            Libc.kill(taskPid, 9);
+            Assert.False(AgentHarness.IsRoot, $"the task's process {taskPid} survived the removal of its stale cgroups");
+        }
+    }
+
     internal static void AssertNoCgroups(AgentHarness h)
     {
         var scope = Isolation.Isolators.ScopeFor(h.WorkDir);

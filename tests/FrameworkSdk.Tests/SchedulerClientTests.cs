@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using Google.Protobuf;
 using Sched.V1;
 using Grpc.Core;

@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using System.Collections.Concurrent;
 using Sched.V1;
 using Xunit;

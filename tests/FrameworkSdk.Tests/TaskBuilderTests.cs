@@ -63,17 +63,4 @@ public sealed class TaskBuilderTests
         Assert.True(TaskState.TaskKilling.IsActive());
         Assert.Equal("failed", TaskState.TaskFailed.ShortName());
     }
-
-    [Fact]
-    public void Backoff_grows_to_its_ceiling_with_jitter()
-    {
-        var backoff = new Backoff(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
-        var random = new Random(42);
-        for (var attempt = 0; attempt < 40; attempt++)
-        {
-            var ceiling = Math.Min(10_000, 500 * Math.Pow(2, attempt));
-            var d = backoff.Delay(attempt, random).TotalMilliseconds;
-            Assert.InRange(d, ceiling / 2, ceiling);
-        }
-    }
 }

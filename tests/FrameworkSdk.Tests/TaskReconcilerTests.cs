@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using Microsoft.Extensions.Time.Testing;
 using Sched.V1;
 using Xunit;

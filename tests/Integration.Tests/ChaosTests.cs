@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using System.Diagnostics;
 using System.Globalization;
 using Grpc.Core;

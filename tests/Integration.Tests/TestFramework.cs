@@ -1,3 +1,4 @@
+using Scheduler.Resilience;
 using System.Threading.Channels;
 using Sched.V1;
 using Scheduler.FrameworkSdk;

@@ -25,26 +25,53 @@ public class JobsCluster : ClusterFixture
 
     public Sched.V1.Jobs.JobsClient Jobs { get; private set; } = null!;
 
+    private readonly List<DaemonProcess> _instances = [];
+
     private GrpcChannel? _channel;
 
     public async Task StartJobsAsync()
     {
-        var log = Path.Combine(LogDir, $"jobs-{Interlocked.Increment(ref _jobsStarts)}.log");
+        var instance = await StartJobsInstanceAsync();
+        JobsProcess = instance.Process;
+        UseJobs(instance.Address);
+    }
+
+    /// <summary>Starts one more <c>schedctl jobs run</c> process (on the shared work dir unless
+    /// <paramref name="extraArgs"/> say otherwise); it is stopped with the fixture.</summary>
+    public async Task<JobsInstance> StartJobsInstanceAsync(params string[] extraArgs)
+    {
+        var n = Interlocked.Increment(ref _jobsStarts);
+        var log = Path.Combine(LogDir, $"jobs-{n}.log");
         List<string> args = ["jobs", "run", "--master", MasterAddress, "--work-dir", JobsWorkDir, "--listen", "127.0.0.1:0",
-            "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)];
-        JobsProcess = DaemonProcess.Start("jobs", args, log, command: Schedctl.Command);
-        JobsAddress = await JobsProcess.WaitForAsync(JobsProcess.Listening, "the Jobs API address", StartTimeout, CancellationToken.None);
+            "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), .. extraArgs];
+        var process = DaemonProcess.Start($"jobs{n}", args, log, command: Schedctl.Command);
+        _instances.Add(process);
+        var address = await process.WaitForAsync(process.Listening, "the Jobs API address", StartTimeout, CancellationToken.None);
+        return new JobsInstance(process, address);
+    }
+
+    /// <summary>Points <see cref="Jobs"/> at the Jobs API at <paramref name="address"/>.</summary>
+    public void UseJobs(string address)
+    {
+        JobsAddress = address;
         _channel?.Dispose();
-        _channel = GrpcChannels.ForAddress(JobsAddress);
+        _channel = GrpcChannels.ForAddress(address);
         Jobs = new Sched.V1.Jobs.JobsClient(_channel);
     }
 
     public async Task KillJobsAsync()
     {
-        JobsProcess!.Kill();
-        await JobsProcess.Exited.WaitAsync(TimeSpan.FromSeconds(10));
-        await JobsProcess.DisposeAsync();
+        await KillJobsAsync(JobsProcess!);
         JobsProcess = null;
+    }
+
+    /// <summary>SIGKILLs one jobs process and awaits its exit.</summary>
+    public async Task KillJobsAsync(DaemonProcess process)
+    {
+        process.Kill();
+        await process.Exited.WaitAsync(TimeSpan.FromSeconds(10));
+        _instances.Remove(process);
+        await process.DisposeAsync();
     }
 
     public async Task<JobInfo> JobAsync(string name) => (await Jobs.GetJobAsync(new GetJobRequest { Name = name, History = true })).Job;
@@ -66,14 +93,17 @@ public class JobsCluster : ClusterFixture
 
     public new async ValueTask DisposeAsync()
     {
-        if (JobsProcess is not null)
+        foreach (var process in _instances)
         {
-            await JobsProcess.DisposeAsync();
+            await process.DisposeAsync();
         }
         _channel?.Dispose();
         await base.DisposeAsync();
     }
 }
+
+/// <summary>One <c>schedctl jobs run</c> process and its Jobs API address.</summary>
+public sealed record JobsInstance(DaemonProcess Process, string Address);
 
 /// <summary>A master, two agents on racks r1 and r2, and the jobs framework, shared by a class.</summary>
 public sealed class TwoRackCluster : JobsCluster, IAsyncLifetime

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
 using Sched.V1;
+using Scheduler.Resilience;
 
 namespace Scheduler.Agent.StatusUpdates;
 
@@ -20,8 +21,7 @@ public sealed class StatusUpdateQueue
 
     private readonly string _dir;
     private readonly TimeProvider _time;
-    private readonly TimeSpan _retryMin;
-    private readonly TimeSpan _retryMax;
+    private readonly Backoff _retry;
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Framework, string Task), TaskStream> _tasks = [];
 
@@ -29,8 +29,7 @@ public sealed class StatusUpdateQueue
     {
         _dir = dir;
         _time = time;
-        _retryMin = retryMin;
-        _retryMax = retryMax;
+        _retry = new Backoff(retryMin, retryMax) { Jitter = 0 };
         Directory.CreateDirectory(dir);
         Load();
     }
@@ -71,7 +70,7 @@ public sealed class StatusUpdateQueue
             if (becameHead)
             {
                 stream.NextSend = _time.GetUtcNow();
-                stream.Backoff = _retryMin;
+                stream.Sends = 0;
             }
         }
         if (becameHead)
@@ -103,7 +102,7 @@ public sealed class StatusUpdateQueue
             Append(stream.Path, AckRecord, Encoding.UTF8.GetBytes(uuid));
             stream.LatestAcknowledged = stream.Pending.Count == 0;
             stream.NextSend = _time.GetUtcNow();
-            stream.Backoff = _retryMin;
+            stream.Sends = 0;
             next = stream.Pending.Count > 0;
         }
         if (next)
@@ -128,8 +127,7 @@ public sealed class StatusUpdateQueue
                 if (stream.Pending.Count > 0 && stream.NextSend <= now)
                 {
                     due.Add(stream.Pending.Peek());
-                    stream.NextSend = now + stream.Backoff;
-                    stream.Backoff = TimeSpan.FromTicks(Math.Min(stream.Backoff.Ticks * 2, _retryMax.Ticks));
+                    stream.NextSend = now + _retry.Delay(stream.Sends++);
                 }
             }
         }
@@ -161,7 +159,7 @@ public sealed class StatusUpdateQueue
             foreach (var s in _tasks.Values)
             {
                 s.NextSend = _time.GetUtcNow();
-                s.Backoff = _retryMin;
+                s.Sends = 0;
             }
         }
         HeadReady?.Invoke();
@@ -241,7 +239,7 @@ public sealed class StatusUpdateQueue
                 continue;
             }
             stream.NextSend = _time.GetUtcNow();
-            stream.Backoff = _retryMin;
+            stream.Sends = 0;
             _tasks[(framework, task)] = stream;
         }
     }
@@ -307,6 +305,7 @@ public sealed class StatusUpdateQueue
 
         public DateTimeOffset NextSend { get; set; }
 
-        public TimeSpan Backoff { get; set; }
+        /// <summary>Sends of the head so far: the next waits <c>retryMin · 2^Sends</c>, capped.</summary>
+        public int Sends { get; set; }
     }
 }

@@ -139,7 +139,8 @@ public sealed class LocalCluster : IAsyncDisposable
         }
         if (o.Jobs)
         {
-            _jobs = DaemonProcess.Start("jobs", ["jobs", "run", "--master", MasterList, "--work-dir", Path.Combine(WorkDir, "jobs"), "--listen", "127.0.0.1:0", "--watch-parent", parent],
+            // With replicated masters, the jobs state lives in their etcd too (under /sched/jobs).
+            _jobs = DaemonProcess.Start("jobs", ["jobs", "run", "--master", MasterList, "--work-dir", Path.Combine(WorkDir, "jobs"), "--listen", "127.0.0.1:0", "--watch-parent", parent, .. etcdArgs],
                 Path.Combine(WorkDir, "jobs.log"), o.OnLine);
             JobsAddress = await _jobs.WaitForAsync(_jobs.Listening, "'Jobs API listening on'", o.StartTimeout, ct);
         }

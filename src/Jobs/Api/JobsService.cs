@@ -3,6 +3,7 @@ using Sched.V1;
 using Scheduler.FrameworkSdk;
 using Scheduler.Jobs.Engine;
 using Scheduler.Jobs.Spec;
+using Scheduler.Master.Registry;
 
 namespace Scheduler.Jobs.Api;
 
@@ -13,57 +14,61 @@ namespace Scheduler.Jobs.Api;
 /// </summary>
 public sealed class JobsService : Sched.V1.Jobs.JobsBase
 {
-    private readonly JobsEngine _engine;
-    private readonly JobsFramework _framework;
-    private readonly Func<SchedulerClient> _client;
+    private readonly Func<CancellationToken, Task<JobsTerm>> _term;
 
-    public JobsService(JobsEngine engine, JobsFramework framework, Func<SchedulerClient> client)
+    /// <param name="term">The active term; throws UNAVAILABLE (with the active instance's address) on a standby.</param>
+    internal JobsService(Func<CancellationToken, Task<JobsTerm>> term)
     {
-        _engine = engine;
-        _framework = framework;
-        _client = client;
+        _term = term;
     }
 
     public override Task<SubmitJobResponse> SubmitJob(SubmitJobRequest request, ServerCallContext context) =>
-        Call(() => _engine.Submit(request.JobFile, FileName(request.FileName)));
+        Call(e => e.Submit(request.JobFile, FileName(request.FileName)), context.CancellationToken);
 
     public override Task<PlanJobResponse> PlanJob(PlanJobRequest request, ServerCallContext context) =>
-        Call(() => new PlanJobResponse { Plan = _engine.Plan(request.JobFile, FileName(request.FileName)) });
+        Call(e => new PlanJobResponse { Plan = e.Plan(request.JobFile, FileName(request.FileName)) }, context.CancellationToken);
 
     public override Task<GetJobResponse> GetJob(GetJobRequest request, ServerCallContext context) =>
-        Call(() => _engine.Get(request.Name, request.History));
+        Call(e => e.Get(request.Name, request.History), context.CancellationToken);
 
     public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context) =>
-        Call(_engine.List);
+        Call(e => e.List(), context.CancellationToken);
 
     public override Task<ScaleJobResponse> ScaleJob(ScaleJobRequest request, ServerCallContext context) =>
-        CallWithActions(a => _engine.Scale(request.Name, (int)Math.Min(request.Count, 100_000), a), context.CancellationToken);
+        CallWithActions((e, a) => e.Scale(request.Name, (int)Math.Min(request.Count, 100_000), a), context.CancellationToken);
 
     public override Task<StopJobResponse> StopJob(StopJobRequest request, ServerCallContext context) =>
-        CallWithActions(a => _engine.Stop(request.Name, request.Purge, a), context.CancellationToken);
+        CallWithActions((e, a) => e.Stop(request.Name, request.Purge, a), context.CancellationToken);
 
     public override Task<RestartJobResponse> RestartJob(RestartJobRequest request, ServerCallContext context) =>
-        CallWithActions(a => _engine.Restart(request.Name, a), context.CancellationToken);
+        CallWithActions((e, a) => e.Restart(request.Name, a), context.CancellationToken);
 
     public override Task<StartInstanceResponse> StartInstance(StartInstanceRequest request, ServerCallContext context) =>
-        Call(() => _engine.StartInstance(request.Name, request.Instance));
+        Call(e => e.StartInstance(request.Name, request.Instance), context.CancellationToken);
 
     private static string FileName(string name) => string.IsNullOrWhiteSpace(name) ? "job.yaml" : name;
 
-    private async Task<T> CallWithActions<T>(Func<EngineActions, T> operation, CancellationToken cancellationToken)
+    private async Task<T> CallWithActions<T>(Func<JobsEngine, EngineActions, T> operation, CancellationToken cancellationToken)
     {
+        var term = await _term(cancellationToken);
         var actions = new EngineActions();
-        var result = await Call(() => operation(actions));
+        var result = Run(() => operation(term.Engine, actions));
         // The change is saved; the kills are sent now (and again by the engine's tick if this fails).
-        await _framework.ApplyAsync(_client(), actions, cancellationToken);
+        await term.Framework.ApplyAsync(term.Client, actions, cancellationToken);
         return result;
     }
 
-    private static Task<T> Call<T>(Func<T> operation)
+    private async Task<T> Call<T>(Func<JobsEngine, T> operation, CancellationToken cancellationToken)
+    {
+        var term = await _term(cancellationToken);
+        return Run(() => operation(term.Engine));
+    }
+
+    private static T Run<T>(Func<T> operation)
     {
         try
         {
-            return Task.FromResult(operation());
+            return operation();
         }
         catch (JobFileException e)
         {
@@ -80,6 +85,14 @@ public sealed class JobsService : Sched.V1.Jobs.JobsBase
         catch (InvalidOperationException e)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+        catch (RegistryFencedException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"this jobs instance is no longer the active one; nothing was changed ({e.Message}); try again"));
+        }
+        catch (RegistryUnavailableException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the jobs state store did not confirm the change ({e.Message}); check the store (etcd) and try again"));
         }
     }
 }

@@ -59,6 +59,7 @@ public sealed partial class JobsEngine
                     }
                 }
             }
+            ExplainByQuota();
             if (placedAny || offers.Count > 0)
             {
                 _store.Save(_state);

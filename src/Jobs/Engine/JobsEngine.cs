@@ -11,8 +11,10 @@ namespace Scheduler.Jobs.Engine;
 /// <summary>
 /// The jobs framework's state machine: job versions and instances in, placement decisions and
 /// kills out. Every change happens under one lock and is saved (<see cref="JobStateStore"/>)
-/// before the I/O it implies is done by the caller, so a task id is on disk before its launch is
-/// sent. No I/O of its own except the state file; time from the injected <see cref="TimeProvider"/>.
+/// before the I/O it implies is done by the caller, so a task id is stored before its launch is
+/// sent (a save that fails — this instance no longer leads, or the store did not confirm — throws,
+/// and nothing it implied is sent). No I/O of its own except the store; time from the injected
+/// <see cref="TimeProvider"/>.
 /// </summary>
 public sealed partial class JobsEngine
 {
@@ -25,13 +27,16 @@ public sealed partial class JobsEngine
     private readonly Dictionary<string, JobSpec> _specs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IReadOnlyDictionary<string, string>> _agents = new(StringComparer.Ordinal);
 
-    public JobsEngine(JobStateStore store, TimeProvider time, ILogger logger)
+    /// <param name="store">Where every change is saved.</param>
+    /// <param name="state">The state loaded from <paramref name="store"/>.</param>
+    public JobsEngine(JobStateStore store, JobsState state, TimeProvider time, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(state);
         _store = store;
         _time = time;
         _logger = logger;
-        _state = store.Load();
+        _state = state;
         foreach (var job in _state.Jobs.Values)
         {
             _specs[job.Name] = SpecOf(job, job.Version);

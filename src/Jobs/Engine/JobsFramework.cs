@@ -16,6 +16,7 @@ namespace Scheduler.Jobs.Engine;
 public sealed class JobsFramework : IScheduler
 {
     private static readonly TimeSpan HoldFor = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan QuotaViewEvery = TimeSpan.FromSeconds(2);
     private readonly JobsEngine _engine;
     private readonly FrameworkInfo _framework;
     private readonly TimeProvider _time;
@@ -24,14 +25,19 @@ public sealed class JobsFramework : IScheduler
     private readonly SemaphoreSlim _io = new(1, 1);
     private readonly HashSet<string> _suppressed = new(StringComparer.Ordinal);
     private SchedulerClient? _client;
+    private readonly Func<CancellationToken, Task<QuotaShortfall>>? _quotaView;
     private DateTimeOffset _lastProbe;
+    private DateTimeOffset _lastQuotaView;
 
-    public JobsFramework(JobsEngine engine, FrameworkInfo framework, TimeProvider time, ILogger logger)
+    /// <param name="quotaView">Reads the masters' quota view (roles and quotas); null: pending
+    /// instances are not explained by quota limits.</param>
+    public JobsFramework(JobsEngine engine, FrameworkInfo framework, TimeProvider time, ILogger logger, Func<CancellationToken, Task<QuotaShortfall>>? quotaView = null)
     {
         _engine = engine;
         _framework = framework;
         _time = time;
         _logger = logger;
+        _quotaView = quotaView;
     }
 
     public async Task OnSubscribedAsync(SchedulerClient client, Event.Types.Subscribed subscribed, CancellationToken cancellationToken)
@@ -115,6 +121,11 @@ public sealed class JobsFramework : IScheduler
                 {
                     _lastProbe = _time.GetUtcNow();
                     await ProbeIdleAsync(client, cancellationToken);
+                }
+                if (_quotaView is not null && _time.GetUtcNow() - _lastQuotaView >= QuotaViewEvery && _engine.HasPending())
+                {
+                    _lastQuotaView = _time.GetUtcNow();
+                    _engine.SetQuotaView(await _quotaView(cancellationToken));
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

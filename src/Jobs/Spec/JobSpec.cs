@@ -149,10 +149,7 @@ public sealed record RestartPolicy
 
     /// <summary>The wait before restart number <paramref name="attempt"/> (1-based).</summary>
     public TimeSpan DelayBefore(int attempt)
-    {
-        var seconds = Delay.TotalSeconds * Math.Pow(Backoff, Math.Max(0, attempt - 1));
-        return TimeSpan.FromSeconds(Math.Min(seconds, MaxDelay.TotalSeconds));
-    }
+        => new Resilience.Backoff(Delay, MaxDelay, Backoff) { Jitter = 0 }.Delay(attempt - 1);
 }
 
 /// <summary>Rolling update of a service.</summary>

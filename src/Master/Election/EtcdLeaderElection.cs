@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Etcd;
 using Scheduler.Master.Registry;
+using Scheduler.Resilience;
 
 namespace Scheduler.Master.Election;
 
@@ -34,6 +35,9 @@ public sealed class EtcdLeaderElectionOptions
 /// </summary>
 public sealed partial class EtcdLeaderElection : ILeaderElection
 {
+    /// <summary>The wait between campaigns: 100 ms doubling to 2 s.</summary>
+    private static readonly Backoff CampaignBackoff = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2)) { Jitter = 0 };
+
     private readonly EtcdClient _client;
     private readonly MasterInfo _self;
     private readonly EtcdLeaderElectionOptions _options;
@@ -137,31 +141,27 @@ public sealed partial class EtcdLeaderElection : ILeaderElection
         var ct = linked.Token;
         try
         {
-            var backoff = TimeSpan.FromMilliseconds(100);
-            while (true)
-            {
-                ct.ThrowIfCancellationRequested();
-                try
+            // etcd unreachable, without quorum, or the lease lost while waiting: drop the lease and
+            // campaign again with a new one (the caller's token bounds it).
+            var campaign = CampaignBackoff.Pipeline<Leadership?>(
+                o => o.Exception is EtcdException || (o.Exception is null && o.Result is null),
+                _client.Options.TimeProvider, Random.Shared,
+                async o =>
                 {
-                    var keeper = await GrantAsync(ct).ConfigureAwait(false);
-                    await ClaimAddressAsync(keeper, ct).ConfigureAwait(false);
-                    var won = await CampaignWithLeaseAsync(keeper, ct).ConfigureAwait(false);
-                    if (won is not null)
+                    if (o.Exception is EtcdException e)
                     {
-                        return won;
+                        CampaignFailed?.Invoke(e);
                     }
-                    // The lease was lost while waiting: start over with a new one.
-                }
-                catch (EtcdException e) when (!ct.IsCancellationRequested)
-                {
-                    // etcd unreachable, without quorum, or the lease lost: keep campaigning (the
-                    // caller's token bounds it).
-                    CampaignFailed?.Invoke(e);
-                }
-                await DropKeeperAsync(revoke: true).ConfigureAwait(false);
-                await Task.Delay(backoff, _client.Options.TimeProvider, ct).ConfigureAwait(false);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(2000, backoff.TotalMilliseconds * 2));
-            }
+                    await DropKeeperAsync(revoke: true).ConfigureAwait(false);
+                });
+            var won = await campaign.ExecuteAsync(async token =>
+            {
+                var keeper = await GrantAsync(token).ConfigureAwait(false);
+                await ClaimAddressAsync(keeper, token).ConfigureAwait(false);
+                return await CampaignWithLeaseAsync(keeper, token).ConfigureAwait(false);
+            }, ct).ConfigureAwait(false);
+            // Null only when the campaign was stopped while a lease was being lost.
+            return won ?? throw new OperationCanceledException(ct);
         }
         catch
         {

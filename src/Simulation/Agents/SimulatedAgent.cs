@@ -403,7 +403,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
             _outbox.Add(new AgentMessage.Types.StatusUpdate { FrameworkId = task.FrameworkId, Status = head });
             Interlocked.Increment(ref host.Counters.UpdatesSent);
         }
-        var delay = TimeSpan.FromTicks(Math.Min(host.Options.StatusRetry.Ticks << Math.Min(task.Attempt, 20), host.Options.StatusRetryMax.Ticks));
+        var delay = host.StatusRetry.Delay(task.Attempt);
         host.Wheel.Schedule(delay, this, SimTimerKind.Retry, key, head.Uuid, task.Attempt, ++task.RetrySeq);
     }
 

@@ -4,6 +4,7 @@ using Scheduler.Protocol;
 using Scheduler.Protocol.Resources;
 using Grpc.Core;
 using Scheduler.Channels;
+using Scheduler.Resilience;
 
 namespace Scheduler.Simulation;
 
@@ -69,6 +70,7 @@ public sealed class SimulatedAgentHost : IAsyncDisposable
         }
         Resources = ResourceText.Parse(options.Resources);
         Wheel = new TimerWheel(options.TimerTick, options.TimeProvider);
+        StatusRetry = new Backoff(options.StatusRetry, options.StatusRetryMax) { Jitter = 0 };
         for (var i = 0; i < options.Count; i++)
         {
             if (i % options.AgentsPerChannel == 0)
@@ -81,6 +83,9 @@ public sealed class SimulatedAgentHost : IAsyncDisposable
 
     /// <summary>The options.</summary>
     public SimulatedAgentOptions Options { get; }
+
+    /// <summary>The re-send delays of an unacknowledged update (StatusRetry doubling to StatusRetryMax).</summary>
+    internal Backoff StatusRetry { get; }
 
     /// <summary>Counters (updates sent, acks, re-sends, …).</summary>
     public SimulatedAgentCounters Counters { get; } = new();
