@@ -80,7 +80,7 @@ internal sealed class MasterFailover
                 var workDir = Path.Combine(baseDir, "master" + i.ToString(CultureInfo.InvariantCulture));
                 Directory.CreateDirectory(workDir);
                 masters.Add(DaemonProcess.Start("master" + i.ToString(CultureInfo.InvariantCulture),
-                    ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--etcd", etcdUrls, "--lease-ttl", _leaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
+                    ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--insecure-allow-anonymous", "--etcd", etcdUrls, "--lease-ttl", _leaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
                      "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)],
                     Path.Combine(workDir, "master.log"), command: [dotnet, dll]));
             }

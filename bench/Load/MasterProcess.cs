@@ -43,7 +43,7 @@ internal sealed class MasterProcess : IAsyncDisposable
         Directory.CreateDirectory(workDir);
         var args = new List<string>
         {
-            "master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir,
+            "master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--insecure-allow-anonymous",
             "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
         };
         args.AddRange(extraArgs);

@@ -91,12 +91,16 @@ public sealed class AgentOptions
     public TlsFiles? Tls { get; set; }
 
     /// <summary>The problems <see cref="AgentOptionsValidator"/> finds, in words (empty = fine).</summary>
+    /// <summary>The bearer token the agent presents to the masters (its principal); null: none.</summary>
+    public string? Token { get; set; }
+
     public IReadOnlyList<string> Validate() => AgentOptionsValidator.Problems(this);
 
     /// <summary>Copies every setting to <paramref name="target"/> (the options pattern builds its own instance).</summary>
     public void CopyTo(AgentOptions target)
     {
         ArgumentNullException.ThrowIfNull(target);
+        target.Token = Token;
         target.Masters.Clear();
         target.Masters.AddRange(Masters);
         target.Listen = Listen;

@@ -31,7 +31,14 @@ public sealed class GrpcChannelSettings
     /// TLS with the system's trust).</summary>
     public ClientTls? Tls { get; set; }
 
+    /// <summary>Sent on every call as <c>authorization: Bearer TOKEN</c> (gRPC call credentials);
+    /// null or empty: no credentials.</summary>
+    public string? BearerToken { get; set; }
+
     /// <summary>Validates the server certificate for https addresses; null = <see cref="Tls"/>'s
     /// CA, else system trust. Takes precedence over <see cref="Tls"/>'s CA.</summary>
     public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
+
+    /// <summary>A copy (the same <see cref="Tls"/> and callbacks) to adjust without touching this one.</summary>
+    public GrpcChannelSettings Copy() => (GrpcChannelSettings)MemberwiseClone();
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Grpc.Core;
 using Grpc.Net.Client;
 
 namespace Scheduler.Channels;
@@ -45,12 +46,47 @@ public static class GrpcChannels
         {
             handler.SslOptions.RemoteCertificateValidationCallback = settings.ServerCertificateValidation;
         }
-        return GrpcChannel.ForAddress(uri, new GrpcChannelOptions
+        var secure = uri.Scheme == Uri.UriSchemeHttps;
+        var options = new GrpcChannelOptions
         {
             HttpHandler = handler,
             DisposeHttpClient = true,
             MaxReceiveMessageSize = settings.MaxReceiveMessageSize,
             MaxSendMessageSize = settings.MaxSendMessageSize,
-        });
+        };
+        if (settings.BearerToken is { Length: > 0 } token)
+        {
+            var header = "Bearer " + token;
+            var call = CallCredentials.FromInterceptor((_, metadata) =>
+            {
+                metadata.Add("authorization", header);
+                return Task.CompletedTask;
+            });
+            options.Credentials = ChannelCredentials.Create(secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure, call);
+            // Plain h2c is for loopback and trusted networks; the token goes with it there too.
+            options.UnsafeUseInsecureChannelCallCredentials = !secure;
+        }
+        return GrpcChannel.ForAddress(uri, options);
+    }
+
+    /// <summary>Reads a token file (surrounding white space ignored), saying what is wrong when it cannot.</summary>
+    /// <exception cref="InvalidOperationException">When the file cannot be read or is empty.</exception>
+    public static string ReadTokenFile(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"cannot read the token file {path}: {e.Message}", e);
+        }
+        if (text.Length == 0 || text.Any(char.IsWhiteSpace))
+        {
+            throw new InvalidOperationException($"the token file {path} does not hold one token (it is empty or has white space inside); write the token alone in it");
+        }
+        return text;
     }
 }

@@ -67,6 +67,7 @@ public static class CliApp
         root.Options.Add(GlobalOptions.TlsCert);
         root.Options.Add(GlobalOptions.TlsKey);
         root.Options.Add(GlobalOptions.TlsCa);
+        root.Options.Add(GlobalOptions.TokenFile);
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DevCommand.Create());
         root.Subcommands.Add(DaemonCommands.CreateMaster());
@@ -80,6 +81,10 @@ public static class CliApp
             root.Subcommands.Add(command);
         }
         foreach (var command in MaintenanceCommands.Create().Concat(InspectCommands.Create()))
+        {
+            root.Subcommands.Add(command);
+        }
+        foreach (var command in SecurityCommands.Create())
         {
             root.Subcommands.Add(command);
         }

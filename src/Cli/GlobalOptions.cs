@@ -64,18 +64,46 @@ public static class GlobalOptions
         return files.Any ? files : null;
     }
 
-    /// <summary>A client's channel settings: TLS per <see cref="ClientTlsFiles"/>.</summary>
-    /// <exception cref="CliException">When a TLS file is missing or does not load.</exception>
-    public static GrpcChannelSettings Channel(ParseResult parse)
+    public static readonly Option<string?> TokenFile = new("--token-file")
     {
+        Description = "File holding the bearer token to present; default $SCHED_TOKEN (the token itself).",
+        Recursive = true,
+    };
+
+    /// <summary>The token to present: the file of <c>--token-file</c>, else <c>SCHED_TOKEN</c>, else none.</summary>
+    /// <exception cref="CliException">When the token file cannot be read.</exception>
+    public static string? Token(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        if (parse.GetValue(TokenFile) is { Length: > 0 } path)
+        {
+            try
+            {
+                return Scheduler.Channels.GrpcChannels.ReadTokenFile(path);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw CliException.BadInput($"--token-file: {e.Message}");
+            }
+        }
+        return Environment.GetEnvironmentVariable("SCHED_TOKEN") is { Length: > 0 } token ? token.Trim() : null;
+    }
+
+    /// <summary>Channel settings for every call this command makes: credentials (<see cref="Token"/>)
+    /// and TLS (<see cref="ClientTlsFiles"/>).</summary>
+    /// <exception cref="CliException">When the token file cannot be read, or a TLS file is missing or does not load.</exception>
+    public static GrpcChannelSettings ChannelSettings(ParseResult parse)
+    {
+        ClientTls? tls;
         try
         {
-            return new GrpcChannelSettings { Tls = ClientTls.FromFiles(ClientTlsFiles(parse)) };
+            tls = ClientTls.FromFiles(ClientTlsFiles(parse));
         }
         catch (TlsFileException e)
         {
             throw CliException.BadInput(e.Message);
         }
+        return new GrpcChannelSettings { BearerToken = Token(parse), Tls = tls };
     }
 
     /// <summary>The masters to talk to: <c>--master</c>, else <c>SCHED_MASTER</c>, else the default.</summary>

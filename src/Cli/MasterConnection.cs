@@ -13,20 +13,19 @@ public sealed class MasterConnection : IDisposable
 {
     private readonly MasterDirectory _masters;
 
-    public MasterConnection(IReadOnlyList<string> masters, TimeSpan? timeout = null, GrpcChannelSettings? channel = null)
+    public MasterConnection(IReadOnlyList<string> masters, TimeSpan? timeout = null, Scheduler.Channels.GrpcChannelSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(masters);
         Addresses = masters;
-        Channel = channel ?? new GrpcChannelSettings();
-        _masters = new MasterDirectory(masters, Channel);
+        Settings = settings ?? new Scheduler.Channels.GrpcChannelSettings();
+        _masters = new MasterDirectory(masters, Settings);
         Timeout = timeout ?? TimeSpan.FromSeconds(10);
     }
 
-    public IReadOnlyList<string> Addresses { get; }
+    /// <summary>The channel settings (credentials, TLS) of this connection, for other servers of the cluster.</summary>
+    public Scheduler.Channels.GrpcChannelSettings Settings { get; }
 
-    /// <summary>The transport settings (TLS) of every channel this connection opens; other
-    /// clients of the same command (sandbox files, the Jobs API) use them too.</summary>
-    public GrpcChannelSettings Channel { get; }
+    public IReadOnlyList<string> Addresses { get; }
 
     public TimeSpan Timeout { get; }
 
@@ -81,6 +80,8 @@ public sealed class MasterConnection : IDisposable
         {
             StatusCode.InvalidArgument or StatusCode.OutOfRange => CliException.BadInput(detail),
             StatusCode.NotFound => new CliException(detail),
+            StatusCode.Unauthenticated => new CliException($"{address ?? "the master"} refused the call: {detail}"),
+            StatusCode.PermissionDenied => new CliException($"permission denied: {detail}"),
             StatusCode.Unimplemented when method.ServiceName == "sched.v1.Operator" && e.Status.Detail.Contains("Service is unimplemented", StringComparison.OrdinalIgnoreCase) =>
                 new CliException($"{address ?? "the server"} answers gRPC but is not a master (an agent's port? masters listen on 5050 by default): check --master or SCHED_MASTER"),
             StatusCode.Unimplemented => new CliException($"{address ?? "the master"} does not serve {method.FullName}: is --master pointing at a master of an older version, or at another service?"),

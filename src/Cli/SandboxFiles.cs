@@ -11,10 +11,10 @@ public sealed class SandboxFiles : IDisposable
 {
     private readonly GrpcChannel _channel;
 
-    public SandboxFiles(string agentAddress, GrpcChannelSettings? channel = null)
+    public SandboxFiles(string agentAddress, GrpcChannelSettings? settings = null)
     {
         AgentAddress = agentAddress;
-        _channel = GrpcChannels.ForAddress(agentAddress, channel);
+        _channel = GrpcChannels.ForAddress(agentAddress, settings);
     }
 
     public string AgentAddress { get; }

@@ -19,7 +19,8 @@ public sealed class SchedulerClientOptions
     /// <summary>
     /// Transport of the channels to the masters: TLS (<see cref="GrpcChannelSettings.Tls"/>: the
     /// cluster's CA and, for mutual TLS, a client certificate), message sizes, keepalive. Null:
-    /// defaults, plaintext.
+    /// defaults, plaintext. <see cref="Token"/> is presented unless these settings carry a
+    /// bearer token of their own.
     /// </summary>
     public GrpcChannelSettings? Channel { get; init; }
 
@@ -57,6 +58,13 @@ public sealed class SchedulerClientOptions
 
     /// <summary>Where the client logs connections, failovers and failed calls.</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    /// <summary>
+    /// The bearer token the client presents (<c>authorization: Bearer TOKEN</c> on every call); the
+    /// framework then belongs to the token's principal. Default: the <c>SCHED_TOKEN</c> environment
+    /// variable; null or empty: no credentials (a master started with --insecure-allow-anonymous).
+    /// </summary>
+    public string? Token { get; init; } = Environment.GetEnvironmentVariable("SCHED_TOKEN");
 
     /// <summary>The clock for heartbeat detection and backoff (tests inject a fake one).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

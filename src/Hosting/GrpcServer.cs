@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
@@ -123,13 +124,38 @@ public sealed class GrpcServer : IAsyncDisposable
             {
                 o.Interceptors.Add<InstanceInterceptor>(interceptor);
             }
+            // Innermost: the configured interceptors (an audit, say) see the calls it refuses.
+            if (options.Authentication is { } authentication)
+            {
+                o.Interceptors.Add<AuthenticationInterceptor>(authentication);
+            }
         });
         if (options.EnableReflection)
         {
             builder.Services.AddGrpcReflection();
         }
+        if (options.Authentication?.Tokens is { } tokens)
+        {
+            builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>
+            {
+                o.MapInboundClaims = false;
+                o.TokenValidationParameters = tokens;
+                o.Events = new JwtBearerEvents
+                {
+                    OnAuthenticationFailed = c =>
+                    {
+                        c.HttpContext.Items[AuthenticationInterceptor.TokenFailureKey] = TokenFailure(c.Exception);
+                        return Task.CompletedTask;
+                    },
+                };
+            });
+        }
         services.Register(builder.Services);
         var app = builder.Build();
+        if (options.Authentication?.Tokens is not null)
+        {
+            app.UseAuthentication();
+        }
         app.UseRouting();
         services.Map(app);
         if (options.EnableReflection)
@@ -179,6 +205,17 @@ public sealed class GrpcServer : IAsyncDisposable
         }
         return https;
     }
+
+    /// <summary>Why a token was refused, in a caller's words.</summary>
+    private static string TokenFailure(Exception e) => e switch
+    {
+        Microsoft.IdentityModel.Tokens.SecurityTokenExpiredException expired => $"it expired at {expired.Expires:yyyy-MM-dd'T'HH:mm:ss'Z'}; ask an operator for a new one ('schedctl token create')",
+        Microsoft.IdentityModel.Tokens.SecurityTokenNotYetValidException => "it is not valid yet (check the clocks)",
+        Microsoft.IdentityModel.Tokens.SecurityTokenSignatureKeyNotFoundException or Microsoft.IdentityModel.Tokens.SecurityTokenInvalidSignatureException => "it was not signed by this cluster's token key",
+        Microsoft.IdentityModel.Tokens.SecurityTokenInvalidIssuerException or Microsoft.IdentityModel.Tokens.SecurityTokenInvalidAudienceException => "it was not issued for this cluster",
+        Microsoft.IdentityModel.Tokens.SecurityTokenMalformedException or ArgumentException => "it is not a well-formed token",
+        _ => "it is not valid (" + e.GetType().Name + ")",
+    };
 
     /// <summary>Stops accepting calls, lets running ones end for up to
     /// <see cref="GrpcServerOptions.StopTimeout"/>, then aborts what is left.</summary>

@@ -42,5 +42,8 @@ public sealed class GrpcServerOptions
     /// <summary>Interceptors around every call, outermost first (besides the logging one every server has).</summary>
     public List<Interceptor> Interceptors { get; } = [];
 
+    /// <summary>Who may call: null serves every call unauthenticated.</summary>
+    public ServerAuthentication? Authentication { get; set; }
+
     public ILoggerFactory? LoggerFactory { get; set; }
 }

@@ -19,10 +19,11 @@ public static class LinkChannels
     };
 
     /// <summary>A channel to the master at <paramref name="address"/> with <see cref="Settings"/>,
-    /// over TLS when <paramref name="tls"/> is given.</summary>
-    public static GrpcChannel ForAddress(string address, ClientTls? tls = null)
+    /// with <paramref name="token"/> as call credentials and over TLS when <paramref name="tls"/> is given.</summary>
+    public static GrpcChannel ForAddress(string address, string? token = null, ClientTls? tls = null)
     {
         var settings = Settings;
+        settings.BearerToken = token;
         settings.Tls = tls;
         return GrpcChannels.ForAddress(address, settings);
     }

@@ -65,6 +65,9 @@ public static class OperatorMethods
     public static readonly Method<OperatorSubscribeRequest, OperatorEvent> Subscribe = GrpcMethod.Of<OperatorSubscribeRequest, OperatorEvent>(Service, "Subscribe");
     public static readonly Method<ReserveResourcesRequest, ReserveResourcesResponse> ReserveResources = GrpcMethod.Of<ReserveResourcesRequest, ReserveResourcesResponse>(Service, "ReserveResources");
     public static readonly Method<UnreserveResourcesRequest, UnreserveResourcesResponse> UnreserveResources = GrpcMethod.Of<UnreserveResourcesRequest, UnreserveResourcesResponse>(Service, "UnreserveResources");
+    public static readonly Method<WhoAmIRequest, WhoAmIResponse> WhoAmI = GrpcMethod.Of<WhoAmIRequest, WhoAmIResponse>(Service, "WhoAmI");
+    public static readonly Method<CreateTokenRequest, CreateTokenResponse> CreateToken = GrpcMethod.Of<CreateTokenRequest, CreateTokenResponse>(Service, "CreateToken");
+    public static readonly Method<TeardownFrameworkRequest, TeardownFrameworkResponse> TeardownFramework = GrpcMethod.Of<TeardownFrameworkRequest, TeardownFrameworkResponse>(Service, "TeardownFramework");
 }
 
 /// <summary>Well-known metadata keys.</summary>

@@ -100,7 +100,7 @@ public class ClusterFixture : IAsyncDisposable
         var log = Path.Combine(_logDir, $"{node.Name}-{Interlocked.Increment(ref _restarts)}.log");
         var parent = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         List<string> args = isMaster
-            ? ["master", "run", "--listen", $"127.0.0.1:{node.Port}", "--work-dir", node.WorkDir, "--watch-parent", parent, .. FastMasterArgs, .. node.Args]
+            ? ["master", "run", "--listen", $"127.0.0.1:{node.Port}", "--work-dir", node.WorkDir, "--watch-parent", parent, "--insecure-allow-anonymous", .. FastMasterArgs, .. node.Args]
             : ["agent", "run", "--master", string.Join(",", _masters.Select(m => m.Address)), "--listen", "127.0.0.1:0", "--work-dir", node.WorkDir, "--watch-parent", parent, .. node.Args];
         node.Process = DaemonProcess.Start(node.Name, args, log, command: Schedctl.Command);
         node.Address = await node.Process.WaitForAsync(node.Process.Listening, "its listening address", StartTimeout, CancellationToken.None);

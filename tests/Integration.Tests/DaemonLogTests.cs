@@ -18,7 +18,7 @@ public sealed partial class DaemonLogTests(ITestOutputHelper output)
         DaemonProcess? agent = null;
         try
         {
-            master = DaemonProcess.Start("master", ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", Path.Combine(dir, "m")], masterLog, command: Schedctl.Command);
+            master = DaemonProcess.Start("master", ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", Path.Combine(dir, "m"), "--insecure-allow-anonymous"], masterLog, command: Schedctl.Command);
             var address = await master.WaitForAsync(master.Listening, "its address", TimeSpan.FromSeconds(60), CancellationToken.None);
             agent = DaemonProcess.Start("agent", ["agent", "run", "--master", address, "--work-dir", Path.Combine(dir, "a"), "--isolation", "none", "--resources", "cpus:1;mem:128"], agentLog, command: Schedctl.Command);
             await agent.WaitForAsync(agent.Registered, "registration", TimeSpan.FromSeconds(60), CancellationToken.None);

@@ -95,10 +95,10 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
             siblingTail = StartQuiet("tail", "-f", Path.Combine(sibling, "notes.log"));
             // The first launch starts its own supervisor and fills the agent's pool; the second
             // task's supervisor comes from the pool.
-            var first = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "run", "--master", master, "--", "true");
+            var first = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "run", "--master", master, "--token-file", Path.Combine(workDir, "admin.token"), "--", "true");
             Assert.True(first.ExitCode == 0, first.ToString());
             var pidFile = Path.Combine(scratch, "task.pid");
-            run = StartQuiet(Schedctl.Command[0], Schedctl.Dll, "run", "--master", master, "--", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 600");
+            run = StartQuiet(Schedctl.Command[0], Schedctl.Dll, "run", "--master", master, "--token-file", Path.Combine(workDir, "admin.token"), "--", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 600");
             await Poll.UntilAsync(() => File.Exists(pidFile), TimeSpan.FromSeconds(60), "the task to write its pid");
             var taskPid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
             task = ProcessTree.Identify(taskPid);

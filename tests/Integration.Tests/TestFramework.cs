@@ -21,7 +21,7 @@ public sealed class TestFramework : IAsyncDisposable
     private readonly Task _reader;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public TestFramework(string master, string name, string role = "test", double failoverTimeout = 30, bool autoAcknowledge = true, string? frameworkId = null, string principal = "")
+    public TestFramework(string master, string name, string role = "test", double failoverTimeout = 30, bool autoAcknowledge = true, string? frameworkId = null, string principal = "", string? token = null)
     {
         var framework = new FrameworkInfo { Name = name, FailoverTimeoutSeconds = failoverTimeout, Id = frameworkId ?? "", Principal = principal };
         framework.Roles.Add(role);
@@ -31,6 +31,7 @@ public sealed class TestFramework : IAsyncDisposable
             Masters = master.Split(','),
             Framework = framework,
             AutoAcknowledge = autoAcknowledge,
+            Token = token,
             Backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)),
         });
         _reader = Task.Run(ReadAsync);

@@ -88,7 +88,7 @@ public sealed class TlsClusterTests : IAsyncLifetime
     [Fact]
     public async Task A_link_without_a_client_certificate_cannot_register_as_an_agent()
     {
-        using var channel = LinkChannels.ForAddress(_cluster.MasterAddress, ClientTls.FromFiles(CaPath));
+        using var channel = LinkChannels.ForAddress(_cluster.MasterAddress, tls: ClientTls.FromFiles(CaPath));
         using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(deadline: DateTime.UtcNow.Add(Wait)));
         var info = new AgentInfo { Hostname = "impostor", Address = "127.0.0.1:1" };
         info.Resources.Add(new Resource { Name = "cpus", Scalar = 64 });

@@ -12,8 +12,8 @@ using Scheduler.Channels;
 namespace Scheduler.Master.Tests;
 
 /// <summary>The leader check is one interceptor: a follower answers every <c>sched.v1</c> call
-/// of the master's services with UNAVAILABLE and the leader's address, except GetHealth and
-/// GetLeader, which every master answers.</summary>
+/// of the master's services with UNAVAILABLE and the leader's address, except GetHealth,
+/// GetLeader, WhoAmI and CreateToken, which every master answers.</summary>
 public sealed class LeaderInterceptorTests : IAsyncLifetime
 {
     private static readonly MethodInfo CallOneMethod = typeof(LeaderInterceptorTests).GetMethod(nameof(CallOneAsync), BindingFlags.NonPublic | BindingFlags.Static)!;
@@ -41,8 +41,11 @@ public sealed class LeaderInterceptorTests : IAsyncLifetime
                 var generic = CallOneMethod.MakeGenericMethod(method.InputType.ClrType, method.OutputType.ClrType);
                 var (code, hint) = await (Task<(StatusCode, string?)>)generic.Invoke(null, [follower.Channel, method])!;
                 called++;
-                var answeredByAll = method.Name is "GetHealth" or "GetLeader";
-                if (answeredByAll ? code != StatusCode.OK : code != StatusCode.Unavailable || hint != leader.Address)
+                // CreateToken is answered by every master too (the token key is the cluster's); this
+                // one accepts no tokens.
+                var answeredByAll = method.Name is "GetHealth" or "GetLeader" or "WhoAmI" or "CreateToken";
+                var expected = method.Name == "CreateToken" ? StatusCode.FailedPrecondition : StatusCode.OK;
+                if (answeredByAll ? code != expected : code != StatusCode.Unavailable || hint != leader.Address)
                 {
                     wrong.Add($"{method.FullName}: {code}, hint '{hint}'");
                 }

@@ -29,7 +29,7 @@ public sealed class MasterHostTests
         var workDir = Directory.CreateTempSubdirectory("sched-master-port-").FullName;
         try
         {
-            var options = new MasterOptions { Listen = $"127.0.0.1:{port}", WorkDir = workDir };
+            var options = new MasterOptions { Listen = $"127.0.0.1:{port}", WorkDir = workDir, AllowAnonymous = true };
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             Assert.Equal(1, await MasterHost.RunAsync(options, cts.Token));
         }

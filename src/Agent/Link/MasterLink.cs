@@ -46,7 +46,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                     await SessionAsync(address, selection.Connected, cancellationToken);
                     delay = selection.Failed(address);
                 }
-                catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+                catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.Unauthenticated)
                 {
                     AgentLog.Refused(logger, address, e.Status.Detail);
                     announcements.Complain($"agent refused by master {address}: {e.Status.Detail}");
@@ -90,7 +90,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
-            channel = LinkChannels.ForAddress(address, _tls);
+            channel = LinkChannels.ForAddress(address, options.Token, _tls);
             _channels[address] = channel;
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -77,7 +77,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>schedctl ARGS…</c> (or <paramref name="command"/> + args).</summary>
-    public static DaemonProcess Start(string name, IEnumerable<string> args, string? logFile = null, Action<string, string>? onLine = null, IReadOnlyList<string>? command = null)
+    public static DaemonProcess Start(string name, IEnumerable<string> args, string? logFile = null, Action<string, string>? onLine = null, IReadOnlyList<string>? command = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         command ??= SelfCommand();
         var info = new ProcessStartInfo(command[0])
@@ -92,6 +92,10 @@ public sealed partial class DaemonProcess : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
         info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
         StreamWriter? log = null;
         if (logFile is not null)
         {

@@ -33,6 +33,13 @@ public sealed class LocalClusterOptions
     public bool Jobs { get; init; }
 
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The command that starts <c>schedctl</c> for the daemons; null: this program.</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+
+    /// <summary>Run with authentication and ACLs (credentials in the work dir, see
+    /// <see cref="DevCredentials"/>); false: masters allow anonymous callers.</summary>
+    public bool Secure { get; init; } = true;
 }
 
 /// <summary>
@@ -63,6 +70,12 @@ public sealed class LocalCluster : IAsyncDisposable
     public List<(string Id, string Address)> AgentInfo { get; } = [];
 
     public string MasterList => string.Join(",", MasterAddresses);
+
+    /// <summary>The cluster's credentials; null when it runs without authentication.</summary>
+    public DevCredentials? Credentials { get; private set; }
+
+    /// <summary>A token of the superuser <c>admin</c>; null when the cluster runs without authentication.</summary>
+    public string? AdminToken => Credentials?.AdminToken;
 
     /// <summary>The Jobs API address when the jobs framework runs, else null.</summary>
     public string? JobsAddress { get; private set; }
@@ -99,6 +112,21 @@ public sealed class LocalCluster : IAsyncDisposable
     private async Task StartDaemonsAsync(LocalClusterOptions o, CancellationToken ct)
     {
         var parent = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        var securityArgs = new List<string>();
+        var agentSecurityArgs = new List<string>();
+        var jobsEnvironment = new Dictionary<string, string>();
+        if (o.Secure)
+        {
+            Credentials = DevCredentials.Ensure(WorkDir);
+            securityArgs.AddRange(["--token-key", Credentials.TokenKey, "--acls", Credentials.Acls]);
+            agentSecurityArgs.AddRange(["--token-file", Credentials.AgentTokenFile]);
+            jobsEnvironment["SCHED_TOKEN"] = Credentials.AdminToken;
+        }
+        else
+        {
+            securityArgs.Add("--insecure-allow-anonymous");
+            jobsEnvironment["SCHED_TOKEN"] = "";
+        }
         var etcdArgs = new List<string>();
         if (o.Masters > 1)
         {
@@ -111,8 +139,9 @@ public sealed class LocalCluster : IAsyncDisposable
             var name = o.Masters == 1 ? "master" : $"master{i + 1}";
             var args = new List<string> { "master", "run", "--listen", $"127.0.0.1:{port}", "--work-dir", Path.Combine(WorkDir, name), "--watch-parent", parent };
             args.AddRange(etcdArgs);
+            args.AddRange(securityArgs);
             args.AddRange(o.MasterArgs);
-            var master = DaemonProcess.Start(name, args, Path.Combine(WorkDir, name + ".log"), o.OnLine);
+            var master = DaemonProcess.Start(name, args, Path.Combine(WorkDir, name + ".log"), o.OnLine, o.Command);
             _masters.Add(master);
         }
         foreach (var master in _masters)
@@ -128,8 +157,9 @@ public sealed class LocalCluster : IAsyncDisposable
                 "agent", "run", "--master", MasterList, "--listen", $"127.0.0.1:{port}", "--work-dir", AgentWorkDir(i),
                 "--resources", o.AgentResources, "--attributes", $"host:{name}", "--hostname", name, "--watch-parent", parent,
             };
+            args.AddRange(agentSecurityArgs);
             args.AddRange(o.AgentArgs);
-            _agents.Add(DaemonProcess.Start(name, args, Path.Combine(WorkDir, name + ".log"), o.OnLine));
+            _agents.Add(DaemonProcess.Start(name, args, Path.Combine(WorkDir, name + ".log"), o.OnLine, o.Command));
         }
         foreach (var agent in _agents)
         {
@@ -141,7 +171,7 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             // With replicated masters, the jobs state lives in their etcd too (under /sched/jobs).
             _jobs = DaemonProcess.Start("jobs", ["jobs", "run", "--master", MasterList, "--work-dir", Path.Combine(WorkDir, "jobs"), "--listen", "127.0.0.1:0", "--watch-parent", parent, .. etcdArgs],
-                Path.Combine(WorkDir, "jobs.log"), o.OnLine);
+                Path.Combine(WorkDir, "jobs.log"), o.OnLine, o.Command, jobsEnvironment);
             JobsAddress = await _jobs.WaitForAsync(_jobs.Listening, "'Jobs API listening on'", o.StartTimeout, ct);
         }
     }

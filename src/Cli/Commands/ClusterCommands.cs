@@ -68,7 +68,7 @@ public static class ClusterCommands
     /// <summary>Runs <paramref name="body"/> with a master connection and the output writer.</summary>
     internal static async Task<int> RunAsync(ParseResult parse, Func<Context, Task<int>> body, CancellationToken ct)
     {
-        using var connection = new MasterConnection(GlobalOptions.Masters(parse), channel: GlobalOptions.Channel(parse));
+        using var connection = new MasterConnection(GlobalOptions.Masters(parse), null, GlobalOptions.ChannelSettings(parse));
         var context = new Context(parse, connection, parse.InvocationConfiguration.Output, parse.GetValue(GlobalOptions.Json), ct);
         return await body(context);
     }

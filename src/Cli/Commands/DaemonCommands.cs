@@ -30,6 +30,10 @@ public static class DaemonCommands
     private static readonly Option<double?> MaxFailoverTimeout = new("--max-failover-timeout") { Description = "Longest failover timeout a framework may ask for, seconds (default 604800, a week)." };
     private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 64)." };
     private static readonly Option<int?> MaxAgentResourceKinds = new("--max-agent-resource-kinds") { Description = "Most distinct resource names one agent may offer (default 32)." };
+    private static readonly Option<bool> InsecureAllowAnonymous = new("--insecure-allow-anonymous") { Description = "Serve callers that present no credentials, with every action allowed: anyone who reaches the port owns the cluster. For local single-user use only." };
+    private static readonly Option<string?> TokenKey = new("--token-key") { Description = "ECDSA key (PEM) that signs and checks bearer tokens, shared by the masters of a cluster; created (mode 0600) when missing (default WORKDIR/token-key.pem)." };
+    private static readonly Option<string?> Acls = new("--acls") { Description = "ACL file (YAML; see docs/security.md), read again when it changes (default: the built-in policy: principal 'admin' is a superuser, every principal acts on its own frameworks and tasks)." };
+    private static readonly Option<string?> MaxTokenTtl = new("--max-token-ttl") { Description = "Longest lifetime of a token the master issues, e.g. 30d, 12h (default 366d)." };
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
     private static readonly Option<string> AgentListen = new("--listen") { Description = "host:port for the agent's file service (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
     private static readonly Option<string> AgentWorkDir = new("--work-dir") { Description = "Directory for checkpoints and sandboxes.", Required = true };
@@ -54,7 +58,7 @@ public static class DaemonCommands
     public static Command CreateMaster()
     {
         var run = new Command("run", "Run a master daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, AgentRemovalRateLimit, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, Verbose, WatchParent })
+        foreach (var o in new Option[] { MasterListen, MasterWorkDir, Etcd, EtcdUser, LeaseTtl, Advertise, HeartbeatInterval, AgentTimeout, MaxAgentHeartbeats, FrameworkHeartbeat, OfferTimeout, AllocationInterval, ReregisterTimeout, AgentRemovalRateLimit, MasterMetrics, MaxFailoverTimeout, MaxRolesPerFramework, MaxAgentResourceKinds, InsecureAllowAnonymous, TokenKey, Acls, MaxTokenTtl, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -181,7 +185,41 @@ public static class DaemonCommands
             options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
         }
         options.Tls = DaemonTls(parse);
+        options.AllowAnonymous = parse.GetValue(InsecureAllowAnonymous);
+        options.TokenKeyFile = parse.GetValue(TokenKey);
+        if (parse.GetValue(Acls) is { Length: > 0 } acls)
+        {
+            if (options.AllowAnonymous)
+            {
+                throw CliException.BadInput("--acls has no effect with --insecure-allow-anonymous (every action is allowed); leave one of them out");
+            }
+            try
+            {
+                Scheduler.Security.AclPolicyFile.Load(acls);
+            }
+            catch (Scheduler.Security.AclFileException e)
+            {
+                throw CliException.BadInput($"--acls: {e.Message}");
+            }
+            options.AclsFile = acls;
+        }
+        if (parse.GetValue(MaxTokenTtl) is { } maxTtl)
+        {
+            options.MaxTokenTtl = Durations.Parse(maxTtl, "--max-token-ttl");
+        }
         Daemons.DaemonPreflight.WorkDir(options.WorkDir, "master");
+        if (!options.AllowAnonymous || options.TokenKeyFile is not null)
+        {
+            var keyPath = options.TokenKeyFile ?? Path.Combine(options.WorkDir, "token-key.pem");
+            try
+            {
+                Scheduler.Security.TokenKeys.LoadOrCreate(keyPath).Dispose();
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+            {
+                throw CliException.BadInput($"--token-key: {e.Message}");
+            }
+        }
         if (options.EtcdEndpoints.Count == 0)
         {
             await Daemons.DaemonPreflight.MasterLockAsync(options.WorkDir);
@@ -207,6 +245,7 @@ public static class DaemonCommands
             Runtime = parse.GetValue(Runtime) ?? "auto",
             Hostname = parse.GetValue(Hostname),
             MetricsListen = parse.GetValue(AgentMetrics),
+            Token = GlobalOptions.Token(parse),
         };
         options.Masters.AddRange(masters);
         options.Tls = DaemonTls(parse);
@@ -251,7 +290,7 @@ public static class DaemonCommands
             Resources = resources ?? defaults.Resources,
             HostnamePrefix = parse.GetValue(SimulatePrefix) ?? $"sim-{Environment.MachineName}-",
             DefaultRunTime = runTime,
-            Channel = GlobalOptions.Channel(parse),
+            Channel = GlobalOptions.ChannelSettings(parse),
         };
         SimulatedAgentHost created;
         try

@@ -12,12 +12,13 @@ public static class DevCommand
     private static readonly Option<string?> WorkDir = new("--work-dir") { Description = "Work directory (default: a temp directory removed on exit)." };
     private static readonly Option<string?> Resources = new("--resources") { Description = "Each agent's resources (default cpus:4;mem:4096;disk:8192;ports:[31000-31999])." };
 
+    private static readonly Option<bool> Insecure = new("--insecure") { Description = "Run without authentication: the masters serve anyone who reaches their ports, with every action allowed." };
     private static readonly Option<bool> NoJobs = new("--no-jobs") { Description = "Do not start the jobs framework ('schedctl job …')." };
 
     public static Command Create()
     {
         var up = new Command("up", "Start a local master, agents and the jobs framework; stay up until Ctrl-C.");
-        foreach (var o in new Option[] { Agents, Masters, Port, WorkDir, Resources, NoJobs })
+        foreach (var o in new Option[] { Agents, Masters, Port, WorkDir, Resources, NoJobs, Insecure })
         {
             up.Options.Add(o);
         }
@@ -46,11 +47,21 @@ public static class DevCommand
             AgentResources = parse.GetValue(Resources) ?? new LocalClusterOptions().AgentResources,
             OnLine = (name, line) => Console.Out.WriteLine($"[{name}] {line}"),
             Jobs = !parse.GetValue(NoJobs),
+            Secure = !parse.GetValue(Insecure),
         };
         var output = parse.InvocationConfiguration.Output;
         await using var cluster = await LocalCluster.StartAsync(options, ct);
         await output.WriteLineAsync();
         await output.WriteLineAsync($"cluster up: master(s) {cluster.MasterList}, {cluster.AgentInfo.Count} agent(s), work dir {cluster.WorkDir}");
+        if (cluster.Credentials is { } credentials)
+        {
+            await output.WriteLineAsync($"credentials: operator token {credentials.AdminTokenFile} (principal 'admin', a superuser), ACLs {credentials.Acls} (edit to change who may do what)");
+            await output.WriteLineAsync($"      export SCHED_TOKEN=$(cat {credentials.AdminTokenFile})");
+        }
+        else
+        {
+            await output.WriteLineAsync("security: off (--insecure): anyone who reaches the master's port owns this cluster");
+        }
         await output.WriteLineAsync($"try:  schedctl agents    schedctl run -- echo hello    (export SCHED_MASTER={cluster.MasterList} if not on the default port)");
         if (cluster.JobsAddress is { } jobs)
         {

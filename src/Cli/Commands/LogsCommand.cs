@@ -40,7 +40,7 @@ public static class LogsCommand
             throw new CliException($"agent {agent.Info.Id} ({agent.Info.Address}) of task {taskId} is {agent.Status}; cannot read its sandbox");
         }
         var path = SandboxFiles.PathOf(task.FrameworkId, task.TaskId, stderr ? "stderr" : "stdout");
-        using var files = new SandboxFiles(agent.Info.Address, c.Connection.Channel);
+        using var files = new SandboxFiles(agent.Info.Address, c.Connection.Settings);
         using var stdout = Console.OpenStandardOutput();
         Stream destination = c.Json
             ? new JsonChunkStream(c.Out, task, Path.GetFileName(path))

@@ -40,7 +40,7 @@ public static class MaintenanceCommands
         var masters = GlobalOptions.Masters(parse);
         var output = parse.InvocationConfiguration.Output;
         var json = parse.GetValue(GlobalOptions.Json);
-        using var directory = new MasterDirectory(masters, GlobalOptions.Channel(parse));
+        using var directory = new MasterDirectory(masters, GlobalOptions.ChannelSettings(parse));
         var answers = await Task.WhenAll(masters.Select(m => AskAsync(directory, m, ct)));
         if (json)
         {

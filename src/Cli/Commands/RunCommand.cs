@@ -70,8 +70,9 @@ public static class RunCommand
         var options = new SchedulerClientOptions
         {
             Masters = masters.ToList(),
-            Channel = GlobalOptions.Channel(parse),
+            Channel = GlobalOptions.ChannelSettings(parse),
             Framework = framework,
+            Token = GlobalOptions.Token(parse),
             CallTimeout = TimeSpan.FromSeconds(10),
             SubscribeTimeout = TimeSpan.FromSeconds(5),
         };

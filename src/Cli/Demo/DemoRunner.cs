@@ -59,7 +59,7 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
             var runs = new[] { batchDriver.RunAsync(overall.Token), serviceDriver.RunAsync(overall.Token) };
             _view.Step($"Frameworks: 'demo-batch' (role batch: {settings.BatchTasks} × 'sleep 0.5', 0.5 cpu each) and 'demo-service' (role service: {settings.ServiceInstances} long-running instances, 1 cpu each)");
 
-            using var connection = new MasterConnection(cluster.MasterAddresses, TimeSpan.FromSeconds(3));
+            using var connection = new MasterConnection(cluster.MasterAddresses, TimeSpan.FromSeconds(3), new Scheduler.Channels.GrpcChannelSettings { BearerToken = cluster.AdminToken });
             var watch = new Watch(batch, service, serviceDriver, runs);
             if (_view.Interactive)
             {
@@ -145,6 +145,7 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
         Masters = cluster.MasterAddresses,
         Framework = new FrameworkInfo { Name = name, Roles = { role }, FailoverTimeoutSeconds = 10, Capabilities = { FrameworkCapability.PartitionAware } },
         CallTimeout = TimeSpan.FromSeconds(5),
+        Token = cluster.AdminToken,
     };
 
     /// <summary>Advances the script (kill an instance once the batch is under way); true when done.</summary>

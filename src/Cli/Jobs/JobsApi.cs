@@ -17,10 +17,10 @@ internal sealed class JobsApi : IDisposable
 {
     private readonly MasterDirectory _directory;
 
-    private JobsApi(string address, GrpcChannelSettings channel)
+    private JobsApi(string address, Scheduler.Channels.GrpcChannelSettings settings)
     {
         Address = address;
-        _directory = new MasterDirectory([address], channel);
+        _directory = new MasterDirectory([address], settings);
     }
 
     public string Address { get; }
@@ -45,7 +45,7 @@ internal sealed class JobsApi : IDisposable
                 throw new CliException($"no jobs framework is registered with the master at {masters.Current}; start one with 'schedctl jobs run' (dev up starts one), or name its API with --jobs HOST:PORT");
             }
         }
-        return new JobsApi(address, masters.Channel);
+        return new JobsApi(address, masters.Settings);
     }
 
     public async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CancellationToken cancellationToken)

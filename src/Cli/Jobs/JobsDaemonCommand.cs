@@ -33,7 +33,7 @@ public static class JobsDaemonCommand
     /// <summary>The framework's TLS: the client files (CA from $SCHED_TLS_CA when not given), checked now.</summary>
     private static Channels.Tls.TlsFiles? JobsTls(ParseResult parse)
     {
-        _ = GlobalOptions.Channel(parse);
+        _ = GlobalOptions.ChannelSettings(parse);
         var files = GlobalOptions.ClientTlsFiles(parse);
         if (files is { Certificate.Length: > 0, Key.Length: > 0, Ca.Length: > 0 })
         {

@@ -7,6 +7,7 @@ using Sched.V1;
 using Scheduler.Master.Election;
 using Scheduler.Master.Loop;
 using Scheduler.Master.Registry;
+using Scheduler.Master.Security;
 using Scheduler.Master.Services;
 using Scheduler.Master.Telemetry;
 using Scheduler.Hosting;
@@ -60,15 +61,19 @@ public sealed class MasterDaemon : BackgroundService
             {
                 throw new InvalidOperationException($"Listen '{_options.Listen}' is not HOST:PORT.");
             }
+            var security = MasterSecurity.Create(_options, _logger);
+            _runtime.Security = security;
             var serverOptions = new GrpcServerOptions
             {
                 LoggerFactory = _loggerFactory,
                 MaxSendMessageSize = _options.MaxMessageSize,
                 MaxReceiveMessageSize = _options.MaxMessageSize,
                 Tls = ServerTls.FromFiles(_options.Tls),
+                Authentication = security.ServerAuthentication(),
             };
             serverOptions.Endpoints.Add(new GrpcEndpoint(endpoint));
             serverOptions.Interceptors.Add(new CallMetricsInterceptor(_metrics.Meter, "sched.master"));
+            serverOptions.Interceptors.Add(new AuditInterceptor(_loggerFactory.CreateLogger("Scheduler.Master.Audit")));
             serverOptions.Interceptors.Add(new LeaderInterceptor(_runtime));
             var services = new GrpcServices()
                 .Add(new SchedulerService(_runtime))
@@ -106,6 +111,10 @@ public sealed class MasterDaemon : BackgroundService
             Console.Out.WriteLine($"master listening on {address}");
             Console.Out.Flush();
             MasterLog.Listening(_logger, address);
+            if (security.AllowAnonymous)
+            {
+                MasterLog.AnonymousAllowed(_logger, address);
+            }
             _listening.TrySetResult(address);
             _metrics.SetGaugeSource(() => _runtime.CurrentLoop?.Gauges ?? new MasterGauges(0, 0, new Dictionary<TaskState, int>()));
 
@@ -192,7 +201,10 @@ public sealed class MasterDaemon : BackgroundService
         var leaderSelf = self.Clone();
         leaderSelf.Term = leadership.Term;
         await using var writer = new RegistryWriter(store, _logger, () => term.Cancel(), leadership.Lost);
-        var loop = new MasterLoop(_options, _runtime.Time, allocator, writer, leaderSelf, _logger, _metrics, _runtime.LeaderHint);
+        var loop = new MasterLoop(_options, _runtime.Time, allocator, writer, leaderSelf, _logger, _metrics, _runtime.LeaderHint)
+        {
+            Security = _runtime.Security,
+        };
         _runtime.Begin(loop, term.Token);
         try
         {

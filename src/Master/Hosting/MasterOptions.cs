@@ -58,6 +58,21 @@ public sealed class MasterOptions
     /// <summary>The default of <see cref="LeaseTtl"/>.</summary>
     public static readonly TimeSpan DefaultLeaseTtl = TimeSpan.FromSeconds(2);
 
+    /// <summary>Serve callers that present no credentials, with every action allowed. For local,
+    /// single-user use only: anyone who reaches the port owns the cluster.</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>The ECDSA key (PEM) that signs and checks bearer tokens, shared by the masters of
+    /// a cluster; created (mode 0600) when missing. Null: <c>WORKDIR/token-key.pem</c>.</summary>
+    public string? TokenKeyFile { get; set; }
+
+    /// <summary>The ACL file (YAML; see docs/security.md), read again when it changes. Null: the
+    /// built-in policy (<c>admin</c> is a superuser, each principal acts on its own objects).</summary>
+    public string? AclsFile { get; set; }
+
+    /// <summary>Longest lifetime of a token issued by <c>Operator.CreateToken</c>.</summary>
+    public TimeSpan MaxTokenTtl { get; set; } = TimeSpan.FromDays(366);
+
     /// <summary>etcd user (etcd authentication); null: no authentication.</summary>
     public string? EtcdUsername { get; set; }
 
@@ -146,6 +161,10 @@ public sealed class MasterOptions
         target.MaxRolesPerFramework = MaxRolesPerFramework;
         target.MaxAgentResourceKinds = MaxAgentResourceKinds;
         target.Tls = Tls;
+        target.AllowAnonymous = AllowAnonymous;
+        target.TokenKeyFile = TokenKeyFile;
+        target.AclsFile = AclsFile;
+        target.MaxTokenTtl = MaxTokenTtl;
     }
 
     /// <summary>Parses <c>host:port</c> (IPv4, [IPv6] or a name resolving to loopback/any).</summary>
@@ -240,6 +259,11 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.LeaseTtl < TimeSpan.FromSeconds(2) || options.LeaseTtl.Ticks % TimeSpan.TicksPerSecond != 0 || options.LeaseTtl > TimeSpan.FromMinutes(5))
         {
             errors.Add($"LeaseTtl must be a whole number of seconds from 2 to 300 (etcd's minimum lease is 2 s with its default raft timings); got {options.LeaseTtl.TotalSeconds} s.");
+        }
+        CheckPositive(errors, nameof(options.MaxTokenTtl), options.MaxTokenTtl);
+        if (options.AclsFile is { Length: > 0 } acls && !File.Exists(acls))
+        {
+            errors.Add($"AclsFile '{acls}' does not exist: give the path of an ACL file (see docs/security.md).");
         }
         if (options.EtcdUsername is { Length: > 0 } && string.IsNullOrEmpty(options.EtcdPassword))
         {

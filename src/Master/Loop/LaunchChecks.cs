@@ -10,9 +10,13 @@ internal static class LaunchChecks
 {
     /// <summary>Checks one task of a LAUNCH against what is left of the offers; on success takes
     /// its resources out of <paramref name="remaining"/>.</summary>
-    public static TaskStep PlanTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall, Dictionary<string, ResourceBag> remaining)
+    public static TaskStep PlanTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall, Dictionary<string, ResourceBag> remaining, Security.MasterSecurity security)
     {
         var (problem, reason) = CheckTask(fw, task, agentId, inCall);
+        if (problem is null)
+        {
+            (problem, reason) = CheckUser(fw, task, security);
+        }
         string? role = null;
         if (problem is null)
         {
@@ -43,6 +47,25 @@ internal static class LaunchChecks
         }
         remaining[role!].Subtract(task.Resources);
         return new TaskStep(task, role, null, TaskStatus.Types.Reason.Unspecified);
+    }
+
+    /// <summary>Whether the framework's principal may run the task as its OS user (the task's
+    /// command.user, else the framework's user, else the agent's own user, taken as root). Mock
+    /// tasks run no process and need no user.</summary>
+    private static (string? Problem, TaskStatus.Types.Reason Reason) CheckUser(FrameworkEntry fw, TaskInfo task, Security.MasterSecurity security)
+    {
+        if (!security.Enforced || task.Container?.Type == ContainerInfo.Types.Type.Mock)
+        {
+            return (null, TaskStatus.Types.Reason.Unspecified);
+        }
+        var user = task.Command?.User is { Length: > 0 } u ? u : fw.Info.User;
+        var principal = new Scheduler.Security.Caller(fw.Info.Principal, Scheduler.Security.CallerKind.Token);
+        if (security.Allows(principal, Scheduler.Security.AclAction.RunTask, user))
+        {
+            return (null, TaskStatus.Types.Reason.Unspecified);
+        }
+        var hint = user.Length == 0 ? "; set command.user (or FrameworkInfo.user) to an unprivileged user, or" : "; run it as another user, or";
+        return ($"task '{task.TaskId}': {security.Authorizer.Denied(principal, Scheduler.Security.AclAction.RunTask, user)}{hint} ask an operator for a run_task rule", TaskStatus.Types.Reason.TaskUnauthorized);
     }
 
     /// <summary>Checks one task before resources; null when fine.</summary>

@@ -18,6 +18,8 @@ public static class MasterErrors
 
     public static RpcException InvalidArgument(string detail) => new(new Status(StatusCode.InvalidArgument, detail));
 
+    public static RpcException PermissionDenied(string detail) => new(new Status(StatusCode.PermissionDenied, detail));
+
     public static RpcException NotFound(string detail) => new(new Status(StatusCode.NotFound, detail));
 
     public static RpcException FailedPrecondition(string detail) => new(new Status(StatusCode.FailedPrecondition, detail));

@@ -74,7 +74,7 @@ public sealed partial class MasterLoop
         }
 
         // Plan first (throws before any change), then commit.
-        var steps = Plan(fw, agent, request.Operations, remaining);
+        var steps = Plan(fw, agent, request.Operations, remaining, Security);
         foreach (var offer in offers)
         {
             _offers.Retire(offer.Offer.Id, "it was already used by an earlier Accept");
@@ -131,7 +131,7 @@ public sealed partial class MasterLoop
     /// Validates every operation in order against <paramref name="remaining"/> (updated as it goes)
     /// without changing master state. Throws INVALID_ARGUMENT naming the first bad operation.
     /// </summary>
-    private static List<TaskStep> Plan(FrameworkEntry fw, AgentEntry agent, IList<Operation> operations, Dictionary<string, ResourceBag> remaining)
+    private static List<TaskStep> Plan(FrameworkEntry fw, AgentEntry agent, IList<Operation> operations, Dictionary<string, ResourceBag> remaining, Security.MasterSecurity security)
     {
         var steps = new List<TaskStep>();
         var inCall = new HashSet<string>(StringComparer.Ordinal);
@@ -145,7 +145,7 @@ public sealed partial class MasterLoop
             {
                 foreach (var task in op.Launch.Tasks)
                 {
-                    var step = LaunchChecks.PlanTask(fw, task, agent.Id, inCall, remaining);
+                    var step = LaunchChecks.PlanTask(fw, task, agent.Id, inCall, remaining, security);
                     steps.Add(step);
                     if (step.Problem is null)
                     {
@@ -172,6 +172,22 @@ public sealed partial class MasterLoop
             if (ResourceChecks.Validate(resources) is { } bad)
             {
                 throw MasterErrors.InvalidArgument($"{label}: {bad}");
+            }
+            if (op.OperationCase == Operation.OperationOneofCase.Reserve)
+            {
+                var owner = new Scheduler.Security.Caller(fw.Info.Principal, Scheduler.Security.CallerKind.Token);
+                foreach (var role in resources.Select(r => r.Reservation?.Role ?? "").Where(r => r.Length > 0).Distinct(StringComparer.Ordinal))
+                {
+                    security.Demand(owner, Scheduler.Security.AclAction.Reserve, role);
+                }
+            }
+            else if (op.OperationCase == Operation.OperationOneofCase.Unreserve)
+            {
+                var owner = new Scheduler.Security.Caller(fw.Info.Principal, Scheduler.Security.CallerKind.Token);
+                foreach (var by in resources.Select(r => r.Reservation?.Principal ?? "").Distinct(StringComparer.Ordinal))
+                {
+                    security.DemandOnOwned(owner, Scheduler.Security.AclAction.Unreserve, by, "reservations");
+                }
             }
             var byRole = new Dictionary<string, (List<Resource> From, List<Resource> To)>(StringComparer.Ordinal);
             foreach (var r in resources)

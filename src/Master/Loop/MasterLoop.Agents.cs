@@ -14,7 +14,7 @@ namespace Scheduler.Master.Loop;
 public sealed partial class MasterLoop
 {
     /// <summary>Starts tracking a new AgentLink.Connect stream.</summary>
-    public AgentLinkSession OpenAgentLink() => new(Interlocked.Increment(ref _nextSessionId));
+    public AgentLinkSession OpenAgentLink(string principal = "") => new(Interlocked.Increment(ref _nextSessionId)) { Principal = principal };
 
     /// <summary>The heartbeat interval agents are told now (any thread); see <see cref="AgentLiveness.HeartbeatInterval"/>.</summary>
     public TimeSpan CurrentHeartbeatInterval => _liveness.HeartbeatInterval;
@@ -131,6 +131,12 @@ public sealed partial class MasterLoop
             info = info.Clone();
             info.Id = id;
         }
+        if (Security.Enforced && _agents.TryGetValue(id, out var bound) && bound.Principal.Length > 0 && bound.Principal != session.Principal)
+        {
+            MasterLog.AgentRefused(_logger, $"principal '{session.Principal}' tried to register agent {id}, which is bound to principal '{bound.Principal}'");
+            session.Outbox.Close(MasterErrors.PermissionDenied($"agent {id} is registered by principal '{bound.Principal}'; principal '{session.Principal}' may not register as it (start a new agent with an empty work dir to get a new id)"));
+            return;
+        }
         var droppedReservations = false;
         if (!_agents.TryGetValue(id, out var agent))
         {
@@ -146,6 +152,11 @@ public sealed partial class MasterLoop
             }
             agent.Info = info;
             droppedReservations = RecomputeTotal(agent);
+        }
+        var rebound = Security.Enforced && agent.Principal != session.Principal;
+        if (rebound)
+        {
+            agent.Principal = session.Principal;
         }
         var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
         var previousTasks = agent.Tasks.ToList();
@@ -175,7 +186,7 @@ public sealed partial class MasterLoop
         _allocator.AddAgent(Spec(agent), used);
         agent.InAllocator = true;
 
-        if (isNew || !wasActive || droppedReservations)
+        if (isNew || !wasActive || droppedReservations || rebound)
         {
             Persist(RegistryWrite.Put(RegistryRecords.AgentKey(id), ToRecord(agent)));
         }

@@ -61,13 +61,38 @@ public sealed partial class MasterLoop
 
     /// <summary>Subscribes (or re-subscribes) a framework; returns the subscription whose outbox
     /// already holds <c>Event.subscribed</c>.</summary>
-    public FrameworkSubscription Subscribe(SubscribeRequest request)
+    public FrameworkSubscription Subscribe(SubscribeRequest request) => Subscribe(request, Scheduler.Security.Caller.Anonymous);
+
+    /// <summary>As <see cref="Subscribe(SubscribeRequest)"/> for <paramref name="caller"/>: the
+    /// framework belongs to the caller's principal, which must be allowed to register in each of
+    /// its roles; an existing framework id may be taken up only by the principal that registered it.</summary>
+    public FrameworkSubscription Subscribe(SubscribeRequest request, Scheduler.Security.Caller caller)
     {
+        ArgumentNullException.ThrowIfNull(caller);
         if (ValidateFrameworkInfo(request.FrameworkInfo, _options) is { } problem)
         {
             throw MasterErrors.InvalidArgument(problem);
         }
         var info = request.FrameworkInfo.Clone();
+        if (!caller.IsAnonymous)
+        {
+            if (info.Principal.Length > 0 && info.Principal != caller.Principal)
+            {
+                throw MasterErrors.PermissionDenied($"framework_info.principal '{info.Principal}' is not the authenticated principal '{caller.Principal}'; leave it empty or give '{caller.Principal}'");
+            }
+            info.Principal = caller.Principal;
+        }
+        if (Security.Enforced)
+        {
+            foreach (var role in info.Roles)
+            {
+                Security.Demand(caller, Scheduler.Security.AclAction.RegisterFramework, role);
+            }
+            if (info.Id.Length > 0 && _frameworks.TryGetValue(info.Id, out var existing) && existing.Info.Principal != info.Principal)
+            {
+                throw MasterErrors.PermissionDenied($"framework {info.Id} is registered by principal '{existing.Info.Principal}'; principal '{caller.Display}' may not subscribe as it (subscribe without an id to register a framework of your own)");
+            }
+        }
         foreach (var role in request.SuppressedRoles)
         {
             if (!info.Roles.Contains(role))
@@ -304,12 +329,43 @@ public sealed partial class MasterLoop
         return new TeardownResponse();
     }
 
-    public UpdateFrameworkResponse UpdateFramework(UpdateFrameworkRequest request)
+    /// <summary>Operator teardown (<c>Operator.TeardownFramework</c>): the framework's owner, a
+    /// superuser, or a principal with teardown_framework on the owner.</summary>
+    public TeardownFrameworkResponse TeardownFramework(TeardownFrameworkRequest request, Scheduler.Security.Caller caller)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        if (!_frameworks.TryGetValue(request.FrameworkId, out var fw))
+        {
+            throw _removedFrameworks.Contains(request.FrameworkId)
+                ? MasterErrors.NotFound($"framework {request.FrameworkId} was already removed")
+                : MasterErrors.NotFound($"framework '{request.FrameworkId}' is not known; 'schedctl frameworks' lists them");
+        }
+        Security.DemandOnOwned(caller, Scheduler.Security.AclAction.TeardownFramework, fw.Info.Principal, $"framework {fw.Id}");
+        RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkRemoved, $"torn down by operator principal '{caller.Display}'");
+        return new TeardownFrameworkResponse();
+    }
+
+    public UpdateFrameworkResponse UpdateFramework(UpdateFrameworkRequest request) => UpdateFramework(request, Scheduler.Security.Caller.Anonymous);
+
+    /// <summary>As <see cref="UpdateFramework(UpdateFrameworkRequest)"/>: the principal stays the
+    /// framework's, and every new role must be allowed to it.</summary>
+    public UpdateFrameworkResponse UpdateFramework(UpdateFrameworkRequest request, Scheduler.Security.Caller caller)
     {
         var fw = Caller(request.FrameworkId, request.StreamId);
         if (ValidateFrameworkInfo(request.FrameworkInfo, _options) is { } problem)
         {
             throw MasterErrors.InvalidArgument(problem);
+        }
+        if (request.FrameworkInfo.Principal.Length > 0 && request.FrameworkInfo.Principal != fw.Info.Principal)
+        {
+            throw MasterErrors.InvalidArgument($"framework_info.principal '{request.FrameworkInfo.Principal}' differs from the framework's principal '{fw.Info.Principal}'; a framework's principal cannot change");
+        }
+        if (Security.Enforced)
+        {
+            foreach (var role in request.FrameworkInfo.Roles.Where(r => !fw.Info.Roles.Contains(r)))
+            {
+                Security.Demand(caller, Scheduler.Security.AclAction.RegisterFramework, role);
+            }
         }
         if (request.FrameworkInfo.Id.Length > 0 && request.FrameworkInfo.Id != fw.Id)
         {
@@ -317,6 +373,7 @@ public sealed partial class MasterLoop
         }
         var info = request.FrameworkInfo.Clone();
         info.Id = fw.Id;
+        info.Principal = fw.Info.Principal;
         foreach (var role in request.SuppressedRoles)
         {
             if (!info.Roles.Contains(role))

@@ -191,7 +191,11 @@ public sealed partial class MasterLoop
 
     /// <summary>An operator kills a live task by id (the framework needs no stream); the terminal
     /// update (TASK_KILLED, REASON_KILLED_BY_OPERATOR) reaches the framework as usual.</summary>
-    public KillTaskResponse KillTask(KillTaskRequest request)
+    public KillTaskResponse KillTask(KillTaskRequest request) => KillTask(request, null);
+
+    /// <summary>As <see cref="KillTask(KillTaskRequest)"/>, for <paramref name="caller"/> (null:
+    /// unchecked): the task's framework's owner, a superuser, or kill_task on the owner.</summary>
+    public KillTaskResponse KillTask(KillTaskRequest request, Scheduler.Security.Caller? caller)
     {
         if (string.IsNullOrEmpty(request.TaskId))
         {
@@ -213,6 +217,10 @@ public sealed partial class MasterLoop
                 $"task id '{request.TaskId}' is live in {matches.Count} frameworks ({string.Join(", ", matches.Select(t => t.FrameworkId))}); set framework_id");
         }
         var task = matches[0];
+        if (caller is not null && _frameworks.TryGetValue(task.FrameworkId, out var owner))
+        {
+            Security.DemandOnOwned(caller, Scheduler.Security.AclAction.KillTask, owner.Info.Principal, $"task '{task.TaskId}' of framework {task.FrameworkId}");
+        }
         SendToAgent(task.AgentId, new MasterMessage
         {
             Kill = new MasterMessage.Types.KillTask
@@ -309,5 +317,20 @@ public sealed partial class MasterLoop
         state.Offered.AddRange(new ResourceBag(_offers.ForFramework(fw.Id).SelectMany(o => o.Offer.Resources)).ToResources());
         state.SuppressedRoles.AddRange(fw.SuppressedRoles.Order(StringComparer.Ordinal));
         return state;
+    }
+
+    /// <summary>The principal of every framework the master knows, live or recently removed, by id.</summary>
+    public Dictionary<string, string> FrameworkPrincipals()
+    {
+        var principals = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var fw in _frameworks.Values)
+        {
+            principals[fw.Id] = fw.Info.Principal;
+        }
+        foreach (var fw in _completedFrameworks)
+        {
+            principals.TryAdd(fw.Id, fw.Info.Principal);
+        }
+        return principals;
     }
 }

@@ -33,6 +33,7 @@ public sealed partial class MasterLoop
                 Draining = record.Draining,
                 UnreachableSince = record.UnreachableSince > 0 ? DateTimeOffset.FromUnixTimeMilliseconds((long)(record.UnreachableSince * 1000)) : now,
                 Checkpointed = [.. record.CheckpointedResources],
+                Principal = record.Principal,
             };
             RecomputeTotal(agent);
             _agents[agent.Id] = agent;
@@ -140,5 +141,6 @@ public sealed partial class MasterLoop
             : AgentRecord.Types.State.Admitted,
         UnreachableSince = agent.UnreachableSince is { } t && agent.Status == AgentStatus.AgentUnreachable ? t.ToUnixTimeMilliseconds() / 1000.0 : 0,
         Draining = agent.Draining,
+        Principal = agent.Principal,
     };
 }

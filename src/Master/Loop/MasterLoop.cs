@@ -50,6 +50,9 @@ public sealed partial class MasterLoop
     private volatile MasterGauges _gauges = new(0, 0, new Dictionary<TaskState, int>());
     private DateTimeOffset _nextGauges;
 
+    /// <summary>Who may do what (set before <see cref="RunAsync"/>); open by default.</summary>
+    public Security.MasterSecurity Security { get; set; } = Master.Security.MasterSecurity.Open;
+
     public MasterLoop(MasterOptions options, TimeProvider time, IAllocator allocator, RegistryWriter registry, MasterInfo self, ILogger logger, MasterMetrics metrics, Func<string?> leaderHint)
     {
         _options = options;

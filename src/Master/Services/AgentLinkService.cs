@@ -17,9 +17,11 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
     {
         // Over TLS only a holder of a certificate from the cluster's CA may be an agent.
         ClientCertificates.Require(context, CertificateHint);
+        var caller = Security.MasterSecurity.CallerOf(context);
+        runtime.Security.Demand(caller, Scheduler.Security.AclAction.RegisterAgent, "*");
         var term = MasterRuntime.TermOf(context);
         var loop = term.Loop;
-        var session = loop.OpenAgentLink();
+        var session = loop.OpenAgentLink(caller.Principal);
         // One token for both halves: cancelled by the client, the server's stop, the end of this
         // leadership term, and the end of the drain (finally), so the reader never outlives the call.
         using var link = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);

@@ -7,7 +7,8 @@ namespace Scheduler.Master.Services;
 /// The leader check of every <c>sched.v1</c> call, in one place: a master that does not lead
 /// answers UNAVAILABLE with the leader's address in the <c>sched-leader</c> trailer (absent when
 /// unknown), which the SDK, agents and CLI follow. <c>Operator.GetHealth</c>,
-/// <c>Operator.GetLeader</c>, <c>grpc.health.v1.Health</c> and server reflection are answered by
+/// <c>Operator.GetLeader</c>, <c>Operator.WhoAmI</c>, <c>Operator.CreateToken</c> (the token key is
+/// the cluster's), <c>grpc.health.v1.Health</c> and server reflection are answered by
 /// every master. The term found is the call's (<see cref="MasterRuntime.TermOf"/>): handlers
 /// do not check leadership again.
 /// </summary>
@@ -17,6 +18,8 @@ public sealed class LeaderInterceptor(MasterRuntime runtime) : ServerCallInterce
     {
         "/" + Sched.V1.Operator.Descriptor.FullName + "/GetHealth",
         "/" + Sched.V1.Operator.Descriptor.FullName + "/GetLeader",
+        "/" + Sched.V1.Operator.Descriptor.FullName + "/WhoAmI",
+        "/" + Sched.V1.Operator.Descriptor.FullName + "/CreateToken",
     };
 
     protected override Task<T> AroundAsync<T>(ServerCallContext context, Func<Task<T>> call)

@@ -29,6 +29,9 @@ public sealed class MasterRuntime
     /// <summary>This master (set once it listens).</summary>
     public MasterInfo? Self { get; set; }
 
+    /// <summary>Authentication and ACLs (set before the server starts); open by default.</summary>
+    public Security.MasterSecurity Security { get; set; } = Master.Security.MasterSecurity.Open;
+
     /// <summary>The election, once started (for leader hints).</summary>
     public ILeaderElection? Election { get; set; }
 

@@ -32,14 +32,19 @@ public sealed class SchedulerService(MasterRuntime runtime) : SchedulerBase
 
     public override Task<TeardownResponse> Teardown(TeardownRequest request, ServerCallContext context) => Invoke(context, l => l.Teardown(request));
 
-    public override Task<UpdateFrameworkResponse> UpdateFramework(UpdateFrameworkRequest request, ServerCallContext context) => Invoke(context, l => l.UpdateFramework(request));
+    public override Task<UpdateFrameworkResponse> UpdateFramework(UpdateFrameworkRequest request, ServerCallContext context)
+    {
+        var caller = Security.MasterSecurity.CallerOf(context);
+        return Invoke(context, l => l.UpdateFramework(request, caller));
+    }
 
     public override async Task Subscribe(SubscribeRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
     {
         var term = MasterRuntime.TermOf(context);
+        var caller = Security.MasterSecurity.CallerOf(context);
         var (frameworkId, subscription) = await term.Loop.InvokeAsync(l =>
         {
-            var sub = l.Subscribe(request);
+            var sub = l.Subscribe(request, caller);
             return (sub.Outbox.TryPeek(out var first) ? first.Subscribed.FrameworkId : "", sub);
         });
         try

@@ -13,6 +13,10 @@ public sealed class AgentEntry(AgentInfo info)
 
     public bool Draining { get; set; }
 
+    /// <summary>The principal the agent id is bound to (the first to register it; empty on an
+    /// anonymous master). Only it may register the id again.</summary>
+    public string Principal { get; set; } = "";
+
     /// <summary>The agent has registered with this master during its current term: from then on
     /// the master's record of the agent's tasks is authoritative (a task it does not know is one
     /// it gave up on). Before that — after a failover — the agent's report rebuilds the record.</summary>
@@ -97,6 +101,9 @@ public sealed class AgentLinkSession(long id)
     private long _lastHeartbeatTicks;
 
     public long Id { get; } = id;
+
+    /// <summary>Who opened the stream (empty: anonymous).</summary>
+    public string Principal { get; init; } = "";
 
     public Outbox<MasterMessage> Outbox { get; } = new();
 

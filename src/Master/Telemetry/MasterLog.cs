@@ -64,4 +64,16 @@ public static partial class MasterLog
 
     [LoggerMessage(20, LogLevel.Warning, "Agent {AgentId}: its resources no longer hold the source of these reservations/volumes, which are dropped: {Dropped}")]
     public static partial void CheckpointedResourcesDropped(ILogger logger, string agentId, State.ResourceBag dropped);
+
+    [LoggerMessage(40, LogLevel.Error, "The ACL file changed but cannot be used: {Problem}")]
+    public static partial void AclReloadFailed(ILogger logger, string problem);
+
+    [LoggerMessage(41, LogLevel.Information, "ACLs read again from {Path}")]
+    public static partial void AclReloaded(ILogger logger, string path);
+
+    [LoggerMessage(42, LogLevel.Warning, "Serving anonymous callers with every action allowed (--insecure-allow-anonymous): anyone who reaches {Address} owns this cluster")]
+    public static partial void AnonymousAllowed(ILogger logger, string address);
+
+    [LoggerMessage(43, LogLevel.Information, "audit principal={Principal} method={Method} object={Object} result={Result} detail={Detail}")]
+    public static partial void Audit(ILogger logger, string principal, string method, string @object, string result, string detail);
 }

@@ -62,6 +62,7 @@ public sealed class MasterFixture : IAsyncDisposable
             o.FrameworkHeartbeatInterval = TimeSpan.FromMilliseconds(500);
             o.AllocationInterval = TimeSpan.FromMilliseconds(20);
             o.AgentReregisterTimeout = TimeSpan.FromSeconds(2);
+            o.AllowAnonymous = true;
             configure?.Invoke(o);
         }, components);
         var host = builder.Build();

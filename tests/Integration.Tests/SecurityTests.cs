@@ -1,0 +1,287 @@
+using Grpc.Core;
+using Sched.V1;
+using Scheduler.Channels;
+using Scheduler.Cli.Cluster;
+using Scheduler.FrameworkSdk;
+using Scheduler.Protocol;
+using Scheduler.Protocol.Resources;
+using Scheduler.Security;
+using Xunit;
+using TaskStatus = Sched.V1.TaskStatus;
+
+namespace Scheduler.Integration.Tests;
+
+/// <summary>A secure local cluster (the default of <c>dev up</c>): a master process with a token
+/// key and an ACL file, an agent presenting its token; principals alice, bob, carol and intruder
+/// with tokens the admin issued over the wire.</summary>
+public sealed class SecureCluster : IAsyncLifetime
+{
+    public const string Acls = """
+        superusers: [admin]
+        acls:
+          - principals: [agent, intruder]
+            actions: [register_agents, view_agents]
+            objects: ["*"]
+          - principals: ["*"]
+            actions: [register_framework, run_task, view_agents, view_roles]
+            objects: ["*"]
+          - principals: [carol]
+            actions: [view_frameworks, view_tasks]
+            objects: [alice]
+        default: deny
+        """;
+
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sched-security-" + Guid.NewGuid().ToString("N")[..10]);
+
+    public LocalCluster Cluster { get; private set; } = null!;
+
+    public string Master => Cluster.MasterList;
+
+    public string AgentId => Cluster.AgentInfo[0].Id;
+
+    public Dictionary<string, string> Tokens { get; } = [];
+
+    public string MasterLog => Path.Combine(_dir, "master.log");
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        await File.WriteAllTextAsync(Path.Combine(_dir, "acls.yaml"), Acls);
+        Cluster = await LocalCluster.StartAsync(new LocalClusterOptions { Agents = 1, WorkDir = _dir, MasterArgs = [.. ClusterFixture.FastMasterArgs], Command = Schedctl.Command }, CancellationToken.None);
+        Tokens["admin"] = Cluster.AdminToken!;
+        using var admin = Channel(Tokens["admin"]);
+        foreach (var principal in new[] { "alice", "bob", "carol", "intruder" })
+        {
+            var response = await admin.CreateCallInvoker().AsyncUnaryCall(OperatorMethods.CreateToken, null, Deadline(), new CreateTokenRequest { Principal = principal, TtlSeconds = 3600 });
+            Tokens[principal] = response.Token;
+        }
+    }
+
+    public Grpc.Net.Client.GrpcChannel Channel(string? token) => GrpcChannels.ForAddress(Master, new GrpcChannelSettings { BearerToken = token });
+
+    public static CallOptions Deadline() => new(deadline: DateTime.UtcNow.AddSeconds(15));
+
+    public async Task DisposeAsync()
+    {
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync();
+        }
+        Directory.Delete(_dir, recursive: true);
+    }
+}
+
+public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCluster>
+{
+    private static readonly Marshaller<byte[]> Raw = Marshallers.Create(b => b, b => b);
+
+    [Fact]
+    public async Task Every_master_method_but_the_public_ones_refuses_a_call_without_valid_credentials()
+    {
+        var methods = new[] { Sched.V1.Scheduler.Descriptor, Operator.Descriptor, AgentLink.Descriptor }
+            .SelectMany(s => s.Methods).ToList();
+        Assert.True(methods.Count >= 30, $"only {methods.Count} methods found");
+        var publicMethods = new HashSet<string> { "GetHealth", "GetLeader", "WhoAmI" };
+        using var keysOfAnotherCluster = TokenKeys.Create();
+        var credentials = new (string What, string? Token, string Reason)[]
+        {
+            ("no token", null, "presented none"),
+            ("a garbage token", "not-a-token", "not a well-formed token"),
+            ("a token of another cluster", keysOfAnotherCluster.Issue("admin", TimeSpan.FromHours(1), DateTimeOffset.UtcNow), "not signed by this cluster's token key"),
+            ("an expired token", ExpiredAdminToken(), "expired"),
+        };
+        foreach (var (what, token, reason) in credentials)
+        {
+            using var channel = secure.Channel(token);
+            var invoker = channel.CreateCallInvoker();
+            foreach (var m in methods)
+            {
+                var type = m.IsClientStreaming ? (m.IsServerStreaming ? MethodType.DuplexStreaming : MethodType.ClientStreaming) : (m.IsServerStreaming ? MethodType.ServerStreaming : MethodType.Unary);
+                var method = new Method<byte[], byte[]>(type, m.Service.FullName, m.Name, Raw, Raw);
+                var error = await CallAsync(invoker, method);
+                if (publicMethods.Contains(m.Name) && token is null)
+                {
+                    Assert.True(error is null, $"{m.FullName} with {what}: {error?.Status}");
+                    continue;
+                }
+                if (publicMethods.Contains(m.Name))
+                {
+                    continue;
+                }
+                Assert.True(error?.StatusCode == StatusCode.Unauthenticated, $"{m.FullName} with {what} answered {error?.Status.ToString() ?? "OK"}, not UNAUTHENTICATED");
+                Assert.Contains(reason, error!.Status.Detail, StringComparison.Ordinal);
+                Assert.Contains("authorization: Bearer", error.Status.Detail, StringComparison.Ordinal);
+            }
+        }
+        // Refused calls are audited too.
+        var audit = (await File.ReadAllLinesAsync(secure.MasterLog)).Where(l => l.Contains(" audit ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(audit, l => l.Contains("audit principal=(anonymous) method=/sched.v1.Operator/UpdateQuota object=- result=Unauthenticated detail=the bearer token was refused: it expired", StringComparison.Ordinal));
+        Assert.Contains(audit, l => l.Contains("audit principal=(anonymous) method=/sched.v1.Scheduler/Teardown object=- result=Unauthenticated", StringComparison.Ordinal));
+    }
+
+    private string ExpiredAdminToken()
+    {
+        using var keys = TokenKeys.LoadOrCreate(secure.Cluster.Credentials!.TokenKey);
+        return keys.Issue("admin", TimeSpan.FromMinutes(1), DateTimeOffset.UtcNow.AddHours(-2));
+    }
+
+    private static async Task<RpcException?> CallAsync(CallInvoker invoker, Method<byte[], byte[]> method)
+    {
+        try
+        {
+            switch (method.Type)
+            {
+                case MethodType.Unary:
+                    await invoker.AsyncUnaryCall(method, null, SecureCluster.Deadline(), []);
+                    return null;
+                case MethodType.ServerStreaming:
+                {
+                    using var call = invoker.AsyncServerStreamingCall(method, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(3)), []);
+                    await call.ResponseStream.MoveNext();
+                    return null;
+                }
+                default:
+                {
+                    using var call = invoker.AsyncDuplexStreamingCall(method, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(3)));
+                    await call.ResponseStream.MoveNext();
+                    return null;
+                }
+            }
+        }
+        catch (RpcException e) when (e.StatusCode is not (StatusCode.Unauthenticated or StatusCode.PermissionDenied) && e.StatusCode != StatusCode.Unavailable)
+        {
+            // Past authentication: the handler answered (bad empty request, deadline of a stream).
+            return e.StatusCode == StatusCode.DeadlineExceeded ? null : e;
+        }
+        catch (RpcException e)
+        {
+            return e;
+        }
+    }
+
+    [Fact]
+    public async Task Tenants_cannot_take_over_see_kill_or_requota_each_others_work()
+    {
+        var t = secure.Tokens;
+        await using var alice = new TestFramework(secure.Master, "alice-fw", role: "eng/web", token: t["alice"]);
+        var frameworkId = await alice.SubscribedAsync();
+        var task = await alice.LaunchAsync(new TaskBuilder("alice-1").Mock(TimeSpan.FromMinutes(5)).Cpus(0.1).Mem(16).Env("DB_PASSWORD", "hunter2"));
+        await alice.WaitForStateAsync(task.TaskId, TaskState.TaskRunning);
+
+        // Take-over by re-subscription with alice's framework id.
+        await using (var thief = new TestFramework(secure.Master, "thief", role: "eng/web", frameworkId: frameworkId, token: t["bob"]))
+        {
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => thief.Client.WaitForSubscriptionAsync().WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.Contains("registered by principal 'alice'", refused.ToString(), StringComparison.Ordinal);
+            thief.TeardownOnDispose = false;
+        }
+        // Alice's subscription was not disturbed.
+        Assert.True(alice.Client.IsConnected, "alice's framework lost its subscription to a refused take-over");
+
+        using var bobChannel = secure.Channel(t["bob"]);
+        var bob = bobChannel.CreateCallInvoker();
+        var frameworks = await bob.AsyncUnaryCall(OperatorMethods.GetFrameworks, null, SecureCluster.Deadline(), new GetFrameworksRequest());
+        Assert.DoesNotContain(frameworks.Frameworks, f => f.Info.Id == frameworkId);
+        var tasks = await bob.AsyncUnaryCall(OperatorMethods.GetTasks, null, SecureCluster.Deadline(), new GetTasksRequest());
+        Assert.Empty(tasks.Tasks);
+        var state = await bob.AsyncUnaryCall(OperatorMethods.GetState, null, SecureCluster.Deadline(), new GetStateRequest());
+        Assert.Empty(state.Tasks);
+        Assert.NotEmpty(state.Agents);
+
+        var kill = await Assert.ThrowsAsync<RpcException>(async () => await bob.AsyncUnaryCall(OperatorMethods.KillTask, null, SecureCluster.Deadline(), new KillTaskRequest { TaskId = "alice-1" }));
+        Assert.Equal(StatusCode.PermissionDenied, kill.StatusCode);
+        Assert.Contains("principal 'bob' may not kill_task", kill.Status.Detail, StringComparison.Ordinal);
+        var teardown = await Assert.ThrowsAsync<RpcException>(async () => await bob.AsyncUnaryCall(OperatorMethods.TeardownFramework, null, SecureCluster.Deadline(), new TeardownFrameworkRequest { FrameworkId = frameworkId }));
+        Assert.Equal(StatusCode.PermissionDenied, teardown.StatusCode);
+        var quota = await Assert.ThrowsAsync<RpcException>(async () => await bob.AsyncUnaryCall(OperatorMethods.UpdateQuota, null, SecureCluster.Deadline(), new UpdateQuotaRequest { Quotas = { new QuotaInfo { Role = "eng" } } }));
+        Assert.Equal(StatusCode.PermissionDenied, quota.StatusCode);
+        Assert.Contains("principal 'bob' may not update_quota on role 'eng'", quota.Status.Detail, StringComparison.Ordinal);
+
+        // carol may view alice's tasks (an ACL) but not their environment values.
+        using var carolChannel = secure.Channel(t["carol"]);
+        var seen = await carolChannel.CreateCallInvoker().AsyncUnaryCall(OperatorMethods.GetTasks, null, SecureCluster.Deadline(), new GetTasksRequest());
+        var shown = Assert.Single(seen.Tasks, x => x.TaskId == "alice-1");
+        Assert.Equal("(hidden)", shown.Info.Command.Env["DB_PASSWORD"]);
+        // The owner sees them.
+        using var aliceChannel = secure.Channel(t["alice"]);
+        var own = await aliceChannel.CreateCallInvoker().AsyncUnaryCall(OperatorMethods.GetTasks, null, SecureCluster.Deadline(), new GetTasksRequest());
+        Assert.Equal("hunter2", Assert.Single(own.Tasks, x => x.TaskId == "alice-1").Info.Command.Env["DB_PASSWORD"]);
+
+        // The admin may do all of it.
+        using var adminChannel = secure.Channel(t["admin"]);
+        await adminChannel.CreateCallInvoker().AsyncUnaryCall(OperatorMethods.KillTask, null, SecureCluster.Deadline(), new KillTaskRequest { TaskId = "alice-1" });
+        await alice.WaitForStateAsync("alice-1", TaskState.TaskKilled);
+
+        // Every mutation, allowed or denied, left an audit record.
+        var log = string.Join("\n", (await File.ReadAllLinesAsync(secure.MasterLog)).Where(l => l.Contains(" audit ", StringComparison.Ordinal)));
+        void Recorded(string record) => Assert.True(log.Contains(record, StringComparison.Ordinal), $"no audit record '{record}' in:\n{log}");
+        Recorded("audit principal=bob method=/sched.v1.Operator/UpdateQuota object=roles=eng result=PermissionDenied");
+        Recorded("audit principal=bob method=/sched.v1.Operator/KillTask object=task_id=alice-1 result=PermissionDenied");
+        Recorded("audit principal=admin method=/sched.v1.Operator/KillTask object=task_id=alice-1 result=OK");
+        Recorded("audit principal=alice method=/sched.v1.Scheduler/Subscribe object=framework=alice-fw roles=eng/web result=OK");
+        Recorded($"audit principal=bob method=/sched.v1.Scheduler/Subscribe object=framework=thief framework_id={frameworkId} roles=eng/web result=PermissionDenied");
+    }
+
+    [Fact]
+    public async Task A_task_as_root_or_the_agents_own_user_without_an_acl_fails_unauthorized()
+    {
+        await using var alice = new TestFramework(secure.Master, "alice-root", role: "eng", token: secure.Tokens["alice"]);
+        await alice.SubscribedAsync();
+        foreach (var (id, user) in new[] { ("as-root", "root"), ("as-agent-user", "") })
+        {
+            var builder = new TaskBuilder(id).Shell("true").Cpus(0.1).Mem(16);
+            if (user.Length > 0)
+            {
+                builder.User(user);
+            }
+            await alice.LaunchAsync(builder);
+            var status = await alice.WaitForUpdateAsync(u => u.TaskId == id && u.State == TaskState.TaskError);
+            Assert.Equal(TaskStatus.Types.Reason.TaskUnauthorized, status.Reason);
+            Assert.Contains("principal 'alice' may not run_task", status.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Agents_cannot_be_impersonated()
+    {
+        var resources = ResourceText.Parse("cpus:64;mem:65536");
+        // A principal without register_agents cannot register an agent at all.
+        var denied = await RegisterAsync(secure.Tokens["bob"], "", resources);
+        Assert.Equal(StatusCode.PermissionDenied, denied?.StatusCode);
+        Assert.Contains("principal 'bob' may not register_agents", denied!.Status.Detail, StringComparison.Ordinal);
+        // One that may register agents cannot take the id of an agent another principal registered.
+        var taken = await RegisterAsync(secure.Tokens["intruder"], secure.AgentId, resources);
+        Assert.Equal(StatusCode.PermissionDenied, taken?.StatusCode);
+        Assert.Contains($"agent {secure.AgentId} is registered by principal 'agent'", taken!.Status.Detail, StringComparison.Ordinal);
+        // The real agent is still registered and active.
+        using var admin = secure.Channel(secure.Tokens["admin"]);
+        var agents = await admin.CreateCallInvoker().AsyncUnaryCall(OperatorMethods.GetAgents, null, SecureCluster.Deadline(), new GetAgentsRequest());
+        var real = Assert.Single(agents.Agents, a => a.Info.Id == secure.AgentId);
+        Assert.Equal(AgentStatus.AgentActive, real.Status);
+        Assert.DoesNotContain(agents.Agents, a => a.Info.Hostname == "impostor");
+    }
+
+    private async Task<RpcException?> RegisterAsync(string token, string agentId, IEnumerable<Resource> resources)
+    {
+        using var channel = secure.Channel(token);
+        using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(AgentLinkMethods.Connect, null, SecureCluster.Deadline());
+        var info = new AgentInfo { Id = agentId, Hostname = "impostor" };
+        info.Resources.AddRange(resources);
+        try
+        {
+            await call.RequestStream.WriteAsync(new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = info } });
+            while (await call.ResponseStream.MoveNext())
+            {
+                if (call.ResponseStream.Current.MessageCase == MasterMessage.MessageOneofCase.Registered)
+                {
+                    return null;
+                }
+            }
+            return null;
+        }
+        catch (RpcException e)
+        {
+            return e;
+        }
+    }
+}
