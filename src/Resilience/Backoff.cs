@@ -63,6 +63,34 @@ public sealed record Backoff(TimeSpan Initial, TimeSpan Max, double Multiplier =
         return new ResiliencePipelineBuilder<T> { TimeProvider = time }.AddRetry(options).Build();
     }
 
+    /// <summary>
+    /// A Polly retry pipeline for calls without a result: retries, without limit on the number of
+    /// attempts, every exception <paramref name="retry"/> accepts, waiting <see cref="Delay"/> between
+    /// attempts on <paramref name="time"/>. The caller's cancellation token bounds it.
+    /// </summary>
+    /// <param name="retry">Which exceptions to retry.</param>
+    /// <param name="time">The clock the delays run on.</param>
+    /// <param name="random">The source of jitter.</param>
+    /// <param name="onRetry">Called before each wait, with the exception that is retried.</param>
+    public ResiliencePipeline Pipeline(Func<Exception, bool> retry, TimeProvider time, Random random,
+        Func<Exception, ValueTask>? onRetry = null)
+    {
+        ArgumentNullException.ThrowIfNull(retry);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(random);
+        var options = new RetryStrategyOptions
+        {
+            MaxRetryAttempts = int.MaxValue,
+            ShouldHandle = args => ValueTask.FromResult(
+                !args.Context.CancellationToken.IsCancellationRequested
+                && args.Outcome.Exception is { } e and not OperationCanceledException
+                && retry(e)),
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(Delay(args.AttemptNumber, random)),
+            OnRetry = onRetry is null ? null : args => onRetry(args.Outcome.Exception!),
+        };
+        return new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(options).Build();
+    }
+
     private double Ceiling(int attempt)
     {
         var exponent = Math.Min(Math.Max(attempt, 0), 62);

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Mvccpb;
 using Sched.V1;
 using Scheduler.Etcd;
+using Scheduler.Resilience;
 
 namespace Scheduler.Master.Election;
 
@@ -12,12 +13,15 @@ public sealed class MasterAddressConflictException(string message) : InvalidOper
 // Following the leader key, and the claim on this master's advertise address.
 public sealed partial class EtcdLeaderElection
 {
+    /// <summary>The pause before reading the leader key again: 50 ms doubling to 1 s.</summary>
+    private static readonly Backoff ObserverBackoff = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1)) { Jitter = 0 };
+
     private long _observedRevision;
 
     private async Task ObserveAsync()
     {
         var ct = _stop.Token;
-        var delay = TimeSpan.FromMilliseconds(50);
+        var failures = 0;
         while (!ct.IsCancellationRequested)
         {
             try
@@ -25,7 +29,7 @@ public sealed partial class EtcdLeaderElection
                 var read = await _client.RangeAsync(new RangeRequest { Key = _leaderKey }, ct).ConfigureAwait(false);
                 Observe(read.Kvs.FirstOrDefault(), read.Header.Revision);
                 _observed.TrySetResult();
-                delay = TimeSpan.FromMilliseconds(50);
+                failures = 0;
                 await using var watch = _client.Watch(_leaderKey, startRevision: read.Header.Revision + 1);
                 while (true)
                 {
@@ -46,13 +50,12 @@ public sealed partial class EtcdLeaderElection
             }
             try
             {
-                await Task.Delay(delay, _client.Options.TimeProvider, ct).ConfigureAwait(false);
+                await Task.Delay(ObserverBackoff.Delay(failures++), _client.Options.TimeProvider, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            delay = TimeSpan.FromMilliseconds(Math.Min(1000, delay.TotalMilliseconds * 2));
         }
     }
 

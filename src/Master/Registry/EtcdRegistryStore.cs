@@ -44,9 +44,7 @@ public sealed class EtcdRegistryStore : IRegistryStore
     private readonly EtcdRegistryStoreOptions _options;
     private readonly ByteString _prefix;
     private readonly Lock _gate = new();
-    private readonly Queue<PendingCommit> _pending = new();
-    private bool _writerActive;
-    private Task _writer = Task.CompletedTask;
+    private readonly GroupCommitQueue<PendingCommit> _commits;
     private bool _disposed;
 
     /// <param name="client">The etcd client (not disposed by the store).</param>
@@ -63,10 +61,11 @@ public sealed class EtcdRegistryStore : IRegistryStore
             throw new ArgumentException($"The registry prefix '{_options.Prefix}' must be non-empty and end with '/'.", nameof(options));
         }
         _prefix = ByteString.CopyFromUtf8(_options.Prefix);
+        _commits = new GroupCommitQueue<PendingCommit>(ApplyAsync, Fits);
     }
 
     /// <summary>Number of etcd transactions written (one per group of commits); for tests and metrics.</summary>
-    public long TransactionsWritten { get; private set; }
+    public long TransactionsWritten => _commits.GroupsCommitted;
 
     /// <inheritdoc />
     public async Task<IReadOnlyDictionary<string, ByteString>> LoadAsync(CancellationToken cancellationToken)
@@ -126,28 +125,11 @@ public sealed class EtcdRegistryStore : IRegistryStore
         {
             throw new RegistryFencedException("This master is not the leader; registry writes are refused.");
         }
-        var commit = new PendingCommit(ops, fence);
-        TaskCompletionSource? writer = null;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _pending.Enqueue(commit);
-            if (!_writerActive)
-            {
-                _writerActive = true;
-                writer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _writer = writer.Task;
-            }
         }
-        if (writer is not null)
-        {
-            _ = Task.Run(async () =>
-            {
-                await WriteLoopAsync().ConfigureAwait(false);
-                writer.SetResult();
-            }, CancellationToken.None);
-        }
-        await commit.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _commits.Enqueue(new PendingCommit(ops, fence)).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static Dictionary<string, ByteString?> Collapse(IReadOnlyList<RegistryWrite> writes)
@@ -161,59 +143,23 @@ public sealed class EtcdRegistryStore : IRegistryStore
         return ops;
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>Whether <paramref name="next"/> may join <paramref name="group"/> in one transaction:
+    /// the same term, within the request size and etcd's operation limit.</summary>
+    private bool Fits(IReadOnlyList<PendingCommit> group, PendingCommit next)
     {
-        while (true)
+        if (next.Fence != group[0].Fence || group.Sum(c => c.Bytes) + next.Bytes > _options.MaxGroupBytes)
         {
-            List<PendingCommit> group;
-            lock (_gate)
-            {
-                if (_pending.Count == 0)
-                {
-                    _writerActive = false;
-                    return;
-                }
-                group = TakeGroup();
-            }
-            try
-            {
-                await ApplyAsync(group).ConfigureAwait(false);
-                foreach (var c in group)
-                {
-                    c.Done.TrySetResult();
-                }
-            }
-            catch (Exception e)
-            {
-                foreach (var c in group)
-                {
-                    c.Done.TrySetException(e);
-                }
-            }
+            return false;
         }
+        var keys = new HashSet<string>(next.Ops.Keys, StringComparer.Ordinal);
+        foreach (var c in group)
+        {
+            keys.UnionWith(c.Ops.Keys);
+        }
+        return keys.Count <= _options.MaxTxnOps;
     }
 
-    private List<PendingCommit> TakeGroup()
-    {
-        var first = _pending.Dequeue();
-        var group = new List<PendingCommit> { first };
-        var merged = new Dictionary<string, ByteString?>(first.Ops, StringComparer.Ordinal);
-        var bytes = first.Bytes;
-        while (_pending.TryPeek(out var next) && next.Fence == first.Fence && bytes + next.Bytes <= _options.MaxGroupBytes
-               && merged.Keys.Union(next.Ops.Keys).Count() <= _options.MaxTxnOps)
-        {
-            _pending.Dequeue();
-            group.Add(next);
-            foreach (var (k, v) in next.Ops)
-            {
-                merged[k] = v;
-            }
-            bytes += next.Bytes;
-        }
-        return group;
-    }
-
-    private async Task ApplyAsync(List<PendingCommit> group)
+    private async Task ApplyAsync(IReadOnlyList<PendingCommit> group)
     {
         var fence = group[0].Fence;
         if (fence.Lost.IsCancellationRequested)
@@ -271,26 +217,20 @@ public sealed class EtcdRegistryStore : IRegistryStore
             var current = response.Responses.Count > 0 ? response.Responses[0].ResponseRange?.Kvs.FirstOrDefault() : null;
             throw Fenced(fence, current);
         }
-        lock (_gate)
-        {
-            TransactionsWritten++;
-        }
     }
 
     private static RegistryFencedException Fenced(RegistryFence fence, KeyValue? current) => new(
         $"This master's leadership (term {fence.Term}) has ended; the registry write was refused. " +
         (current is null ? $"The leader key {fence.LeaderKey} is gone." : $"The leader key {fence.LeaderKey} now belongs to term {current.CreateRevision}."));
 
-    /// <summary>Stops accepting commits; the transaction in flight finishes first.</summary>
+    /// <summary>Stops accepting commits; those queued are still written.</summary>
     public async ValueTask DisposeAsync()
     {
-        Task writer;
         lock (_gate)
         {
             _disposed = true;
-            writer = _writer;
         }
-        await writer.ConfigureAwait(false);
+        await _commits.StopAsync(new ObjectDisposedException(nameof(EtcdRegistryStore)), drain: true).ConfigureAwait(false);
     }
 
     private sealed class PendingCommit(Dictionary<string, ByteString?> ops, RegistryFence fence)
@@ -300,7 +240,5 @@ public sealed class EtcdRegistryStore : IRegistryStore
         public RegistryFence Fence { get; } = fence;
 
         public int Bytes { get; } = ops.Sum(o => o.Key.Length + (o.Value?.Length ?? 0) + 16);
-
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

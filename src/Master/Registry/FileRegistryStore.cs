@@ -31,9 +31,7 @@ public sealed class FileRegistryStore : IRegistryStore
     private readonly string _path;
     private readonly FileStream _lock;
     private readonly Lock _gate = new();
-    private List<PendingCommit> _pending = [];
-    private bool _writerActive;
-    private Task _writer = Task.CompletedTask;
+    private readonly GroupCommitQueue<IReadOnlyList<RegistryWrite>> _commits;
     private Dictionary<string, ByteString>? _records;
     private bool _disposed;
 
@@ -42,13 +40,18 @@ public sealed class FileRegistryStore : IRegistryStore
         _directory = directory;
         _path = Path.Combine(directory, FileName);
         _lock = lockStream;
+        _commits = new GroupCommitQueue<IReadOnlyList<RegistryWrite>>(group =>
+        {
+            WriteGroup(group);
+            return Task.CompletedTask;
+        });
     }
 
     /// <summary>Path of the registry file.</summary>
     public string FilePath => _path;
 
     /// <summary>Number of files written so far (one per group of commits); for tests and metrics.</summary>
-    public long FilesWritten { get; private set; }
+    public long FilesWritten => _commits.GroupsCommitted;
 
     /// <summary>
     /// Opens (creating if needed) the registry under <c><paramref name="workDir"/>/registry</c> and
@@ -95,95 +98,50 @@ public sealed class FileRegistryStore : IRegistryStore
             ArgumentException.ThrowIfNullOrEmpty(w.Key, nameof(writes));
         }
         cancellationToken.ThrowIfCancellationRequested();
-        var commit = new PendingCommit(writes);
-        Task? writer = null;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _pending.Add(commit);
-            if (!_writerActive)
-            {
-                _writerActive = true;
-                _writer = writer = new Task(WriteLoop);
-            }
         }
-        // The first committer starts the writer, which writes for everyone queued behind it, off the
-        // caller's context.
-        writer?.Start(TaskScheduler.Default);
         // Once queued the commit cannot be withdrawn (it may already be on disk): cancellation only
         // stops the caller from waiting.
-        await commit.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _commits.Enqueue(writes).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private void WriteLoop()
+    /// <summary>Writes one group of commits as one new file, each commit applied in order.</summary>
+    private void WriteGroup(IReadOnlyList<IReadOnlyList<RegistryWrite>> group)
     {
-        while (true)
+        Dictionary<string, ByteString> current;
+        lock (_gate)
         {
-            List<PendingCommit> group;
-            Dictionary<string, ByteString> current;
-            lock (_gate)
+            _records ??= ReadFile(_path);
+            current = _records;
+        }
+        var next = new Dictionary<string, ByteString>(current, StringComparer.Ordinal);
+        foreach (var writes in group)
+        {
+            foreach (var w in writes)
             {
-                if (_pending.Count == 0 || _disposed)
+                if (w.Value is null)
                 {
-                    FailAll(_pending, new ObjectDisposedException(nameof(FileRegistryStore)));
-                    _pending = [];
-                    _writerActive = false;
-                    return;
+                    next.Remove(w.Key);
                 }
-                group = _pending;
-                _pending = [];
-                try
+                else
                 {
-                    _records ??= ReadFile(_path);
+                    next[w.Key] = w.Value;
                 }
-                catch (RegistryCorruptException e)
-                {
-                    FailAll(group, e);
-                    continue;
-                }
-                current = _records;
-            }
-            var next = new Dictionary<string, ByteString>(current, StringComparer.Ordinal);
-            foreach (var c in group)
-            {
-                foreach (var w in c.Writes)
-                {
-                    if (w.Value is null)
-                    {
-                        next.Remove(w.Key);
-                    }
-                    else
-                    {
-                        next[w.Key] = w.Value;
-                    }
-                }
-            }
-            try
-            {
-                WriteFile(next);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                FailAll(group, new RegistryUnavailableException($"Could not write the registry file '{_path}': {e.Message}", e));
-                continue;
-            }
-            lock (_gate)
-            {
-                _records = next;
-                FilesWritten++;
-            }
-            foreach (var c in group)
-            {
-                c.Done.TrySetResult();
             }
         }
-    }
-
-    private static void FailAll(List<PendingCommit> commits, Exception error)
-    {
-        foreach (var c in commits)
+        try
         {
-            c.Done.TrySetException(error);
+            WriteFile(next);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RegistryUnavailableException($"Could not write the registry file '{_path}': {e.Message}", e);
+        }
+        lock (_gate)
+        {
+            _records = next;
         }
     }
 
@@ -279,7 +237,6 @@ public sealed class FileRegistryStore : IRegistryStore
     /// <summary>Releases the lock; commits still queued fail with <see cref="ObjectDisposedException"/>.</summary>
     public async ValueTask DisposeAsync()
     {
-        Task writer;
         lock (_gate)
         {
             if (_disposed)
@@ -287,23 +244,11 @@ public sealed class FileRegistryStore : IRegistryStore
                 return;
             }
             _disposed = true;
-            if (!_writerActive)
-            {
-                FailAll(_pending, new ObjectDisposedException(nameof(FileRegistryStore)));
-                _pending = [];
-            }
-            writer = _writer;
         }
-        // The file being written when disposal started is finished before the lock is released.
-        await writer.ConfigureAwait(false);
+        // The file being written when disposal started is finished before the lock is released;
+        // commits queued behind it fail.
+        await _commits.StopAsync(new ObjectDisposedException(nameof(FileRegistryStore)), drain: false).ConfigureAwait(false);
         await _lock.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private sealed class PendingCommit(IReadOnlyList<RegistryWrite> writes)
-    {
-        public IReadOnlyList<RegistryWrite> Writes { get; } = writes;
-
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>fsync of a directory, so a rename inside it is durable (no managed API does this).</summary>
