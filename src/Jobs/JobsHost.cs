@@ -58,7 +58,7 @@ public sealed class JobsHost : IAsyncDisposable
         _registry = registry;
         _maxRecordsPerCommit = maxRecordsPerCommit;
         Address = address;
-        _channel = new Channels.GrpcChannelSettings { Tls = Channels.Tls.ClientTls.FromFiles(options.Tls) };
+        _channel = new Channels.GrpcChannelSettings { Tls = Channels.Tls.ClientTls.FromFiles(options.Tls), BearerToken = NonEmpty(options.Token) };
         _masters = new MasterDirectory(options.Masters, _channel);
     }
 
@@ -245,6 +245,7 @@ public sealed class JobsHost : IAsyncDisposable
             Framework = info,
             Logger = _logger,
             TimeProvider = _time,
+            Token = NonEmpty(_options.Token),
         });
         await using (driver)
         {
@@ -275,6 +276,8 @@ public sealed class JobsHost : IAsyncDisposable
             }
         }
     }
+
+    private static string? NonEmpty(string? token) => string.IsNullOrWhiteSpace(token) ? null : token.Trim();
 
     /// <summary>The masters' roles and quotas, for the reasons of pending instances.</summary>
     private async Task<QuotaShortfall> ReadQuotaViewAsync(CancellationToken cancellationToken)

@@ -90,6 +90,8 @@ public static class JobsDaemonCommand
             Listen = System.Net.IPEndPoint.Parse(listen),
             Advertise = parse.GetValue(Advertise),
             Tls = JobsTls(parse),
+            // --token-file, else SCHED_TOKEN (dev up passes the operator token this way).
+            Token = GlobalOptions.Token(parse),
         };
         await using var host = await JobsHost.StartAsync(options, loggers, cancellationToken: stop.Token);
         try
