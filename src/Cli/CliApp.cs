@@ -84,6 +84,7 @@ public static class CliApp
         {
             root.Subcommands.Add(command);
         }
+        root.Subcommands.Add(SecretCommands.Create());
         foreach (var command in SecurityCommands.Create())
         {
             root.Subcommands.Add(command);
