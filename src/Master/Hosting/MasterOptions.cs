@@ -1,3 +1,4 @@
+using Scheduler.Channels.Tls;
 using System.Net;
 using Microsoft.Extensions.Options;
 
@@ -112,6 +113,12 @@ public sealed class MasterOptions
     /// Kept in memory only: a new leader starts without them.</summary>
     public int MaxCompletedFrameworks { get; set; } = 50;
 
+    /// <summary>At most this many removed frameworks keep a registry tombstone (which makes every
+    /// later leader refuse the id, and kill the framework's tasks on agents coming back); beyond it
+    /// the oldest are deleted. Default 10,000. A framework id is generated, so a forgotten one comes
+    /// back only from a scheduler that kept it past thousands of later removals.</summary>
+    public int MaxRemovedFrameworks { get; set; } = 10_000;
+
     /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>, HTTP/1.1); null: none.</summary>
     public string? MetricsListen { get; set; }
 
@@ -128,6 +135,11 @@ public sealed class MasterOptions
     /// <summary>Most distinct resource names one agent may offer (<c>--max-agent-resource-kinds</c>):
     /// each name is a column in every allocator vector.</summary>
     public int MaxAgentResourceKinds { get; set; } = 32;
+
+    /// <summary>TLS of the master's endpoint (<c>--tls-cert --tls-key --tls-ca</c>): null = plaintext.
+    /// Client certificates are asked for and must chain to the CA when presented; agents must
+    /// present one, frameworks and operators may authenticate otherwise.</summary>
+    public TlsFiles? Tls { get; set; }
 
     /// <summary>Copies every setting into <paramref name="target"/>.</summary>
     public void CopyTo(MasterOptions target)
@@ -150,6 +162,7 @@ public sealed class MasterOptions
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
         target.MaxCompletedFrameworks = MaxCompletedFrameworks;
+        target.MaxRemovedFrameworks = MaxRemovedFrameworks;
         target.MaxMessageSize = MaxMessageSize;
         target.MaxUnreachableAgentAge = MaxUnreachableAgentAge;
         target.MaxUnreachableAgents = MaxUnreachableAgents;
@@ -161,6 +174,7 @@ public sealed class MasterOptions
         target.MaxFailoverTimeout = MaxFailoverTimeout;
         target.MaxRolesPerFramework = MaxRolesPerFramework;
         target.MaxAgentResourceKinds = MaxAgentResourceKinds;
+        target.Tls = Tls;
         target.AllowAnonymous = AllowAnonymous;
         target.TokenKeyFile = TokenKeyFile;
         target.AclsFile = AclsFile;
@@ -274,6 +288,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         {
             errors.Add($"MetricsListen '{metrics}' is not HOST:PORT with an IP address (or localhost) and a port 0-65535.");
         }
+        if (options.Tls is { Any: true } tls && (string.IsNullOrWhiteSpace(tls.Certificate) || string.IsNullOrWhiteSpace(tls.Key) || string.IsNullOrWhiteSpace(tls.Ca)))
+        {
+            errors.Add("Tls needs the certificate, its key and the CA together (--tls-cert, --tls-key, --tls-ca).");
+        }
         if (options.MaxCompletedTasksPerFramework < 0)
         {
             errors.Add("MaxCompletedTasksPerFramework must not be negative.");
@@ -281,6 +299,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.MaxCompletedFrameworks < 0)
         {
             errors.Add("MaxCompletedFrameworks must not be negative.");
+        }
+        if (options.MaxRemovedFrameworks < 0)
+        {
+            errors.Add($"MaxRemovedFrameworks {options.MaxRemovedFrameworks} is negative: give 0 or more (default 10000).");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
