@@ -36,7 +36,7 @@ public sealed class CliTests
 
     [Theory]
     [InlineData("agnets", "unknown command 'agnets' for schedctl; did you mean 'agents'?")]
-    [InlineData("no-such-command", "unknown command 'no-such-command' for schedctl; the commands are: agent, agents,")]
+    [InlineData("no-such-command", "unknown command 'no-such-command' for schedctl; the commands are: acl, agent, agents,")]
     [InlineData("quota sett", "unknown command 'sett' for schedctl quota; did you mean 'set'?")]
     public async Task An_unknown_command_is_named_with_a_suggestion_and_the_commands_there_are(string args, string expected)
     {

@@ -45,6 +45,8 @@ public sealed partial class DocumentedCommandsTests
     {
         // "…" elides arguments: what it leaves out may be required.
         var elided = command.Contains('…', StringComparison.Ordinal);
+        // A shell redirection ('> admin.token', '< password.txt') is the shell's, not schedctl's.
+        command = Regex.Replace(command, """\s+(?:\d?>>?|<)\s*\S+""", "");
         var args = Regex.Matches(command, """'[^']*'|"[^"]*"|\S+""").Select(m => m.Value.Trim('\'', '"')).Where(a => a != "…")
             .Select(a => a == "N" ? "2" : a) // the number placeholder
             .ToArray();
