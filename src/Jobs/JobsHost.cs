@@ -83,7 +83,7 @@ public sealed class JobsHost : IAsyncDisposable
         var serverTls = options.Tls is { Certificate.Length: > 0, Key.Length: > 0, Ca.Length: > 0 } ? ServerTls.FromFiles(options.Tls) : null;
         var serverOptions = new GrpcServerOptions { LoggerFactory = loggers, Tls = serverTls };
         serverOptions.Endpoints.Add(new GrpcEndpoint(options.Listen));
-        var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(new JobsService(ct => host!.CurrentTermAsync(ct), new JobsApiAuthorizer([.. options.Masters], options.Token, time))), cancellationToken);
+        var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(new JobsService(ct => host!.CurrentTermAsync(ct), new JobsApiAuthorizer([.. options.Masters], options.Token, time, Channels.Tls.ClientTls.FromFiles(options.Tls)))), cancellationToken);
         EtcdCoordination? etcd = null;
         try
         {

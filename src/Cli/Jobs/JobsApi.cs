@@ -66,6 +66,7 @@ internal sealed class JobsApi : IDisposable
             {
                 StatusCode.InvalidArgument => CliException.BadInput(e.Status.Detail),
                 StatusCode.NotFound or StatusCode.FailedPrecondition => new CliException(e.Status.Detail),
+                StatusCode.Unauthenticated or StatusCode.PermissionDenied => new CliException($"the jobs API at {Address} refused the call: {e.Status.Detail}"),
                 _ => MasterConnection.Describe(method, e),
             };
         }

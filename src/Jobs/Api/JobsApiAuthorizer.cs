@@ -21,11 +21,14 @@ public sealed class JobsApiAuthorizer
     private readonly IReadOnlyList<string> _masters;
     private readonly string? _ownToken;
     private readonly TimeProvider _time;
+    private readonly Scheduler.Channels.Tls.ClientTls? _tls;
     private readonly ConcurrentDictionary<string, (WhoAmIResponse Who, DateTimeOffset Until)> _verified = new(StringComparer.Ordinal);
     private string? _ownPrincipal;
 
-    public JobsApiAuthorizer(IReadOnlyList<string> masters, string? ownToken, TimeProvider time)
+    /// <param name="tls">How to reach the masters over TLS (null: plain).</param>
+    public JobsApiAuthorizer(IReadOnlyList<string> masters, string? ownToken, TimeProvider time, Scheduler.Channels.Tls.ClientTls? tls = null)
     {
+        _tls = tls;
         _masters = masters;
         _ownToken = string.IsNullOrWhiteSpace(ownToken) ? null : ownToken.Trim();
         _time = time;
@@ -64,7 +67,7 @@ public sealed class JobsApiAuthorizer
         {
             return known.Who;
         }
-        using var masters = new MasterDirectory(_masters, new GrpcChannelSettings { BearerToken = token });
+        using var masters = new MasterDirectory(_masters, new GrpcChannelSettings { Tls = _tls, BearerToken = token });
         WhoAmIResponse who;
         try
         {
