@@ -135,6 +135,15 @@ public sealed partial class AgentCore : IAsyncDisposable
         }
     }
 
+    /// <summary>Kills every task (the agent was marked gone: nothing it runs may outlive it).</summary>
+    public async Task KillAllAsync(TaskStatus.Types.Reason reason)
+    {
+        foreach (var t in _tasks.Values.Where(t => !t.Ended).ToList())
+        {
+            await KillAsync(t.Framework.Id, t.Info.TaskId, null, reason);
+        }
+    }
+
     /// <summary>Applies an acknowledgement; forgets the task once its terminal update is acknowledged.</summary>
     public void Acknowledge(string frameworkId, string taskId, string uuid)
     {

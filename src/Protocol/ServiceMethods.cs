@@ -61,6 +61,7 @@ public static class OperatorMethods
     public static readonly Method<UpdateWeightsRequest, UpdateWeightsResponse> UpdateWeights = GrpcMethod.Of<UpdateWeightsRequest, UpdateWeightsResponse>(Service, "UpdateWeights");
     public static readonly Method<DrainAgentRequest, DrainAgentResponse> DrainAgent = GrpcMethod.Of<DrainAgentRequest, DrainAgentResponse>(Service, "DrainAgent");
     public static readonly Method<ReactivateAgentRequest, ReactivateAgentResponse> ReactivateAgent = GrpcMethod.Of<ReactivateAgentRequest, ReactivateAgentResponse>(Service, "ReactivateAgent");
+    public static readonly Method<MarkAgentGoneRequest, MarkAgentGoneResponse> MarkAgentGone = GrpcMethod.Of<MarkAgentGoneRequest, MarkAgentGoneResponse>(Service, "MarkAgentGone");
     public static readonly Method<KillTaskRequest, KillTaskResponse> KillTask = GrpcMethod.Of<KillTaskRequest, KillTaskResponse>(Service, "KillTask");
     public static readonly Method<OperatorSubscribeRequest, OperatorEvent> Subscribe = GrpcMethod.Of<OperatorSubscribeRequest, OperatorEvent>(Service, "Subscribe");
     public static readonly Method<ReserveResourcesRequest, ReserveResourcesResponse> ReserveResources = GrpcMethod.Of<ReserveResourcesRequest, ReserveResourcesResponse>(Service, "ReserveResources");

@@ -34,6 +34,7 @@ public enum AclAction
     Reserve,
     Unreserve,
     DrainAgent,
+    MarkAgentGone,
     RegisterAgent,
     CreateToken,
 }
@@ -58,6 +59,7 @@ public static class AclActions
         (AclAction.Reserve, "reserve_resources", ObjectKind.Role, "reserve resources for the role"),
         (AclAction.Unreserve, "unreserve_resources", ObjectKind.Principal, "unreserve resources reserved by the principal"),
         (AclAction.DrainAgent, "drain_agents", ObjectKind.Agent, "drain and reactivate agents"),
+        (AclAction.MarkAgentGone, "mark_agents_gone", ObjectKind.Agent, "mark agents gone for good (irreversible)"),
         (AclAction.RegisterAgent, "register_agents", ObjectKind.Agent, "register (and re-register) agents"),
         (AclAction.CreateToken, "create_tokens", ObjectKind.Principal, "issue tokens for the principal"),
     ];

@@ -150,11 +150,23 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             throw new TimeoutException($"master {address} did not answer the registration within {options.RegistrationTimeout.TotalSeconds:0.#} s; trying the next master");
         }
         var first = call.ResponseStream.Current;
+        if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
+        {
+            await ShutDownAsync(first.Shutdown);
+        }
         if (first.MessageCase != MasterMessage.MessageOneofCase.Registered)
         {
             throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
         }
         return first;
+    }
+
+    /// <summary>The agent was marked gone: kills every task (their supervisors finish the kills
+    /// after the agent exits) and ends the link for good, as a refusal.</summary>
+    private async Task ShutDownAsync(MasterMessage.Types.Shutdown shutdown)
+    {
+        await core.KillAllAsync(TaskStatus.Types.Reason.AgentRemoved);
+        throw new RpcException(new Status(StatusCode.FailedPrecondition, shutdown.Message));
     }
 
     private static async Task WriteLoopAsync(IClientStreamWriter<AgentMessage> stream, ChannelReader<AgentMessage> reader, CancellationToken ct)
@@ -255,6 +267,9 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                     break;
                 case MasterMessage.MessageOneofCase.ApplyOperations:
                     core.Volumes.Apply(m.ApplyOperations);
+                    break;
+                case MasterMessage.MessageOneofCase.Shutdown:
+                    await ShutDownAsync(m.Shutdown);
                     break;
                 case MasterMessage.MessageOneofCase.Registered:
                 default:

@@ -10,7 +10,7 @@ namespace Scheduler.Cli.Commands;
 
 /// <summary>
 /// <c>schedctl health</c> (every configured master answers for itself) and agent maintenance:
-/// <c>schedctl drain AGENT [--kill-tasks]</c>, <c>schedctl reactivate AGENT</c>.
+/// <c>schedctl drain AGENT [--kill-tasks]</c>, <c>schedctl reactivate AGENT</c>, <c>schedctl mark-gone AGENT</c>.
 /// </summary>
 public static class MaintenanceCommands
 {
@@ -33,6 +33,11 @@ public static class MaintenanceCommands
         reactivate.Arguments.Add(Agent);
         reactivate.SetAction((p, ct) => ClusterCommands.RunAsync(p, ReactivateAsync, ct));
         yield return reactivate;
+
+        var gone = new Command("mark-gone", "Mark an agent gone for good (decommissioned, or lost with its disks): its tasks are reported gone to their frameworks and the agent is never admitted again. Irreversible.");
+        gone.Arguments.Add(Agent);
+        gone.SetAction((p, ct) => ClusterCommands.RunAsync(p, MarkGoneAsync, ct));
+        yield return gone;
     }
 
     private static async Task<int> HealthAsync(ParseResult parse, CancellationToken ct)
@@ -114,6 +119,19 @@ public static class MaintenanceCommands
             c.Out.WriteLine(request.KillTasks
                 ? $"agent {request.AgentId} draining: no new offers, its tasks are being killed; 'schedctl reactivate {request.AgentId}' ends it"
                 : $"agent {request.AgentId} draining: no new offers, running tasks keep running; 'schedctl reactivate {request.AgentId}' ends it");
+        }
+        return 0;
+    }
+
+    private static async Task<int> MarkGoneAsync(ClusterCommands.Context c)
+    {
+        var request = new MarkAgentGoneRequest { AgentId = c.Parse.GetValue(Agent)! };
+        var response = await c.Connection.CallAsync(OperatorMethods.MarkAgentGone, request, c.Cancellation);
+        if (!c.Print(response))
+        {
+            c.Out.WriteLine(response.AlreadyGone
+                ? $"agent {request.AgentId} was already marked gone; nothing changed"
+                : $"agent {request.AgentId} marked gone: {response.TasksGone} task(s) reported gone to their frameworks; the agent is never admitted again (restart that machine's agent with an empty work dir to rejoin as a new agent)");
         }
         return 0;
     }

@@ -119,9 +119,10 @@ public sealed partial class MasterLoop
             return;
         }
         var id = info.Id;
-        if (id.Length > 0 && (_goneAgents.Contains(id) || _agents.TryGetValue(id, out var g) && g.Status == AgentStatus.AgentGone))
+        if (id.Length > 0 && IsGone(id))
         {
-            session.Outbox.Close(MasterErrors.FailedPrecondition($"agent {id} was marked gone; start the agent afresh with an empty work dir"));
+            MasterLog.AgentRefused(_logger, $"agent {id} was marked gone");
+            RefuseGone(session, id);
             return;
         }
         var isNew = id.Length == 0;

@@ -67,7 +67,7 @@ public sealed partial class MasterLoop
         {
             return null; // answered when the agent re-registers with its tasks (or is marked unreachable)
         }
-        if (_goneAgents.Contains(agentId) || _agents.TryGetValue(agentId, out var gone) && gone.Status == AgentStatus.AgentGone)
+        if (IsGone(agentId))
         {
             return Answer(fw.PartitionAware ? TaskState.TaskGone : TaskState.TaskLost,
                 $"agent '{agentId}' is gone (removed from the cluster): task '{query.TaskId}' is not running; relaunch it if still needed");

@@ -85,6 +85,7 @@ public static class MethodAccess
             [op + "UpdateWeights"] = Access.Mutate,
             [op + "DrainAgent"] = Access.Mutate,
             [op + "ReactivateAgent"] = Access.Mutate,
+            [op + "MarkAgentGone"] = Access.Mutate,
             [op + "KillTask"] = Access.Mutate,
             [op + "ReserveResources"] = Access.Mutate,
             [op + "UnreserveResources"] = Access.Mutate,

@@ -116,6 +116,14 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
         return Invoke(context, l => l.ReactivateAgent(request));
     }
 
+    public override async Task<MarkAgentGoneResponse> MarkAgentGone(MarkAgentGoneRequest request, ServerCallContext context)
+    {
+        runtime.Security.Demand(MasterSecurity.CallerOf(context), AclAction.MarkAgentGone, request.AgentId);
+        var (response, durable) = await Invoke(context, l => l.MarkAgentGone(request));
+        await Durable(durable);
+        return response;
+    }
+
     public override Task<KillTaskResponse> KillTask(KillTaskRequest request, ServerCallContext context)
     {
         var caller = MasterSecurity.CallerOf(context);

@@ -65,6 +65,9 @@ public static partial class MasterLog
     [LoggerMessage(20, LogLevel.Warning, "Agent {AgentId}: its resources no longer hold the source of these reservations/volumes, which are dropped: {Dropped}")]
     public static partial void CheckpointedResourcesDropped(ILogger logger, string agentId, State.ResourceBag dropped);
 
+    [LoggerMessage(21, LogLevel.Warning, "Agent {AgentId} marked gone by an operator: {Tasks} tasks reported gone; the agent is never admitted again")]
+    public static partial void AgentMarkedGone(ILogger logger, string agentId, uint tasks);
+
     [LoggerMessage(40, LogLevel.Error, "The ACL file changed but cannot be used: {Problem}")]
     public static partial void AclReloadFailed(ILogger logger, string problem);
 
