@@ -57,7 +57,7 @@ public sealed class JobsHost : IAsyncDisposable
         _registry = registry;
         _maxRecordsPerCommit = maxRecordsPerCommit;
         Address = address;
-        _masters = new MasterDirectory(options.Masters);
+        _masters = new MasterDirectory(options.Masters, new Scheduler.Channels.GrpcChannelSettings { BearerToken = NonEmpty(options.Token) });
     }
 
     /// <summary>The Jobs API address (host:port).</summary>
@@ -240,6 +240,7 @@ public sealed class JobsHost : IAsyncDisposable
             Framework = info,
             Logger = _logger,
             TimeProvider = _time,
+            Token = NonEmpty(_options.Token),
         });
         await using (driver)
         {
@@ -270,6 +271,8 @@ public sealed class JobsHost : IAsyncDisposable
             }
         }
     }
+
+    private static string? NonEmpty(string? token) => string.IsNullOrWhiteSpace(token) ? null : token.Trim();
 
     /// <summary>The masters' roles and quotas, for the reasons of pending instances.</summary>
     private async Task<QuotaShortfall> ReadQuotaViewAsync(CancellationToken cancellationToken)

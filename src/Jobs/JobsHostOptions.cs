@@ -37,6 +37,13 @@ public sealed class JobsHostOptions
     /// <summary>Password of <see cref="EtcdUsername"/>.</summary>
     public string? EtcdPassword { get; init; }
 
+    /// <summary>
+    /// The bearer token presented to the masters (<c>authorization: Bearer TOKEN</c>): the jobs
+    /// framework and its reads of roles and quotas belong to the token's principal. Default: the
+    /// <c>SCHED_TOKEN</c> environment variable; null or empty: none (a master that allows anonymous callers).
+    /// </summary>
+    public string? Token { get; init; } = Environment.GetEnvironmentVariable("SCHED_TOKEN");
+
     /// <summary>Lease of the active instance on etcd (whole seconds, at least 2): a dead active instance is replaced within about this time.</summary>
     public TimeSpan LeaseTtl { get; init; } = TimeSpan.FromSeconds(2);
 

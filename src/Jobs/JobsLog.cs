@@ -36,4 +36,7 @@ internal static partial class JobsLog
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "Jobs instance {Address} is standing by")]
     public static partial void StandingBy(ILogger logger, string address);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Debug, Message = "Reading the masters' quota view failed ({Code}: {Detail}); pending reasons come from the offers alone")]
+    public static partial void QuotaViewFailed(ILogger logger, string code, string detail);
 }

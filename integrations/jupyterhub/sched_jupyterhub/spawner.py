@@ -114,6 +114,12 @@ class SchedulerSpawner(Spawner):
         except asyncio.TimeoutError:
             raise RuntimeError(f"cannot subscribe to the master at {self.master} within {self.connect_timeout:.0f} s: "
                                "check c.SchedulerSpawner.master and that the master runs") from None
+        except grpc.aio.AioRpcError as e:
+            # The master did not take the framework's roles with this user's role added (refused,
+            # e.g. past its --max-roles-per-framework, or unreachable): the spawn fails now with
+            # the master's reason instead of waiting for an offer that cannot come.
+            raise RuntimeError(f"the master did not take role {role} for {self.user.name}'s server "
+                               f"({e.code().name}: {e.details()})") from None
         except asyncio.CancelledError:
             raise RuntimeError(f"the launch of {task_id} was cancelled before an offer could hold it"
                                + (f" (last offer: {pending.last_shortfall})" if pending.last_shortfall else ""))

@@ -29,7 +29,7 @@ public static class DaemonCommands
     private static readonly Option<string?> AgentRemovalRateLimit = new("--agent-removal-rate-limit") { Description = "At most N agents marked unreachable by the agent timeout per duration, e.g. 1/20mins (default: no limit)." };
 
     private static readonly Option<double?> MaxFailoverTimeout = new("--max-failover-timeout") { Description = "Longest failover timeout a framework may ask for, seconds (default 604800, a week)." };
-    private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 64)." };
+    private static readonly Option<int?> MaxRolesPerFramework = new("--max-roles-per-framework") { Description = "Most roles one framework may subscribe with (default 1024)." };
     private static readonly Option<int?> MaxAgentResourceKinds = new("--max-agent-resource-kinds") { Description = "Most distinct resource names one agent may offer (default 32)." };
     private static readonly Option<bool> InsecureAllowAnonymous = new("--insecure-allow-anonymous") { Description = "Serve callers that present no credentials, with every action allowed: anyone who reaches the port owns the cluster. For local single-user use only." };
     private static readonly Option<string?> TokenKey = new("--token-key") { Description = "ECDSA key (PEM) that signs and checks bearer tokens, shared by the masters of a cluster; created (mode 0600) when missing (default WORKDIR/token-key.pem)." };

@@ -77,6 +77,8 @@ public static class JobsDaemonCommand
             WorkDir = workDir,
             Listen = System.Net.IPEndPoint.Parse(listen),
             Advertise = parse.GetValue(Advertise),
+            // --token-file, else SCHED_TOKEN (dev up passes the operator token this way).
+            Token = GlobalOptions.Token(parse),
         };
         await using var host = await JobsHost.StartAsync(options, loggers, cancellationToken: stop.Token);
         try

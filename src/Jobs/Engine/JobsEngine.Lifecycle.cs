@@ -135,6 +135,26 @@ public sealed partial class JobsEngine
             {
                 i.Healthy = status.Healthy;
             }
+            if (status.State == TaskState.TaskUnknown && InstanceStates.HasTask(i.State))
+            {
+                // The master answers TASK_UNKNOWN only for a task that cannot be running (its agent
+                // is registered without it, or no agent could hold it): a launch that was stored
+                // but never reached the master (the framework stopped or lost its leadership
+                // between the two). The instance starts again, without counting a failure.
+                if (i.AfterKill is not null || job.Stopped)
+                {
+                    Ended(job, spec, i, status, actions);
+                }
+                else
+                {
+                    i.State = InstanceStates.Pending;
+                    i.Healthy = null;
+                    i.Message = $"task {i.TaskId} never started ({status.Message}); placing the instance again";
+                    AddEvent(job, $"instance {i.Id}: task {i.TaskId} is unknown to the master; placing the instance again");
+                }
+                _store.Save(_state);
+                return actions;
+            }
             if (!status.State.IsTerminal())
             {
                 var state = status.State switch

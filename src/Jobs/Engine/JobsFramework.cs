@@ -125,7 +125,7 @@ public sealed class JobsFramework : IScheduler
                 if (_quotaView is not null && _time.GetUtcNow() - _lastQuotaView >= QuotaViewEvery && _engine.HasPending())
                 {
                     _lastQuotaView = _time.GetUtcNow();
-                    _engine.SetQuotaView(await _quotaView(cancellationToken));
+                    await ReadQuotaViewAsync(cancellationToken);
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -169,6 +169,20 @@ public sealed class JobsFramework : IScheduler
         finally
         {
             _io.Release();
+        }
+    }
+
+    /// <summary>Installs the masters' quota view; a failed read (a master away, a principal not
+    /// allowed to view roles) only leaves the reasons as the offers gave them.</summary>
+    private async Task ReadQuotaViewAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _engine.SetQuotaView(await _quotaView!(cancellationToken));
+        }
+        catch (Grpc.Core.RpcException e)
+        {
+            JobsLog.QuotaViewFailed(_logger, e.Status.StatusCode.ToString(), e.Status.Detail);
         }
     }
 

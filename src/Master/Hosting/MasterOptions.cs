@@ -115,8 +115,11 @@ public sealed class MasterOptions
     /// a disconnected framework's tasks and its registry record are kept that long.</summary>
     public TimeSpan MaxFailoverTimeout { get; set; } = TimeSpan.FromDays(7);
 
-    /// <summary>Most roles one framework may subscribe with (<c>--max-roles-per-framework</c>).</summary>
-    public int MaxRolesPerFramework { get; set; } = 64;
+    /// <summary>Most roles one framework may subscribe with (<c>--max-roles-per-framework</c>).
+    /// 1024: a framework that gives each user a role (the JupyterHub spawner's <c>notebooks/USER</c>)
+    /// serves that many users at once; each role costs the allocator one client node and the
+    /// framework's registry record a few bytes.</summary>
+    public int MaxRolesPerFramework { get; set; } = 1024;
 
     /// <summary>Most distinct resource names one agent may offer (<c>--max-agent-resource-kinds</c>):
     /// each name is a column in every allocator vector.</summary>

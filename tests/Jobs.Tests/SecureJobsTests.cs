@@ -1,0 +1,78 @@
+using Sched.V1;
+using Scheduler.Channels;
+using Scheduler.Cli.Cluster;
+using Scheduler.Integration.Tests;
+
+namespace Scheduler.Jobs.Tests;
+
+/// <summary>
+/// The jobs framework on a secure cluster, as <c>dev up</c> starts it (a master with a token key and
+/// ACLs that refuses anonymous callers, an agent with its token, the jobs process with the operator
+/// token in <c>SCHED_TOKEN</c>): it subscribes, launches, and reads roles and quotas as that principal.
+/// </summary>
+public sealed class SecureJobsTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "jobs-secure-" + Guid.NewGuid().ToString("N")[..10]);
+    private LocalCluster? _cluster;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        _cluster = await LocalCluster.StartAsync(new LocalClusterOptions
+        {
+            Agents = 1,
+            Jobs = true,
+            WorkDir = _dir,
+            MasterArgs = [.. ClusterFixture.FastMasterArgs],
+            Command = Schedctl.Command,
+            StartTimeout = TimeSpan.FromSeconds(60),
+        }, CancellationToken.None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_jobs_framework_presents_its_token_to_launch_and_to_read_the_quota_view()
+    {
+        var cluster = _cluster!;
+        using var anonymous = GrpcChannels.ForAddress(cluster.MasterList);
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Operator.OperatorClient(anonymous).GetRolesAsync(new GetRolesRequest()));
+        Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, refused.StatusCode);
+
+        using var admin = GrpcChannels.ForAddress(cluster.MasterList, new GrpcChannelSettings { BearerToken = cluster.AdminToken });
+        var op = new Operator.OperatorClient(admin);
+        await op.UpdateQuotaAsync(new UpdateQuotaRequest { Quotas = { new QuotaInfo { Role = "capped", Limits = { new Resource { Name = "cpus", Scalar = 0.5 } } } } });
+
+        using var jobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!);
+        var jobs = new Sched.V1.Jobs.JobsClient(jobsChannel);
+        await jobs.SubmitJobAsync(new SubmitJobRequest
+        {
+            JobFile = """
+                name: capped
+                type: service
+                role: capped
+                instances: 2
+                task: {command: 'sleep 600', resources: {cpus: 0.5, mem: 32}, kill_grace: 1s}
+                """,
+        });
+        JobInfo? last = null;
+        await Poll.UntilAsync(async () =>
+        {
+            last = (await jobs.GetJobAsync(new GetJobRequest { Name = "capped" })).Job;
+            return last.Instances.Count(i => i.State == "running") == 1
+                && last.Instances.Any(i => i.PendingReason.StartsWith("role capped lacks 0.5 cpus under its quota limit", StringComparison.Ordinal));
+        }, Timeout, () => $"one instance running and the other pending for the quota; last seen: {last}", TimeSpan.FromMilliseconds(200));
+
+        var framework = Assert.Single((await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks, f => f.Info.Name == "jobs");
+        Assert.Equal("admin", framework.Info.Principal);
+        await jobs.StopJobAsync(new StopJobRequest { Name = "capped", Purge = true });
+    }
+}
