@@ -111,8 +111,20 @@ public sealed partial class AgentCore
                 {
                     await _fetcher.FetchAllAsync(command.Uris, sandbox, ct);
                 }
+                if (task.Info.Secrets.Count > 0 && task.Secrets.Count == 0)
+                {
+                    throw new TaskLaunchException(TaskStatus.Types.Reason.TaskInvalid, "the task uses secrets but the launch carried no values for them (the agent restarted before the task started?); launch it again");
+                }
+                try
+                {
+                    SecretFiles.Place(sandbox, task.Secrets);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new TaskLaunchException(TaskStatus.Types.Reason.SandboxFailed, e.Message);
+                }
                 var starting = _time.GetTimestamp();
-                handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId) { Volumes = volumes }, ct);
+                handle = await task.Executor.StartAsync(new TaskLaunch(task.Framework, task.Info, sandbox, runDir, task.ContainerId) { Volumes = volumes, Secrets = task.Secrets }, ct);
                 Metrics?.Launched(task.Executor.Name, _time.GetElapsedTime(starting));
             }
             catch (TaskLaunchException e)
@@ -185,6 +197,14 @@ public sealed partial class AgentCore
         }
         task.Ended = true;
         Metrics?.Ended(state, reason);
+        try
+        {
+            SecretFiles.Remove(task.SandboxDir(SandboxesDir));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.CleanupFailed(_log, task.Info.TaskId, e);
+        }
         Enqueue(task.Framework.Id, task.Info.TaskId, state, reason, message, exit.ExitCode, task.Healthy);
         if (task.Handle is { } handle)
         {

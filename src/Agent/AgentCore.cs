@@ -78,7 +78,7 @@ public sealed partial class AgentCore : IAsyncDisposable
 
     /// <summary>Launches tasks; every task gets STARTING, RUNNING and a terminal update (or a
     /// terminal one at once when invalid).</summary>
-    public void Launch(FrameworkInfo framework, IEnumerable<TaskInfo> tasks)
+    public void Launch(FrameworkInfo framework, IEnumerable<TaskInfo> tasks, IReadOnlyDictionary<string, SecretValues>? secrets = null)
     {
         foreach (var task in tasks)
         {
@@ -89,7 +89,10 @@ public sealed partial class AgentCore : IAsyncDisposable
                 continue;
             }
             var key = (framework.Id, task.TaskId);
-            var running = new RunningTask(framework, task, NewContainerId(), ExecutorFor(task));
+            var running = new RunningTask(framework, task, NewContainerId(), ExecutorFor(task))
+            {
+                Secrets = secrets is not null && secrets.TryGetValue(task.TaskId, out var values) ? values.Values : [],
+            };
             if (!_tasks.TryAdd(key, running))
             {
                 Enqueue(framework.Id, task.TaskId, TaskState.TaskFailed, TaskStatus.Types.Reason.DuplicateTaskId,

@@ -16,6 +16,9 @@ public sealed class RunningTask(FrameworkInfo framework, TaskInfo info, string c
 
     public TaskHandle? Handle { get; set; }
 
+    /// <summary>The values of the task's secrets, from the launch (memory only: never checkpointed).</summary>
+    public IReadOnlyList<SecretValue> Secrets { get; init; } = [];
+
     public bool Ended { get; set; }
 
     public TaskStatus.Types.Reason? KillReason { get; set; }

@@ -81,6 +81,7 @@ public static class CliApp
         {
             root.Subcommands.Add(command);
         }
+        root.Subcommands.Add(SecretCommands.Create());
         foreach (var command in SecurityCommands.Create())
         {
             root.Subcommands.Add(command);

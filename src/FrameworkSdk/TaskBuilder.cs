@@ -81,6 +81,24 @@ public sealed class TaskBuilder
         return this;
     }
 
+    /// <summary>Gives the task a secret of a role (stored with <c>schedctl secret set</c>): as the
+    /// environment variable <paramref name="env"/> and/or the file <c>.secrets/<paramref name="file"/></c>
+    /// in its sandbox (tmpfs, removed when the task ends).</summary>
+    /// <param name="name">The secret's name.</param>
+    /// <param name="env">Environment variable to set; null for none.</param>
+    /// <param name="file">File name under <c>.secrets/</c>; null for none.</param>
+    /// <param name="role">The role the secret belongs to; null: the role of the task's resources.</param>
+    public TaskBuilder Secret(string name, string? env = null, string? file = null, string? role = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (env is null && file is null)
+        {
+            throw new ArgumentException("give env, file or both: where the task receives the secret");
+        }
+        _task.Secrets.Add(new SecretRef { Name = name, Env = env ?? "", File = file ?? "", Role = role ?? "" });
+        return this;
+    }
+
     /// <summary>Runs the command as this Unix user.</summary>
     /// <param name="user">A user name.</param>
     public TaskBuilder User(string user)

@@ -79,7 +79,7 @@ public sealed class JobsHost : IAsyncDisposable
         JobsHost? host = null;
         var serverOptions = new GrpcServerOptions { LoggerFactory = loggers };
         serverOptions.Endpoints.Add(new GrpcEndpoint(options.Listen));
-        var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(new JobsService(ct => host!.CurrentTermAsync(ct))), cancellationToken);
+        var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(new JobsService(ct => host!.CurrentTermAsync(ct), new JobsApiAuthorizer([.. options.Masters], options.Token, time))), cancellationToken);
         EtcdCoordination? etcd = null;
         try
         {

@@ -69,6 +69,9 @@ public static class OperatorMethods
     public static readonly Method<WhoAmIRequest, WhoAmIResponse> WhoAmI = GrpcMethod.Of<WhoAmIRequest, WhoAmIResponse>(Service, "WhoAmI");
     public static readonly Method<CreateTokenRequest, CreateTokenResponse> CreateToken = GrpcMethod.Of<CreateTokenRequest, CreateTokenResponse>(Service, "CreateToken");
     public static readonly Method<TeardownFrameworkRequest, TeardownFrameworkResponse> TeardownFramework = GrpcMethod.Of<TeardownFrameworkRequest, TeardownFrameworkResponse>(Service, "TeardownFramework");
+    public static readonly Method<SetSecretRequest, SetSecretResponse> SetSecret = GrpcMethod.Of<SetSecretRequest, SetSecretResponse>(Service, "SetSecret");
+    public static readonly Method<ListSecretsRequest, ListSecretsResponse> ListSecrets = GrpcMethod.Of<ListSecretsRequest, ListSecretsResponse>(Service, "ListSecrets");
+    public static readonly Method<DeleteSecretRequest, DeleteSecretResponse> DeleteSecret = GrpcMethod.Of<DeleteSecretRequest, DeleteSecretResponse>(Service, "DeleteSecret");
 }
 
 /// <summary>Well-known metadata keys.</summary>

@@ -37,6 +37,7 @@ public enum AclAction
     MarkAgentGone,
     RegisterAgent,
     CreateToken,
+    ManageSecrets,
 }
 
 /// <summary>Names and object kinds of <see cref="AclAction"/>.</summary>
@@ -62,6 +63,7 @@ public static class AclActions
         (AclAction.MarkAgentGone, "mark_agents_gone", ObjectKind.Agent, "mark agents gone for good (irreversible)"),
         (AclAction.RegisterAgent, "register_agents", ObjectKind.Agent, "register (and re-register) agents"),
         (AclAction.CreateToken, "create_tokens", ObjectKind.Principal, "issue tokens for the principal"),
+        (AclAction.ManageSecrets, "manage_secrets", ObjectKind.Role, "set, list and remove the role's secrets"),
     ];
 
     private static readonly Dictionary<string, AclAction> ByName = Table.ToDictionary(t => t.Name, t => t.Action, StringComparer.Ordinal);

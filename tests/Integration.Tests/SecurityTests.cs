@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Grpc.Core;
 using Sched.V1;
 using Scheduler.Channels;
@@ -239,6 +240,59 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
             Assert.Equal(TaskStatus.Types.Reason.TaskUnauthorized, status.Reason);
             Assert.Contains("principal 'alice' may not run_task", status.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task A_secret_reaches_its_task_as_env_and_file_and_nowhere_else()
+    {
+        const string Value = "s3cr3t-Xy9-never-shown";
+        using var adminChannel = secure.Channel(secure.Tokens["admin"]);
+        var admin = adminChannel.CreateCallInvoker();
+        await admin.AsyncUnaryCall(OperatorMethods.SetSecret, null, SecureCluster.Deadline(), new SetSecretRequest { Role = "eng/db", Name = "db-password", Value = Google.Protobuf.ByteString.CopyFromUtf8(Value) });
+        using (var bobChannel = secure.Channel(secure.Tokens["bob"]))
+        {
+            var denied = await Assert.ThrowsAsync<RpcException>(async () => await bobChannel.CreateCallInvoker().AsyncUnaryCall(OperatorMethods.SetSecret, null, SecureCluster.Deadline(), new SetSecretRequest { Role = "eng/db", Name = "db-password", Value = Google.Protobuf.ByteString.CopyFromUtf8("mine") }));
+            Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+            Assert.Contains("manage_secrets on role 'eng/db'", denied.Status.Detail, StringComparison.Ordinal);
+        }
+        var listed = await admin.AsyncUnaryCall(OperatorMethods.ListSecrets, null, SecureCluster.Deadline(), new ListSecretsRequest { Role = "eng/db" });
+        Assert.Equal("db-password", Assert.Single(listed.Secrets).Name);
+
+        // The task compares digests: the value itself must appear nowhere but in its environment and file.
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Value))).ToLowerInvariant();
+        await using var alice = new TestFramework(secure.Master, "alice-db", role: "eng/db", token: secure.Tokens["alice"]);
+        var frameworkId = await alice.SubscribedAsync();
+        await alice.LaunchAsync(new TaskBuilder("uses-secret").User("nobody").Cpus(0.1).Mem(32)
+            .Shell($"test \"$(printf %s \"$DB_PASSWORD\" | sha256sum | cut -c1-64)\" = {hash} && test \"$(sha256sum < .secrets/db | cut -c1-64)\" = {hash} && test \"$(stat -c %a .secrets/db)\" = 400")
+            .Secret("db-password", env: "DB_PASSWORD", file: "db"));
+        var ended = await alice.WaitForUpdateAsync(u => u.TaskId == "uses-secret" && u.State is TaskState.TaskFinished or TaskState.TaskFailed or TaskState.TaskError, TimeSpan.FromSeconds(60));
+        Assert.True(ended.State == TaskState.TaskFinished, $"the task did not see its secret: {ended.State} {ended.Reason} {ended.Message}");
+        await alice.LaunchAsync(new TaskBuilder("missing-secret").User("nobody").Shell("true").Cpus(0.1).Mem(32).Secret("no-such", env: "X"));
+        var refused = await alice.WaitForStateAsync("missing-secret", TaskState.TaskError);
+        Assert.Contains("role 'eng/db' has none of that name", refused.Message, StringComparison.Ordinal);
+
+        // The file is gone with the task, and the value is in no answer and no log line.
+        var agentDir = Path.Combine(secure.Cluster.WorkDir, "agent1");
+        Assert.Empty(Directory.EnumerateDirectories(agentDir, ".secrets", SearchOption.AllDirectories));
+        var state = await admin.AsyncUnaryCall(OperatorMethods.GetState, null, SecureCluster.Deadline(), new GetStateRequest());
+        var tasks = await admin.AsyncUnaryCall(OperatorMethods.GetTasks, null, SecureCluster.Deadline(), new GetTasksRequest { IncludeCompleted = true });
+        Assert.Contains(tasks.Tasks, t => t.TaskId == "uses-secret" && t.Info.Secrets.Count == 1);
+        foreach (var answer in new Google.Protobuf.IMessage[] { state, tasks, listed })
+        {
+            Assert.DoesNotContain(Value, Google.Protobuf.JsonFormatter.Default.Format(answer), StringComparison.Ordinal);
+            Assert.DoesNotContain(Value, answer.ToByteString().ToStringUtf8(), StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain(alice.Updates, u => u.Message.Contains(Value, StringComparison.Ordinal));
+        foreach (var log in Directory.EnumerateFiles(secure.Cluster.WorkDir, "*.log"))
+        {
+            Assert.DoesNotContain(Value, await File.ReadAllTextAsync(log), StringComparison.Ordinal);
+        }
+        // In the registry only as ciphertext.
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(secure.Cluster.WorkDir, "master"), "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "LOCK"))
+        {
+            Assert.DoesNotContain(Value, await File.ReadAllTextAsync(file), StringComparison.Ordinal);
+        }
+        _ = frameworkId;
     }
 
     [Fact]

@@ -8,7 +8,8 @@ namespace Scheduler.Jobs.Tests;
 /// <summary>
 /// The jobs framework on a secure cluster, as <c>dev up</c> starts it (a master with a token key and
 /// ACLs that refuses anonymous callers, an agent with its token, the jobs process with the operator
-/// token in <c>SCHED_TOKEN</c>): it subscribes, launches, and reads roles and quotas as that principal.
+/// token in <c>SCHED_TOKEN</c>): it subscribes, launches, and reads roles and quotas as that principal,
+/// and its API serves only callers the masters authenticate as that principal or a superuser.
 /// </summary>
 public sealed class SecureJobsTests : IAsyncLifetime
 {
@@ -40,7 +41,7 @@ public sealed class SecureJobsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_jobs_framework_presents_its_token_to_launch_and_to_read_the_quota_view()
+    public async Task The_jobs_framework_presents_its_token_and_its_api_serves_only_its_principal_and_superusers()
     {
         var cluster = _cluster!;
         using var anonymous = GrpcChannels.ForAddress(cluster.MasterList);
@@ -51,7 +52,7 @@ public sealed class SecureJobsTests : IAsyncLifetime
         var op = new Operator.OperatorClient(admin);
         await op.UpdateQuotaAsync(new UpdateQuotaRequest { Quotas = { new QuotaInfo { Role = "capped", Limits = { new Resource { Name = "cpus", Scalar = 0.5 } } } } });
 
-        using var jobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!);
+        using var jobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = cluster.AdminToken });
         var jobs = new Sched.V1.Jobs.JobsClient(jobsChannel);
         await jobs.SubmitJobAsync(new SubmitJobRequest
         {
@@ -70,6 +71,25 @@ public sealed class SecureJobsTests : IAsyncLifetime
             return last.Instances.Count(i => i.State == "running") == 1
                 && last.Instances.Any(i => i.PendingReason.StartsWith("role capped lacks 0.5 cpus under its quota limit", StringComparison.Ordinal));
         }, Timeout, () => $"one instance running and the other pending for the quota; last seen: {last}", TimeSpan.FromMilliseconds(200));
+
+        // The Jobs API: no token, a token the masters do not accept, and another principal's token are refused.
+        using (var none = GrpcChannels.ForAddress(cluster.JobsAddress!))
+        {
+            var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(none).ListJobsAsync(new ListJobsRequest()));
+            Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, e.StatusCode);
+        }
+        using (var forged = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = "not-a-token" }))
+        {
+            var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(forged).ListJobsAsync(new ListJobsRequest()));
+            Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, e.StatusCode);
+        }
+        var alice = await op.CreateTokenAsync(new CreateTokenRequest { Principal = "alice", TtlSeconds = 600 });
+        using (var other = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = alice.Token }))
+        {
+            var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(other).StopJobAsync(new StopJobRequest { Name = "capped" }));
+            Assert.Equal(Grpc.Core.StatusCode.PermissionDenied, e.StatusCode);
+            Assert.Contains("principal 'alice' may not manage jobs", e.Status.Detail, StringComparison.Ordinal);
+        }
 
         var framework = Assert.Single((await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks, f => f.Info.Name == "jobs");
         Assert.Equal("admin", framework.Info.Principal);

@@ -49,6 +49,10 @@ public sealed record TaskLaunch(FrameworkInfo Framework, TaskInfo Task, string S
     /// <summary>The task's persistent volumes: host directory and path relative to the sandbox.
     /// Process tasks see them through links in the sandbox; the OCI executor bind-mounts them.</summary>
     public IReadOnlyList<VolumeMount> Volumes { get; init; } = [];
+
+    /// <summary>The values of the task's secrets: <see cref="SecretValue.Env"/> ones go into its
+    /// environment (files are already in the sandbox's <c>.secrets/</c>).</summary>
+    public IReadOnlyList<SecretValue> Secrets { get; init; } = [];
 }
 
 /// <summary>A persistent volume of a task: its directory on the host, its path relative to the

@@ -23,6 +23,10 @@ internal static class TaskEnvironment
                 env[kv.Key] = kv.Value;
             }
         }
+        foreach (var secret in launch.Secrets.Where(s => s.Env.Length > 0))
+        {
+            env[secret.Env] = secret.Value.ToStringUtf8();
+        }
         return env;
     }
 }

@@ -240,7 +240,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
                     }
                     break;
                 case MasterMessage.MessageOneofCase.Launch:
-                    core.Launch(m.Launch.Framework, m.Launch.Tasks);
+                    core.Launch(m.Launch.Framework, m.Launch.Tasks, m.Launch.Secrets);
                     break;
                 case MasterMessage.MessageOneofCase.Kill:
                     await core.KillAsync(m.Kill.FrameworkId, m.Kill.TaskId, m.Kill.KillPolicy,

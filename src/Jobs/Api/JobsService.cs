@@ -15,41 +15,46 @@ namespace Scheduler.Jobs.Api;
 public sealed class JobsService : Sched.V1.Jobs.JobsBase
 {
     private readonly Func<CancellationToken, Task<JobsTerm>> _term;
+    private readonly JobsApiAuthorizer _authorizer;
 
     /// <param name="term">The active term; throws UNAVAILABLE (with the active instance's address) on a standby.</param>
-    internal JobsService(Func<CancellationToken, Task<JobsTerm>> term)
+    /// <param name="authorizer">Who may call.</param>
+    internal JobsService(Func<CancellationToken, Task<JobsTerm>> term, JobsApiAuthorizer authorizer)
     {
         _term = term;
+        _authorizer = authorizer;
     }
 
     public override Task<SubmitJobResponse> SubmitJob(SubmitJobRequest request, ServerCallContext context) =>
-        Call(e => e.Submit(request.JobFile, FileName(request.FileName)), context.CancellationToken);
+        Call(e => e.Submit(request.JobFile, FileName(request.FileName)), context);
 
     public override Task<PlanJobResponse> PlanJob(PlanJobRequest request, ServerCallContext context) =>
-        Call(e => new PlanJobResponse { Plan = e.Plan(request.JobFile, FileName(request.FileName)) }, context.CancellationToken);
+        Call(e => new PlanJobResponse { Plan = e.Plan(request.JobFile, FileName(request.FileName)) }, context);
 
     public override Task<GetJobResponse> GetJob(GetJobRequest request, ServerCallContext context) =>
-        Call(e => e.Get(request.Name, request.History), context.CancellationToken);
+        Call(e => e.Get(request.Name, request.History), context);
 
     public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context) =>
-        Call(e => e.List(), context.CancellationToken);
+        Call(e => e.List(), context);
 
     public override Task<ScaleJobResponse> ScaleJob(ScaleJobRequest request, ServerCallContext context) =>
-        CallWithActions((e, a) => e.Scale(request.Name, (int)Math.Min(request.Count, 100_000), a), context.CancellationToken);
+        CallWithActions((e, a) => e.Scale(request.Name, (int)Math.Min(request.Count, 100_000), a), context);
 
     public override Task<StopJobResponse> StopJob(StopJobRequest request, ServerCallContext context) =>
-        CallWithActions((e, a) => e.Stop(request.Name, request.Purge, a), context.CancellationToken);
+        CallWithActions((e, a) => e.Stop(request.Name, request.Purge, a), context);
 
     public override Task<RestartJobResponse> RestartJob(RestartJobRequest request, ServerCallContext context) =>
-        CallWithActions((e, a) => e.Restart(request.Name, a), context.CancellationToken);
+        CallWithActions((e, a) => e.Restart(request.Name, a), context);
 
     public override Task<StartInstanceResponse> StartInstance(StartInstanceRequest request, ServerCallContext context) =>
-        Call(e => e.StartInstance(request.Name, request.Instance), context.CancellationToken);
+        Call(e => e.StartInstance(request.Name, request.Instance), context);
 
     private static string FileName(string name) => string.IsNullOrWhiteSpace(name) ? "job.yaml" : name;
 
-    private async Task<T> CallWithActions<T>(Func<JobsEngine, EngineActions, T> operation, CancellationToken cancellationToken)
+    private async Task<T> CallWithActions<T>(Func<JobsEngine, EngineActions, T> operation, ServerCallContext context)
     {
+        await _authorizer.AuthorizeAsync(context);
+        var cancellationToken = context.CancellationToken;
         var term = await _term(cancellationToken);
         var actions = new EngineActions();
         var result = Run(() => operation(term.Engine, actions));
@@ -58,9 +63,10 @@ public sealed class JobsService : Sched.V1.Jobs.JobsBase
         return result;
     }
 
-    private async Task<T> Call<T>(Func<JobsEngine, T> operation, CancellationToken cancellationToken)
+    private async Task<T> Call<T>(Func<JobsEngine, T> operation, ServerCallContext context)
     {
-        var term = await _term(cancellationToken);
+        await _authorizer.AuthorizeAsync(context);
+        var term = await _term(context.CancellationToken);
         return Run(() => operation(term.Engine));
     }
 

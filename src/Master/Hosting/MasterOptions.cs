@@ -69,6 +69,10 @@ public sealed class MasterOptions
     /// built-in policy (<c>admin</c> is a superuser, each principal acts on its own objects).</summary>
     public string? AclsFile { get; set; }
 
+    /// <summary>The AES-256 key (base64) that encrypts role secrets in the registry, shared by the
+    /// masters of a cluster; created (mode 0600) when missing. Null: <c>WORKDIR/secrets.key</c>.</summary>
+    public string? SecretsKeyFile { get; set; }
+
     /// <summary>Longest lifetime of a token issued by <c>Operator.CreateToken</c>.</summary>
     public TimeSpan MaxTokenTtl { get; set; } = TimeSpan.FromDays(366);
 
@@ -161,6 +165,7 @@ public sealed class MasterOptions
         target.TokenKeyFile = TokenKeyFile;
         target.AclsFile = AclsFile;
         target.MaxTokenTtl = MaxTokenTtl;
+        target.SecretsKeyFile = SecretsKeyFile;
     }
 
     /// <summary>Parses <c>host:port</c> (IPv4, [IPv6] or a name resolving to loopback/any).</summary>

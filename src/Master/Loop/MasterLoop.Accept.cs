@@ -105,6 +105,17 @@ public sealed partial class MasterLoop
                 Refuse(fw, task, agentId, TaskState.TaskDropped, TaskStatus.Types.Reason.ResourcesExceeded, overLimit, now);
                 continue;
             }
+            var (secrets, secretProblem) = SecretsProblem(fw, task, step.Role!) is { } badSecret ? (null, badSecret) : OpenSecrets(task, step.Role!);
+            if (secretProblem is not null)
+            {
+                remaining[step.Role!].Add(task.Resources);
+                Refuse(fw, task, agentId, TaskState.TaskError, TaskStatus.Types.Reason.TaskInvalid, secretProblem, now);
+                continue;
+            }
+            if (secrets is not null)
+            {
+                launch.Secrets[task.TaskId] = secrets;
+            }
             launch.Tasks.Add(Track(fw, agent, task, step.Role!));
         }
         if (applied.Operations.Count > 0)

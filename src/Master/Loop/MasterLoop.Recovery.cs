@@ -20,6 +20,7 @@ public sealed partial class MasterLoop
     {
         var now = Now;
         _frameworkGraceUntil = now + _options.AgentReregisterTimeout;
+        LoadSecrets(snapshot);
         foreach (var record in snapshot.Agents.Values)
         {
             if (record.State == AgentRecord.Types.State.Gone)

@@ -13,6 +13,10 @@ public static class RegistryRecords
     public const string FrameworkPrefix = "frameworks/";
     public const string QuotaPrefix = "quotas/";
     public const string WeightPrefix = "weights/";
+    public const string SecretPrefix = "secrets/";
+
+    /// <summary><c>secrets/ROLE/NAME</c>: names have no slash, so the last one ends the role.</summary>
+    public static string SecretKey(string role, string name) => SecretPrefix + RequireRole(role) + "/" + RequireId(name, nameof(name));
 
     public static string AgentKey(string agentId) => AgentPrefix + RequireId(agentId, nameof(agentId));
 
@@ -60,6 +64,7 @@ public static class RegistryRecords
         var frameworks = new Dictionary<string, FrameworkRecord>(StringComparer.Ordinal);
         var quotas = new Dictionary<string, QuotaInfo>(StringComparer.Ordinal);
         var weights = new Dictionary<string, WeightInfo>(StringComparer.Ordinal);
+        var secrets = new Dictionary<string, SecretRecord>(StringComparer.Ordinal);
         foreach (var (key, value) in records.OrderBy(r => r.Key, StringComparer.Ordinal))
         {
             if (key.StartsWith(AgentPrefix, StringComparison.Ordinal))
@@ -86,13 +91,19 @@ public static class RegistryRecords
                 Check(key, WeightPrefix, r.Role, location);
                 weights[r.Role] = r;
             }
+            else if (key.StartsWith(SecretPrefix, StringComparison.Ordinal))
+            {
+                var r = ParseOne(SecretRecord.Parser, key, value, location);
+                Check(key, SecretPrefix, r.Role + "/" + r.Name, location);
+                secrets[key] = r;
+            }
             else
             {
                 throw new RegistryCorruptException(location, key,
                     $"Registry record '{key}' in {location} has an unknown key prefix (expected {AgentPrefix}, {FrameworkPrefix}, {QuotaPrefix} or {WeightPrefix}); it was written by a newer or foreign version.");
             }
         }
-        return new RegistrySnapshot(agents, frameworks, quotas, weights);
+        return new RegistrySnapshot(agents, frameworks, quotas, weights) { Secrets = secrets };
     }
 
     /// <summary>Loads and parses every record of <paramref name="store"/>.</summary>
@@ -148,4 +159,8 @@ public sealed record RegistrySnapshot(
     IReadOnlyDictionary<string, AgentRecord> Agents,
     IReadOnlyDictionary<string, FrameworkRecord> Frameworks,
     IReadOnlyDictionary<string, QuotaInfo> Quotas,
-    IReadOnlyDictionary<string, WeightInfo> Weights);
+    IReadOnlyDictionary<string, WeightInfo> Weights)
+{
+    /// <summary>Role secrets (encrypted), by registry key.</summary>
+    public IReadOnlyDictionary<string, SecretRecord> Secrets { get; init; } = new Dictionary<string, SecretRecord>();
+}

@@ -25,6 +25,9 @@ public sealed class MasterSecurity
     /// <summary>Anyone may do anything (<c>--insecure-allow-anonymous</c> without a token key).</summary>
     public static MasterSecurity Open { get; } = new(null, Authorizer.Fixed(AclPolicy.AllowAll), allowAnonymous: true, TimeSpan.Zero);
 
+    /// <summary>Encrypts role secrets; null when the master holds no secrets key.</summary>
+    public SecretBox? Secrets { get; private init; }
+
     /// <summary>Signs and checks tokens; null when tokens are not accepted.</summary>
     public TokenKeys? Keys { get; }
 
@@ -42,9 +45,10 @@ public sealed class MasterSecurity
     public static MasterSecurity Create(MasterOptions options, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
+        var secrets = SecretBox.LoadOrCreate(options.SecretsKeyFile ?? Path.Combine(options.WorkDir, "secrets.key"));
         if (options.AllowAnonymous && options.TokenKeyFile is null)
         {
-            return Open;
+            return new MasterSecurity(null, Open.Authorizer, allowAnonymous: true, TimeSpan.Zero) { Secrets = secrets };
         }
         var keyPath = options.TokenKeyFile ?? Path.Combine(options.WorkDir, "token-key.pem");
         var keys = TokenKeys.LoadOrCreate(keyPath);
@@ -70,7 +74,7 @@ public sealed class MasterSecurity
         {
             authorizer = Authorizer.Fixed(AclPolicy.Default);
         }
-        return new MasterSecurity(keys, authorizer, options.AllowAnonymous, options.MaxTokenTtl);
+        return new MasterSecurity(keys, authorizer, options.AllowAnonymous, options.MaxTokenTtl) { Secrets = secrets };
     }
 
     /// <summary>What the gRPC server is told: tokens signed by <see cref="Keys"/>, client

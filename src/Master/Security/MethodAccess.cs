@@ -91,6 +91,9 @@ public static class MethodAccess
             [op + "UnreserveResources"] = Access.Mutate,
             [op + "CreateToken"] = Access.Mutate,
             [op + "TeardownFramework"] = Access.Mutate,
+            [op + "SetSecret"] = Access.Mutate,
+            [op + "ListSecrets"] = Access.Read,
+            [op + "DeleteSecret"] = Access.Mutate,
             [link + "Connect"] = Access.Mutate,
         };
     }

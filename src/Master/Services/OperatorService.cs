@@ -168,6 +168,30 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
         return response;
     }
 
+    public override async Task<SetSecretResponse> SetSecret(SetSecretRequest request, ServerCallContext context)
+    {
+        runtime.Security.Demand(MasterSecurity.CallerOf(context), AclAction.ManageSecrets, request.Role);
+        await Durable(await Invoke(context, l => l.SetSecret(request)));
+        return new SetSecretResponse();
+    }
+
+    public override Task<ListSecretsResponse> ListSecrets(ListSecretsRequest request, ServerCallContext context)
+    {
+        var caller = MasterSecurity.CallerOf(context);
+        if (request.Role.Length > 0)
+        {
+            runtime.Security.Demand(caller, AclAction.ManageSecrets, request.Role);
+        }
+        return Invoke(context, l => l.ListSecrets(request.Role, role => runtime.Security.Allows(caller, AclAction.ManageSecrets, role)));
+    }
+
+    public override async Task<DeleteSecretResponse> DeleteSecret(DeleteSecretRequest request, ServerCallContext context)
+    {
+        runtime.Security.Demand(MasterSecurity.CallerOf(context), AclAction.ManageSecrets, request.Role);
+        await Durable(await Invoke(context, l => l.DeleteSecret(request)));
+        return new DeleteSecretResponse();
+    }
+
     public override Task<WhoAmIResponse> WhoAmI(WhoAmIRequest request, ServerCallContext context)
     {
         var caller = MasterSecurity.CallerOf(context);
