@@ -83,7 +83,7 @@ public sealed class OfferEventSizeTests
 
     /// <summary>Connects 40 agents, each with about 3 KiB of attributes, into <paramref name="agents"/>
     /// (which the caller disposes, also when a connection fails).</summary>
-    private static async Task ConnectLargeAgentsAsync(Cluster cluster, List<TestAgentLink> agents)
+    internal static async Task ConnectLargeAgentsAsync(Cluster cluster, List<TestAgentLink> agents)
     {
         for (var i = 0; i < 40; i++)
         {

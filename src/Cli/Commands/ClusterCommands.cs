@@ -75,7 +75,7 @@ public static class ClusterCommands
 
     private static async Task<int> ListAgentsAsync(Context c)
     {
-        var response = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
+        var response = await Pages.AllAsync(new GetAgentsRequest(), r => c.Connection.CallAsync(OperatorMethods.GetAgents, r, c.Cancellation));
         if (c.Print(response))
         {
             return 0;
@@ -111,7 +111,7 @@ public static class ClusterCommands
     private static async Task<int> ListTasksAsync(Context c)
     {
         var request = new GetTasksRequest { IncludeCompleted = c.Parse.GetValue(All), FrameworkId = c.Parse.GetValue(FrameworkFilter) ?? "" };
-        var response = await c.Connection.CallAsync(OperatorMethods.GetTasks, request, c.Cancellation);
+        var response = await Pages.AllAsync(request, r => c.Connection.CallAsync(OperatorMethods.GetTasks, r, c.Cancellation));
         if (c.Print(response))
         {
             return 0;

@@ -43,7 +43,7 @@ public static class InspectCommands
     {
         var id = c.Parse.GetValue(Id)!;
         var request = new GetTasksRequest { TaskId = id, FrameworkId = c.Parse.GetValue(Framework) ?? "", IncludeCompleted = true };
-        var tasks = (await c.Connection.CallAsync(OperatorMethods.GetTasks, request, c.Cancellation)).Tasks;
+        var tasks = (await Pages.AllAsync(request, r => c.Connection.CallAsync(OperatorMethods.GetTasks, r, c.Cancellation))).Tasks;
         if (tasks.Count == 0)
         {
             throw new CliException($"no task '{id}' is known to the master ('schedctl tasks --all' lists them)");
@@ -96,10 +96,10 @@ public static class InspectCommands
     private static async Task<int> DescribeAgentAsync(ClusterCommands.Context c)
     {
         var id = c.Parse.GetValue(Id)!;
-        var agents = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
+        var agents = await Pages.AllAsync(new GetAgentsRequest(), r => c.Connection.CallAsync(OperatorMethods.GetAgents, r, c.Cancellation));
         var a = agents.Agents.FirstOrDefault(x => x.Info.Id == id)
             ?? throw new CliException($"no agent '{id}' is known to the master ('schedctl agents' lists them)");
-        var tasks = (await c.Connection.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { AgentId = id }, c.Cancellation)).Tasks;
+        var tasks = (await Pages.AllAsync(new GetTasksRequest { AgentId = id }, r => c.Connection.CallAsync(OperatorMethods.GetTasks, r, c.Cancellation))).Tasks;
         if (c.Json)
         {
             var both = new GetStateResponse();
@@ -134,7 +134,7 @@ public static class InspectCommands
         var frameworks = await c.Connection.CallAsync(OperatorMethods.GetFrameworks, new GetFrameworksRequest(), c.Cancellation);
         var f = frameworks.Frameworks.FirstOrDefault(x => x.Info.Id == id)
             ?? throw new CliException($"no framework '{id}' is known to the master ('schedctl frameworks' lists them)");
-        var tasks = (await c.Connection.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = id }, c.Cancellation)).Tasks;
+        var tasks = (await Pages.AllAsync(new GetTasksRequest { FrameworkId = id }, r => c.Connection.CallAsync(OperatorMethods.GetTasks, r, c.Cancellation))).Tasks;
         if (c.Json)
         {
             var both = new GetStateResponse();

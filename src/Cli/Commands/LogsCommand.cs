@@ -32,7 +32,7 @@ public static class LogsCommand
     internal static async Task<int> PrintAsync(ClusterCommands.Context c, string taskId, string? frameworkId, bool stderr, bool follow)
     {
         var task = await FindTaskAsync(c.Connection, taskId, frameworkId, c.Cancellation);
-        var agents = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
+        var agents = await Pages.AllAsync(new GetAgentsRequest(), r => c.Connection.CallAsync(OperatorMethods.GetAgents, r, c.Cancellation));
         var agent = agents.Agents.FirstOrDefault(a => a.Info.Id == task.AgentId)
             ?? throw new CliException($"task {taskId} ran on agent {task.AgentId}, which the master no longer knows; its sandbox is out of reach");
         if (agent.Status != AgentStatus.AgentActive && agent.Status != AgentStatus.AgentDraining)
@@ -84,8 +84,7 @@ public static class LogsCommand
                 GetTasksResponse response;
                 try
                 {
-                    response = await connection.CallAsync(OperatorMethods.GetTasks,
-                        new GetTasksRequest { TaskId = task.TaskId, FrameworkId = task.FrameworkId, IncludeCompleted = true }, ended.Token);
+                    response = await Pages.AllAsync(new GetTasksRequest { TaskId = task.TaskId, FrameworkId = task.FrameworkId, IncludeCompleted = true }, r => connection.CallAsync(OperatorMethods.GetTasks, r, ended.Token));
                 }
                 catch (RpcException) when (!ended.IsCancellationRequested)
                 {
@@ -109,7 +108,7 @@ public static class LogsCommand
 
     internal static async Task<TaskRecord> FindTaskAsync(MasterConnection connection, string taskId, string? frameworkId, CancellationToken ct)
     {
-        var response = await connection.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { TaskId = taskId, FrameworkId = frameworkId ?? "", IncludeCompleted = true }, ct);
+        var response = await Pages.AllAsync(new GetTasksRequest { TaskId = taskId, FrameworkId = frameworkId ?? "", IncludeCompleted = true }, r => connection.CallAsync(OperatorMethods.GetTasks, r, ct));
         var matches = response.Tasks.Where(t => t.TaskId == taskId).ToList();
         return matches.Count switch
         {

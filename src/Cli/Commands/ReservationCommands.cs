@@ -36,7 +36,7 @@ public static class ReservationCommands
 
     private static async Task<int> ListAsync(ClusterCommands.Context c)
     {
-        var response = await c.Connection.CallAsync(OperatorMethods.GetAgents, new GetAgentsRequest(), c.Cancellation);
+        var response = await Pages.AllAsync(new GetAgentsRequest(), r => c.Connection.CallAsync(OperatorMethods.GetAgents, r, c.Cancellation));
         var reserved = new GetAgentsResponse();
         foreach (var a in response.Agents)
         {

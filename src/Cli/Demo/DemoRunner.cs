@@ -230,7 +230,7 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
         limit.CancelAfter(TimeSpan.FromSeconds(10));
         try
         {
-            while ((await connection.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest(), limit.Token)).Tasks.Count > 0)
+            while ((await Pages.AllAsync(new GetTasksRequest(), r => connection.CallAsync(OperatorMethods.GetTasks, r, limit.Token))).Tasks.Count > 0)
             {
                 await Task.Delay(200, limit.Token);
             }

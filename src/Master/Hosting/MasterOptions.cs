@@ -112,6 +112,12 @@ public sealed class MasterOptions
     /// Kept in memory only: a new leader starts without them.</summary>
     public int MaxCompletedFrameworks { get; set; } = 50;
 
+    /// <summary>At most this many removed frameworks keep a registry tombstone (which makes every
+    /// later leader refuse the id, and kill the framework's tasks on agents coming back); beyond it
+    /// the oldest are deleted. Default 10,000. A framework id is generated, so a forgotten one comes
+    /// back only from a scheduler that kept it past thousands of later removals.</summary>
+    public int MaxRemovedFrameworks { get; set; } = 10_000;
+
     /// <summary>IP:port of the Prometheus scrape endpoint (<c>GET /metrics</c>, HTTP/1.1); null: none.</summary>
     public string? MetricsListen { get; set; }
 
@@ -150,6 +156,7 @@ public sealed class MasterOptions
         target.AgentReregisterTimeout = AgentReregisterTimeout;
         target.MaxCompletedTasksPerFramework = MaxCompletedTasksPerFramework;
         target.MaxCompletedFrameworks = MaxCompletedFrameworks;
+        target.MaxRemovedFrameworks = MaxRemovedFrameworks;
         target.MaxMessageSize = MaxMessageSize;
         target.MaxUnreachableAgentAge = MaxUnreachableAgentAge;
         target.MaxUnreachableAgents = MaxUnreachableAgents;
@@ -281,6 +288,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.MaxCompletedFrameworks < 0)
         {
             errors.Add("MaxCompletedFrameworks must not be negative.");
+        }
+        if (options.MaxRemovedFrameworks < 0)
+        {
+            errors.Add($"MaxRemovedFrameworks {options.MaxRemovedFrameworks} is negative: give 0 or more (default 10000).");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

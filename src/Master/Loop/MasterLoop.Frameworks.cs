@@ -246,7 +246,6 @@ public sealed partial class MasterLoop
         fw.Tasks.Clear();
         _allocator.RemoveFramework(fw.Id);
         _frameworks.Remove(fw.Id);
-        _removedFrameworks.Add(fw.Id);
         _completedFrameworks.AddLast(fw);
         while (_completedFrameworks.Count > _options.MaxCompletedFrameworks)
         {
@@ -259,6 +258,7 @@ public sealed partial class MasterLoop
         }
         // A tombstone, not a delete: a later leader must refuse the id too.
         Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), new FrameworkRecord { Info = fw.Info, RegisteredTime = fw.RegisteredTime, RemovedTime = now }));
+        AddTombstone(fw.Id);
         Emit(new OperatorEvent { FrameworkRemoved = new OperatorEvent.Types.FrameworkRemoved { Framework = fw.Info } });
     }
 
@@ -436,5 +436,20 @@ public sealed partial class MasterLoop
             return TimeSpan.FromSeconds(5);
         }
         return seconds == 0 ? null : TimeSpan.FromSeconds(Math.Min(seconds, 365 * 24 * 3600));
+    }
+
+    /// <summary>Remembers a removed framework's id (its tombstone is in the registry) and deletes
+    /// the oldest tombstones beyond <see cref="MasterOptions.MaxRemovedFrameworks"/>.</summary>
+    private void AddTombstone(string frameworkId)
+    {
+        if (_removedFrameworks.Add(frameworkId))
+        {
+            _removalOrder.Enqueue(frameworkId);
+        }
+        while (_removalOrder.Count > _options.MaxRemovedFrameworks && _removalOrder.TryDequeue(out var oldest))
+        {
+            _removedFrameworks.Remove(oldest);
+            Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(oldest)));
+        }
     }
 }

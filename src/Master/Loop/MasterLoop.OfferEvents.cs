@@ -19,6 +19,9 @@ public sealed partial class MasterLoop
     /// <summary>The size an event of batched offers stays within (bytes).</summary>
     private int EventSizeBound => Math.Max(_options.MaxMessageSize / 4, 1);
 
+    /// <summary>The size an operator answer page stays within (bytes): the events' bound.</summary>
+    public int AnswerSizeBound => EventSizeBound;
+
     /// <summary>The largest single offer that can be sent: the limit less the event's framing.</summary>
     private int LargestOffer => _options.MaxMessageSize - 16;
 

@@ -43,11 +43,14 @@ public sealed partial class MasterLoop
                 _expectedAgents.Add(agent.Id);
             }
         }
+        foreach (var record in snapshot.Frameworks.Values.Where(r => r.RemovedTime > 0).OrderBy(r => r.RemovedTime))
+        {
+            AddTombstone(record.Info.Id);
+        }
         foreach (var record in snapshot.Frameworks.Values)
         {
             if (record.RemovedTime > 0)
             {
-                _removedFrameworks.Add(record.Info.Id);
                 continue;
             }
             var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };

@@ -31,6 +31,9 @@ public sealed partial class MasterLoop
     private readonly Dictionary<string, FrameworkEntry> _frameworks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _removedFrameworks = new(StringComparer.Ordinal);
 
+    /// <summary>The ids of <see cref="_removedFrameworks"/>, oldest removal first (for the bound).</summary>
+    private readonly Queue<string> _removalOrder = new();
+
     /// <summary>Removed frameworks, most recent last, kept for their completed tasks
     /// (<see cref="MasterOptions.MaxCompletedFrameworks"/>).</summary>
     private readonly LinkedList<FrameworkEntry> _completedFrameworks = new();

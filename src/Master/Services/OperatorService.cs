@@ -18,20 +18,20 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
 
     public override async Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
     {
-        var (state, filter) = await Invoke(context, l => (l.GetState(), Filter(l, context)));
-        return filter.Apply(state);
+        var (state, filter, bound) = await Invoke(context, l => (l.GetState(), Filter(l, context), l.AnswerSizeBound));
+        return AnswerPages.Page(filter.Apply(state), request, bound);
     }
 
     public override async Task<GetAgentsResponse> GetAgents(GetAgentsRequest request, ServerCallContext context)
     {
-        var (agents, filter) = await Invoke(context, l => (l.GetAgents(), Filter(l, context)));
+        var (agents, filter, bound) = await Invoke(context, l => (l.GetAgents(), Filter(l, context), l.AnswerSizeBound));
         if (filter.SeesAll)
         {
-            return agents;
+            return AnswerPages.Page(agents, request, bound);
         }
         var shown = new GetAgentsResponse();
         shown.Agents.AddRange(agents.Agents.Where(a => filter.Agent(a.Info.Id)));
-        return shown;
+        return AnswerPages.Page(shown, request, bound);
     }
 
     public override async Task<GetFrameworksResponse> GetFrameworks(GetFrameworksRequest request, ServerCallContext context)
@@ -48,14 +48,14 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
 
     public override async Task<GetTasksResponse> GetTasks(GetTasksRequest request, ServerCallContext context)
     {
-        var (tasks, filter) = await Invoke(context, l => (l.GetTasks(request), Filter(l, context)));
+        var (tasks, filter, bound) = await Invoke(context, l => (l.GetTasks(request), Filter(l, context), l.AnswerSizeBound));
         if (filter.SeesAll)
         {
-            return tasks;
+            return AnswerPages.Page(tasks, request, bound);
         }
         var shown = new GetTasksResponse();
         shown.Tasks.AddRange(tasks.Tasks.Where(t => filter.Task(t.FrameworkId)).Select(filter.Shown));
-        return shown;
+        return AnswerPages.Page(shown, request, bound);
     }
 
     public override async Task<GetRolesResponse> GetRoles(GetRolesRequest request, ServerCallContext context)

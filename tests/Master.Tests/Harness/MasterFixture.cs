@@ -126,11 +126,11 @@ public sealed class MasterFixture : IAsyncDisposable
         where TResponse : class, Google.Protobuf.IMessage<TResponse>
         => Channel.AsyncUnaryCall(method, request, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
 
-    public async Task<IReadOnlyList<AgentState>> GetAgentsAsync() => (await Operator(OperatorMethods.GetAgents, new GetAgentsRequest())).Agents;
+    public async Task<IReadOnlyList<AgentState>> GetAgentsAsync() => (await Pages.AllAsync(new GetAgentsRequest(), r => Operator(OperatorMethods.GetAgents, r))).Agents;
 
     public async Task<IReadOnlyList<FrameworkState>> GetFrameworksAsync() => (await Operator(OperatorMethods.GetFrameworks, new GetFrameworksRequest())).Frameworks;
 
-    public async Task<IReadOnlyList<TaskRecord>> GetTasksAsync(GetTasksRequest? request = null) => (await Operator(OperatorMethods.GetTasks, request ?? new GetTasksRequest())).Tasks;
+    public async Task<IReadOnlyList<TaskRecord>> GetTasksAsync(GetTasksRequest? request = null) => (await Pages.AllAsync(request ?? new GetTasksRequest(), r => Operator(OperatorMethods.GetTasks, r))).Tasks;
 
     /// <summary>Asserts, for every agent, offered + allocated + available == total (scalars).</summary>
     public async Task AssertAccountingAsync()
