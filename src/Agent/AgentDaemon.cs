@@ -81,7 +81,17 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
         var address = host is "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out var ip) ? ip : IPAddress.Any;
         using var metrics = string.IsNullOrEmpty(options.MetricsListen) ? null : new Telemetry.AgentMetrics(core);
         core.Metrics = metrics;
-        var serverOptions = new GrpcServerOptions { LoggerFactory = _loggerFactory };
+        ServerTls? tls;
+        try
+        {
+            tls = ServerTls.FromFiles(options.Tls);
+        }
+        catch (Channels.Tls.TlsFileException e)
+        {
+            await FailAsync(e.Message);
+            return;
+        }
+        var serverOptions = new GrpcServerOptions { LoggerFactory = _loggerFactory, Tls = tls };
         serverOptions.Endpoints.Add(new GrpcEndpoint(new IPEndPoint(address, port)));
         if (metrics is not null)
         {

@@ -1,3 +1,4 @@
+using Scheduler.Channels.Tls;
 namespace Scheduler.Agent;
 
 /// <summary>Settings of one agent daemon (see CONTRACTS: <c>schedctl agent run</c>).</summary>
@@ -84,6 +85,11 @@ public sealed class AgentOptions
     /// <summary>Largest unpacked image accepted (bytes).</summary>
     public long MaxImageBytes { get; set; } = 4L << 30;
 
+    /// <summary>TLS (<c>--tls-cert --tls-key --tls-ca</c>): the agent's file service serves the
+    /// certificate, and the agent presents it to the masters, whose certificates must chain to
+    /// the CA. Null = plaintext.</summary>
+    public TlsFiles? Tls { get; set; }
+
     /// <summary>The problems <see cref="AgentOptionsValidator"/> finds, in words (empty = fine).</summary>
     /// <summary>The bearer token the agent presents to the masters (its principal); null: none.</summary>
     public string? Token { get; set; }
@@ -121,5 +127,6 @@ public sealed class AgentOptions
         target.FetchAllowDirs.Clear();
         target.FetchAllowDirs.AddRange(FetchAllowDirs);
         target.MaxImageBytes = MaxImageBytes;
+        target.Tls = Tls;
     }
 }

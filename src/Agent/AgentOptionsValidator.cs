@@ -36,6 +36,10 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         {
             problems.Add($"Runtime '{options.Runtime}' is not one of auto, runc, crun.");
         }
+        if (options.Tls is { Any: true } tls && (string.IsNullOrWhiteSpace(tls.Certificate) || string.IsNullOrWhiteSpace(tls.Key) || string.IsNullOrWhiteSpace(tls.Ca)))
+        {
+            problems.Add("TLS needs --tls-cert, --tls-key and --tls-ca together (the agent serves the certificate, presents it to the masters, and checks theirs against the CA).");
+        }
         foreach (var m in options.Masters)
         {
             if (!Endpoints.TryParse(m, out _, out _))

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using Scheduler.Channels.Tls;
 
 namespace Scheduler.Channels;
 
@@ -25,10 +26,19 @@ public sealed class GrpcChannelSettings
     /// <summary>Open more connections when one reaches its concurrent-stream limit.</summary>
     public bool EnableMultipleHttp2Connections { get; set; } = true;
 
+    /// <summary>TLS: whom to trust and what certificate to present. With it, bare <c>host:port</c>
+    /// addresses are reached over TLS; without it, over plaintext h2c (https addresses still use
+    /// TLS with the system's trust).</summary>
+    public ClientTls? Tls { get; set; }
+
     /// <summary>Sent on every call as <c>authorization: Bearer TOKEN</c> (gRPC call credentials);
     /// null or empty: no credentials.</summary>
     public string? BearerToken { get; set; }
 
-    /// <summary>Validates the server certificate for https addresses; null = system trust.</summary>
+    /// <summary>Validates the server certificate for https addresses; null = <see cref="Tls"/>'s
+    /// CA, else system trust. Takes precedence over <see cref="Tls"/>'s CA.</summary>
     public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
+
+    /// <summary>A copy (the same <see cref="Tls"/> and callbacks) to adjust without touching this one.</summary>
+    public GrpcChannelSettings Copy() => (GrpcChannelSettings)MemberwiseClone();
 }

@@ -11,13 +11,14 @@ namespace Scheduler.Channels;
 /// </summary>
 public static class GrpcChannels
 {
-    /// <summary>A channel to <c>host:port</c> (plain h2c), <c>http://host:port</c> or <c>https://host:port</c>.</summary>
+    /// <summary>A channel to <c>host:port</c> (TLS when <see cref="GrpcChannelSettings.Tls"/> is set,
+    /// else plain h2c), <c>http://host:port</c> or <c>https://host:port</c>.</summary>
     /// <exception cref="ArgumentException">When <paramref name="address"/> is not one of these forms.</exception>
     public static GrpcChannel ForAddress(string address, GrpcChannelSettings? settings = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(address);
         settings ??= new GrpcChannelSettings();
-        var text = address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address;
+        var text = address.Contains("://", StringComparison.Ordinal) ? address : (settings.Tls is null ? "http://" : "https://") + address;
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
             throw new ArgumentException($"'{address}' is not a gRPC address; use host:port, http://host:port or https://host:port.", nameof(address));
@@ -40,6 +41,7 @@ public static class GrpcChannels
             handler.KeepAlivePingDelay = settings.KeepAlivePingDelay < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : settings.KeepAlivePingDelay;
             handler.KeepAlivePingTimeout = settings.KeepAlivePingTimeout;
         }
+        settings.Tls?.Apply(handler.SslOptions);
         if (settings.ServerCertificateValidation is not null)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = settings.ServerCertificateValidation;

@@ -64,6 +64,9 @@ public static class CliApp
         var root = new RootCommand("schedctl: run and use a Scheduler cluster (a two-level resource scheduler).");
         root.Options.Add(GlobalOptions.Master);
         root.Options.Add(GlobalOptions.Json);
+        root.Options.Add(GlobalOptions.TlsCert);
+        root.Options.Add(GlobalOptions.TlsKey);
+        root.Options.Add(GlobalOptions.TlsCa);
         root.Options.Add(GlobalOptions.TokenFile);
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(DevCommand.Create());

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Scheduler.FrameworkSdk;
 using Grpc.Core;
+using Scheduler.Channels;
 
 namespace Scheduler.Cli;
 
@@ -21,7 +22,7 @@ public sealed class MasterConnection : IDisposable
         Timeout = timeout ?? TimeSpan.FromSeconds(10);
     }
 
-    /// <summary>The channel settings (credentials) of this connection, for other servers of the cluster.</summary>
+    /// <summary>The channel settings (credentials, TLS) of this connection, for other servers of the cluster.</summary>
     public Scheduler.Channels.GrpcChannelSettings Settings { get; }
 
     public IReadOnlyList<string> Addresses { get; }

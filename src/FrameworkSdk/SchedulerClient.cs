@@ -45,7 +45,12 @@ public sealed partial class SchedulerClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _masters = new MasterDirectory(options.Masters, new Scheduler.Channels.GrpcChannelSettings { BearerToken = options.Token });
+        var channel = options.Channel?.Copy() ?? new Scheduler.Channels.GrpcChannelSettings();
+        if (string.IsNullOrEmpty(channel.BearerToken))
+        {
+            channel.BearerToken = options.Token;
+        }
+        _masters = new MasterDirectory(options.Masters, channel);
         _logger = options.Logger;
         _time = options.TimeProvider;
         _frameworkId = options.Framework.Id ?? "";

@@ -2,6 +2,7 @@ using Scheduler.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sched.V1;
+using Scheduler.Channels;
 
 namespace Scheduler.FrameworkSdk;
 
@@ -14,6 +15,14 @@ public sealed class SchedulerClientOptions
     /// Required: at least one.
     /// </summary>
     public IList<string> Masters { get; init; } = [];
+
+    /// <summary>
+    /// Transport of the channels to the masters: TLS (<see cref="GrpcChannelSettings.Tls"/>: the
+    /// cluster's CA and, for mutual TLS, a client certificate), message sizes, keepalive. Null:
+    /// defaults, plaintext. <see cref="Token"/> is presented unless these settings carry a
+    /// bearer token of their own.
+    /// </summary>
+    public GrpcChannelSettings? Channel { get; init; }
 
     /// <summary>
     /// The framework to subscribe. <c>Name</c> and at least one role are required. Leave <c>Id</c>

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -76,6 +77,7 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Services.AddSingleton<ILoggerFactory>(new ServerLoggerFactory(loggerFactory));
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         var listens = new List<ListenOptions>();
+        var tlsLogger = loggerFactory.CreateLogger("Scheduler.Hosting.Tls");
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -99,6 +101,10 @@ public sealed class GrpcServer : IAsyncDisposable
                     if (endpoint.Certificate is not null)
                     {
                         lo.UseHttps(endpoint.Certificate);
+                    }
+                    else if (options.Tls is { } tls)
+                    {
+                        lo.UseHttps(Https(tls, tlsLogger));
                     }
                     listens.Add(lo);
                 });
@@ -169,6 +175,35 @@ public sealed class GrpcServer : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("Scheduler.Hosting.GrpcServer");
         HostingLog.Listening(logger, string.Join(", ", bound.Select(b => b.ToString())));
         return new GrpcServer(app, bound, logger, options.StopTimeout);
+    }
+
+    /// <summary>Kestrel's TLS for <paramref name="tls"/>: the certificate is read per handshake
+    /// (reloaded when its files change); client certificates are checked against the CA alone
+    /// (custom root trust, not the system store), and one that does not chain to it (or has
+    /// expired) fails the handshake.</summary>
+    private static HttpsConnectionAdapterOptions Https(ServerTls tls, ILogger logger)
+    {
+        var https = new HttpsConnectionAdapterOptions
+        {
+            ServerCertificateSelector = (_, _) => tls.Certificate.Current,
+            CheckCertificateRevocation = false,
+            ClientCertificateMode = tls.ClientAuthority is null
+                ? ClientCertificateMode.NoCertificate
+                : tls.Policy == ClientCertificatePolicy.Required ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.AllowCertificate,
+        };
+        if (tls.ClientAuthority is { } authority)
+        {
+            https.ClientCertificateValidation = (certificate, chain, _) =>
+            {
+                if (authority.Validate(certificate, chain, out var problem))
+                {
+                    return true;
+                }
+                HostingLog.ClientCertificateRefused(logger, problem);
+                return false;
+            };
+        }
+        return https;
     }
 
     /// <summary>Why a token was refused, in a caller's words.</summary>

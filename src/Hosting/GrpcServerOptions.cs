@@ -5,13 +5,18 @@ using Microsoft.Extensions.Logging;
 
 namespace Scheduler.Hosting;
 
-/// <summary>One listening endpoint: plain h2c, or TLS (ALPN h2) when a certificate is given.</summary>
+/// <summary>One listening endpoint: plain h2c, or TLS (ALPN h2) when a certificate is given here
+/// or in <see cref="GrpcServerOptions.Tls"/>.</summary>
 public sealed record GrpcEndpoint(IPEndPoint EndPoint, X509Certificate2? Certificate = null);
 
 /// <summary>Settings of a <see cref="GrpcServer"/> (Kestrel and Grpc.AspNetCore).</summary>
 public sealed class GrpcServerOptions
 {
     public List<GrpcEndpoint> Endpoints { get; } = [];
+
+    /// <summary>TLS (and mutual TLS) of every endpoint that has no <see cref="GrpcEndpoint.Certificate"/>
+    /// of its own; null = plaintext.</summary>
+    public ServerTls? Tls { get; set; }
 
     /// <summary>Largest request message accepted (bytes); larger → RESOURCE_EXHAUSTED.</summary>
     public int MaxReceiveMessageSize { get; set; } = 4 * 1024 * 1024;

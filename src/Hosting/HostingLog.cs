@@ -17,4 +17,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "gRPC server stopping")]
     public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "TLS handshake refused: {Problem}")]
+    public static partial void ClientCertificateRefused(ILogger logger, string problem);
 }

@@ -42,6 +42,7 @@ public sealed class JobsHost : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly int _maxRecordsPerCommit;
     private readonly MasterDirectory _masters;
+    private readonly Channels.GrpcChannelSettings _channel;
     private readonly TaskCompletionSource _activated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private GrpcServer? _server;
     private volatile JobsTerm? _term;
@@ -57,7 +58,8 @@ public sealed class JobsHost : IAsyncDisposable
         _registry = registry;
         _maxRecordsPerCommit = maxRecordsPerCommit;
         Address = address;
-        _masters = new MasterDirectory(options.Masters, new Scheduler.Channels.GrpcChannelSettings { BearerToken = NonEmpty(options.Token) });
+        _channel = new Channels.GrpcChannelSettings { Tls = Channels.Tls.ClientTls.FromFiles(options.Tls), BearerToken = NonEmpty(options.Token) };
+        _masters = new MasterDirectory(options.Masters, _channel);
     }
 
     /// <summary>The Jobs API address (host:port).</summary>
@@ -77,7 +79,9 @@ public sealed class JobsHost : IAsyncDisposable
         time ??= TimeProvider.System;
         var logger = loggers.CreateLogger("Scheduler.Jobs");
         JobsHost? host = null;
-        var serverOptions = new GrpcServerOptions { LoggerFactory = loggers };
+        // The API is served over TLS when the framework holds a certificate of its own.
+        var serverTls = options.Tls is { Certificate.Length: > 0, Key.Length: > 0, Ca.Length: > 0 } ? ServerTls.FromFiles(options.Tls) : null;
+        var serverOptions = new GrpcServerOptions { LoggerFactory = loggers, Tls = serverTls };
         serverOptions.Endpoints.Add(new GrpcEndpoint(options.Listen));
         var server = await GrpcServer.StartAsync(serverOptions, new GrpcServices().Add(new JobsService(ct => host!.CurrentTermAsync(ct), new JobsApiAuthorizer([.. options.Masters], options.Token, time))), cancellationToken);
         EtcdCoordination? etcd = null;
@@ -237,6 +241,7 @@ public sealed class JobsHost : IAsyncDisposable
         var driver = new SchedulerDriver(framework, new SchedulerClientOptions
         {
             Masters = _options.Masters,
+            Channel = _channel,
             Framework = info,
             Logger = _logger,
             TimeProvider = _time,

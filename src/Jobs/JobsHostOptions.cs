@@ -14,6 +14,11 @@ public sealed class JobsHostOptions
     /// <summary>The address advertised to clients (default: the bound address).</summary>
     public string? Advertise { get; init; }
 
+    /// <summary>TLS: with a CA, the framework reaches the masters over TLS (presenting the
+    /// certificate when given); with all three files the Jobs API is served over TLS too. Null:
+    /// plaintext.</summary>
+    public Scheduler.Channels.Tls.TlsFiles? Tls { get; init; }
+
     /// <summary>
     /// The jobs' own directory: the embedded state store (<c>registry/registry.bin</c>) when
     /// <see cref="EtcdEndpoints"/> is empty, and where a state file of an earlier version is

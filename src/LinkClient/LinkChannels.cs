@@ -1,5 +1,6 @@
 using Grpc.Net.Client;
 using Scheduler.Channels;
+using Scheduler.Channels.Tls;
 
 namespace Scheduler.LinkClient;
 
@@ -17,11 +18,13 @@ public static class LinkChannels
         KeepAlivePingTimeout = TimeSpan.FromSeconds(3),
     };
 
-    /// <summary>A channel to the master at <paramref name="address"/> with <see cref="Settings"/>.</summary>
-    public static GrpcChannel ForAddress(string address, string? token = null)
+    /// <summary>A channel to the master at <paramref name="address"/> with <see cref="Settings"/>,
+    /// with <paramref name="token"/> as call credentials and over TLS when <paramref name="tls"/> is given.</summary>
+    public static GrpcChannel ForAddress(string address, string? token = null, ClientTls? tls = null)
     {
         var settings = Settings;
         settings.BearerToken = token;
+        settings.Tls = tls;
         return GrpcChannels.ForAddress(address, settings);
     }
 }

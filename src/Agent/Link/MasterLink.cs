@@ -21,6 +21,7 @@ namespace Scheduler.Agent;
 public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random, DaemonAnnouncements announcements)
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly Channels.Tls.ClientTls? _tls = Channels.Tls.ClientTls.FromFiles(options.Tls);
     private bool _announced;
 
     /// <summary>Completes with the first successful registration's agent id.</summary>
@@ -90,7 +91,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
-            channel = LinkChannels.ForAddress(address, options.Token);
+            channel = LinkChannels.ForAddress(address, options.Token, _tls);
             _channels[address] = channel;
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -185,6 +185,7 @@ public static class DaemonCommands
         {
             options.MetricsListen = Addresses.Validate(metricsListen, "--metrics-listen", allowPortZero: true);
         }
+        options.Tls = DaemonTls(parse);
         options.AllowAnonymous = parse.GetValue(InsecureAllowAnonymous);
         options.TokenKeyFile = parse.GetValue(TokenKey);
         if (parse.GetValue(Acls) is { Length: > 0 } acls)
@@ -249,6 +250,7 @@ public static class DaemonCommands
             Token = GlobalOptions.Token(parse),
         };
         options.Masters.AddRange(masters);
+        options.Tls = DaemonTls(parse);
         options.FetchAllowDirs.AddRange(parse.GetValue(FetchAllowDir) ?? []);
         if (Seconds(parse, StatusRetry) is { } retry)
         {
@@ -290,6 +292,7 @@ public static class DaemonCommands
             Resources = resources ?? defaults.Resources,
             HostnamePrefix = parse.GetValue(SimulatePrefix) ?? $"sim-{Environment.MachineName}-",
             DefaultRunTime = runTime,
+            Channel = GlobalOptions.ChannelSettings(parse),
         };
         SimulatedAgentHost created;
         try
@@ -326,6 +329,24 @@ public static class DaemonCommands
         var c = host.Counters;
         Console.Out.WriteLine($"stopping: {Interlocked.Read(ref c.Launched)} tasks launched, {Interlocked.Read(ref c.UpdatesSent)} updates sent, {Interlocked.Read(ref c.Reconnects)} reconnects");
         return 0;
+    }
+
+    /// <summary>
+    /// A daemon's <c>--tls-cert --tls-key --tls-ca</c>, checked (all three or none; each file
+    /// loads) before anything starts; null when none is given.
+    /// </summary>
+    internal static Channels.Tls.TlsFiles? DaemonTls(ParseResult parse)
+    {
+        var files = GlobalOptions.DaemonTls(parse);
+        try
+        {
+            _ = Hosting.ServerTls.FromFiles(files);
+        }
+        catch (Channels.Tls.TlsFileException e)
+        {
+            throw CliException.BadInput(e.Message);
+        }
+        return files;
     }
 
     /// <summary>A token cancelled by <paramref name="ct"/> or when the <c>--watch-parent</c> process exits.</summary>

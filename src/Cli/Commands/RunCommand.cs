@@ -70,6 +70,7 @@ public static class RunCommand
         var options = new SchedulerClientOptions
         {
             Masters = masters.ToList(),
+            Channel = GlobalOptions.ChannelSettings(parse),
             Framework = framework,
             Token = GlobalOptions.Token(parse),
             CallTimeout = TimeSpan.FromSeconds(10),
@@ -290,7 +291,7 @@ public static class RunCommand
             {
                 try
                 {
-                    using var files = new SandboxFiles(_agentAddress, new Scheduler.Channels.GrpcChannelSettings { BearerToken = options.Token });
+                    using var files = new SandboxFiles(_agentAddress, options.Channel);
                     var stdout = OpenStdout();
                     try
                     {
@@ -321,7 +322,7 @@ public static class RunCommand
 
         private async Task<long> FollowStdoutAsync(string path, CancellationToken ct)
         {
-            using var files = new SandboxFiles(_agentAddress!, new Scheduler.Channels.GrpcChannelSettings { BearerToken = options.Token });
+            using var files = new SandboxFiles(_agentAddress!, options.Channel);
             var stdout = OpenStdout();
             try
             {

@@ -1,3 +1,4 @@
+using Scheduler.Channels;
 using Google.Protobuf;
 using Grpc.Core;
 using Sched.V1;

@@ -30,6 +30,18 @@ public static class JobsDaemonCommand
         return jobs;
     }
 
+    /// <summary>The framework's TLS: the client files (CA from $SCHED_TLS_CA when not given), checked now.</summary>
+    private static Channels.Tls.TlsFiles? JobsTls(ParseResult parse)
+    {
+        _ = GlobalOptions.ChannelSettings(parse);
+        var files = GlobalOptions.ClientTlsFiles(parse);
+        if (files is { Certificate.Length: > 0, Key.Length: > 0, Ca.Length: > 0 })
+        {
+            _ = DaemonCommands.DaemonTls(parse);
+        }
+        return files;
+    }
+
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var masters = parse.GetValue(Masters) is { Length: > 0 } m ? Addresses.ParseList(m, "--master") : GlobalOptions.Masters(parse);
@@ -77,6 +89,7 @@ public static class JobsDaemonCommand
             WorkDir = workDir,
             Listen = System.Net.IPEndPoint.Parse(listen),
             Advertise = parse.GetValue(Advertise),
+            Tls = JobsTls(parse),
             // --token-file, else SCHED_TOKEN (dev up passes the operator token this way).
             Token = GlobalOptions.Token(parse),
         };

@@ -70,6 +70,7 @@ public sealed class MasterDaemon : BackgroundService
                 LoggerFactory = _loggerFactory,
                 MaxSendMessageSize = _options.MaxMessageSize,
                 MaxReceiveMessageSize = _options.MaxMessageSize,
+                Tls = ServerTls.FromFiles(_options.Tls),
                 Authentication = security.ServerAuthentication(),
             };
             serverOptions.Endpoints.Add(new GrpcEndpoint(endpoint));

@@ -1,3 +1,4 @@
+using Scheduler.Channels.Tls;
 using System.Net;
 using Microsoft.Extensions.Options;
 
@@ -135,6 +136,11 @@ public sealed class MasterOptions
     /// each name is a column in every allocator vector.</summary>
     public int MaxAgentResourceKinds { get; set; } = 32;
 
+    /// <summary>TLS of the master's endpoint (<c>--tls-cert --tls-key --tls-ca</c>): null = plaintext.
+    /// Client certificates are asked for and must chain to the CA when presented; agents must
+    /// present one, frameworks and operators may authenticate otherwise.</summary>
+    public TlsFiles? Tls { get; set; }
+
     /// <summary>Copies every setting into <paramref name="target"/>.</summary>
     public void CopyTo(MasterOptions target)
     {
@@ -168,6 +174,7 @@ public sealed class MasterOptions
         target.MaxFailoverTimeout = MaxFailoverTimeout;
         target.MaxRolesPerFramework = MaxRolesPerFramework;
         target.MaxAgentResourceKinds = MaxAgentResourceKinds;
+        target.Tls = Tls;
         target.AllowAnonymous = AllowAnonymous;
         target.TokenKeyFile = TokenKeyFile;
         target.AclsFile = AclsFile;
@@ -280,6 +287,10 @@ public sealed class MasterOptionsValidator : IValidateOptions<MasterOptions>
         if (options.MetricsListen is { Length: > 0 } metrics && !MasterOptions.TryParseEndpoint(metrics, out _))
         {
             errors.Add($"MetricsListen '{metrics}' is not HOST:PORT with an IP address (or localhost) and a port 0-65535.");
+        }
+        if (options.Tls is { Any: true } tls && (string.IsNullOrWhiteSpace(tls.Certificate) || string.IsNullOrWhiteSpace(tls.Key) || string.IsNullOrWhiteSpace(tls.Ca)))
+        {
+            errors.Add("Tls needs the certificate, its key and the CA together (--tls-cert, --tls-key, --tls-ca).");
         }
         if (options.MaxCompletedTasksPerFramework < 0)
         {

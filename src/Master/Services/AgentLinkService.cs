@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Scheduler.Hosting;
 using Sched.V1;
 using Scheduler.Master.Loop;
 using Scheduler.Master.State;
@@ -9,8 +10,13 @@ namespace Scheduler.Master.Services;
 /// to the master loop in order; outgoing ones are drained from the session's outbox.</summary>
 public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLinkBase
 {
+    /// <summary>What an agent refused for want of a client certificate is told to present.</summary>
+    internal const string CertificateHint = "start the agent with --tls-cert FILE --tls-key FILE (a certificate issued by the CA given to the master's --tls-ca)";
+
     public override async Task Connect(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<MasterMessage> responseStream, ServerCallContext context)
     {
+        // Over TLS only a holder of a certificate from the cluster's CA may be an agent.
+        ClientCertificates.Require(context, CertificateHint);
         var caller = Security.MasterSecurity.CallerOf(context);
         runtime.Security.Demand(caller, Scheduler.Security.AclAction.RegisterAgent, "*");
         var term = MasterRuntime.TermOf(context);

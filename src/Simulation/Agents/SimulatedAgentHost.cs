@@ -75,7 +75,7 @@ public sealed class SimulatedAgentHost : IAsyncDisposable
         {
             if (i % options.AgentsPerChannel == 0)
             {
-                _channels.Add(GrpcChannels.ForAddress(options.Masters[0]));
+                _channels.Add(GrpcChannels.ForAddress(options.Masters[0], options.Channel));
             }
             _agents.Add(new SimulatedAgent(this, i, _channels[^1]));
         }
@@ -188,7 +188,7 @@ public sealed class SimulatedAgentHost : IAsyncDisposable
         {
             if (!_extraChannels.TryGetValue(address, out var channel))
             {
-                channel = GrpcChannels.ForAddress(address);
+                channel = GrpcChannels.ForAddress(address, Options.Channel);
                 _extraChannels[address] = channel;
             }
             return channel;

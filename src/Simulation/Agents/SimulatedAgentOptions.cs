@@ -6,6 +6,9 @@ public sealed class SimulatedAgentOptions
     /// <summary>The masters (<c>host:port</c>); agents start with the first and follow leader hints.</summary>
     public IList<string> Masters { get; init; } = [];
 
+    /// <summary>Transport of the links (TLS: the CA and the certificate agents present); null: defaults, plaintext.</summary>
+    public Scheduler.Channels.GrpcChannelSettings? Channel { get; init; }
+
     /// <summary>How many agents to run.</summary>
     public int Count { get; init; } = 100;
 
