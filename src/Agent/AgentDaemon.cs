@@ -21,13 +21,13 @@ namespace Scheduler.Agent;
 /// master until the host stops. Tasks keep running (under their supervisors) when the agent stops.
 /// Added by <see cref="AgentServiceCollectionExtensions.AddSchedulerAgent"/>.
 /// </summary>
-public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory loggerFactory, TimeProvider time, IHostApplicationLifetime lifetime, AgentAnnouncements announcements) : BackgroundService
+public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory loggerFactory, TimeProvider time, IHostApplicationLifetime lifetime, DaemonAnnouncements announcements) : BackgroundService
 {
     private readonly AgentOptions _options = options.Value;
     private readonly ILoggerFactory _loggerFactory = loggerFactory;
     private readonly TimeProvider _time = time;
     private readonly IHostApplicationLifetime _lifetime = lifetime;
-    private readonly AgentAnnouncements _announcements = announcements;
+    private readonly DaemonAnnouncements _announcements = announcements;
 
     /// <summary>0 after a clean stop; 2 when the agent could not start (work dir in use, bad
     /// resources or attributes, no isolation); 3/4 when the master refused the agent.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Scheduler.Hosting;
 
 namespace Scheduler.Agent;
 
@@ -16,13 +17,13 @@ public static class AgentHost
 
     /// <param name="loggerFactory">Where the agent logs (owned by the caller).</param>
     /// <param name="announcements">Where the agent announces what it does and why it stops; null: nowhere.</param>
-    public static async Task<int> RunAsync(AgentOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken, AgentAnnouncements? announcements = null)
+    public static async Task<int> RunAsync(AgentOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken, DaemonAnnouncements? announcements = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddSingleton(loggerFactory);
-        announcements ??= new AgentAnnouncements();
+        announcements ??= new DaemonAnnouncements();
         builder.Services.AddSingleton(announcements);
         // The gRPC server runs its own web host, which reports the application's start and stop;
         // this outer host would report them a second time.

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Scheduler.Hosting;
 
 namespace Scheduler.Agent;
 
@@ -19,7 +20,7 @@ public static class AgentServiceCollectionExtensions
         services.AddOptions<AgentOptions>().Configure(configure).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentOptions>, AgentOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(new AgentAnnouncements());
+        services.TryAddSingleton(new DaemonAnnouncements());
         services.TryAddSingleton<AgentDaemon>();
         services.AddHostedService(sp => sp.GetRequiredService<AgentDaemon>());
         return services;

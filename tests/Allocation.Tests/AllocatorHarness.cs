@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Sched.V1;
 using Scheduler.Protocol.Resources;
 
@@ -8,11 +9,11 @@ public sealed class AllocatorHarness
 {
     public AllocatorHarness(int seed = 1, AllocatorOptions? options = null)
     {
-        Time = new ManualTimeProvider();
+        Time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         Allocator = new HierarchicalDrfAllocator(options ?? new AllocatorOptions(), Time, new Random(seed));
     }
 
-    public ManualTimeProvider Time { get; }
+    public FakeTimeProvider Time { get; }
 
     public HierarchicalDrfAllocator Allocator { get; }
 

@@ -8,8 +8,10 @@ using static Scheduler.Allocation.Tests.AllocatorHarness;
 namespace Scheduler.Allocation.Tests;
 
 /// <summary>
-/// Invariants over random clusters and random event sequences. Each case is generated from one
-/// integer seed (FsCheck chooses it; a failure message names it), which builds agents (reserved
+/// Invariants over random clusters and random event sequences. Each case is a sequence of choices
+/// that FsCheck generates and, on a failure, shrinks (fewer choices, smaller choices; past its end
+/// every choice is 0, the simplest), so a failing scenario is reported as a short one. The choices
+/// build agents (reserved
 /// parts, GPUs, draining), frameworks (roles, GPU capability, suppression), quotas and a sequence of
 /// cycles, recoveries with and without filters, time steps, suppress/revive, agent churn, quota
 /// changes and dynamic reservations (reserve/unreserve of held resources). A model of every holding is kept from the grants, and checked after every step.
@@ -65,11 +67,35 @@ public class AllocatorPropertyTests
         return string.Join(';', parts);
     }
 
-    /// <summary>Runs one random scenario; returns the log of grants (for determinism checks).</summary>
-    private static List<string> RunScenario(int seed)
+    /// <summary>The decisions of a scenario, read from a generated list of choices; past its end
+    /// every choice is 0.</summary>
+    private sealed class Choices(int[] values) : Random
     {
-        var r = new Random(seed);
-        var h = new AllocatorHarness(seed);
+        private int _next;
+
+        public override int Next() => Take();
+
+        public override int Next(int maxValue) => maxValue <= 1 ? 0 : (int)((uint)Take() % (uint)maxValue);
+
+        public override int Next(int minValue, int maxValue) => minValue + Next(maxValue - minValue);
+
+        public override double NextDouble() => Next(1000) / 1000.0;
+
+        protected override double Sample() => NextDouble();
+
+        private int Take() => _next < values.Length ? values[_next++] : 0;
+    }
+
+    /// <summary>Lists of up to 600 choices; shrinking removes choices and makes them smaller.</summary>
+    private static readonly Arbitrary<int[]> ScenarioChoices = Arb.From(
+        Gen.Choose(0, 600).SelectMany(n => Gen.Choose(0, 1_000_000).ArrayOf(n)),
+        ArbMap.Default.ArbFor<int[]>().Shrinker);
+
+    /// <summary>Runs one scenario; returns the log of grants (for determinism checks).</summary>
+    private static List<string> RunScenario(int[] choices)
+    {
+        var r = new Choices(choices);
+        var h = new AllocatorHarness(choices.Length);
         var m = new Model();
         var agentCount = r.Next(1, 12);
         var nextAgent = 0;
@@ -401,28 +427,49 @@ public class AllocatorPropertyTests
 
     [Fact]
     public void Random_clusters_and_event_sequences_keep_every_invariant() =>
-        Prop.ForAll(Gen.Choose(0, int.MaxValue).ToArbitrary(), seed =>
+        Prop.ForAll(ScenarioChoices, choices =>
         {
             try
             {
-                RunScenario(seed);
+                RunScenario(choices);
             }
             catch (Exception e)
             {
-                throw new InvalidOperationException($"scenario seed {seed}: {e.Message}", e);
+                throw new InvalidOperationException($"scenario of {choices.Length} choices [{string.Join(", ", choices)}]: {e.Message}", e);
             }
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(300));
 
     [Fact]
+    public void A_failing_scenario_shrinks_to_a_short_one()
+    {
+        // A planted failure: any scenario that makes a grant on agent ag1. Shrinking must report a
+        // scenario of a few choices, not the hundreds it was found with.
+        var failure = Assert.ThrowsAny<Exception>(() => Prop.ForAll(ScenarioChoices, choices =>
+            Assert.DoesNotContain(RunScenario(choices), l => l.Contains("@ag1=", StringComparison.Ordinal)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(100)));
+        var lists = System.Text.RegularExpressions.Regex.Matches(failure.Message, @"\[\|(?<list>[^\]]*)\|\]");
+        Assert.True(lists.Count >= 2, failure.Message);
+        int Length(System.Text.RegularExpressions.Match m) => m.Groups["list"].Value.Split(';', StringSplitOptions.RemoveEmptyEntries).Length;
+        var (original, shrunk) = (Length(lists[0]), Length(lists[^1]));
+        Assert.True(shrunk < original && shrunk <= 40, $"shrunk from {original} to {shrunk} choices: {failure.Message}");
+    }
+
+    [Fact]
     public void The_scenarios_do_reserve_and_unreserve()
     {
-        var log = Enumerable.Range(0, 60).SelectMany(RunScenario).ToList();
+        var log = Enumerable.Range(0, 60).SelectMany(seed => RunScenario(RandomChoices(seed))).ToList();
         Assert.Contains(log, l => l.StartsWith("reserve:", StringComparison.Ordinal));
         Assert.Contains(log, l => l.StartsWith("unreserve:", StringComparison.Ordinal));
     }
 
     [Fact]
-    public void The_same_seed_gives_the_same_offers() =>
-        Prop.ForAll(Gen.Choose(0, int.MaxValue).ToArbitrary(), seed => RunScenario(seed).SequenceEqual(RunScenario(seed)))
+    public void The_same_choices_give_the_same_offers() =>
+        Prop.ForAll(ScenarioChoices, choices => RunScenario(choices).SequenceEqual(RunScenario(choices)))
             .Check(Config.QuickThrowOnFailure.WithMaxTest(50));
+
+    private static int[] RandomChoices(int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, 600).Select(_ => random.Next(1_000_000))];
+    }
 }

@@ -14,10 +14,15 @@ namespace Scheduler.Master.Tests;
 public sealed class MasterHostTests
 {
     [Fact]
-    public async Task Invalid_options_exit_with_code_2()
+    public async Task Invalid_options_exit_with_code_2_and_say_why_on_the_given_error_writer()
     {
         var options = new MasterOptions { Listen = "not-an-address", WorkDir = "" };
-        Assert.Equal(2, await MasterHost.RunAsync(options, CancellationToken.None));
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Assert.Equal(2, await MasterHost.RunAsync(options, CancellationToken.None, announcements: new Scheduler.Hosting.DaemonAnnouncements(output, error)));
+        Assert.StartsWith("master: invalid options: ", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("not-an-address", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal("", output.ToString());
     }
 
     [Fact]
@@ -31,7 +36,11 @@ public sealed class MasterHostTests
         {
             var options = new MasterOptions { Listen = $"127.0.0.1:{port}", WorkDir = workDir, AllowAnonymous = true };
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            Assert.Equal(1, await MasterHost.RunAsync(options, cts.Token));
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            Assert.Equal(1, await MasterHost.RunAsync(options, cts.Token, announcements: new Scheduler.Hosting.DaemonAnnouncements(output, error)));
+            Assert.StartsWith("master", error.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("master listening on", output.ToString(), StringComparison.Ordinal);
         }
         finally
         {

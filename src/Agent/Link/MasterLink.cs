@@ -8,6 +8,7 @@ using Grpc.Core;
 using Scheduler.Channels;
 using Scheduler.LinkClient;
 using Scheduler.Agent.Telemetry;
+using Scheduler.Hosting;
 
 namespace Scheduler.Agent;
 
@@ -17,7 +18,7 @@ namespace Scheduler.Agent;
 /// queue and usage, and dispatches launches, kills, acks and reconciliation to
 /// <see cref="AgentCore"/>. Reconnects with jittered exponential backoff cycling through the masters.
 /// </summary>
-public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random, AgentAnnouncements announcements)
+public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentInfo> agentInfo, ILogger logger, TimeProvider time, Random random, DaemonAnnouncements announcements)
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly Channels.Tls.ClientTls? _tls = Channels.Tls.ClientTls.FromFiles(options.Tls);

@@ -35,19 +35,24 @@ public static class SupervisorHost
     /// supervisor (same arguments), so there is one implementation of supervision.
     /// </summary>
     /// <returns>Only on failure: 2 on bad arguments, 1 when the supervisor cannot be executed.</returns>
-    public static async Task<int> RunAsync(string[] args)
+    /// <param name="output">Where the failure line goes (the task's launcher reads it).</param>
+    /// <param name="error">Where the usage goes.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
         var i = Array.IndexOf(args, "--run-dir");
         if (i < 0 || i + 1 >= args.Length)
         {
-            await Console.Error.WriteLineAsync("usage: agent supervise --run-dir DIR");
+            await error.WriteLineAsync("usage: agent supervise --run-dir DIR");
             return 2;
         }
         var program = ProgramPath;
         var errno = Libc.Exec(program, [program, "--run-dir", args[i + 1]]);
         var why = $"failed cannot execute the task supervisor {program}: {Marshal.GetPInvokeErrorMessage(errno)}; reinstall the agent (the supervisor is built with it)";
-        await Console.Out.WriteLineAsync(why);
+        await output.WriteLineAsync(why);
+        await output.FlushAsync();
         return 1;
     }
 }

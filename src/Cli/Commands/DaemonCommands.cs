@@ -5,6 +5,7 @@ using Scheduler.Agent;
 using Scheduler.Simulation;
 using Scheduler.Agent.Supervision;
 using Scheduler.Master;
+using Scheduler.Hosting;
 
 namespace Scheduler.Cli.Commands;
 
@@ -93,7 +94,7 @@ public static class DaemonCommands
 
     public static Task<int> SuperviseAsync(string[] args)
     {
-        return SupervisorHost.RunAsync(args);
+        return SupervisorHost.RunAsync(args, Console.Out, Console.Error);
     }
 
     private static int? Count(ParseResult parse, Option<int?> option, string name)
@@ -226,7 +227,8 @@ public static class DaemonCommands
         }
         Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
         var verbose = parse.GetValue(Verbose);
-        return await MasterHost.RunAsync(options, stop.Token, logging => Daemons.DaemonLogging.Configure(logging, verbose));
+        return await MasterHost.RunAsync(options, stop.Token, logging => Daemons.DaemonLogging.Configure(logging, verbose),
+            new DaemonAnnouncements(Console.Out, Console.Error));
     }
 
     private static async Task<int> RunAgentAsync(ParseResult parse, CancellationToken ct)
@@ -264,7 +266,7 @@ public static class DaemonCommands
         Daemons.DaemonPreflight.AgentLock(options.WorkDir);
         Daemons.DaemonPreflight.Listen(options.Listen, "--listen");
         using var loggerFactory = Daemons.DaemonLogging.CreateFactory(parse.GetValue(Verbose));
-        return await AgentHost.RunAsync(options, loggerFactory, stop.Token, new AgentAnnouncements(Console.Out, Console.Error));
+        return await AgentHost.RunAsync(options, loggerFactory, stop.Token, new DaemonAnnouncements(Console.Out, Console.Error));
     }
 
     private static async Task<int> SimulateAgentsAsync(ParseResult parse, CancellationToken ct)

@@ -26,10 +26,11 @@ public sealed class MasterDaemon : BackgroundService
     private readonly IServiceProvider _services;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
+    private readonly DaemonAnnouncements _announcements;
     private readonly MasterMetrics _metrics;
     private readonly TaskCompletionSource<string> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public MasterDaemon(IOptions<MasterOptions> options, IOptions<MasterComponents> components, MasterRuntime runtime, MasterMetrics metrics, IServiceProvider services, ILoggerFactory loggerFactory)
+    public MasterDaemon(IOptions<MasterOptions> options, IOptions<MasterComponents> components, MasterRuntime runtime, MasterMetrics metrics, IServiceProvider services, ILoggerFactory loggerFactory, DaemonAnnouncements announcements)
     {
         _options = options.Value;
         _components = components.Value;
@@ -38,6 +39,7 @@ public sealed class MasterDaemon : BackgroundService
         _services = services;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Scheduler.Master");
+        _announcements = announcements;
     }
 
     /// <summary>Completes with <c>HOST:PORT</c> once the master listens (faults if it fails first).</summary>
@@ -106,10 +108,9 @@ public sealed class MasterDaemon : BackgroundService
             {
                 metrics = await MetricsEndpoint.StartAsync(_options.MetricsListen, [_metrics.Meter], stoppingToken);
                 MetricsUrl = metrics.Url;
-                Console.Out.WriteLine($"master metrics on {metrics.Url}");
+                _announcements.Say($"master metrics on {metrics.Url}");
             }
-            Console.Out.WriteLine($"master listening on {address}");
-            Console.Out.Flush();
+            _announcements.Say($"master listening on {address}");
             MasterLog.Listening(_logger, address);
             if (security.AllowAnonymous)
             {

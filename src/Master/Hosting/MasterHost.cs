@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Scheduler.Hosting;
 
 namespace Scheduler.Master;
 
@@ -11,9 +12,13 @@ public static class MasterHost
     /// <summary>Runs a master until <paramref name="ct"/> is cancelled. Returns 0 after a clean
     /// stop, 2 for invalid options, 1 when the master failed.</summary>
     /// <param name="logging">How to log; null: single-line console lines with UTC timestamps on stderr.</param>
-    public static async Task<int> RunAsync(MasterOptions options, CancellationToken ct, Action<ILoggingBuilder>? logging = null)
+    /// <param name="announcements">Where the <c>master listening on</c> lines and the reason of a
+    /// failed start go (the CLI gives the console); null: nowhere.</param>
+    public static async Task<int> RunAsync(MasterOptions options, CancellationToken ct, Action<ILoggingBuilder>? logging = null,
+        DaemonAnnouncements? announcements = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        announcements ??= new DaemonAnnouncements();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         if (logging is not null)
         {
@@ -33,6 +38,7 @@ public static class MasterHost
         // The gRPC server runs its own web host, which reports the application's start and stop;
         // this outer host would report them a second time.
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.AddSingleton(announcements);
         builder.Services.AddSchedulerMaster(options.CopyTo);
         using var host = builder.Build();
         MasterDaemon? daemon = null;
@@ -44,7 +50,7 @@ public static class MasterHost
         }
         catch (OptionsValidationException e)
         {
-            await Console.Error.WriteLineAsync($"master: invalid options: {string.Join(" ", e.Failures)}");
+            announcements.Complain($"master: invalid options: {string.Join(" ", e.Failures)}");
             return 2;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -52,12 +58,12 @@ public static class MasterHost
         }
         catch (Exception e)
         {
-            await Console.Error.WriteLineAsync($"master: {e.Message}");
+            announcements.Complain($"master: {e.Message}");
             return 1;
         }
         if (daemon?.Failure is { } failure)
         {
-            await Console.Error.WriteLineAsync($"master failed: {failure.Message}");
+            announcements.Complain($"master failed: {failure.Message}");
             return 1;
         }
         return 0;

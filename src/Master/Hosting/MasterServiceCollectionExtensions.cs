@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Scheduler.Etcd;
+using Scheduler.Hosting;
 using Scheduler.Master.Services;
 using Scheduler.Master.Telemetry;
 
@@ -26,6 +27,7 @@ public static class MasterServiceCollectionExtensions
             services.Configure(components);
         }
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(new DaemonAnnouncements());
         services.TryAddSingleton(sp => new MasterRuntime(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(_ => new MasterMetrics());
         services.TryAddSingleton(sp =>
