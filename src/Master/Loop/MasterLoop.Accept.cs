@@ -61,7 +61,7 @@ public sealed partial class MasterLoop
         }
 
         var agentId = offers[0].Offer.AgentId;
-        var agent = _agents[agentId];
+        var agent = _agents.Find(agentId)!;
         // What the offers hold, per allocation role.
         var remaining = new Dictionary<string, ResourceBag>(StringComparer.Ordinal);
         foreach (var offer in offers)
@@ -273,7 +273,7 @@ public sealed partial class MasterLoop
                 var b = offers.First(o => o.Offer.AgentId == agents[1]);
                 problem = $"offers {a.Offer.Id} (agent {agents[0]}) and {b.Offer.Id} (agent {agents[1]}) are on different agents; accept offers of one agent per call";
             }
-            else if (!_agents.TryGetValue(agents[0], out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining))
+            else if (!_agents.TryGet(agents[0], out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining))
             {
                 problem = $"agent {agents[0]} of the offers is not connected; wait for new offers";
             }

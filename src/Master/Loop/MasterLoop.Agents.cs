@@ -50,7 +50,7 @@ public sealed partial class MasterLoop
             Register(session, message.Register);
             return;
         }
-        if (session.AgentId is null || !_agents.TryGetValue(session.AgentId, out var agent) || agent.Link != session)
+        if (session.AgentId is null || !_agents.TryGet(session.AgentId, out var agent) || agent.Link != session)
         {
             session.Outbox.Close(new RpcException(new Status(StatusCode.FailedPrecondition, "send `register` first on a new AgentLink stream")));
             return;
@@ -88,7 +88,7 @@ public sealed partial class MasterLoop
     public void OnAgentLinkClosed(AgentLinkSession session)
     {
         session.Outbox.Close();
-        if (session.AgentId is not null && _agents.TryGetValue(session.AgentId, out var agent) && agent.Link == session)
+        if (session.AgentId is not null && _agents.TryGet(session.AgentId, out var agent) && agent.Link == session)
         {
             agent.Link = null;
         }
@@ -119,7 +119,7 @@ public sealed partial class MasterLoop
             return;
         }
         var id = info.Id;
-        if (id.Length > 0 && IsGone(id))
+        if (id.Length > 0 && _agents.IsGone(id))
         {
             MasterLog.AgentRefused(_logger, $"agent {id} was marked gone");
             RefuseGone(session, id);
@@ -132,17 +132,17 @@ public sealed partial class MasterLoop
             info = info.Clone();
             info.Id = id;
         }
-        if (Security.Enforced && _agents.TryGetValue(id, out var bound) && bound.Principal.Length > 0 && bound.Principal != session.Principal)
+        if (Security.Enforced && _agents.TryGet(id, out var bound) && bound.Principal.Length > 0 && bound.Principal != session.Principal)
         {
             MasterLog.AgentRefused(_logger, $"principal '{session.Principal}' tried to register agent {id}, which is bound to principal '{bound.Principal}'");
             session.Outbox.Close(MasterErrors.PermissionDenied($"agent {id} is registered by principal '{bound.Principal}'; principal '{session.Principal}' may not register as it (start a new agent with an empty work dir to get a new id)"));
             return;
         }
         var droppedReservations = false;
-        if (!_agents.TryGetValue(id, out var agent))
+        if (!_agents.TryGet(id, out var agent))
         {
             agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable, TotalResources = ShareAgentInfo(info) };
-            _agents[id] = agent;
+            _agents.Add(agent);
             agent.InAllocator = false;
         }
         else
@@ -166,7 +166,7 @@ public sealed partial class MasterLoop
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
         _liveness.Registered(agent, _agents.Count);
         agent.UnreachableSince = null;
-        _expectedAgents.Remove(id);
+        _agents.Arrived(id);
 
         // Offers on the agent are stale: its resources are about to be re-counted.
         foreach (var offer in _offers.ForAgent(id))
@@ -331,7 +331,7 @@ public sealed partial class MasterLoop
     private void CheckAgentTimeouts(DateTimeOffset now)
     {
         var silent = _liveness.Silent(now, agent => agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining && agent.InAllocator
-            && _agents.TryGetValue(agent.Id, out var current) && current == agent);
+            && _agents.IsCurrent(agent));
         foreach (var (agent, why) in silent)
         {
             MarkUnreachable(agent, why);
@@ -370,7 +370,7 @@ public sealed partial class MasterLoop
 
     private void SendToAgent(string agentId, MasterMessage message)
     {
-        if (_agents.TryGetValue(agentId, out var agent))
+        if (_agents.TryGet(agentId, out var agent))
         {
             agent.Link?.Outbox.Send(message);
         }

@@ -397,7 +397,7 @@ public sealed partial class MasterLoop
     public MessageResponse Message(MessageRequest request)
     {
         var fw = Caller(request.FrameworkId, request.StreamId);
-        if (!_agents.TryGetValue(request.AgentId, out var agent))
+        if (!_agents.TryGet(request.AgentId, out var agent))
         {
             throw MasterErrors.NotFound($"agent '{request.AgentId}' is not known");
         }

@@ -22,7 +22,7 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("agent_id is required");
         }
-        if (_goneAgents.Contains(request.AgentId))
+        if (_agents.IsGone(request.AgentId))
         {
             return (new MarkAgentGoneResponse { AlreadyGone = true }, Task.CompletedTask);
         }
@@ -64,17 +64,12 @@ public sealed partial class MasterLoop
             agent.InAllocator = false;
         }
         agent.Status = AgentStatus.AgentGone;
-        _agents.Remove(id);
-        _expectedAgents.Remove(id);
-        _goneAgents.Add(id);
+        _agents.MarkGone(id);
         MasterLog.AgentMarkedGone(_logger, id, gone);
         Emit(new OperatorEvent { AgentRemoved = new OperatorEvent.Types.AgentRemoved { AgentId = id } });
         var durable = _registry.Enqueue(RegistryWrite.Put(RegistryRecords.AgentKey(id), new AgentRecord { Info = agent.Info, State = AgentRecord.Types.State.Gone }));
         return (new MarkAgentGoneResponse { TasksGone = gone }, durable);
     }
-
-    /// <summary>Whether an agent id was marked gone (this term or, from the registry, before).</summary>
-    private bool IsGone(string agentId) => _goneAgents.Contains(agentId);
 
     /// <summary>Refuses the registration of a gone agent: it is told to kill what it still runs,
     /// then the stream ends with FAILED_PRECONDITION.</summary>

@@ -13,7 +13,7 @@ public sealed partial class MasterLoop
     public GetStateResponse GetState()
     {
         var response = new GetStateResponse { Master = Self };
-        response.Agents.AddRange(_agents.Values.Select(AgentState));
+        response.Agents.AddRange(_agents.All.Select(AgentState));
         response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
         response.Tasks.AddRange(_frameworks.Values.SelectMany(f => f.Tasks.Values).Select(t => t.ToRecord()));
         response.CompletedTasks.AddRange(_completedFrameworks.Concat(_frameworks.Values).SelectMany(f => f.Completed).Select(t => t.ToRecord()));
@@ -24,7 +24,7 @@ public sealed partial class MasterLoop
     public GetAgentsResponse GetAgents()
     {
         var response = new GetAgentsResponse();
-        response.Agents.AddRange(_agents.Values.Select(AgentState));
+        response.Agents.AddRange(_agents.All.Select(AgentState));
         return response;
     }
 
@@ -115,12 +115,7 @@ public sealed partial class MasterLoop
         if (!request.Force)
         {
             RefuseLimitsBelowHeld(request.Quotas);
-            var cluster = new ResourceBag();
-            foreach (var agent in _agents.Values.Where(a => a.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining))
-            {
-                cluster.Add(agent.TotalResources);
-            }
-            var shortfall = cluster.FindShortfall(_quotaBook.GuaranteesWith(request.Quotas));
+            var shortfall = _agents.ActiveTotal().FindShortfall(_quotaBook.GuaranteesWith(request.Quotas));
             if (shortfall is not null)
             {
                 throw MasterErrors.FailedPrecondition($"the sum of quota guarantees exceeds the cluster's resources ({shortfall.Replace("offered", "in the cluster", StringComparison.Ordinal)}); lower the guarantees or pass force");
@@ -274,7 +269,7 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("agent_id is required");
         }
-        return _agents.TryGetValue(agentId, out var agent) ? agent : throw MasterErrors.NotFound($"agent '{agentId}' is not known; see GetAgents");
+        return _agents.TryGet(agentId, out var agent) ? agent : throw MasterErrors.NotFound($"agent '{agentId}' is not known; see GetAgents");
     }
 
     private AgentState AgentState(AgentEntry agent)

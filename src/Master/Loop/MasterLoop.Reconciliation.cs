@@ -30,7 +30,7 @@ public sealed partial class MasterLoop
         {
             // Whether some agent may hold tasks the master does not know: counted once per call,
             // not once per query (a framework may reconcile thousands of tasks in one call).
-            var someAgentUnheard = _expectedAgents.Count > 0 || _agents.Values.Any(a => a.Status == AgentStatus.AgentUnreachable);
+            var someAgentUnheard = _agents.SomeAgentUnheard();
             foreach (var query in request.Tasks)
             {
                 if (ReconcileOne(fw, query, someAgentUnheard, now) is { } answer)
@@ -63,16 +63,16 @@ public sealed partial class MasterLoop
             return Answer(TaskState.TaskUnknown, $"task '{query.TaskId}' is not known to this master and every agent it knows is registered");
         }
         var agentId = query.AgentId;
-        if (_expectedAgents.Contains(agentId))
+        if (_agents.IsExpected(agentId))
         {
             return null; // answered when the agent re-registers with its tasks (or is marked unreachable)
         }
-        if (IsGone(agentId))
+        if (_agents.IsGone(agentId))
         {
             return Answer(fw.PartitionAware ? TaskState.TaskGone : TaskState.TaskLost,
                 $"agent '{agentId}' is gone (removed from the cluster): task '{query.TaskId}' is not running; relaunch it if still needed");
         }
-        if (_agents.TryGetValue(agentId, out var agent))
+        if (_agents.TryGet(agentId, out var agent))
         {
             if (agent.Status == AgentStatus.AgentUnreachable)
             {

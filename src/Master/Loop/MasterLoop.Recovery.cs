@@ -13,9 +13,6 @@ public sealed partial class MasterLoop
     /// (see <see cref="RecoveredFailoverDeadline"/>).</summary>
     private DateTimeOffset _frameworkGraceUntil;
 
-    /// <summary>Admitted agents loaded from the registry at the start of this term.</summary>
-    private int _recoveredAgents;
-
     private void Load(RegistrySnapshot snapshot)
     {
         var now = Now;
@@ -25,7 +22,7 @@ public sealed partial class MasterLoop
         {
             if (record.State == AgentRecord.Types.State.Gone)
             {
-                _goneAgents.Add(record.Info.Id);
+                _agents.MarkGone(record.Info.Id);
                 continue;
             }
             var agent = new AgentEntry(record.Info)
@@ -37,10 +34,10 @@ public sealed partial class MasterLoop
                 Principal = record.Principal,
             };
             RecomputeTotal(agent);
-            _agents[agent.Id] = agent;
+            _agents.Add(agent);
             if (record.State == AgentRecord.Types.State.Admitted)
             {
-                _expectedAgents.Add(agent.Id);
+                _agents.Expect(agent.Id);
             }
         }
         foreach (var record in snapshot.Frameworks.Values.Where(r => r.RemovedTime > 0).OrderBy(r => r.RemovedTime))
@@ -74,8 +71,7 @@ public sealed partial class MasterLoop
         {
             _allocator.UpdateWeights(weights);
         }
-        _recoveredAgents = _expectedAgents.Count;
-        Recovering = _expectedAgents.Count > 0;
+        Recovering = _agents.ExpectedCount > 0;
         _recoveryDeadline = now + _options.AgentReregisterTimeout;
         MasterLog.BecameLeader(_logger, Self.Term, _agents.Count, _frameworks.Count);
         PublishGauges();
@@ -98,23 +94,18 @@ public sealed partial class MasterLoop
 
     private void FinishRecovery()
     {
-        var missing = 0;
-        foreach (var id in _expectedAgents)
+        var missing = _agents.EndRecovery();
+        foreach (var agent in missing)
         {
-            if (_agents.TryGetValue(id, out var agent) && agent.Link is null)
-            {
-                missing++;
-                agent.Status = AgentStatus.AgentUnreachable;
-                agent.UnreachableSince = Now;
-                Persist(RegistryWrite.Put(RegistryRecords.AgentKey(id), ToRecord(agent)));
-                MasterLog.AgentUnreachable(_logger, id, "did not re-register after the master failover");
-            }
+            agent.Status = AgentStatus.AgentUnreachable;
+            agent.UnreachableSince = Now;
+            Persist(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
+            MasterLog.AgentUnreachable(_logger, agent.Id, "did not re-register after the master failover");
         }
-        // Agents that re-registered left _expectedAgents as they came back: count from the load.
-        var back = _recoveredAgents - missing;
-        _expectedAgents.Clear();
+        // Agents that re-registered stopped being expected as they came back: count from the load.
+        var back = _agents.RecoveredCount - missing.Count;
         Recovering = false;
-        MasterLog.RecoveryFinished(_logger, back, missing);
+        MasterLog.RecoveryFinished(_logger, back, missing.Count);
     }
 
     private static FrameworkSpec Spec(FrameworkEntry fw) => new(

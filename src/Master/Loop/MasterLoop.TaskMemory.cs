@@ -19,7 +19,7 @@ public sealed partial class MasterLoop
     private readonly StringPool _strings = new();
 
     /// <summary>The entry of an agent (tests of what the master keeps per agent); on the loop only.</summary>
-    internal AgentEntry? FindAgent(string agentId) => _agents.GetValueOrDefault(agentId);
+    internal AgentEntry? FindAgent(string agentId) => _agents.Find(agentId);
 
     /// <summary>Shares what an agent's info has in common with other agents: its configured
     /// resources (hosts of one machine type report equal lists) become pooled objects, and the

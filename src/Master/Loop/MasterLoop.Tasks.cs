@@ -148,7 +148,7 @@ public sealed partial class MasterLoop
             // The reconciliation rule: never answer TASK_UNKNOWN (or TASK_LOST) for a task that may
             // still run on an agent the master has not heard from since a failover; such a kill is
             // answered when the agent is back (the framework kills again after reconciling).
-            var someAgentUnheard = _expectedAgents.Count > 0 || _agents.Values.Any(a => a.Status == AgentStatus.AgentUnreachable);
+            var someAgentUnheard = _agents.SomeAgentUnheard();
             var reconciled = ReconcileOne(fw, new ReconcileRequest.Types.Task { TaskId = request.TaskId, AgentId = request.AgentId }, someAgentUnheard, now);
             if (reconciled is null)
             {
@@ -182,7 +182,7 @@ public sealed partial class MasterLoop
             {
                 throw MasterErrors.InvalidArgument($"uuid is empty for task '{item.TaskId}': acknowledge only updates with a uuid (master-generated ones need no acknowledgement)");
             }
-            if (!_agents.ContainsKey(item.AgentId))
+            if (!_agents.Contains(item.AgentId))
             {
                 throw MasterErrors.NotFound($"agent '{item.AgentId}' is not known; use the agent_id of the status update");
             }
@@ -214,7 +214,7 @@ public sealed partial class MasterLoop
     /// <summary>Takes a live task out of its agent's set (the agent may be gone already).</summary>
     private void RemoveFromAgent(TaskEntry task)
     {
-        if (_agents.TryGetValue(task.AgentId, out var agent))
+        if (_agents.TryGet(task.AgentId, out var agent))
         {
             agent.Tasks.Remove(task);
         }

@@ -25,10 +25,7 @@ public sealed partial class MasterLoop
             return;
         }
         _nextUnreachableCollection = now + TimeSpan.FromSeconds(1);
-        var unreachable = _agents.Values
-            .Where(a => a.Status == AgentStatus.AgentUnreachable && a.Link is null && a.UnreachableSince is not null && !_expectedAgents.Contains(a.Id))
-            .OrderBy(a => a.UnreachableSince)
-            .ToList();
+        var unreachable = _agents.LostLongestFirst();
         var overCount = Math.Max(0, unreachable.Count - _options.MaxUnreachableAgents);
         for (var i = 0; i < unreachable.Count; i++)
         {

@@ -27,7 +27,7 @@ public sealed partial class MasterLoop
     private readonly MasterMetrics _metrics;
     private readonly Func<string?> _leaderHint;
     private readonly AgentLiveness _liveness;
-    private readonly Dictionary<string, AgentEntry> _agents = new(StringComparer.Ordinal);
+    private readonly AgentBook _agents = new();
     private readonly Dictionary<string, FrameworkEntry> _frameworks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _removedFrameworks = new(StringComparer.Ordinal);
 
@@ -37,11 +37,9 @@ public sealed partial class MasterLoop
     /// <summary>Removed frameworks, most recent last, kept for their completed tasks
     /// (<see cref="MasterOptions.MaxCompletedFrameworks"/>).</summary>
     private readonly LinkedList<FrameworkEntry> _completedFrameworks = new();
-    private readonly HashSet<string> _goneAgents = new(StringComparer.Ordinal);
     private readonly OfferBook _offers = new();
     private readonly QuotaBook _quotaBook = new();
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
-    private readonly HashSet<string> _expectedAgents = new(StringComparer.Ordinal);
     private readonly string _offerPrefix;
     private readonly SemaphoreSlim _wake = new(0);
     private int _idle;
@@ -205,7 +203,7 @@ public sealed partial class MasterLoop
     private void Tick()
     {
         var now = Now;
-        if (Recovering && (now >= _recoveryDeadline || _expectedAgents.Count == 0))
+        if (Recovering && (now >= _recoveryDeadline || _agents.ExpectedCount == 0))
         {
             FinishRecovery();
         }
@@ -252,7 +250,7 @@ public sealed partial class MasterLoop
         var made = 0;
         foreach (var grant in grants)
         {
-            _agents.TryGetValue(grant.AgentId, out var agent);
+            _agents.TryGet(grant.AgentId, out var agent);
             if (agent is not null)
             {
                 agent.Granted.Add(grant.Resources);
@@ -303,7 +301,7 @@ public sealed partial class MasterLoop
         {
             return;
         }
-        if (_agents.TryGetValue(agentId, out var agent))
+        if (_agents.TryGet(agentId, out var agent))
         {
             agent.Granted.Subtract(resources);
         }
@@ -366,7 +364,7 @@ public sealed partial class MasterLoop
     private void Shutdown()
     {
         var error = MasterErrors.NotLeader(_leaderHint());
-        foreach (var agent in _agents.Values)
+        foreach (var agent in _agents.All)
         {
             agent.Link?.Outbox.Close(error);
         }
