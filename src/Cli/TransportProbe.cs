@@ -7,8 +7,8 @@ namespace Scheduler.Cli;
 /// <summary>
 /// Says why a server could not be reached when the cause is the transport: a client without a CA
 /// calling a server that serves TLS, or a client with one calling a plaintext server or one whose
-/// certificate does not chain to the CA. Found by looking (one TCP connection and a TLS handshake
-/// that trusts anything, only to see whether the port speaks TLS), never by guessing.
+/// certificate does not chain to the CA. Found by looking (one TCP connection and the start of a TLS
+/// handshake, only to see whether the port shows a certificate), never by guessing.
 /// </summary>
 public static class TransportProbe
 {
@@ -31,7 +31,7 @@ public static class TransportProbe
         };
     }
 
-    /// <summary>True when the port completes a TLS handshake, false when it answers otherwise,
+    /// <summary>True when the port shows a TLS certificate, false when it answers otherwise,
     /// null when nothing answers.</summary>
     public static async Task<bool?> ServesTlsAsync(string address, TimeSpan? timeout = null)
     {
@@ -50,7 +50,14 @@ public static class TransportProbe
         {
             return null;
         }
-        await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, _, _, _) => true);
+        // The handshake is refused as soon as the server shows a certificate: seeing one is the
+        // answer, and nothing is ever sent over a connection whose certificate was not checked.
+        var sawCertificate = false;
+        await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, certificate, _, _) =>
+        {
+            sawCertificate = certificate is not null;
+            return false;
+        });
         try
         {
             await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
@@ -58,12 +65,12 @@ public static class TransportProbe
                 TargetHost = host,
                 ApplicationProtocols = [SslApplicationProtocol.Http2],
             }, limit.Token);
-            return true;
         }
         catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
         {
-            return false;
+            // Expected: refused by the callback, or not TLS at all.
         }
+        return sawCertificate;
     }
 
     private static (string Host, int? Port) Split(string address)

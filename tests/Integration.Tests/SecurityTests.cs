@@ -352,12 +352,17 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
     public async Task Agents_cannot_be_impersonated()
     {
         var resources = ResourceText.Parse("cpus:64;mem:65536");
-        // A principal without register_agents cannot register an agent at all.
-        var denied = await RegisterAsync(secure.Tokens["bob"], "", resources);
+        // Over TLS an agent needs a client certificate of the cluster's CA: a token alone is not enough.
+        var noCertificate = await RegisterAsync(new GrpcChannelSettings { BearerToken = secure.Tokens["intruder"], Tls = secure.Tls }, "", resources);
+        Assert.Equal(StatusCode.Unauthenticated, noCertificate?.StatusCode);
+        Assert.Contains("--tls-cert", noCertificate!.Status.Detail, StringComparison.Ordinal);
+        // A principal without register_agents cannot register an agent at all, certificate or not.
+        var denied = await RegisterAsync(WithCertificate("bob-host", secure.Tokens["bob"]), "", resources);
         Assert.Equal(StatusCode.PermissionDenied, denied?.StatusCode);
         Assert.Contains("principal 'bob' may not register_agents", denied!.Status.Detail, StringComparison.Ordinal);
-        // One that may register agents cannot take the id of an agent another principal registered.
-        var taken = await RegisterAsync(secure.Tokens["intruder"], secure.AgentId, resources);
+        // One that may register agents (a certificate naming 'intruder') cannot take the id of an
+        // agent another principal registered.
+        var taken = await RegisterAsync(WithCertificate("intruder", null), secure.AgentId, resources);
         Assert.Equal(StatusCode.PermissionDenied, taken?.StatusCode);
         Assert.Contains($"agent {secure.AgentId} is registered by principal 'agent'", taken!.Status.Detail, StringComparison.Ordinal);
         // The real agent is still registered and active.
@@ -368,15 +373,36 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
         Assert.DoesNotContain(agents.Agents, a => a.Info.Hostname == "impostor");
     }
 
-    private async Task<RpcException?> RegisterAsync(string token, string agentId, IEnumerable<Resource> resources)
+    /// <summary>Channel settings presenting a client certificate for <paramref name="commonName"/>
+    /// issued by the cluster's CA (files under the cluster's work dir), and a token when given.</summary>
+    private GrpcChannelSettings WithCertificate(string commonName, string? token)
     {
-        using var channel = secure.Channel(token);
+        var dir = Path.Combine(secure.Cluster.WorkDir, "test-certificates");
+        var (certificate, key) = (Path.Combine(dir, commonName + ".pem"), Path.Combine(dir, commonName + "-key.pem"));
+        using (var ca = Scheduler.Channels.Tls.CertificateIssuer.LoadOrCreate(secure.Cluster.CaFile!, Path.Combine(secure.Cluster.Credentials!.TlsDir, "ca-key.pem"), "unused", DateTimeOffset.UtcNow, TimeSpan.FromDays(1), TimeSpan.Zero))
+        using (var issued = ca.IssueForLoopback(commonName))
+        {
+            Scheduler.Channels.Tls.CertificateIssuer.WritePem(issued, certificate, key);
+        }
+        return new GrpcChannelSettings { BearerToken = token, Tls = Scheduler.Channels.Tls.ClientTls.FromFiles(secure.Cluster.CaFile, certificate, key) };
+    }
+
+    private async Task<RpcException?> RegisterAsync(GrpcChannelSettings settings, string agentId, IEnumerable<Resource> resources)
+    {
+        using var channel = GrpcChannels.ForAddress(secure.Master, settings);
         using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(AgentLinkMethods.Connect, null, SecureCluster.Deadline());
         var info = new AgentInfo { Id = agentId, Hostname = "impostor" };
         info.Resources.AddRange(resources);
         try
         {
-            await call.RequestStream.WriteAsync(new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = info } });
+            try
+            {
+                await call.RequestStream.WriteAsync(new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = info } });
+            }
+            catch (RpcException)
+            {
+                // The server may end the call before the request is written; its status is in the response.
+            }
             while (await call.ResponseStream.MoveNext())
             {
                 if (call.ResponseStream.Current.MessageCase == MasterMessage.MessageOneofCase.Registered)
