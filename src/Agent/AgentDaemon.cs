@@ -97,7 +97,9 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
         {
             serverOptions.Interceptors.Add(new CallMetricsInterceptor(metrics.Meter, "sched.agent"));
         }
-        var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200));
+        // File serving reads on threads of its own: a read the kernel holds up cannot starve the link.
+        using var readers = new FileReaders();
+        var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200), readers);
         var health = new HealthServiceImpl();
         health.SetStatus("", HealthCheckResponse.Types.ServingStatus.Serving);
         health.SetStatus(AgentFiles.Descriptor.FullName, HealthCheckResponse.Types.ServingStatus.Serving);
