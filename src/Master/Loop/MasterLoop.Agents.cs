@@ -71,7 +71,7 @@ public sealed partial class MasterLoop
                 agent.Usage = message.Usage.Total;
                 break;
             case AgentMessage.MessageOneofCase.ExecutorMessage:
-                if (_frameworks.TryGetValue(message.ExecutorMessage.FrameworkId, out var fw))
+                if (_frameworks.TryGet(message.ExecutorMessage.FrameworkId, out var fw))
                 {
                     fw.Subscription?.Outbox.Send(new Event
                     {
@@ -236,9 +236,9 @@ public sealed partial class MasterLoop
             {
                 continue;
             }
-            if (!_frameworks.TryGetValue(fwId, out var fw))
+            if (!_frameworks.TryGet(fwId, out var fw))
             {
-                if (_removedFrameworks.Contains(fwId))
+                if (_frameworks.IsRemoved(fwId))
                 {
                     MasterLog.KillingUnknownTask(_logger, agent.Id, reportedTask.TaskId, fwId, "belongs to a removed framework");
                     agent.Link!.Outbox.Send(new MasterMessage
@@ -254,7 +254,7 @@ public sealed partial class MasterLoop
                 }
                 var info = register.Frameworks.FirstOrDefault(f => f.Id == fwId) ?? new FrameworkInfo { Id = fwId, Name = fwId };
                 fw = new FrameworkEntry(info) { RegisteredTime = now, DisconnectedTime = now, FailoverDeadline = RecoveredFailoverDeadline(now, info.FailoverTimeoutSeconds) };
-                _frameworks[fwId] = fw;
+                _frameworks.Add(fw);
                 _allocator.AddFramework(Spec(fw), []);
                 _allocator.DeactivateFramework(fwId);
                 Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fwId), ToRecord(fw)));
@@ -303,7 +303,7 @@ public sealed partial class MasterLoop
                 continue;
             }
             agent.Tasks.Remove(old);
-            if (!_frameworks.TryGetValue(old.FrameworkId, out var fw) || !fw.Tasks.Remove(old.TaskId))
+            if (!_frameworks.TryGet(old.FrameworkId, out var fw) || !fw.Tasks.Remove(old.TaskId))
             {
                 continue;
             }
@@ -352,7 +352,7 @@ public sealed partial class MasterLoop
         var now = NowSeconds;
         foreach (var task in agent.Tasks)
         {
-            if (!_frameworks.TryGetValue(task.FrameworkId, out var fw))
+            if (!_frameworks.TryGet(task.FrameworkId, out var fw))
             {
                 continue;
             }

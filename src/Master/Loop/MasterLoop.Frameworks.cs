@@ -88,7 +88,7 @@ public sealed partial class MasterLoop
             {
                 Security.Demand(caller, Scheduler.Security.AclAction.RegisterFramework, role);
             }
-            if (info.Id.Length > 0 && _frameworks.TryGetValue(info.Id, out var existing) && existing.Info.Principal != info.Principal)
+            if (info.Id.Length > 0 && _frameworks.TryGet(info.Id, out var existing) && existing.Info.Principal != info.Principal)
             {
                 throw MasterErrors.PermissionDenied($"framework {info.Id} is registered by principal '{existing.Info.Principal}'; principal '{caller.Display}' may not subscribe as it (subscribe without an id to register a framework of your own)");
             }
@@ -102,7 +102,7 @@ public sealed partial class MasterLoop
         }
         var now = NowSeconds;
         var isNew = false;
-        if (info.Id.Length > 0 && _removedFrameworks.Contains(info.Id))
+        if (info.Id.Length > 0 && _frameworks.IsRemoved(info.Id))
         {
             throw MasterErrors.NotFound($"framework {info.Id} was removed (torn down or failover timeout expired); subscribe without an id to register anew");
         }
@@ -110,11 +110,11 @@ public sealed partial class MasterLoop
         {
             info.Id = $"fw-{Guid.NewGuid():N}";
         }
-        if (!_frameworks.TryGetValue(info.Id, out var fw))
+        if (!_frameworks.TryGet(info.Id, out var fw))
         {
             isNew = true;
             fw = new FrameworkEntry(info) { RegisteredTime = now };
-            _frameworks[info.Id] = fw;
+            _frameworks.Add(fw);
         }
         var oldSub = fw.Subscription;
         oldSub?.Outbox.Close(MasterErrors.FailedPrecondition("a newer subscription of this framework replaced this stream"));
@@ -161,7 +161,7 @@ public sealed partial class MasterLoop
     public void OnSubscriptionClosed(string frameworkId, FrameworkSubscription subscription)
     {
         subscription.Outbox.Close();
-        if (!_frameworks.TryGetValue(frameworkId, out var fw) || fw.Subscription != subscription)
+        if (!_frameworks.TryGet(frameworkId, out var fw) || fw.Subscription != subscription)
         {
             return;
         }
@@ -187,7 +187,7 @@ public sealed partial class MasterLoop
 
     private void CheckFailoverDeadlines(DateTimeOffset now)
     {
-        foreach (var fw in _frameworks.Values.Where(f => f.Subscription is null && f.FailoverDeadline <= now).ToList())
+        foreach (var fw in _frameworks.PastFailoverDeadline(now))
         {
             RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkFailoverTimeout,
                 $"did not re-subscribe within its failover timeout of {fw.Info.FailoverTimeoutSeconds:0.###} s");
@@ -245,12 +245,7 @@ public sealed partial class MasterLoop
         }
         fw.Tasks.Clear();
         _allocator.RemoveFramework(fw.Id);
-        _frameworks.Remove(fw.Id);
-        _completedFrameworks.AddLast(fw);
-        while (_completedFrameworks.Count > _options.MaxCompletedFrameworks)
-        {
-            _completedFrameworks.RemoveFirst();
-        }
+        var droppedTombstones = _frameworks.Remove(fw, fw.Completed);
         if (fw.Subscription is { } sub)
         {
             sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });
@@ -258,7 +253,7 @@ public sealed partial class MasterLoop
         }
         // A tombstone, not a delete: a later leader must refuse the id too.
         Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), new FrameworkRecord { Info = fw.Info, RegisteredTime = fw.RegisteredTime, RemovedTime = now }));
-        AddTombstone(fw.Id);
+        ForgetTombstones(droppedTombstones);
         Emit(new OperatorEvent { FrameworkRemoved = new OperatorEvent.Types.FrameworkRemoved { Framework = fw.Info } });
     }
 
@@ -269,9 +264,9 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("framework_id is required: use the id from Event.subscribed");
         }
-        if (!_frameworks.TryGetValue(frameworkId, out var fw))
+        if (!_frameworks.TryGet(frameworkId, out var fw))
         {
-            throw _removedFrameworks.Contains(frameworkId)
+            throw _frameworks.IsRemoved(frameworkId)
                 ? MasterErrors.NotFound($"framework {frameworkId} was removed; subscribe anew")
                 : MasterErrors.NotFound($"framework {frameworkId} is not known to this master; subscribe first");
         }
@@ -334,9 +329,9 @@ public sealed partial class MasterLoop
     public TeardownFrameworkResponse TeardownFramework(TeardownFrameworkRequest request, Scheduler.Security.Caller caller)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        if (!_frameworks.TryGetValue(request.FrameworkId, out var fw))
+        if (!_frameworks.TryGet(request.FrameworkId, out var fw))
         {
-            throw _removedFrameworks.Contains(request.FrameworkId)
+            throw _frameworks.IsRemoved(request.FrameworkId)
                 ? MasterErrors.NotFound($"framework {request.FrameworkId} was already removed")
                 : MasterErrors.NotFound($"framework '{request.FrameworkId}' is not known; 'schedctl frameworks' lists them");
         }
@@ -438,18 +433,13 @@ public sealed partial class MasterLoop
         return seconds == 0 ? null : TimeSpan.FromSeconds(Math.Min(seconds, 365 * 24 * 3600));
     }
 
-    /// <summary>Remembers a removed framework's id (its tombstone is in the registry) and deletes
-    /// the oldest tombstones beyond <see cref="MasterOptions.MaxRemovedFrameworks"/>.</summary>
-    private void AddTombstone(string frameworkId)
+    /// <summary>Deletes the registry tombstones of removed frameworks the book no longer remembers
+    /// (beyond <see cref="MasterOptions.MaxRemovedFrameworks"/>).</summary>
+    private void ForgetTombstones(List<string> frameworkIds)
     {
-        if (_removedFrameworks.Add(frameworkId))
+        foreach (var id in frameworkIds)
         {
-            _removalOrder.Enqueue(frameworkId);
-        }
-        while (_removalOrder.Count > _options.MaxRemovedFrameworks && _removalOrder.TryDequeue(out var oldest))
-        {
-            _removedFrameworks.Remove(oldest);
-            Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(oldest)));
+            Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(id)));
         }
     }
 }

@@ -36,7 +36,7 @@ public sealed partial class MasterLoop
         uint gone = 0;
         foreach (var task in agent.Tasks.ToList())
         {
-            if (!_frameworks.TryGetValue(task.FrameworkId, out var fw) || !fw.Tasks.TryGetValue(task.TaskId, out var live) || live != task)
+            if (!_frameworks.TryGet(task.FrameworkId, out var fw) || !fw.Tasks.TryGetValue(task.TaskId, out var live) || live != task)
             {
                 continue;
             }

@@ -105,7 +105,7 @@ public sealed partial class MasterLoop
     private Dictionary<string, double> HeldByRole(string role)
     {
         var sums = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var fw in _frameworks.Values)
+        foreach (var fw in _frameworks.All)
         {
             if (!fw.Info.Roles.Any(r => InRoleTree(r, role)))
             {

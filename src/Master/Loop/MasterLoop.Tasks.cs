@@ -29,7 +29,7 @@ public sealed partial class MasterLoop
         }
         status.AgentId = agent.Id;
         _metrics.StatusUpdate(status.State);
-        if (!_frameworks.TryGetValue(fwId, out var fw))
+        if (!_frameworks.TryGet(fwId, out var fw))
         {
             // Nobody will acknowledge it: the framework is gone. Acknowledge for it so the agent's
             // queue drains.
@@ -67,7 +67,7 @@ public sealed partial class MasterLoop
         {
             return $"it names agent {status.AgentId}";
         }
-        if (!_frameworks.TryGetValue(frameworkId, out var fw))
+        if (!_frameworks.TryGet(frameworkId, out var fw))
         {
             return null;
         }

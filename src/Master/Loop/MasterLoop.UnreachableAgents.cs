@@ -51,7 +51,7 @@ public sealed partial class MasterLoop
     {
         foreach (var task in agent.Tasks)
         {
-            if (_frameworks.TryGetValue(task.FrameworkId, out var fw) && fw.Tasks.TryGetValue(task.TaskId, out var live) && live == task)
+            if (_frameworks.TryGet(task.FrameworkId, out var fw) && fw.Tasks.TryGetValue(task.TaskId, out var live) && live == task)
             {
                 fw.Tasks.Remove(task.TaskId);
             }
