@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.AspNetCore.Server;
+using Grpc.AspNetCore.Server.Model;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -7,6 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -37,7 +39,8 @@ public sealed class GrpcServices
 /// <summary>
 /// A gRPC server: ASP.NET Core on Kestrel (HTTP/2 only) with Grpc.AspNetCore, serving the given
 /// services plus server reflection, with a failed-call logging interceptor and the configured
-/// ones around every call. Unknown methods answer UNIMPLEMENTED; handler exceptions other than
+/// ones around every call. Unknown methods answer UNIMPLEMENTED; requests that do not parse,
+/// INVALID_ARGUMENT with the reason; handler exceptions other than
 /// <see cref="Grpc.Core.RpcException"/> answer UNKNOWN without details.
 /// </summary>
 public sealed class GrpcServer : IAsyncDisposable
@@ -134,6 +137,11 @@ public sealed class GrpcServer : IAsyncDisposable
         {
             builder.Services.AddGrpcReflection();
         }
+        // Our binder instead of Grpc.AspNetCore's, for every service: requests that do not parse
+        // answer INVALID_ARGUMENT rather than UNKNOWN.
+        builder.Services.RemoveAll(typeof(IServiceMethodProvider<>));
+        builder.Services.AddSingleton(typeof(IServiceMethodProvider<>), typeof(StrictParsingMethodProvider<>));
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<GrpcServiceOptions>, StrictDecompression.Setup>();
         if (options.Authentication?.Tokens is { } tokens)
         {
             builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>

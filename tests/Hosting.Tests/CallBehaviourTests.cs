@@ -216,14 +216,16 @@ public sealed class CallBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Unparseable_request_is_refused_with_a_fixed_text_and_the_server_keeps_serving()
+    public async Task Unparseable_request_is_INVALID_ARGUMENT_naming_the_type_and_the_server_keeps_serving()
     {
-        // Field 1 with wire type 7 does not exist in protobuf: no parser accepts it. Grpc.AspNetCore
-        // answers UNKNOWN (as for a handler exception; gRPC's spec says INTERNAL) without the parser's words.
+        // Field 1 with wire type 7 does not exist in protobuf: no parser accepts it. The caller is
+        // told which message was expected and the parser's reason (Grpc.AspNetCore alone would say
+        // UNKNOWN "Exception was thrown by handler.").
         var raw = new Method<byte[], GetHealthResponse>(MethodType.Unary, "sched.v1.Operator", "GetHealth", Marshallers.Create<byte[]>(b => b, b => b), GrpcMethod.Marshaller<GetHealthResponse>());
         var ex = await Assert.ThrowsAsync<RpcException>(() => _channel.AsyncUnaryCall(raw, new byte[] { 0x0F, 0xFF, 0xFF }).ResponseAsync.WaitAsync(Wait));
-        Assert.Equal(StatusCode.Unknown, ex.StatusCode);
-        Assert.Equal("Exception was thrown by handler.", ex.Status.Detail);
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.StartsWith("cannot parse sched.v1.GetHealthRequest: ", ex.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("wire type", ex.Status.Detail, StringComparison.Ordinal);
         Assert.True((await HealthAsync()).Healthy);
     }
 

@@ -51,16 +51,26 @@ public sealed class FuzzTests : IAsyncLifetime
         new("message one byte over the limit", Message(new byte[MaxReceive + 1]), "application/grpc", [], _ => (200, 8, "Received message exceeds the maximum configured message size.")),
         new("compressed flag without grpc-encoding", Message([1, 2, 3], flag: 1), "application/grpc", [], _ => (200, 13, "Request did not include grpc-encoding")),
         new("unsupported grpc-encoding", Message([1, 2, 3], flag: 1), "application/grpc", [("grpc-encoding", "snappy")], _ => (200, 12, "Unsupported grpc-encoding value 'snappy'")),
-        // Grpc.AspNetCore answers a request it cannot decode or parse as it answers a handler
-        // exception: UNKNOWN with a fixed text (gRPC's spec and the old stack said INTERNAL).
-        new("gzip flag on bytes that are not gzip", Message([1, 2, 3], flag: 1), "application/grpc", [("grpc-encoding", "gzip")], _ => (200, 2, "Exception was thrown by handler.")),
-        new("bytes that are not protobuf", Message([0x0F, 0xFF, 0xFF]), "application/grpc", [], _ => (200, 2, "Exception was thrown by handler.")),
+        new("gzip flag on bytes that are not gzip", Message([1, 2, 3], flag: 1), "application/grpc", [("grpc-encoding", "gzip")], _ => (200, 3, "cannot decompress the request: it is not valid gzip")),
+        // Grpc.AspNetCore answers a flag byte it does not know as it answers a handler exception:
+        // UNKNOWN with a fixed text (gRPC's spec and the old stack said INTERNAL).
+        // A message that does not parse is the caller's mistake, named with the type expected.
+        new("bytes that are not protobuf", Message([0x0F, 0xFF, 0xFF]), "application/grpc", [], m => (200, 3, "cannot parse sched.v1." + RequestType(m) + ": ")),
         new("invalid flag byte", Message([], flag: 7), "application/grpc", [], _ => (200, 2, "Exception was thrown by handler.")),
         new("two messages", [.. Message([]), .. Message([])], "application/grpc", [],
             m => m is "/test.Echo/Collect" or "/sched.v1.AgentLink/Connect" ? (200, 0, "") : (200, 13, "Additional data after the message received.")),
         new("text/plain content type", Message([]), "text/plain", [], _ => (415, 13, "Content-Type 'text/plain' is not supported.")),
         new("no content type", Message([]), null, [], _ => (415, 13, "Content-Type is missing from the request.")),
     ];
+
+    private static string RequestType(string path) => path switch
+    {
+        "/sched.v1.Operator/GetHealth" => "GetHealthRequest",
+        "/sched.v1.AgentFiles/TailFile" => "TailFileRequest",
+        "/test.Echo/Collect" => "FileChunk",
+        "/sched.v1.AgentLink/Connect" => "AgentMessage",
+        _ => throw new ArgumentException(path),
+    };
 
     [Fact]
     public async Task Each_faulty_request_gets_the_answer_for_its_fault_and_unknown_methods_UNIMPLEMENTED()

@@ -27,6 +27,7 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
         using var link = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, term.Lost);
         // The reader runs beside the drain without a Task.Run, a closure or a delegate.
         var reader = ReadAsync(requestStream, loop, session, link.Token);
+        RpcException? refusal = null;
         try
         {
             await runtime.DrainLinkedAsync(term, session.Outbox, responseStream, link.Token);
@@ -34,13 +35,18 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
         finally
         {
             await link.CancelAsync();
-            await reader;
+            refusal = await reader;
+        }
+        if (refusal is not null)
+        {
+            throw refusal;
         }
     }
 
     /// <summary>Posts the agent's messages to the loop in order until the stream ends or
-    /// <paramref name="cancellationToken"/> fires; then tells the loop the link closed.</summary>
-    private static async Task ReadAsync(IAsyncStreamReader<AgentMessage> requests, MasterLoop loop, AgentLinkSession session, CancellationToken cancellationToken)
+    /// <paramref name="cancellationToken"/> fires; then tells the loop the link closed. Returns
+    /// the refusal of a message that did not parse (INVALID_ARGUMENT), for the call to end with.</summary>
+    private static async Task<RpcException?> ReadAsync(IAsyncStreamReader<AgentMessage> requests, MasterLoop loop, AgentLinkSession session, CancellationToken cancellationToken)
     {
         // Continue off the handler's thread at once, so the drain starts even when messages are
         // already buffered.
@@ -52,6 +58,10 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
                 loop.Receive(session, requests.Current);
             }
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
+        {
+            return e;
+        }
         catch (Exception)
         {
             // A broken stream is the same as a closed one: the agent timeout decides.
@@ -60,5 +70,6 @@ public sealed class AgentLinkService(MasterRuntime runtime) : AgentLink.AgentLin
         {
             loop.Post(l => l.OnAgentLinkClosed(session));
         }
+        return null;
     }
 }
