@@ -207,7 +207,7 @@ public sealed partial class MasterLoop
         // (as for updates arriving after its removal), so agents drain their queues now instead
         // of after a retry interval.
         var acks = new Dictionary<string, MasterMessage.Types.StatusAcks>(StringComparer.Ordinal);
-        foreach (var task in fw.Tasks.Values.Concat(fw.Completed))
+        foreach (var task in _tasks.LiveOf(fw.Id).Concat(_tasks.CompletedOf(fw.Id)))
         {
             if (task.StatusAcknowledged || !task.HasStatus || task.StatusFromMaster || task.StatusUuid is not { Length: > 0 } uuid)
             {
@@ -221,10 +221,10 @@ public sealed partial class MasterLoop
         }
         var agents = new HashSet<string>(StringComparer.Ordinal);
         var now = NowSeconds;
-        foreach (var task in fw.Tasks.Values.ToList())
+        var live = _tasks.LiveOf(fw.Id).ToList();
+        foreach (var task in live)
         {
             agents.Add(task.AgentId);
-            RemoveFromAgent(task);
             Recover(fw.Id, task.AgentId, task.Resources, null);
             task.State = TaskState.TaskKilled;
             task.SetStatus(task.MasterStatus(TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now));
@@ -239,13 +239,12 @@ public sealed partial class MasterLoop
         }
         // The killed tasks join the completed ones, and the framework stays visible for them for a
         // while: 'schedctl tasks --all' and 'logs' still find what a torn-down framework ran.
-        foreach (var task in fw.Tasks.Values.ToList())
+        foreach (var task in live)
         {
-            AddCompleted(fw, task);
+            _tasks.Complete(task);
         }
-        fw.Tasks.Clear();
         _allocator.RemoveFramework(fw.Id);
-        var droppedTombstones = _frameworks.Remove(fw, fw.Completed);
+        var droppedTombstones = _frameworks.Remove(fw, _tasks.RemoveFramework(fw.Id));
         if (fw.Subscription is { } sub)
         {
             sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });

@@ -15,8 +15,8 @@ public sealed partial class MasterLoop
         var response = new GetStateResponse { Master = Self };
         response.Agents.AddRange(_agents.All.Select(AgentState));
         response.Frameworks.AddRange(_frameworks.All.Select(FrameworkState));
-        response.Tasks.AddRange(_frameworks.All.SelectMany(f => f.Tasks.Values).Select(t => t.ToRecord()));
-        response.CompletedTasks.AddRange(_frameworks.Removed.SelectMany(r => r.Completed).Concat(_frameworks.All.SelectMany(f => f.Completed)).Select(t => t.ToRecord()));
+        response.Tasks.AddRange(_frameworks.All.SelectMany(f => _tasks.LiveOf(f.Id)).Select(t => t.ToRecord()));
+        response.CompletedTasks.AddRange(_frameworks.Removed.SelectMany(r => r.Completed).Concat(_frameworks.All.SelectMany(f => _tasks.CompletedOf(f.Id))).Select(t => t.ToRecord()));
         response.Roles.AddRange(GetRoles().Roles);
         return response;
     }
@@ -48,10 +48,10 @@ public sealed partial class MasterLoop
         }
         foreach (var fw in _frameworks.All.Where(f => wanted.Length == 0 || f.Id == wanted))
         {
-            Add(fw.Tasks.Values);
+            Add(_tasks.LiveOf(fw.Id));
             if (request.IncludeCompleted)
             {
-                Add(fw.Completed);
+                Add(_tasks.CompletedOf(fw.Id));
             }
         }
         return response;
@@ -68,7 +68,7 @@ public sealed partial class MasterLoop
         var response = new GetRolesResponse();
         var offered = _offers.All.GroupBy(o => o.Offer.Role, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => new ResourceBag(g.SelectMany(o => o.Offer.Resources)), StringComparer.Ordinal);
-        var running = _frameworks.All.SelectMany(f => f.Tasks.Values).GroupBy(t => t.Role, StringComparer.Ordinal)
+        var running = _frameworks.All.SelectMany(f => _tasks.LiveOf(f.Id)).GroupBy(t => t.Role, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (uint)g.Count(), StringComparer.Ordinal);
         foreach (var role in snapshot.Roles)
         {
@@ -179,7 +179,7 @@ public sealed partial class MasterLoop
         }
         if (request.KillTasks)
         {
-            foreach (var task in agent.Tasks)
+            foreach (var task in _tasks.OnAgent(agent.Id))
             {
                 agent.Link?.Outbox.Send(new MasterMessage
                 {
@@ -205,7 +205,7 @@ public sealed partial class MasterLoop
         }
         var matches = _frameworks.All
             .Where(f => request.FrameworkId.Length == 0 || f.Id == request.FrameworkId)
-            .Select(f => f.Tasks.TryGetValue(request.TaskId, out var t) ? t : null)
+            .Select(f => _tasks.Live(f.Id, request.TaskId))
             .OfType<TaskEntry>()
             .ToList();
         if (matches.Count == 0)
@@ -282,17 +282,18 @@ public sealed partial class MasterLoop
     private AgentState AgentState(AgentEntry agent)
     {
         var offered = new ResourceBag(_offers.ForAgent(agent.Id).SelectMany(o => o.Offer.Resources));
-        var allocated = new ResourceBag(agent.Tasks.SelectMany(t => t.Resources));
+        var tasks = _tasks.OnAgent(agent.Id);
+        var allocated = new ResourceBag(tasks.SelectMany(t => t.Resources));
         var total = agent.TotalBag();
         var available = total.Clone();
         available.Subtract(agent.Granted);
         var state = new AgentState
         {
             Info = agent.Info,
-            Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && agent.Tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
+            Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
             RegisteredTime = agent.RegisteredTime,
             LastHeartbeatTime = agent.LastHeartbeat is { UtcTicks: > 0 } beat ? beat.ToUnixTimeMilliseconds() / 1000.0 : 0,
-            RunningTasks = (uint)agent.Tasks.Count(t => t.State == TaskState.TaskRunning),
+            RunningTasks = (uint)tasks.Count(t => t.State == TaskState.TaskRunning),
             Usage = agent.Usage,
         };
         state.Total.AddRange(total.ToResources());
@@ -304,6 +305,8 @@ public sealed partial class MasterLoop
 
     private FrameworkState FrameworkState(FrameworkEntry fw)
     {
+        var tasks = _tasks.LiveOf(fw.Id);
+        var (finished, failed) = _tasks.Counts(fw.Id);
         var state = new FrameworkState
         {
             Info = fw.Info,
@@ -311,11 +314,11 @@ public sealed partial class MasterLoop
             Active = fw.Connected,
             RegisteredTime = fw.RegisteredTime,
             FailoverDeadline = fw.FailoverDeadline is { } d ? d.ToUnixTimeMilliseconds() / 1000.0 : 0,
-            RunningTasks = (uint)fw.Tasks.Values.Count(t => t.State == TaskState.TaskRunning),
-            FinishedTasks = fw.FinishedTasks,
-            FailedTasks = fw.FailedTasks,
+            RunningTasks = (uint)tasks.Count(t => t.State == TaskState.TaskRunning),
+            FinishedTasks = finished,
+            FailedTasks = failed,
         };
-        state.Allocated.AddRange(new ResourceBag(fw.Tasks.Values.SelectMany(t => t.Resources)).ToResources());
+        state.Allocated.AddRange(new ResourceBag(tasks.SelectMany(t => t.Resources)).ToResources());
         state.Offered.AddRange(new ResourceBag(_offers.ForFramework(fw.Id).SelectMany(o => o.Offer.Resources)).ToResources());
         state.SuppressedRoles.AddRange(fw.SuppressedRoles.Order(StringComparer.Ordinal));
         return state;

@@ -111,7 +111,7 @@ public sealed partial class MasterLoop
             {
                 continue;
             }
-            foreach (var task in fw.Tasks.Values)
+            foreach (var task in _tasks.LiveOf(fw.Id))
             {
                 if (InRoleTree(task.Role, role))
                 {

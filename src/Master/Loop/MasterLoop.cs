@@ -29,6 +29,7 @@ public sealed partial class MasterLoop
     private readonly AgentLiveness _liveness;
     private readonly AgentBook _agents = new();
     private readonly FrameworkBook _frameworks;
+    private readonly TaskBook _tasks;
     private readonly OfferBook _offers = new();
     private readonly QuotaBook _quotaBook = new();
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
@@ -58,6 +59,7 @@ public sealed partial class MasterLoop
         _leaderHint = leaderHint;
         _liveness = new AgentLiveness(options);
         _frameworks = new FrameworkBook(options);
+        _tasks = new TaskBook(options);
         _offerPrefix = self.Id.Length >= 8 ? self.Id[..8] + "-" + self.Term : self.Id;
     }
 
@@ -343,12 +345,9 @@ public sealed partial class MasterLoop
             return;
         }
         var byState = new Dictionary<TaskState, int>();
-        foreach (var fw in _frameworks.All)
+        foreach (var t in _tasks.AllLive)
         {
-            foreach (var t in fw.Tasks.Values)
-            {
-                byState[t.State] = byState.GetValueOrDefault(t.State) + 1;
-            }
+            byState[t.State] = byState.GetValueOrDefault(t.State) + 1;
         }
         _gauges = new MasterGauges(_agents.Count, _frameworks.Count, byState, _allocator.GetSnapshot());
     }

@@ -5,7 +5,7 @@ namespace Scheduler.Master.State;
 /// refused for good, up to <see cref="MasterOptions.MaxRemovedFrameworks"/>, oldest dropped
 /// first); and the recently removed frameworks kept with their completed tasks for operators (up
 /// to <see cref="MasterOptions.MaxCompletedFrameworks"/>). What a framework runs is the
-/// <c>TaskBook</c>'s; what it is offered, the <see cref="OfferBook"/>'s.
+/// <see cref="TaskBook"/>'s; what it is offered, the <see cref="OfferBook"/>'s.
 /// Owned by the master loop (not thread-safe).
 /// </summary>
 /// <remarks>
