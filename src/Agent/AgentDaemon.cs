@@ -129,7 +129,9 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
             log.LogWarning("the file service serves every sandbox to anyone who reaches {Listen}: start the agent with --token-key (and --acls) to check callers", options.Listen);
         }
         using var heldTokenKeys = tokenKeys;
-        var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200), access);
+        // File serving reads on threads of its own: a read the kernel holds up cannot starve the link.
+        using var readers = new FileReaders();
+        var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200), readers, access);
         var health = new HealthServiceImpl();
         health.SetStatus("", HealthCheckResponse.Types.ServingStatus.Serving);
         health.SetStatus(AgentFiles.Descriptor.FullName, HealthCheckResponse.Types.ServingStatus.Serving);

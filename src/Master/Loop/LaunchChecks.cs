@@ -10,9 +10,9 @@ internal static class LaunchChecks
 {
     /// <summary>Checks one task of a LAUNCH against what is left of the offers; on success takes
     /// its resources out of <paramref name="remaining"/>.</summary>
-    public static TaskStep PlanTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall, Dictionary<string, ResourceBag> remaining, Security.MasterSecurity security)
+    public static TaskStep PlanTask(FrameworkEntry fw, TaskBook tasks, TaskInfo task, string agentId, HashSet<string> inCall, Dictionary<string, ResourceBag> remaining, Security.MasterSecurity security)
     {
-        var (problem, reason) = CheckTask(fw, task, agentId, inCall);
+        var (problem, reason) = CheckTask(fw, tasks, task, agentId, inCall);
         if (problem is null)
         {
             (problem, reason) = CheckUser(fw, task, security);
@@ -69,14 +69,14 @@ internal static class LaunchChecks
     }
 
     /// <summary>Checks one task before resources; null when fine.</summary>
-    private static (string? Problem, TaskStatus.Types.Reason Reason) CheckTask(FrameworkEntry fw, TaskInfo task, string agentId, HashSet<string> inCall)
+    private static (string? Problem, TaskStatus.Types.Reason Reason) CheckTask(FrameworkEntry fw, TaskBook tasks, TaskInfo task, string agentId, HashSet<string> inCall)
     {
         var invalid = TaskStatus.Types.Reason.TaskInvalid;
         if (string.IsNullOrWhiteSpace(task.TaskId))
         {
             return ("task_id is required: give every task an id unique within the framework", invalid);
         }
-        if (fw.Tasks.ContainsKey(task.TaskId) || inCall.Contains(task.TaskId))
+        if (tasks.IsLive(fw.Id, task.TaskId) || inCall.Contains(task.TaskId))
         {
             return ($"task id '{task.TaskId}' is already used by a live task of this framework; choose a unique task id", TaskStatus.Types.Reason.DuplicateTaskId);
         }

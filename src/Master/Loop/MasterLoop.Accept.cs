@@ -74,7 +74,7 @@ public sealed partial class MasterLoop
         }
 
         // Plan first (throws before any change), then commit.
-        var steps = Plan(fw, agent, request.Operations, remaining, Security);
+        var steps = Plan(fw, agent, _tasks, request.Operations, remaining, Security);
         foreach (var offer in offers)
         {
             _offers.Retire(offer.Offer.Id, "it was already used by an earlier Accept");
@@ -142,7 +142,7 @@ public sealed partial class MasterLoop
     /// Validates every operation in order against <paramref name="remaining"/> (updated as it goes)
     /// without changing master state. Throws INVALID_ARGUMENT naming the first bad operation.
     /// </summary>
-    private static List<TaskStep> Plan(FrameworkEntry fw, AgentEntry agent, IList<Operation> operations, Dictionary<string, ResourceBag> remaining, Security.MasterSecurity security)
+    private static List<TaskStep> Plan(FrameworkEntry fw, AgentEntry agent, TaskBook tasks, IList<Operation> operations, Dictionary<string, ResourceBag> remaining, Security.MasterSecurity security)
     {
         var steps = new List<TaskStep>();
         var inCall = new HashSet<string>(StringComparer.Ordinal);
@@ -156,7 +156,7 @@ public sealed partial class MasterLoop
             {
                 foreach (var task in op.Launch.Tasks)
                 {
-                    var step = LaunchChecks.PlanTask(fw, task, agent.Id, inCall, remaining, security);
+                    var step = LaunchChecks.PlanTask(fw, tasks, task, agent.Id, inCall, remaining, security);
                     steps.Add(step);
                     if (step.Problem is null)
                     {
@@ -209,7 +209,7 @@ public sealed partial class MasterLoop
                     Operation.OperationOneofCase.Reserve => ResourceOperations.PlanReserve(fw, r, role, label),
                     Operation.OperationOneofCase.Unreserve => ResourceOperations.PlanUnreserve(r, label),
                     Operation.OperationOneofCase.Create => ResourceOperations.PlanCreate(fw, agent, r, created, label),
-                    _ => ResourceOperations.PlanDestroy(agent, r, usedByPlanned, created, label),
+                    _ => ResourceOperations.PlanDestroy(agent, tasks.OnAgent(agent.Id), r, usedByPlanned, created, label),
                 };
                 if (remaining[role].FindShortfall([from]) is { } shortfall)
                 {
@@ -289,8 +289,7 @@ public sealed partial class MasterLoop
         task.AgentId = agent.Id; // equal (checked), now the agent's own string
         // role is the offer's, which is the allocator's one string per role.
         var entry = TaskEntry.Launched(task, fw.Id, agent.Id, role, _sharedResources.InternAll(task.Resources, role), TaskState.TaskStaging);
-        fw.Tasks[entry.TaskId] = entry;
-        agent.Tasks.Add(entry);
+        _tasks.Add(entry);
         if (_operatorSubscribers.Count > 0)
         {
             Emit(new OperatorEvent { TaskAdded = new OperatorEvent.Types.TaskAdded { Task = entry.ToRecord() } });
@@ -304,9 +303,9 @@ public sealed partial class MasterLoop
         var record = TaskEntry.Launched(task, fw.Id, agentId, "", [.. task.Resources], state);
         var status = record.MasterStatus(state, reason, message, now);
         record.SetStatus(status);
-        if (task.TaskId.Length > 0 && !fw.Tasks.ContainsKey(task.TaskId))
+        if (task.TaskId.Length > 0 && !_tasks.IsLive(fw.Id, task.TaskId))
         {
-            AddCompleted(fw, record);
+            _tasks.AddCompleted(record);
         }
         _metrics.TaskInvalid(state);
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });

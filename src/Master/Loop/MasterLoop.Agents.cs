@@ -71,7 +71,7 @@ public sealed partial class MasterLoop
                 agent.Usage = message.Usage.Total;
                 break;
             case AgentMessage.MessageOneofCase.ExecutorMessage:
-                if (_frameworks.TryGetValue(message.ExecutorMessage.FrameworkId, out var fw))
+                if (_frameworks.TryGet(message.ExecutorMessage.FrameworkId, out var fw))
                 {
                     fw.Subscription?.Outbox.Send(new Event
                     {
@@ -160,7 +160,7 @@ public sealed partial class MasterLoop
             agent.Principal = session.Principal;
         }
         var wasActive = agent.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining;
-        var previousTasks = agent.Tasks.ToList();
+        var previousTasks = _tasks.OnAgent(id).ToList();
         agent.Link = session;
         session.AgentId = id;
         agent.Status = agent.Draining ? AgentStatus.AgentDraining : AgentStatus.AgentActive;
@@ -236,9 +236,9 @@ public sealed partial class MasterLoop
             {
                 continue;
             }
-            if (!_frameworks.TryGetValue(fwId, out var fw))
+            if (!_frameworks.TryGet(fwId, out var fw))
             {
-                if (_removedFrameworks.Contains(fwId))
+                if (_frameworks.IsRemoved(fwId))
                 {
                     MasterLog.KillingUnknownTask(_logger, agent.Id, reportedTask.TaskId, fwId, "belongs to a removed framework");
                     agent.Link!.Outbox.Send(new MasterMessage
@@ -254,7 +254,7 @@ public sealed partial class MasterLoop
                 }
                 var info = register.Frameworks.FirstOrDefault(f => f.Id == fwId) ?? new FrameworkInfo { Id = fwId, Name = fwId };
                 fw = new FrameworkEntry(info) { RegisteredTime = now, DisconnectedTime = now, FailoverDeadline = RecoveredFailoverDeadline(now, info.FailoverTimeoutSeconds) };
-                _frameworks[fwId] = fw;
+                _frameworks.Add(fw);
                 _allocator.AddFramework(Spec(fw), []);
                 _allocator.DeactivateFramework(fwId);
                 Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fwId), ToRecord(fw)));
@@ -263,7 +263,7 @@ public sealed partial class MasterLoop
                 ? reportedTask.Role
                 : (reportedTask.Info?.Resources ?? reportedTask.Resources).Select(r => r.AllocationRole).FirstOrDefault(r => r.Length > 0) ?? fw.Info.Roles.FirstOrDefault() ?? "*";
             var task = ReportedEntry(reportedTask, fw, agent, role);
-            fw.Tasks.TryGetValue(task.TaskId, out var known);
+            var known = _tasks.Live(fwId, task.TaskId);
             if (authoritative && !TaskLifecycle.IsTerminal(task.State) && (known is null || known.AgentId != agent.Id))
             {
                 KillUnknownTask(agent, fwId, task.TaskId, known is null ? "the master does not know as live" : $"the master has on agent {known.AgentId}");
@@ -271,18 +271,16 @@ public sealed partial class MasterLoop
             }
             if (known is not null)
             {
-                fw.Tasks.Remove(known.TaskId);
-                RemoveFromAgent(known);
+                _tasks.RemoveLive(known);
             }
             if (TaskLifecycle.IsTerminal(task.State))
             {
                 // The agent still holds an unacknowledged terminal update; it will re-send it.
-                AddCompleted(fw, task);
+                _tasks.AddCompleted(task);
                 continue;
             }
             reported.Add((fwId, task.TaskId));
-            fw.Tasks[task.TaskId] = task;
-            agent.Tasks.Add(task);
+            _tasks.Add(task);
             used.Add(new AllocationUse(fwId, agent.Id, task.Role, task.Resources)); // never mutated: no copy
             if (known is not null && known.State != task.State)
             {
@@ -302,8 +300,7 @@ public sealed partial class MasterLoop
             {
                 continue;
             }
-            agent.Tasks.Remove(old);
-            if (!_frameworks.TryGetValue(old.FrameworkId, out var fw) || !fw.Tasks.Remove(old.TaskId))
+            if (!_tasks.RemoveLive(old) || !_frameworks.TryGet(old.FrameworkId, out var fw))
             {
                 continue;
             }
@@ -312,7 +309,7 @@ public sealed partial class MasterLoop
                 $"agent {agent.Id} re-registered without this task; relaunch it if still needed", now);
             old.State = state;
             old.SetStatus(status);
-            AddCompleted(fw, old);
+            _tasks.AddCompleted(old);
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
         }
         return used;
@@ -350,9 +347,9 @@ public sealed partial class MasterLoop
             RescindOffer(offer, $"rescinded: agent {agent.Id} became unreachable");
         }
         var now = NowSeconds;
-        foreach (var task in agent.Tasks)
+        foreach (var task in _tasks.OnAgent(agent.Id))
         {
-            if (!_frameworks.TryGetValue(task.FrameworkId, out var fw))
+            if (!_frameworks.TryGet(task.FrameworkId, out var fw))
             {
                 continue;
             }

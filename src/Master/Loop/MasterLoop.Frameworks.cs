@@ -88,7 +88,7 @@ public sealed partial class MasterLoop
             {
                 Security.Demand(caller, Scheduler.Security.AclAction.RegisterFramework, role);
             }
-            if (info.Id.Length > 0 && _frameworks.TryGetValue(info.Id, out var existing) && existing.Info.Principal != info.Principal)
+            if (info.Id.Length > 0 && _frameworks.TryGet(info.Id, out var existing) && existing.Info.Principal != info.Principal)
             {
                 throw MasterErrors.PermissionDenied($"framework {info.Id} is registered by principal '{existing.Info.Principal}'; principal '{caller.Display}' may not subscribe as it (subscribe without an id to register a framework of your own)");
             }
@@ -102,7 +102,7 @@ public sealed partial class MasterLoop
         }
         var now = NowSeconds;
         var isNew = false;
-        if (info.Id.Length > 0 && _removedFrameworks.Contains(info.Id))
+        if (info.Id.Length > 0 && _frameworks.IsRemoved(info.Id))
         {
             throw MasterErrors.NotFound($"framework {info.Id} was removed (torn down or failover timeout expired); subscribe without an id to register anew");
         }
@@ -110,11 +110,11 @@ public sealed partial class MasterLoop
         {
             info.Id = $"fw-{Guid.NewGuid():N}";
         }
-        if (!_frameworks.TryGetValue(info.Id, out var fw))
+        if (!_frameworks.TryGet(info.Id, out var fw))
         {
             isNew = true;
             fw = new FrameworkEntry(info) { RegisteredTime = now };
-            _frameworks[info.Id] = fw;
+            _frameworks.Add(fw);
         }
         var oldSub = fw.Subscription;
         oldSub?.Outbox.Close(MasterErrors.FailedPrecondition("a newer subscription of this framework replaced this stream"));
@@ -161,7 +161,7 @@ public sealed partial class MasterLoop
     public void OnSubscriptionClosed(string frameworkId, FrameworkSubscription subscription)
     {
         subscription.Outbox.Close();
-        if (!_frameworks.TryGetValue(frameworkId, out var fw) || fw.Subscription != subscription)
+        if (!_frameworks.TryGet(frameworkId, out var fw) || fw.Subscription != subscription)
         {
             return;
         }
@@ -187,7 +187,7 @@ public sealed partial class MasterLoop
 
     private void CheckFailoverDeadlines(DateTimeOffset now)
     {
-        foreach (var fw in _frameworks.Values.Where(f => f.Subscription is null && f.FailoverDeadline <= now).ToList())
+        foreach (var fw in _frameworks.PastFailoverDeadline(now))
         {
             RemoveFramework(fw, TaskStatus.Types.Reason.FrameworkFailoverTimeout,
                 $"did not re-subscribe within its failover timeout of {fw.Info.FailoverTimeoutSeconds:0.###} s");
@@ -207,7 +207,7 @@ public sealed partial class MasterLoop
         // (as for updates arriving after its removal), so agents drain their queues now instead
         // of after a retry interval.
         var acks = new Dictionary<string, MasterMessage.Types.StatusAcks>(StringComparer.Ordinal);
-        foreach (var task in fw.Tasks.Values.Concat(fw.Completed))
+        foreach (var task in _tasks.LiveOf(fw.Id).Concat(_tasks.CompletedOf(fw.Id)))
         {
             if (task.StatusAcknowledged || !task.HasStatus || task.StatusFromMaster || task.StatusUuid is not { Length: > 0 } uuid)
             {
@@ -221,10 +221,10 @@ public sealed partial class MasterLoop
         }
         var agents = new HashSet<string>(StringComparer.Ordinal);
         var now = NowSeconds;
-        foreach (var task in fw.Tasks.Values.ToList())
+        var live = _tasks.LiveOf(fw.Id).ToList();
+        foreach (var task in live)
         {
             agents.Add(task.AgentId);
-            RemoveFromAgent(task);
             Recover(fw.Id, task.AgentId, task.Resources, null);
             task.State = TaskState.TaskKilled;
             task.SetStatus(task.MasterStatus(TaskState.TaskKilled, reason, $"framework {fw.Id} removed: {why}", now));
@@ -239,18 +239,12 @@ public sealed partial class MasterLoop
         }
         // The killed tasks join the completed ones, and the framework stays visible for them for a
         // while: 'schedctl tasks --all' and 'logs' still find what a torn-down framework ran.
-        foreach (var task in fw.Tasks.Values.ToList())
+        foreach (var task in live)
         {
-            AddCompleted(fw, task);
+            _tasks.Complete(task);
         }
-        fw.Tasks.Clear();
         _allocator.RemoveFramework(fw.Id);
-        _frameworks.Remove(fw.Id);
-        _completedFrameworks.AddLast(fw);
-        while (_completedFrameworks.Count > _options.MaxCompletedFrameworks)
-        {
-            _completedFrameworks.RemoveFirst();
-        }
+        var droppedTombstones = _frameworks.Remove(fw, _tasks.RemoveFramework(fw.Id));
         if (fw.Subscription is { } sub)
         {
             sub.Outbox.Send(new Event { Error = new Event.Types.Error { Message = $"framework {fw.Id} removed: {why}" } });
@@ -258,7 +252,7 @@ public sealed partial class MasterLoop
         }
         // A tombstone, not a delete: a later leader must refuse the id too.
         Persist(RegistryWrite.Put(RegistryRecords.FrameworkKey(fw.Id), new FrameworkRecord { Info = fw.Info, RegisteredTime = fw.RegisteredTime, RemovedTime = now }));
-        AddTombstone(fw.Id);
+        ForgetTombstones(droppedTombstones);
         Emit(new OperatorEvent { FrameworkRemoved = new OperatorEvent.Types.FrameworkRemoved { Framework = fw.Info } });
     }
 
@@ -269,9 +263,9 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("framework_id is required: use the id from Event.subscribed");
         }
-        if (!_frameworks.TryGetValue(frameworkId, out var fw))
+        if (!_frameworks.TryGet(frameworkId, out var fw))
         {
-            throw _removedFrameworks.Contains(frameworkId)
+            throw _frameworks.IsRemoved(frameworkId)
                 ? MasterErrors.NotFound($"framework {frameworkId} was removed; subscribe anew")
                 : MasterErrors.NotFound($"framework {frameworkId} is not known to this master; subscribe first");
         }
@@ -334,9 +328,9 @@ public sealed partial class MasterLoop
     public TeardownFrameworkResponse TeardownFramework(TeardownFrameworkRequest request, Scheduler.Security.Caller caller)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        if (!_frameworks.TryGetValue(request.FrameworkId, out var fw))
+        if (!_frameworks.TryGet(request.FrameworkId, out var fw))
         {
-            throw _removedFrameworks.Contains(request.FrameworkId)
+            throw _frameworks.IsRemoved(request.FrameworkId)
                 ? MasterErrors.NotFound($"framework {request.FrameworkId} was already removed")
                 : MasterErrors.NotFound($"framework '{request.FrameworkId}' is not known; 'schedctl frameworks' lists them");
         }
@@ -438,18 +432,13 @@ public sealed partial class MasterLoop
         return seconds == 0 ? null : TimeSpan.FromSeconds(Math.Min(seconds, 365 * 24 * 3600));
     }
 
-    /// <summary>Remembers a removed framework's id (its tombstone is in the registry) and deletes
-    /// the oldest tombstones beyond <see cref="MasterOptions.MaxRemovedFrameworks"/>.</summary>
-    private void AddTombstone(string frameworkId)
+    /// <summary>Deletes the registry tombstones of removed frameworks the book no longer remembers
+    /// (beyond <see cref="MasterOptions.MaxRemovedFrameworks"/>).</summary>
+    private void ForgetTombstones(List<string> frameworkIds)
     {
-        if (_removedFrameworks.Add(frameworkId))
+        foreach (var id in frameworkIds)
         {
-            _removalOrder.Enqueue(frameworkId);
-        }
-        while (_removalOrder.Count > _options.MaxRemovedFrameworks && _removalOrder.TryDequeue(out var oldest))
-        {
-            _removedFrameworks.Remove(oldest);
-            Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(oldest)));
+            Persist(RegistryWrite.Delete(RegistryRecords.FrameworkKey(id)));
         }
     }
 }

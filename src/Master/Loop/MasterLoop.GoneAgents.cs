@@ -34,24 +34,22 @@ public sealed partial class MasterLoop
         }
         var now = NowSeconds;
         uint gone = 0;
-        foreach (var task in agent.Tasks.ToList())
+        foreach (var task in _tasks.RemoveAgent(id))
         {
-            if (!_frameworks.TryGetValue(task.FrameworkId, out var fw) || !fw.Tasks.TryGetValue(task.TaskId, out var live) || live != task)
+            if (!_frameworks.TryGet(task.FrameworkId, out var fw))
             {
                 continue;
             }
-            fw.Tasks.Remove(task.TaskId);
             var state = fw.PartitionAware ? TaskState.TaskGoneByOperator : TaskState.TaskLost;
             var status = task.MasterStatus(state, TaskStatus.Types.Reason.AgentRemoved,
                 $"an operator marked agent {id} gone: the task is gone with it; relaunch it elsewhere if still needed", now);
             task.State = state;
             task.SetStatus(status);
-            AddCompleted(fw, task);
+            _tasks.AddCompleted(task);
             gone++;
             fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
             Emit(new OperatorEvent { TaskUpdated = new OperatorEvent.Types.TaskUpdated { FrameworkId = fw.Id, Status = status, State = state } });
         }
-        agent.Tasks.Clear();
         if (agent.Link is { } link)
         {
             link.Outbox.Send(ShutdownGone(id));

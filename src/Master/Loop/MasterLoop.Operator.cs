@@ -14,9 +14,9 @@ public sealed partial class MasterLoop
     {
         var response = new GetStateResponse { Master = Self };
         response.Agents.AddRange(_agents.All.Select(AgentState));
-        response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
-        response.Tasks.AddRange(_frameworks.Values.SelectMany(f => f.Tasks.Values).Select(t => t.ToRecord()));
-        response.CompletedTasks.AddRange(_completedFrameworks.Concat(_frameworks.Values).SelectMany(f => f.Completed).Select(t => t.ToRecord()));
+        response.Frameworks.AddRange(_frameworks.All.Select(FrameworkState));
+        response.Tasks.AddRange(_frameworks.All.SelectMany(f => _tasks.LiveOf(f.Id)).Select(t => t.ToRecord()));
+        response.CompletedTasks.AddRange(_frameworks.Removed.SelectMany(r => r.Completed).Concat(_frameworks.All.SelectMany(f => _tasks.CompletedOf(f.Id))).Select(t => t.ToRecord()));
         response.Roles.AddRange(GetRoles().Roles);
         return response;
     }
@@ -31,28 +31,35 @@ public sealed partial class MasterLoop
     public GetFrameworksResponse GetFrameworks()
     {
         var response = new GetFrameworksResponse();
-        response.Frameworks.AddRange(_frameworks.Values.Select(FrameworkState));
+        response.Frameworks.AddRange(_frameworks.All.Select(FrameworkState));
         return response;
     }
 
     public GetTasksResponse GetTasks(GetTasksRequest request)
     {
         var response = new GetTasksResponse();
-        var all = request.IncludeCompleted ? _completedFrameworks.Concat(_frameworks.Values) : _frameworks.Values;
-        var frameworks = request.FrameworkId.Length > 0 ? all.Where(f => f.Id == request.FrameworkId) : all;
-        foreach (var fw in frameworks)
+        var wanted = request.FrameworkId;
+        if (request.IncludeCompleted)
         {
-            IEnumerable<TaskEntry> tasks = fw.Tasks.Values;
+            foreach (var removed in _frameworks.Removed.Where(r => wanted.Length == 0 || r.Framework.Id == wanted))
+            {
+                Add(removed.Completed);
+            }
+        }
+        foreach (var fw in _frameworks.All.Where(f => wanted.Length == 0 || f.Id == wanted))
+        {
+            Add(_tasks.LiveOf(fw.Id));
             if (request.IncludeCompleted)
             {
-                tasks = tasks.Concat(fw.Completed);
+                Add(_tasks.CompletedOf(fw.Id));
             }
-            response.Tasks.AddRange(tasks.Where(t =>
-                (request.AgentId.Length == 0 || t.AgentId == request.AgentId)
-                && (request.State == TaskState.Unspecified || t.State == request.State)
-                && (request.TaskId.Length == 0 || t.TaskId == request.TaskId)).Select(t => t.ToRecord()));
         }
         return response;
+
+        void Add(IEnumerable<TaskEntry> tasks) => response.Tasks.AddRange(tasks.Where(t =>
+            (request.AgentId.Length == 0 || t.AgentId == request.AgentId)
+            && (request.State == TaskState.Unspecified || t.State == request.State)
+            && (request.TaskId.Length == 0 || t.TaskId == request.TaskId)).Select(t => t.ToRecord()));
     }
 
     public GetRolesResponse GetRoles()
@@ -61,7 +68,7 @@ public sealed partial class MasterLoop
         var response = new GetRolesResponse();
         var offered = _offers.All.GroupBy(o => o.Offer.Role, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => new ResourceBag(g.SelectMany(o => o.Offer.Resources)), StringComparer.Ordinal);
-        var running = _frameworks.Values.SelectMany(f => f.Tasks.Values).GroupBy(t => t.Role, StringComparer.Ordinal)
+        var running = _frameworks.All.SelectMany(f => _tasks.LiveOf(f.Id)).GroupBy(t => t.Role, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (uint)g.Count(), StringComparer.Ordinal);
         foreach (var role in snapshot.Roles)
         {
@@ -172,7 +179,7 @@ public sealed partial class MasterLoop
         }
         if (request.KillTasks)
         {
-            foreach (var task in agent.Tasks)
+            foreach (var task in _tasks.OnAgent(agent.Id))
             {
                 agent.Link?.Outbox.Send(new MasterMessage
                 {
@@ -196,9 +203,9 @@ public sealed partial class MasterLoop
         {
             throw MasterErrors.InvalidArgument("task_id is required");
         }
-        var matches = _frameworks.Values
+        var matches = _frameworks.All
             .Where(f => request.FrameworkId.Length == 0 || f.Id == request.FrameworkId)
-            .Select(f => f.Tasks.TryGetValue(request.TaskId, out var t) ? t : null)
+            .Select(f => _tasks.Live(f.Id, request.TaskId))
             .OfType<TaskEntry>()
             .ToList();
         if (matches.Count == 0)
@@ -212,7 +219,7 @@ public sealed partial class MasterLoop
                 $"task id '{request.TaskId}' is live in {matches.Count} frameworks ({string.Join(", ", matches.Select(t => t.FrameworkId))}); set framework_id");
         }
         var task = matches[0];
-        if (caller is not null && _frameworks.TryGetValue(task.FrameworkId, out var owner))
+        if (caller is not null && _frameworks.TryGet(task.FrameworkId, out var owner))
         {
             Security.DemandOnOwned(caller, Scheduler.Security.AclAction.KillTask, owner.Info.Principal, $"task '{task.TaskId}' of framework {task.FrameworkId}");
         }
@@ -275,17 +282,18 @@ public sealed partial class MasterLoop
     private AgentState AgentState(AgentEntry agent)
     {
         var offered = new ResourceBag(_offers.ForAgent(agent.Id).SelectMany(o => o.Offer.Resources));
-        var allocated = new ResourceBag(agent.Tasks.SelectMany(t => t.Resources));
+        var tasks = _tasks.OnAgent(agent.Id);
+        var allocated = new ResourceBag(tasks.SelectMany(t => t.Resources));
         var total = agent.TotalBag();
         var available = total.Clone();
         available.Subtract(agent.Granted);
         var state = new AgentState
         {
             Info = agent.Info,
-            Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && agent.Tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
+            Status = agent.Draining && agent.Status == AgentStatus.AgentDraining && tasks.Count == 0 ? AgentStatus.AgentDrained : agent.Status,
             RegisteredTime = agent.RegisteredTime,
             LastHeartbeatTime = agent.LastHeartbeat is { UtcTicks: > 0 } beat ? beat.ToUnixTimeMilliseconds() / 1000.0 : 0,
-            RunningTasks = (uint)agent.Tasks.Count(t => t.State == TaskState.TaskRunning),
+            RunningTasks = (uint)tasks.Count(t => t.State == TaskState.TaskRunning),
             Usage = agent.Usage,
         };
         state.Total.AddRange(total.ToResources());
@@ -297,6 +305,8 @@ public sealed partial class MasterLoop
 
     private FrameworkState FrameworkState(FrameworkEntry fw)
     {
+        var tasks = _tasks.LiveOf(fw.Id);
+        var (finished, failed) = _tasks.Counts(fw.Id);
         var state = new FrameworkState
         {
             Info = fw.Info,
@@ -304,28 +314,16 @@ public sealed partial class MasterLoop
             Active = fw.Connected,
             RegisteredTime = fw.RegisteredTime,
             FailoverDeadline = fw.FailoverDeadline is { } d ? d.ToUnixTimeMilliseconds() / 1000.0 : 0,
-            RunningTasks = (uint)fw.Tasks.Values.Count(t => t.State == TaskState.TaskRunning),
-            FinishedTasks = fw.FinishedTasks,
-            FailedTasks = fw.FailedTasks,
+            RunningTasks = (uint)tasks.Count(t => t.State == TaskState.TaskRunning),
+            FinishedTasks = finished,
+            FailedTasks = failed,
         };
-        state.Allocated.AddRange(new ResourceBag(fw.Tasks.Values.SelectMany(t => t.Resources)).ToResources());
+        state.Allocated.AddRange(new ResourceBag(tasks.SelectMany(t => t.Resources)).ToResources());
         state.Offered.AddRange(new ResourceBag(_offers.ForFramework(fw.Id).SelectMany(o => o.Offer.Resources)).ToResources());
         state.SuppressedRoles.AddRange(fw.SuppressedRoles.Order(StringComparer.Ordinal));
         return state;
     }
 
     /// <summary>The principal of every framework the master knows, live or recently removed, by id.</summary>
-    public Dictionary<string, string> FrameworkPrincipals()
-    {
-        var principals = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var fw in _frameworks.Values)
-        {
-            principals[fw.Id] = fw.Info.Principal;
-        }
-        foreach (var fw in _completedFrameworks)
-        {
-            principals.TryAdd(fw.Id, fw.Info.Principal);
-        }
-        return principals;
-    }
+    public Dictionary<string, string> FrameworkPrincipals() => _frameworks.Principals();
 }

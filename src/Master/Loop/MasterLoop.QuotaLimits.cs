@@ -105,13 +105,13 @@ public sealed partial class MasterLoop
     private Dictionary<string, double> HeldByRole(string role)
     {
         var sums = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var fw in _frameworks.Values)
+        foreach (var fw in _frameworks.All)
         {
             if (!fw.Info.Roles.Any(r => InRoleTree(r, role)))
             {
                 continue;
             }
-            foreach (var task in fw.Tasks.Values)
+            foreach (var task in _tasks.LiveOf(fw.Id))
             {
                 if (InRoleTree(task.Role, role))
                 {

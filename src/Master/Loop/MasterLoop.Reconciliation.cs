@@ -23,8 +23,8 @@ public sealed partial class MasterLoop
         {
             // Implicit: every live task, and every ended task whose terminal update the framework
             // has not acknowledged yet (the agent re-sends that update until it is).
-            answers.AddRange(fw.Tasks.Values.Select(t => Reconciled(fw, t, now)));
-            answers.AddRange(fw.Completed.Where(t => t.AwaitsAcknowledgement).Select(t => Reconciled(fw, t, now)));
+            answers.AddRange(_tasks.LiveOf(fw.Id).Select(t => Reconciled(fw, t, now)));
+            answers.AddRange(_tasks.CompletedOf(fw.Id).Where(t => t.AwaitsAcknowledgement).Select(t => Reconciled(fw, t, now)));
         }
         else
         {
@@ -49,7 +49,7 @@ public sealed partial class MasterLoop
     /// <summary>The answer to one explicit query; null when the master cannot tell yet.</summary>
     private TaskStatus? ReconcileOne(FrameworkEntry fw, ReconcileRequest.Types.Task query, bool someAgentUnheard, double now)
     {
-        if (fw.Tasks.TryGetValue(query.TaskId, out var task) || fw.CompletedById.TryGetValue(query.TaskId, out task))
+        if ((_tasks.Live(fw.Id, query.TaskId) ?? _tasks.LatestCompleted(fw.Id, query.TaskId)) is { } task)
         {
             return Reconciled(fw, task, now);
         }

@@ -42,7 +42,7 @@ public sealed partial class MasterLoop
         }
         foreach (var record in snapshot.Frameworks.Values.Where(r => r.RemovedTime > 0).OrderBy(r => r.RemovedTime))
         {
-            AddTombstone(record.Info.Id);
+            ForgetTombstones(_frameworks.AddTombstone(record.Info.Id));
         }
         foreach (var record in snapshot.Frameworks.Values)
         {
@@ -53,7 +53,7 @@ public sealed partial class MasterLoop
             var fw = new FrameworkEntry(record.Info) { RegisteredTime = record.RegisteredTime };
             fw.DisconnectedTime = record.DisconnectedTime > 0 ? record.DisconnectedTime : NowSeconds;
             fw.FailoverDeadline = RecoveredFailoverDeadline(fw.DisconnectedTime, fw.Info.FailoverTimeoutSeconds);
-            _frameworks[fw.Id] = fw;
+            _frameworks.Add(fw);
             _allocator.AddFramework(Spec(fw), []);
             _allocator.DeactivateFramework(fw.Id);
             if (record.DisconnectedTime <= 0)

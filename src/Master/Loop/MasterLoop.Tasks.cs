@@ -29,26 +29,24 @@ public sealed partial class MasterLoop
         }
         status.AgentId = agent.Id;
         _metrics.StatusUpdate(status.State);
-        if (!_frameworks.TryGetValue(fwId, out var fw))
+        if (!_frameworks.TryGet(fwId, out var fw))
         {
             // Nobody will acknowledge it: the framework is gone. Acknowledge for it so the agent's
             // queue drains.
             AcknowledgeFor(agent, fwId, status);
             return;
         }
-        if (fw.Tasks.TryGetValue(status.TaskId, out var task))
+        if (_tasks.TryGetLive(fwId, status.TaskId, out var task))
         {
             task.State = status.State;
             task.SetStatus(status);
             if (TaskLifecycle.IsTerminal(status.State))
             {
-                fw.Tasks.Remove(task.TaskId);
-                RemoveFromAgent(task);
+                _tasks.Complete(task);
                 Recover(fwId, task.AgentId, task.Resources, null);
-                AddCompleted(fw, task);
             }
         }
-        else if (fw.CompletedById.TryGetValue(status.TaskId, out var done) && done.StatusUuidIs(status.Uuid))
+        else if (_tasks.LatestCompleted(fwId, status.TaskId) is { } done && done.StatusUuidIs(status.Uuid))
         {
             // A re-sent terminal update: forward again (at-least-once) without changing state.
             done.StatusAcknowledged = false;
@@ -67,13 +65,11 @@ public sealed partial class MasterLoop
         {
             return $"it names agent {status.AgentId}";
         }
-        if (!_frameworks.TryGetValue(frameworkId, out var fw))
+        if (!_frameworks.Contains(frameworkId))
         {
             return null;
         }
-        var owner = fw.Tasks.TryGetValue(status.TaskId, out var live) ? live.AgentId
-            : fw.CompletedById.TryGetValue(status.TaskId, out var done) ? done.AgentId
-            : null;
+        var owner = (_tasks.Live(frameworkId, status.TaskId) ?? _tasks.LatestCompleted(frameworkId, status.TaskId))?.AgentId;
         return owner is not null && owner != agent.Id ? $"the task runs on agent {owner}" : null;
     }
 
@@ -87,32 +83,6 @@ public sealed partial class MasterLoop
         }
     }
 
-    private void AddCompleted(FrameworkEntry fw, TaskEntry task)
-    {
-        if (task.State == TaskState.TaskFinished)
-        {
-            fw.FinishedTasks++;
-        }
-        else
-        {
-            fw.FailedTasks++;
-        }
-        if (fw.CompletedById.Remove(task.TaskId, out var previous))
-        {
-            fw.Completed.Remove(previous);
-        }
-        fw.Completed.AddLast(task);
-        fw.CompletedById[task.TaskId] = task;
-        while (fw.Completed.Count > _options.MaxCompletedTasksPerFramework && fw.Completed.First is { } first)
-        {
-            fw.Completed.RemoveFirst();
-            if (fw.CompletedById.TryGetValue(first.Value.TaskId, out var t) && t == first.Value)
-            {
-                fw.CompletedById.Remove(first.Value.TaskId);
-            }
-        }
-    }
-
     public KillResponse Kill(KillRequest request)
     {
         var fw = Caller(request.FrameworkId, request.StreamId);
@@ -121,7 +91,7 @@ public sealed partial class MasterLoop
             throw MasterErrors.InvalidArgument("task_id is required");
         }
         var now = NowSeconds;
-        if (fw.Tasks.TryGetValue(request.TaskId, out var task))
+        if (_tasks.TryGetLive(fw.Id, request.TaskId, out var task))
         {
             SendToAgent(task.AgentId, new MasterMessage
             {
@@ -136,7 +106,7 @@ public sealed partial class MasterLoop
             return new KillResponse();
         }
         TaskStatus status;
-        if (fw.CompletedById.TryGetValue(request.TaskId, out var done) && done.Status() is { } last)
+        if (_tasks.LatestCompleted(fw.Id, request.TaskId) is { } done && done.Status() is { } last)
         {
             status = last;
             status.Source = TaskStatus.Types.Source.Master;
@@ -189,11 +159,7 @@ public sealed partial class MasterLoop
             // A task the master no longer tracks (a completed task pruned from its history) may
             // still have that update queued on the agent: pass the acknowledgement on regardless,
             // the agent drops the update if it holds it.
-            if (!fw.Tasks.TryGetValue(item.TaskId, out var task))
-            {
-                fw.CompletedById.TryGetValue(item.TaskId, out task);
-            }
-            tasks.Add(task);
+            tasks.Add(_tasks.Live(fw.Id, item.TaskId) ?? _tasks.LatestCompleted(fw.Id, item.TaskId));
         }
         foreach (var group in items.Select((item, i) => (item, task: tasks[i])).GroupBy(p => p.item.AgentId, StringComparer.Ordinal))
         {
@@ -209,14 +175,5 @@ public sealed partial class MasterLoop
             SendToAgent(group.Key, new MasterMessage { Acks = acks });
         }
         return new AcknowledgeResponse();
-    }
-
-    /// <summary>Takes a live task out of its agent's set (the agent may be gone already).</summary>
-    private void RemoveFromAgent(TaskEntry task)
-    {
-        if (_agents.TryGet(task.AgentId, out var agent))
-        {
-            agent.Tasks.Remove(task);
-        }
     }
 }

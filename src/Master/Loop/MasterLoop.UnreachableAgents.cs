@@ -49,14 +49,7 @@ public sealed partial class MasterLoop
     /// <summary>Removes an unreachable agent from the master, the allocator and the registry.</summary>
     private void ForgetAgent(AgentEntry agent, string why)
     {
-        foreach (var task in agent.Tasks)
-        {
-            if (_frameworks.TryGetValue(task.FrameworkId, out var fw) && fw.Tasks.TryGetValue(task.TaskId, out var live) && live == task)
-            {
-                fw.Tasks.Remove(task.TaskId);
-            }
-        }
-        agent.Tasks.Clear();
+        _tasks.RemoveAgent(agent.Id);
         if (agent.InAllocator)
         {
             _allocator.RemoveAgent(agent.Id);

@@ -28,15 +28,8 @@ public sealed partial class MasterLoop
     private readonly Func<string?> _leaderHint;
     private readonly AgentLiveness _liveness;
     private readonly AgentBook _agents = new();
-    private readonly Dictionary<string, FrameworkEntry> _frameworks = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _removedFrameworks = new(StringComparer.Ordinal);
-
-    /// <summary>The ids of <see cref="_removedFrameworks"/>, oldest removal first (for the bound).</summary>
-    private readonly Queue<string> _removalOrder = new();
-
-    /// <summary>Removed frameworks, most recent last, kept for their completed tasks
-    /// (<see cref="MasterOptions.MaxCompletedFrameworks"/>).</summary>
-    private readonly LinkedList<FrameworkEntry> _completedFrameworks = new();
+    private readonly FrameworkBook _frameworks;
+    private readonly TaskBook _tasks;
     private readonly OfferBook _offers = new();
     private readonly QuotaBook _quotaBook = new();
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
@@ -65,6 +58,8 @@ public sealed partial class MasterLoop
         _metrics = metrics;
         _leaderHint = leaderHint;
         _liveness = new AgentLiveness(options);
+        _frameworks = new FrameworkBook(options);
+        _tasks = new TaskBook(options);
         _offerPrefix = self.Id.Length >= 8 ? self.Id[..8] + "-" + self.Term : self.Id;
     }
 
@@ -214,7 +209,7 @@ public sealed partial class MasterLoop
         if (now >= _nextFrameworkHeartbeat)
         {
             _nextFrameworkHeartbeat = now + _options.FrameworkHeartbeatInterval;
-            foreach (var fw in _frameworks.Values)
+            foreach (var fw in _frameworks.All)
             {
                 fw.Subscription?.Outbox.Send(new Event { Heartbeat = new Event.Types.Heartbeat() });
             }
@@ -256,7 +251,7 @@ public sealed partial class MasterLoop
                 agent.Granted.Add(grant.Resources);
             }
             if (agent is null || agent.Status != AgentStatus.AgentActive && agent.Status != AgentStatus.AgentDraining
-                || !_frameworks.TryGetValue(grant.FrameworkId, out var fw) || fw.Subscription is null)
+                || !_frameworks.TryGet(grant.FrameworkId, out var fw) || fw.Subscription is null)
             {
                 // Granted to someone who can no longer use it: give it straight back.
                 Recover(grant.FrameworkId, grant.AgentId, grant.Resources, null);
@@ -288,7 +283,7 @@ public sealed partial class MasterLoop
         }
         foreach (var (fwId, offers) in batches)
         {
-            made -= SendOffers(_frameworks[fwId], offers);
+            made -= SendOffers(_frameworks.Find(fwId)!, offers);
         }
         _metrics.OffersSent(made);
         return made;
@@ -315,7 +310,7 @@ public sealed partial class MasterLoop
         {
             return;
         }
-        if (tellFramework && _frameworks.TryGetValue(offer.Offer.FrameworkId, out var fw))
+        if (tellFramework && _frameworks.TryGet(offer.Offer.FrameworkId, out var fw))
         {
             fw.Subscription?.Outbox.Send(new Event { Rescind = new Event.Types.Rescind { OfferId = offer.Offer.Id } });
         }
@@ -350,12 +345,9 @@ public sealed partial class MasterLoop
             return;
         }
         var byState = new Dictionary<TaskState, int>();
-        foreach (var fw in _frameworks.Values)
+        foreach (var t in _tasks.AllLive)
         {
-            foreach (var t in fw.Tasks.Values)
-            {
-                byState[t.State] = byState.GetValueOrDefault(t.State) + 1;
-            }
+            byState[t.State] = byState.GetValueOrDefault(t.State) + 1;
         }
         _gauges = new MasterGauges(_agents.Count, _frameworks.Count, byState, _allocator.GetSnapshot());
     }
@@ -368,7 +360,7 @@ public sealed partial class MasterLoop
         {
             agent.Link?.Outbox.Close(error);
         }
-        foreach (var fw in _frameworks.Values)
+        foreach (var fw in _frameworks.All)
         {
             fw.Subscription?.Outbox.Close(error);
         }

@@ -158,7 +158,7 @@ internal static class ResourceOperations
         return (from, to);
     }
 
-    public static (Resource From, Resource To) PlanDestroy(AgentEntry agent, Resource r, Dictionary<(string, string), string> usedByPlanned, HashSet<(string, string)> created, string label)
+    public static (Resource From, Resource To) PlanDestroy(AgentEntry agent, IEnumerable<TaskEntry> agentTasks, Resource r, Dictionary<(string, string), string> usedByPlanned, HashSet<(string, string)> created, string label)
     {
         var id = r.Disk?.Persistence?.Id ?? "";
         if (id.Length == 0)
@@ -166,7 +166,7 @@ internal static class ResourceOperations
             throw MasterErrors.InvalidArgument($"{label}: {Describe(r)} has no disk.persistence.id; name the volume to destroy as the offer shows it");
         }
         var role = r.Reservation?.Role ?? "";
-        var user = agent.Tasks.FirstOrDefault(t => t.UsesVolume(id, role));
+        var user = agentTasks.FirstOrDefault(t => t.UsesVolume(id, role));
         if (user is not null || usedByPlanned.ContainsKey((role, id)))
         {
             var task = user?.TaskId ?? usedByPlanned[(role, id)];

@@ -5,7 +5,7 @@ namespace Scheduler.Master.State;
 /// <summary>
 /// The agents a leading master knows, by id; the ids an operator marked gone (refused for good);
 /// and, while a term recovers from the registry, the admitted agents it still expects to
-/// re-register. What an agent runs is the <c>TaskBook</c>'s; what it is offered, the
+/// re-register. What an agent runs is the <see cref="TaskBook"/>'s; what it is offered, the
 /// <see cref="OfferBook"/>'s; when it was last heard from, the <c>AgentLiveness</c>'s.
 /// Owned by the master loop (not thread-safe).
 /// </summary>

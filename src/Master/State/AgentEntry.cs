@@ -2,7 +2,7 @@ using Sched.V1;
 
 namespace Scheduler.Master.State;
 
-/// <summary>An agent as the master tracks it. Owned by the master loop.</summary>
+/// <summary>An agent as the master tracks it (its tasks are the <see cref="TaskBook"/>'s). Held by the <see cref="AgentBook"/>; owned by the master loop.</summary>
 public sealed class AgentEntry(AgentInfo info)
 {
     public AgentInfo Info { get; set; } = info;
@@ -85,10 +85,6 @@ public sealed class AgentEntry(AgentInfo info)
 
     /// <summary>What the allocator has handed out on this agent and not got back (offers + tasks).</summary>
     public ResourceBag Granted { get; } = new();
-
-    /// <summary>Live tasks on this agent (looked up by id through their framework's
-    /// <see cref="FrameworkEntry.Tasks"/>; this set is for what concerns the whole agent).</summary>
-    public HashSet<TaskEntry> Tasks { get; } = [];
 }
 
 /// <summary>One AgentLink.Connect stream. <see cref="AgentId"/> is written by the master loop;

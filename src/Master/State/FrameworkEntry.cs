@@ -2,7 +2,7 @@ using Sched.V1;
 
 namespace Scheduler.Master.State;
 
-/// <summary>A framework as the master tracks it. Owned by the master loop.</summary>
+/// <summary>A framework as the master tracks it (its tasks are the <see cref="TaskBook"/>'s). Held by the <see cref="FrameworkBook"/>; owned by the master loop.</summary>
 public sealed class FrameworkEntry(FrameworkInfo info)
 {
     public FrameworkInfo Info { get; set; } = info;
@@ -21,19 +21,6 @@ public sealed class FrameworkEntry(FrameworkInfo info)
     public DateTimeOffset? FailoverDeadline { get; set; }
 
     public HashSet<string> SuppressedRoles { get; } = new(StringComparer.Ordinal);
-
-    /// <summary>Live tasks by id.</summary>
-    public Dictionary<string, TaskEntry> Tasks { get; } = new(StringComparer.Ordinal);
-
-    /// <summary>Terminal tasks, oldest first (bounded).</summary>
-    public LinkedList<TaskEntry> Completed { get; } = new();
-
-    /// <summary>Index of <see cref="Completed"/> by task id (latest wins).</summary>
-    public Dictionary<string, TaskEntry> CompletedById { get; } = new(StringComparer.Ordinal);
-
-    public uint FinishedTasks { get; set; }
-
-    public uint FailedTasks { get; set; }
 
     public bool PartitionAware => Info.Capabilities.Contains(FrameworkCapability.PartitionAware);
 
