@@ -10,9 +10,10 @@ namespace Scheduler.Agent.Files;
 /// and symbolic links are refused with PERMISSION_DENIED, missing paths with NOT_FOUND, a
 /// directory where a file is needed with INVALID_ARGUMENT, FIFOs, sockets and devices with
 /// FAILED_PRECONDITION. Every blocking system call runs on <see cref="Readers"/>, never on the
-/// thread pool.
+/// thread pool. With a <see cref="SandboxAccess"/>, callers read only the sandboxes it allows
+/// them (PERMISSION_DENIED otherwise) and list only those frameworks.
 /// </summary>
-public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll, FileReaders? readers = null) : AgentFiles.AgentFilesBase
+public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll, FileReaders? readers = null, SandboxAccess? access = null) : AgentFiles.AgentFilesBase
 {
     public const int MaxRead = 1024 * 1024;
     public const int DefaultRead = 64 * 1024;
@@ -31,6 +32,7 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll,
 
     public override async Task TailFile(TailFileRequest request, IServerStreamWriter<FileChunk> responseStream, ServerCallContext context)
     {
+        Authorize(request.Path, context);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, Stopping);
         try
         {
@@ -44,11 +46,17 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll,
 
     public async Task<ListFilesResponse> ListFilesAsync(ListFilesRequest request, ServerCallContext context)
     {
+        Authorize(request.Path, context);
         var (isDirectory, entries) = await Readers.RunAsync(() => Guarded(() => _sandboxes.List(request.Path)), context.CancellationToken);
         var response = new ListFilesResponse();
         var prefix = string.IsNullOrEmpty(request.Path) ? "" : request.Path.TrimEnd('/') + "/";
+        var root = access is not null && SandboxAccess.FrameworkOf(request.Path) is null;
         foreach (var e in entries)
         {
+            if (root && !access!.MayRead(Hosting.AuthenticationInterceptor.CallerOf(context), e.Name))
+            {
+                continue;
+            }
             response.Files.Add(new Sched.V1.FileInfo
             {
                 Path = isDirectory ? prefix + e.Name : request.Path,
@@ -67,6 +75,7 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll,
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "offset must be >= 0"));
         }
+        Authorize(request.Path, context);
         var length = request.Length == 0 ? DefaultRead : (int)Math.Min(request.Length, MaxRead);
         var ct = context.CancellationToken;
         return await Readers.RunAsync(() =>
@@ -116,6 +125,9 @@ public sealed class AgentFilesService(string sandboxesRoot, TimeSpan followPoll,
             await Task.Delay(followPoll, ct);
         }
     }
+
+    private void Authorize(string path, ServerCallContext context) =>
+        access?.Demand(Hosting.AuthenticationInterceptor.CallerOf(context), path);
 
     /// <summary>Runs a sandbox access, turning its refusal into the matching status.</summary>
     private static T Guarded<T>(Func<T> access)
