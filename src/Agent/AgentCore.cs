@@ -44,7 +44,11 @@ public sealed partial class AgentCore : IAsyncDisposable
         Directory.CreateDirectory(SandboxesDir);
         AgentId = _store.AgentId;
         Volumes = new Volumes.PersistentVolumes(WorkDir, _store.MetaDir, logger);
+        SandboxOwners = new Files.SandboxOwners(Path.Combine(_store.MetaDir, "owners"));
     }
+
+    /// <summary>The principal of each framework with sandboxes here (who may read them).</summary>
+    public Files.SandboxOwners SandboxOwners { get; }
 
     public string WorkDir { get; }
 
@@ -88,6 +92,12 @@ public sealed partial class AgentCore : IAsyncDisposable
                 Enqueue(framework.Id, task.TaskId, TaskState.TaskError, TaskStatus.Types.Reason.TaskInvalid, problem);
                 continue;
             }
+            if (UserRefusal(framework, task) is { } refused)
+            {
+                Enqueue(framework.Id, task.TaskId, TaskState.TaskError, TaskStatus.Types.Reason.TaskUnauthorized, refused);
+                continue;
+            }
+            SandboxOwners.Record(framework.Id, framework.Principal);
             var key = (framework.Id, task.TaskId);
             var running = new RunningTask(framework, task, NewContainerId(), ExecutorFor(task))
             {
@@ -313,6 +323,24 @@ public sealed partial class AgentCore : IAsyncDisposable
             return "the task has no command; set TaskInfo.command";
         }
         return null;
+    }
+
+    /// <summary>
+    /// Why <c>--allowed-task-users</c> refuses the task, or null: the user it would run as
+    /// (<c>command.user</c>, else the framework's user, else the agent's own user; an OCI task
+    /// naming none runs as its image's user, taken as root) must be in the list.
+    /// </summary>
+    private string? UserRefusal(FrameworkInfo framework, TaskInfo task)
+    {
+        if (_options.AllowedTaskUsers.Count == 0 || task.Container?.Type == ContainerInfo.Types.Type.Mock || task.Command is null)
+        {
+            return null;
+        }
+        var user = Execution.TaskSandbox.UserOf(task.Command, framework)
+            ?? (task.Container?.Type == ContainerInfo.Types.Type.Oci ? "root" : Environment.UserName);
+        return _options.AllowedTaskUsers.Contains(user, StringComparer.Ordinal)
+            ? null
+            : $"task '{task.TaskId}' would run as user '{user}', which this agent does not allow (--allowed-task-users {string.Join(",", _options.AllowedTaskUsers)}); set command.user to one of those, or run it on another agent";
     }
 
     private static bool IsSafeId(string id) => id.Length is > 0 and <= 200 && id is not ("." or "..") && !id.Contains('/', StringComparison.Ordinal) && !id.Contains('\0', StringComparison.Ordinal);

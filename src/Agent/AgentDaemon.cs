@@ -13,6 +13,8 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
 
+using Scheduler.Security;
+
 namespace Scheduler.Agent;
 
 /// <summary>
@@ -97,7 +99,39 @@ public sealed class AgentDaemon(IOptions<AgentOptions> options, ILoggerFactory l
         {
             serverOptions.Interceptors.Add(new CallMetricsInterceptor(metrics.Meter, "sched.agent"));
         }
-        var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200));
+        Files.SandboxAccess? access = null;
+        TokenKeys? tokenKeys = null;
+        if (options.TokenKeyFile is { Length: > 0 } tokenKeyFile)
+        {
+            try
+            {
+                tokenKeys = TokenKeys.LoadVerifier(tokenKeyFile);
+                var authorizer = options.AclsFile is { Length: > 0 } acls ? Authorizer.FromFile(acls, _time) : Authorizer.Fixed(AclPolicy.Default);
+                authorizer.ReloadFailed += m => log.LogWarning("ACL file not reloaded, the previous rules stay: {Problem}", m);
+                access = new Files.SandboxAccess(authorizer, core.SandboxOwners);
+            }
+            catch (Exception e) when (e is InvalidOperationException or AclFileException)
+            {
+                await FailAsync(e.Message);
+                return;
+            }
+            serverOptions.Authentication = new ServerAuthentication
+            {
+                Tokens = tokenKeys.ValidationParameters(),
+                TrustClientCertificates = true,
+                AllowAnonymous = false,
+                IsPublicMethod = m => m.StartsWith("/grpc.health.v1.Health/", StringComparison.Ordinal),
+                Hint = "present a token as 'authorization: Bearer TOKEN' metadata (schedctl: --token-file or SCHED_TOKEN), or a client certificate of the cluster's CA",
+            };
+        }
+        else
+        {
+            log.LogWarning("the file service serves every sandbox to anyone who reaches {Listen}: start the agent with --token-key (and --acls) to check callers", options.Listen);
+        }
+        using var heldTokenKeys = tokenKeys;
+        // File serving reads on threads of its own: a read the kernel holds up cannot starve the link.
+        using var readers = new FileReaders();
+        var files = new AgentFilesService(core.SandboxesDir, TimeSpan.FromMilliseconds(200), readers, access);
         var health = new HealthServiceImpl();
         health.SetStatus("", HealthCheckResponse.Types.ServingStatus.Serving);
         health.SetStatus(AgentFiles.Descriptor.FullName, HealthCheckResponse.Types.ServingStatus.Serving);

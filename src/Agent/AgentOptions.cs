@@ -90,9 +90,25 @@ public sealed class AgentOptions
     /// the CA. Null = plaintext.</summary>
     public TlsFiles? Tls { get; set; }
 
-    /// <summary>The problems <see cref="AgentOptionsValidator"/> finds, in words (empty = fine).</summary>
     /// <summary>The bearer token the agent presents to the masters (its principal); null: none.</summary>
     public string? Token { get; set; }
+
+    /// <summary>The masters' token key (<c>--token-key</c>; the public key suffices): callers of
+    /// the file service must present a token it signed, or a client certificate of the cluster's
+    /// CA, and see only the sandboxes they may (<see cref="AclsFile"/>). Null: the file service
+    /// serves anyone who reaches it.</summary>
+    public string? TokenKeyFile { get; set; }
+
+    /// <summary>The ACL file (<c>--acls</c>, the masters' format) deciding who may read which
+    /// sandboxes (<c>access_sandboxes</c>); null: the built-in policy (owners only, and superusers
+    /// of no one). Needs <see cref="TokenKeyFile"/>.</summary>
+    public string? AclsFile { get; set; }
+
+    /// <summary>The only OS users tasks may run as on this agent (<c>--allowed-task-users</c>);
+    /// empty: any the masters' ACLs allow.</summary>
+    public List<string> AllowedTaskUsers { get; } = [];
+
+    /// <summary>The problems <see cref="AgentOptionsValidator"/> finds, in words (empty = fine).</summary>
 
     public IReadOnlyList<string> Validate() => AgentOptionsValidator.Problems(this);
 
@@ -101,6 +117,10 @@ public sealed class AgentOptions
     {
         ArgumentNullException.ThrowIfNull(target);
         target.Token = Token;
+        target.TokenKeyFile = TokenKeyFile;
+        target.AclsFile = AclsFile;
+        target.AllowedTaskUsers.Clear();
+        target.AllowedTaskUsers.AddRange(AllowedTaskUsers);
         target.Masters.Clear();
         target.Masters.AddRange(Masters);
         target.Listen = Listen;

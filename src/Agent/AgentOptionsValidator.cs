@@ -40,6 +40,25 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         {
             problems.Add("TLS needs --tls-cert, --tls-key and --tls-ca together (the agent serves the certificate, presents it to the masters, and checks theirs against the CA).");
         }
+        if (!string.IsNullOrEmpty(options.AclsFile) && string.IsNullOrEmpty(options.TokenKeyFile))
+        {
+            problems.Add("--acls needs --token-key: the file service can only apply ACLs to callers it authenticates (give the masters' public token key).");
+        }
+        if (!string.IsNullOrEmpty(options.TokenKeyFile) && !File.Exists(options.TokenKeyFile))
+        {
+            problems.Add($"--token-key {options.TokenKeyFile} does not exist; give the masters' public token key (a dev cluster's is DIR/token-key.pub.pem).");
+        }
+        if (!string.IsNullOrEmpty(options.AclsFile) && !File.Exists(options.AclsFile))
+        {
+            problems.Add($"--acls {options.AclsFile} does not exist; give the ACL file the masters use.");
+        }
+        foreach (var user in options.AllowedTaskUsers)
+        {
+            if (user.Length == 0 || user.Any(c => char.IsWhiteSpace(c) || c is ',' or ':' or '/' or '\0'))
+            {
+                problems.Add($"--allowed-task-users: '{user}' is not a user name; give names separated by commas (e.g. nobody,app).");
+            }
+        }
         foreach (var m in options.Masters)
         {
             if (!Endpoints.TryParse(m, out _, out _))

@@ -65,7 +65,22 @@ public sealed class MasterConnection : IDisposable
         {
             throw new CliException($"no master at {string.Join(",", Addresses)} is the leader right now ({last.Status.Detail}); retry in a few seconds");
         }
-        throw new CliException(Unreachable(Addresses));
+        throw new CliException(await UnreachableAsync(Addresses, Settings.Tls is not null, last));
+    }
+
+    /// <summary><see cref="Unreachable"/>, or the transport problem when that is why (a TLS
+    /// server called without a CA, say; see <see cref="TransportProbe"/>).</summary>
+    public static async Task<string> UnreachableAsync(IReadOnlyList<string> masters, bool clientUsesTls, RpcException? last)
+    {
+        ArgumentNullException.ThrowIfNull(masters);
+        foreach (var master in masters)
+        {
+            if (await TransportProbe.ExplainAsync(master, clientUsesTls, last) is { } why)
+            {
+                return "cannot reach the master: " + why;
+            }
+        }
+        return Unreachable(masters);
     }
 
     public void Dispose() => _masters.Dispose();

@@ -45,7 +45,7 @@ public sealed partial class SchedulerClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        var channel = options.Channel?.Copy() ?? new Scheduler.Channels.GrpcChannelSettings();
+        var channel = options.Channel?.Copy() ?? new Scheduler.Channels.GrpcChannelSettings { Tls = SchedulerClientOptions.DefaultTls() };
         if (string.IsNullOrEmpty(channel.BearerToken))
         {
             channel.BearerToken = options.Token;

@@ -19,10 +19,16 @@ public sealed class SchedulerClientOptions
     /// <summary>
     /// Transport of the channels to the masters: TLS (<see cref="GrpcChannelSettings.Tls"/>: the
     /// cluster's CA and, for mutual TLS, a client certificate), message sizes, keepalive. Null:
-    /// defaults, plaintext. <see cref="Token"/> is presented unless these settings carry a
-    /// bearer token of their own.
+    /// defaults, over TLS trusting the CA file named by the <c>SCHED_TLS_CA</c> environment
+    /// variable when it is set, else plaintext. <see cref="Token"/> is presented unless these
+    /// settings carry a bearer token of their own.
     /// </summary>
     public GrpcChannelSettings? Channel { get; init; }
+
+    /// <summary>TLS trusting the CA file of <c>SCHED_TLS_CA</c>; null when it is not set.</summary>
+    /// <exception cref="Scheduler.Channels.Tls.TlsFileException">When the file is missing or holds no certificate.</exception>
+    public static Scheduler.Channels.Tls.ClientTls? DefaultTls() =>
+        Environment.GetEnvironmentVariable("SCHED_TLS_CA") is { Length: > 0 } ca ? Scheduler.Channels.Tls.ClientTls.FromFiles(ca.Trim()) : null;
 
     /// <summary>
     /// The framework to subscribe. <c>Name</c> and at least one role are required. Leave <c>Id</c>

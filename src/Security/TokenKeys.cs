@@ -78,6 +78,41 @@ public sealed class TokenKeys : IDisposable
         return new TokenKeys(existing, path);
     }
 
+    /// <summary>
+    /// Reads a key that only checks tokens: the masters' public key (<c>PUBLIC KEY</c> PEM, as
+    /// <see cref="PublicKeyPem"/> writes it or <c>openssl ec -pubout</c> makes it), for servers
+    /// that accept the cluster's tokens but issue none (agents). A private key is accepted too,
+    /// under the same file-mode rule as <see cref="LoadOrCreate"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">When the file is missing or holds no EC key.</exception>
+    public static TokenKeys LoadVerifier(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            throw new InvalidOperationException($"the token key {path} does not exist; give the masters' public token key (a dev cluster's is DIR/token-key.pub.pem)");
+        }
+        var text = File.ReadAllText(path);
+        if (text.Contains("PRIVATE KEY", StringComparison.Ordinal))
+        {
+            return LoadOrCreate(path);
+        }
+        var key = ECDsa.Create();
+        try
+        {
+            key.ImportFromPem(text);
+        }
+        catch (Exception e) when (e is ArgumentException or CryptographicException)
+        {
+            key.Dispose();
+            throw new InvalidOperationException($"the token key {path} is not an EC public key in PEM ({e.Message}); give the masters' public token key");
+        }
+        return new TokenKeys(key, path);
+    }
+
+    /// <summary>The public half of the key (PEM), for servers that only check tokens.</summary>
+    public string PublicKeyPem() => _key.ExportSubjectPublicKeyInfoPem();
+
     /// <summary>A signed token for <paramref name="principal"/>, valid from now for <paramref name="ttl"/>.</summary>
     public string Issue(string principal, TimeSpan ttl, DateTimeOffset now)
     {

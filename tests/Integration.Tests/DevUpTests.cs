@@ -25,13 +25,13 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
             Assert.Equal(3, ProcessesUnder(workDir, "master run").Count);
             var list = string.Join(",", masters);
 
-            var leader = await LeaderAsync(list, masters, exclude: null);
+            var leader = await LeaderAsync(list, masters, exclude: null, Path.Combine(workDir, "tls", "ca.pem"));
             output.WriteLine($"masters {list}; leader {leader}");
             var index = Array.IndexOf(masters, leader);
             var pid = Assert.Single(ProcessesUnder(Path.Combine(workDir, $"master{index + 1}") + " ", "master run"));
             DaemonProcess.Signal(pid, 9);
 
-            var next = await LeaderAsync(list, masters, exclude: leader);
+            var next = await LeaderAsync(list, masters, exclude: leader, Path.Combine(workDir, "tls", "ca.pem"));
             output.WriteLine($"after SIGKILL of {leader}: leader {next}");
             Assert.NotEqual(leader, next);
 
@@ -95,10 +95,10 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
             siblingTail = StartQuiet("tail", "-f", Path.Combine(sibling, "notes.log"));
             // The first launch starts its own supervisor and fills the agent's pool; the second
             // task's supervisor comes from the pool.
-            var first = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "run", "--master", master, "--token-file", Path.Combine(workDir, "admin.token"), "--", "true");
+            var first = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "run", "--master", master, "--token-file", Path.Combine(workDir, "admin.token"), "--tls-ca", Path.Combine(workDir, "tls", "ca.pem"), "--", "true");
             Assert.True(first.ExitCode == 0, first.ToString());
             var pidFile = Path.Combine(scratch, "task.pid");
-            run = StartQuiet(Schedctl.Command[0], Schedctl.Dll, "run", "--master", master, "--token-file", Path.Combine(workDir, "admin.token"), "--", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 600");
+            run = StartQuiet(Schedctl.Command[0], Schedctl.Dll, "run", "--master", master, "--token-file", Path.Combine(workDir, "admin.token"), "--tls-ca", Path.Combine(workDir, "tls", "ca.pem"), "--", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 600");
             await Poll.UntilAsync(() => File.Exists(pidFile), TimeSpan.FromSeconds(60), "the task to write its pid");
             var taskPid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
             task = ProcessTree.Identify(taskPid);
@@ -254,13 +254,13 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
 
     /// <summary>Runs <c>schedctl leader --master LIST</c> until it names a leader other than
     /// <paramref name="exclude"/>.</summary>
-    private async Task<string> LeaderAsync(string list, string[] masters, string? exclude)
+    private async Task<string> LeaderAsync(string list, string[] masters, string? exclude, string ca)
     {
         CliResult? last = null;
         string? leader = null;
         await Poll.UntilAsync(async () =>
         {
-            last = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "leader", "--master", list);
+            last = await Schedctl.RunAsync(TimeSpan.FromSeconds(30), "leader", "--master", list, "--tls-ca", ca);
             if (last.ExitCode == 0 && LeaderLine().Match(last.Stdout) is { Success: true } m && m.Groups[1].Value != exclude)
             {
                 leader = m.Groups[1].Value;

@@ -27,7 +27,7 @@ public sealed class SecureCluster : IAsyncLifetime
             actions: [register_framework, run_task, view_agents, view_roles]
             objects: ["*"]
           - principals: [carol]
-            actions: [view_frameworks, view_tasks]
+            actions: [view_frameworks, view_tasks, access_sandboxes]
             objects: [alice]
         default: deny
         """;
@@ -58,7 +58,10 @@ public sealed class SecureCluster : IAsyncLifetime
         }
     }
 
-    public Grpc.Net.Client.GrpcChannel Channel(string? token) => GrpcChannels.ForAddress(Master, new GrpcChannelSettings { BearerToken = token });
+    /// <summary>Clients' TLS: trusting the cluster's throwaway CA (<c>DIR/tls/ca.pem</c>).</summary>
+    public Scheduler.Channels.Tls.ClientTls Tls => Scheduler.Channels.Tls.ClientTls.FromFiles(Cluster.CaFile)!;
+
+    public Grpc.Net.Client.GrpcChannel Channel(string? token) => GrpcChannels.ForAddress(Master, new GrpcChannelSettings { BearerToken = token, Tls = Tls });
 
     public static CallOptions Deadline() => new(deadline: DateTime.UtcNow.AddSeconds(15));
 
@@ -164,13 +167,13 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
     public async Task Tenants_cannot_take_over_see_kill_or_requota_each_others_work()
     {
         var t = secure.Tokens;
-        await using var alice = new TestFramework(secure.Master, "alice-fw", role: "eng/web", token: t["alice"]);
+        await using var alice = new TestFramework(secure.Master, "alice-fw", role: "eng/web", token: t["alice"], tls: secure.Tls);
         var frameworkId = await alice.SubscribedAsync();
         var task = await alice.LaunchAsync(new TaskBuilder("alice-1").Mock(TimeSpan.FromMinutes(5)).Cpus(0.1).Mem(16).Env("DB_PASSWORD", "hunter2"));
         await alice.WaitForStateAsync(task.TaskId, TaskState.TaskRunning);
 
         // Take-over by re-subscription with alice's framework id.
-        await using (var thief = new TestFramework(secure.Master, "thief", role: "eng/web", frameworkId: frameworkId, token: t["bob"]))
+        await using (var thief = new TestFramework(secure.Master, "thief", role: "eng/web", frameworkId: frameworkId, token: t["bob"], tls: secure.Tls))
         {
             var refused = await Assert.ThrowsAnyAsync<Exception>(() => thief.Client.WaitForSubscriptionAsync().WaitAsync(TimeSpan.FromSeconds(20)));
             Assert.Contains("registered by principal 'alice'", refused.ToString(), StringComparison.Ordinal);
@@ -224,9 +227,59 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
     }
 
     [Fact]
+    public async Task Sandboxes_are_served_over_tls_to_their_owner_superusers_and_acl_holders_only()
+    {
+        await using var alice = new TestFramework(secure.Master, "alice-sandbox", role: "eng", token: secure.Tokens["alice"], tls: secure.Tls);
+        var frameworkId = await alice.SubscribedAsync();
+        await alice.LaunchAsync(new TaskBuilder("alice-log").User("nobody").Shell("echo alice-private-output").Cpus(0.1).Mem(16));
+        await alice.WaitForStateAsync("alice-log", TaskState.TaskFinished, TimeSpan.FromSeconds(60));
+        var agent = secure.Cluster.AgentInfo[0].Address;
+        var path = $"{frameworkId}/alice-log/stdout";
+        async Task<string> ReadAsync(GrpcChannelSettings settings, string file)
+        {
+            using var channel = GrpcChannels.ForAddress(agent, settings);
+            var answer = await channel.CreateCallInvoker().AsyncUnaryCall(AgentFilesMethods.ReadFile, null, SecureCluster.Deadline(), new ReadFileRequest { Path = file });
+            return answer.Data.ToStringUtf8();
+        }
+        async Task<List<string>> RootAsync(string token)
+        {
+            using var channel = GrpcChannels.ForAddress(agent, new GrpcChannelSettings { BearerToken = token, Tls = secure.Tls });
+            var answer = await channel.CreateCallInvoker().AsyncUnaryCall(AgentFilesMethods.ListFiles, null, SecureCluster.Deadline(), new ListFilesRequest { Path = "" });
+            return [.. answer.Files.Select(f => f.Path)];
+        }
+
+        // The owner, an ACL holder (carol: access_sandboxes on alice) and the superuser read it.
+        foreach (var who in new[] { "alice", "carol", "admin" })
+        {
+            Assert.Contains("alice-private-output", await ReadAsync(new GrpcChannelSettings { BearerToken = secure.Tokens[who], Tls = secure.Tls }, path), StringComparison.Ordinal);
+        }
+        Assert.Contains(frameworkId, await RootAsync(secure.Tokens["alice"]));
+        // Another tenant neither reads it nor sees the framework in a listing of the root.
+        var denied = await Assert.ThrowsAsync<RpcException>(() => ReadAsync(new GrpcChannelSettings { BearerToken = secure.Tokens["bob"], Tls = secure.Tls }, path));
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        Assert.Contains($"principal 'bob' may not access_sandboxes of framework {frameworkId} (registered by principal 'alice')", denied.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(frameworkId, await RootAsync(secure.Tokens["bob"]));
+        var listing = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var channel = GrpcChannels.ForAddress(agent, new GrpcChannelSettings { BearerToken = secure.Tokens["bob"], Tls = secure.Tls });
+            await channel.CreateCallInvoker().AsyncUnaryCall(AgentFilesMethods.ListFiles, null, SecureCluster.Deadline(), new ListFilesRequest { Path = frameworkId });
+        });
+        Assert.Equal(StatusCode.PermissionDenied, listing.StatusCode);
+        // No credentials: UNAUTHENTICATED; a token of another cluster's key likewise.
+        var anonymous = await Assert.ThrowsAsync<RpcException>(() => ReadAsync(new GrpcChannelSettings { Tls = secure.Tls }, path));
+        Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
+        using var otherKeys = TokenKeys.Create();
+        var forged = await Assert.ThrowsAsync<RpcException>(() => ReadAsync(new GrpcChannelSettings { BearerToken = otherKeys.Issue("admin", TimeSpan.FromMinutes(5), DateTimeOffset.UtcNow), Tls = secure.Tls }, path));
+        Assert.Equal(StatusCode.Unauthenticated, forged.StatusCode);
+        // Plaintext does not reach the file service at all.
+        var plaintext = await Assert.ThrowsAsync<RpcException>(() => ReadAsync(new GrpcChannelSettings { BearerToken = secure.Tokens["alice"] }, path));
+        Assert.NotEqual(StatusCode.OK, plaintext.StatusCode);
+    }
+
+    [Fact]
     public async Task A_task_as_root_or_the_agents_own_user_without_an_acl_fails_unauthorized()
     {
-        await using var alice = new TestFramework(secure.Master, "alice-root", role: "eng", token: secure.Tokens["alice"]);
+        await using var alice = new TestFramework(secure.Master, "alice-root", role: "eng", token: secure.Tokens["alice"], tls: secure.Tls);
         await alice.SubscribedAsync();
         foreach (var (id, user) in new[] { ("as-root", "root"), ("as-agent-user", "") })
         {
@@ -260,7 +313,7 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
 
         // The task compares digests: the value itself must appear nowhere but in its environment and file.
         var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Value))).ToLowerInvariant();
-        await using var alice = new TestFramework(secure.Master, "alice-db", role: "eng/db", token: secure.Tokens["alice"]);
+        await using var alice = new TestFramework(secure.Master, "alice-db", role: "eng/db", token: secure.Tokens["alice"], tls: secure.Tls);
         var frameworkId = await alice.SubscribedAsync();
         await alice.LaunchAsync(new TaskBuilder("uses-secret").User("nobody").Cpus(0.1).Mem(32)
             .Shell($"test \"$(printf %s \"$DB_PASSWORD\" | sha256sum | cut -c1-64)\" = {hash} && test \"$(sha256sum < .secrets/db | cut -c1-64)\" = {hash} && test \"$(stat -c %a .secrets/db)\" = 400")
@@ -299,12 +352,17 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
     public async Task Agents_cannot_be_impersonated()
     {
         var resources = ResourceText.Parse("cpus:64;mem:65536");
-        // A principal without register_agents cannot register an agent at all.
-        var denied = await RegisterAsync(secure.Tokens["bob"], "", resources);
+        // Over TLS an agent needs a client certificate of the cluster's CA: a token alone is not enough.
+        var noCertificate = await RegisterAsync(new GrpcChannelSettings { BearerToken = secure.Tokens["intruder"], Tls = secure.Tls }, "", resources);
+        Assert.Equal(StatusCode.Unauthenticated, noCertificate?.StatusCode);
+        Assert.Contains("--tls-cert", noCertificate!.Status.Detail, StringComparison.Ordinal);
+        // A principal without register_agents cannot register an agent at all, certificate or not.
+        var denied = await RegisterAsync(WithCertificate("bob-host", secure.Tokens["bob"]), "", resources);
         Assert.Equal(StatusCode.PermissionDenied, denied?.StatusCode);
         Assert.Contains("principal 'bob' may not register_agents", denied!.Status.Detail, StringComparison.Ordinal);
-        // One that may register agents cannot take the id of an agent another principal registered.
-        var taken = await RegisterAsync(secure.Tokens["intruder"], secure.AgentId, resources);
+        // One that may register agents (a certificate naming 'intruder') cannot take the id of an
+        // agent another principal registered.
+        var taken = await RegisterAsync(WithCertificate("intruder", null), secure.AgentId, resources);
         Assert.Equal(StatusCode.PermissionDenied, taken?.StatusCode);
         Assert.Contains($"agent {secure.AgentId} is registered by principal 'agent'", taken!.Status.Detail, StringComparison.Ordinal);
         // The real agent is still registered and active.
@@ -315,15 +373,36 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
         Assert.DoesNotContain(agents.Agents, a => a.Info.Hostname == "impostor");
     }
 
-    private async Task<RpcException?> RegisterAsync(string token, string agentId, IEnumerable<Resource> resources)
+    /// <summary>Channel settings presenting a client certificate for <paramref name="commonName"/>
+    /// issued by the cluster's CA (files under the cluster's work dir), and a token when given.</summary>
+    private GrpcChannelSettings WithCertificate(string commonName, string? token)
     {
-        using var channel = secure.Channel(token);
+        var dir = Path.Combine(secure.Cluster.WorkDir, "test-certificates");
+        var (certificate, key) = (Path.Combine(dir, commonName + ".pem"), Path.Combine(dir, commonName + "-key.pem"));
+        using (var ca = Scheduler.Channels.Tls.CertificateIssuer.LoadOrCreate(secure.Cluster.CaFile!, Path.Combine(secure.Cluster.Credentials!.TlsDir, "ca-key.pem"), "unused", DateTimeOffset.UtcNow, TimeSpan.FromDays(1), TimeSpan.Zero))
+        using (var issued = ca.IssueForLoopback(commonName))
+        {
+            Scheduler.Channels.Tls.CertificateIssuer.WritePem(issued, certificate, key);
+        }
+        return new GrpcChannelSettings { BearerToken = token, Tls = Scheduler.Channels.Tls.ClientTls.FromFiles(secure.Cluster.CaFile, certificate, key) };
+    }
+
+    private async Task<RpcException?> RegisterAsync(GrpcChannelSettings settings, string agentId, IEnumerable<Resource> resources)
+    {
+        using var channel = GrpcChannels.ForAddress(secure.Master, settings);
         using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(AgentLinkMethods.Connect, null, SecureCluster.Deadline());
         var info = new AgentInfo { Id = agentId, Hostname = "impostor" };
         info.Resources.AddRange(resources);
         try
         {
-            await call.RequestStream.WriteAsync(new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = info } });
+            try
+            {
+                await call.RequestStream.WriteAsync(new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = info } });
+            }
+            catch (RpcException)
+            {
+                // The server may end the call before the request is written; its status is in the response.
+            }
             while (await call.ResponseStream.MoveNext())
             {
                 if (call.ResponseStream.Current.MessageCase == MasterMessage.MessageOneofCase.Registered)

@@ -21,7 +21,7 @@ public sealed class TestFramework : IAsyncDisposable
     private readonly Task _reader;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public TestFramework(string master, string name, string role = "test", double failoverTimeout = 30, bool autoAcknowledge = true, string? frameworkId = null, string principal = "", string? token = null)
+    public TestFramework(string master, string name, string role = "test", double failoverTimeout = 30, bool autoAcknowledge = true, string? frameworkId = null, string principal = "", string? token = null, Scheduler.Channels.Tls.ClientTls? tls = null)
     {
         var framework = new FrameworkInfo { Name = name, FailoverTimeoutSeconds = failoverTimeout, Id = frameworkId ?? "", Principal = principal };
         framework.Roles.Add(role);
@@ -32,6 +32,7 @@ public sealed class TestFramework : IAsyncDisposable
             Framework = framework,
             AutoAcknowledge = autoAcknowledge,
             Token = token,
+            Channel = tls is null ? null : new Scheduler.Channels.GrpcChannelSettings { Tls = tls },
             Backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)),
         });
         _reader = Task.Run(ReadAsync);

@@ -44,15 +44,28 @@ public sealed class SecureJobsTests : IAsyncLifetime
     public async Task The_jobs_framework_presents_its_token_and_its_api_serves_only_its_principal_and_superusers()
     {
         var cluster = _cluster!;
-        using var anonymous = GrpcChannels.ForAddress(cluster.MasterList);
+        var tls = Scheduler.Channels.Tls.ClientTls.FromFiles(cluster.CaFile);
+        Assert.NotNull(tls);
+        // Everything is served over TLS: a plaintext client gets nowhere, on the masters or the Jobs API.
+        using (var plaintext = GrpcChannels.ForAddress(cluster.MasterList))
+        {
+            var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Operator.OperatorClient(plaintext).GetRolesAsync(new GetRolesRequest(), deadline: DateTime.UtcNow.AddSeconds(10)));
+            Assert.NotEqual(Grpc.Core.StatusCode.OK, e.StatusCode);
+        }
+        using (var plaintext = GrpcChannels.ForAddress(cluster.JobsAddress!))
+        {
+            var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(plaintext).ListJobsAsync(new ListJobsRequest(), deadline: DateTime.UtcNow.AddSeconds(10)));
+            Assert.NotEqual(Grpc.Core.StatusCode.OK, e.StatusCode);
+        }
+        using var anonymous = GrpcChannels.ForAddress(cluster.MasterList, new GrpcChannelSettings { Tls = tls });
         var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Operator.OperatorClient(anonymous).GetRolesAsync(new GetRolesRequest()));
         Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, refused.StatusCode);
 
-        using var admin = GrpcChannels.ForAddress(cluster.MasterList, new GrpcChannelSettings { BearerToken = cluster.AdminToken });
+        using var admin = GrpcChannels.ForAddress(cluster.MasterList, cluster.AdminChannel());
         var op = new Operator.OperatorClient(admin);
         await op.UpdateQuotaAsync(new UpdateQuotaRequest { Quotas = { new QuotaInfo { Role = "capped", Limits = { new Resource { Name = "cpus", Scalar = 0.5 } } } } });
 
-        using var jobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = cluster.AdminToken });
+        using var jobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!, cluster.AdminChannel());
         var jobs = new Sched.V1.Jobs.JobsClient(jobsChannel);
         await jobs.SubmitJobAsync(new SubmitJobRequest
         {
@@ -73,18 +86,18 @@ public sealed class SecureJobsTests : IAsyncLifetime
         }, Timeout, () => $"one instance running and the other pending for the quota; last seen: {last}", TimeSpan.FromMilliseconds(200));
 
         // The Jobs API: no token, a token the masters do not accept, and another principal's token are refused.
-        using (var none = GrpcChannels.ForAddress(cluster.JobsAddress!))
+        using (var none = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { Tls = tls }))
         {
             var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(none).ListJobsAsync(new ListJobsRequest()));
             Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, e.StatusCode);
         }
-        using (var forged = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = "not-a-token" }))
+        using (var forged = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = "not-a-token", Tls = tls }))
         {
             var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(forged).ListJobsAsync(new ListJobsRequest()));
             Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, e.StatusCode);
         }
         var alice = await op.CreateTokenAsync(new CreateTokenRequest { Principal = "alice", TtlSeconds = 600 });
-        using (var other = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = alice.Token }))
+        using (var other = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = alice.Token, Tls = tls }))
         {
             var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await new Sched.V1.Jobs.JobsClient(other).StopJobAsync(new StopJobRequest { Name = "capped" }));
             Assert.Equal(Grpc.Core.StatusCode.PermissionDenied, e.StatusCode);

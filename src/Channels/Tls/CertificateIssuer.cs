@@ -31,6 +31,56 @@ public sealed class CertificateIssuer : IDisposable
     }
 
     /// <summary>
+    /// The CA kept in <paramref name="certificatePath"/> and <paramref name="keyPath"/> (PEM), or a
+    /// new one written there (the key readable by the owner only) when either file is missing or
+    /// the CA expires within <paramref name="renewWithin"/>. A local cluster restarted on the same
+    /// work dir so keeps its CA, and clients keep trusting it.
+    /// </summary>
+    /// <exception cref="TlsFileException">When the files exist but do not load as a CA and its key.</exception>
+    public static CertificateIssuer LoadOrCreate(string certificatePath, string keyPath, string name, DateTimeOffset now, TimeSpan lifetime, TimeSpan renewWithin)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(certificatePath);
+        ArgumentException.ThrowIfNullOrEmpty(keyPath);
+        if (File.Exists(certificatePath) && File.Exists(keyPath))
+        {
+            X509Certificate2 loaded;
+            try
+            {
+                loaded = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+            }
+            catch (CryptographicException e)
+            {
+                throw new TlsFileException($"the CA in {certificatePath} with key {keyPath} does not load ({e.Message}); remove both files to have a new CA made");
+            }
+            if (loaded.NotAfter.ToUniversalTime() > now.UtcDateTime.Add(renewWithin) && loaded.NotBefore.ToUniversalTime() <= now.UtcDateTime)
+            {
+                return new CertificateIssuer(loaded);
+            }
+            loaded.Dispose();
+        }
+        var issuer = Create(name, now, lifetime);
+        WritePem(issuer.Authority, certificatePath, keyPath);
+        return issuer;
+    }
+
+    /// <summary>Whether <paramref name="certificate"/> was signed by this CA and is valid from
+    /// <paramref name="now"/> for at least <paramref name="remaining"/>.</summary>
+    public bool Issued(X509Certificate2 certificate, DateTimeOffset now, TimeSpan remaining)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (certificate.NotBefore.ToUniversalTime() > now.UtcDateTime || certificate.NotAfter.ToUniversalTime() < now.UtcDateTime.Add(remaining))
+        {
+            return false;
+        }
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Authority);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = now.UtcDateTime;
+        return chain.Build(certificate);
+    }
+
+    /// <summary>
     /// Issues a certificate for <paramref name="commonName"/> naming <paramref name="dnsNames"/> and
     /// <paramref name="addresses"/>, good for both server and client authentication, valid from
     /// <paramref name="notBefore"/> to <paramref name="notAfter"/> (clamped to the CA's validity).

@@ -37,8 +37,9 @@ public sealed class LocalClusterOptions
     /// <summary>The command that starts <c>schedctl</c> for the daemons; null: this program.</summary>
     public IReadOnlyList<string>? Command { get; init; }
 
-    /// <summary>Run with authentication and ACLs (credentials in the work dir, see
-    /// <see cref="DevCredentials"/>); false: masters allow anonymous callers.</summary>
+    /// <summary>Run with TLS everywhere (a throwaway CA in the work dir), authentication and ACLs
+    /// (credentials in the work dir, see <see cref="DevCredentials"/>); false: plaintext, and
+    /// masters allow anonymous callers.</summary>
     public bool Secure { get; init; } = true;
 }
 
@@ -77,6 +78,22 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>A token of the superuser <c>admin</c>; null when the cluster runs without authentication.</summary>
     public string? AdminToken => Credentials?.AdminToken;
 
+    /// <summary>The CA file clients trust (<c>DIR/tls/ca.pem</c>); null when the cluster runs without TLS.</summary>
+    public string? CaFile => Credentials?.CaFile;
+
+    /// <summary>Channel settings of an operator client that can do everything: the admin token
+    /// over TLS trusting the cluster's CA; plaintext with no token for an insecure cluster.</summary>
+    public Channels.GrpcChannelSettings AdminChannel() => Credentials?.AdminChannel() ?? new Channels.GrpcChannelSettings();
+
+    /// <summary>The environment a <c>schedctl</c> process needs to act as the admin on this cluster
+    /// (<c>SCHED_MASTER</c>, <c>SCHED_TOKEN</c>, <c>SCHED_TLS_CA</c>).</summary>
+    public IReadOnlyDictionary<string, string> AdminEnvironment() => new Dictionary<string, string>
+    {
+        ["SCHED_MASTER"] = MasterList,
+        ["SCHED_TOKEN"] = AdminToken ?? "",
+        ["SCHED_TLS_CA"] = CaFile ?? "",
+    };
+
     /// <summary>The Jobs API address when the jobs framework runs, else null.</summary>
     public string? JobsAddress { get; private set; }
 
@@ -114,12 +131,14 @@ public sealed class LocalCluster : IAsyncDisposable
         var parent = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var securityArgs = new List<string>();
         var agentSecurityArgs = new List<string>();
-        var jobsEnvironment = new Dictionary<string, string>();
+        var jobsSecurityArgs = new List<string>();
+        var jobsEnvironment = new Dictionary<string, string> { ["SCHED_TLS_CA"] = "" };
         if (o.Secure)
         {
             Credentials = DevCredentials.Ensure(WorkDir);
-            securityArgs.AddRange(["--token-key", Credentials.TokenKey, "--acls", Credentials.Acls]);
-            agentSecurityArgs.AddRange(["--token-file", Credentials.AgentTokenFile]);
+            securityArgs.AddRange(["--token-key", Credentials.TokenKey, "--acls", Credentials.Acls, .. TlsArgs(Credentials.DaemonTls("master"))]);
+            agentSecurityArgs.AddRange(["--token-file", Credentials.AgentTokenFile, "--token-key", Credentials.TokenPublicKey, "--acls", Credentials.Acls, .. TlsArgs(Credentials.DaemonTls("agent"))]);
+            jobsSecurityArgs.AddRange(TlsArgs(Credentials.DaemonTls("jobs")));
             jobsEnvironment["SCHED_TOKEN"] = Credentials.AdminToken;
         }
         else
@@ -170,11 +189,13 @@ public sealed class LocalCluster : IAsyncDisposable
         if (o.Jobs)
         {
             // With replicated masters, the jobs state lives in their etcd too (under /sched/jobs).
-            _jobs = DaemonProcess.Start("jobs", ["jobs", "run", "--master", MasterList, "--work-dir", Path.Combine(WorkDir, "jobs"), "--listen", "127.0.0.1:0", "--watch-parent", parent, .. etcdArgs],
+            _jobs = DaemonProcess.Start("jobs", ["jobs", "run", "--master", MasterList, "--work-dir", Path.Combine(WorkDir, "jobs"), "--listen", "127.0.0.1:0", "--watch-parent", parent, .. etcdArgs, .. jobsSecurityArgs],
                 Path.Combine(WorkDir, "jobs.log"), o.OnLine, o.Command, jobsEnvironment);
             JobsAddress = await _jobs.WaitForAsync(_jobs.Listening, "'Jobs API listening on'", o.StartTimeout, ct);
         }
     }
+
+    private static string[] TlsArgs(Channels.Tls.TlsFiles files) => ["--tls-cert", files.Certificate!, "--tls-key", files.Key!, "--tls-ca", files.Ca!];
 
     private string AgentWorkDir(int index) => Path.Combine(WorkDir, $"agent{index + 1}");
 

@@ -35,6 +35,9 @@ public static class DaemonCommands
     private static readonly Option<string?> TokenKey = new("--token-key") { Description = "ECDSA key (PEM) that signs and checks bearer tokens, shared by the masters of a cluster; created (mode 0600) when missing (default WORKDIR/token-key.pem)." };
     private static readonly Option<string?> Acls = new("--acls") { Description = "ACL file (YAML; see docs/security.md), read again when it changes (default: the built-in policy: principal 'admin' is a superuser, every principal acts on its own frameworks and tasks)." };
     private static readonly Option<string?> MaxTokenTtl = new("--max-token-ttl") { Description = "Longest lifetime of a token the master issues, e.g. 30d, 12h (default 366d)." };
+    private static readonly Option<string?> AgentTokenKey = new("--token-key") { Description = "The masters' token key (PEM; the public key suffices, e.g. from 'openssl ec -in token-key.pem -pubout'): callers of the file service must then present a token it signed or a client certificate of the cluster's CA, and read only the sandboxes they may (default: none; the file service serves anyone)." };
+    private static readonly Option<string?> AgentAcls = new("--acls") { Description = "The masters' ACL file, read again when it changes: who may read which sandboxes (access_sandboxes); needs --token-key (default: the built-in policy: each principal reads its own frameworks' sandboxes)." };
+    private static readonly Option<string?> AllowedTaskUsers = new("--allowed-task-users") { Description = "The only OS users tasks may run as on this agent, comma-separated, e.g. nobody,app (default: any the masters' ACLs allow). Others end in TASK_ERROR (REASON_TASK_UNAUTHORIZED)." };
     private static readonly Option<string> AgentMasters = new("--master") { Description = "Master address(es), host:port[,…].", Required = true };
     private static readonly Option<string> AgentListen = new("--listen") { Description = "host:port for the agent's file service (port 0: any free port).", DefaultValueFactory = _ => "127.0.0.1:0" };
     private static readonly Option<string> AgentWorkDir = new("--work-dir") { Description = "Directory for checkpoints and sandboxes.", Required = true };
@@ -72,7 +75,7 @@ public static class DaemonCommands
     public static Command CreateAgent()
     {
         var run = new Command("run", "Run an agent daemon (until Ctrl-C/SIGTERM).");
-        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, FetchAllowDir, StatusRetry, AgentMetrics, Verbose, WatchParent })
+        foreach (var o in new Option[] { AgentMasters, AgentListen, AgentWorkDir, AgentResources, AgentAttributes, Isolation, Runtime, Hostname, FetchAllowDir, StatusRetry, AgentMetrics, AgentTokenKey, AgentAcls, AllowedTaskUsers, Verbose, WatchParent })
         {
             run.Options.Add(o);
         }
@@ -248,8 +251,33 @@ public static class DaemonCommands
             Hostname = parse.GetValue(Hostname),
             MetricsListen = parse.GetValue(AgentMetrics),
             Token = GlobalOptions.Token(parse),
+            TokenKeyFile = parse.GetValue(AgentTokenKey),
+            AclsFile = parse.GetValue(AgentAcls),
         };
         options.Masters.AddRange(masters);
+        options.AllowedTaskUsers.AddRange((parse.GetValue(AllowedTaskUsers) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        if (options.AclsFile is { Length: > 0 } agentAcls && File.Exists(agentAcls))
+        {
+            try
+            {
+                _ = Scheduler.Security.AclPolicyFile.Load(agentAcls);
+            }
+            catch (Scheduler.Security.AclFileException e)
+            {
+                throw CliException.BadInput($"--acls: {e.Message}");
+            }
+        }
+        if (options.TokenKeyFile is { Length: > 0 } agentKey && File.Exists(agentKey))
+        {
+            try
+            {
+                Scheduler.Security.TokenKeys.LoadVerifier(agentKey).Dispose();
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+            {
+                throw CliException.BadInput($"--token-key: {e.Message}");
+            }
+        }
         options.Tls = DaemonTls(parse);
         options.FetchAllowDirs.AddRange(parse.GetValue(FetchAllowDir) ?? []);
         if (Seconds(parse, StatusRetry) is { } retry)

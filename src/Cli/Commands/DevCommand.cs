@@ -12,7 +12,7 @@ public static class DevCommand
     private static readonly Option<string?> WorkDir = new("--work-dir") { Description = "Work directory (default: a temp directory removed on exit)." };
     private static readonly Option<string?> Resources = new("--resources") { Description = "Each agent's resources (default cpus:4;mem:4096;disk:8192;ports:[31000-31999])." };
 
-    private static readonly Option<bool> Insecure = new("--insecure") { Description = "Run without authentication: the masters serve anyone who reaches their ports, with every action allowed." };
+    private static readonly Option<bool> Insecure = new("--insecure") { Description = "Run without TLS and authentication: plaintext, and the masters serve anyone who reaches their ports, with every action allowed." };
     private static readonly Option<bool> NoJobs = new("--no-jobs") { Description = "Do not start the jobs framework ('schedctl job …')." };
 
     public static Command Create()
@@ -55,12 +55,13 @@ public static class DevCommand
         await output.WriteLineAsync($"cluster up: master(s) {cluster.MasterList}, {cluster.AgentInfo.Count} agent(s), work dir {cluster.WorkDir}");
         if (cluster.Credentials is { } credentials)
         {
+            await output.WriteLineAsync($"TLS: on every endpoint; CA {credentials.CaFile} (throwaway, made for this work dir; certificates in {credentials.TlsDir})");
             await output.WriteLineAsync($"credentials: operator token {credentials.AdminTokenFile} (principal 'admin', a superuser), ACLs {credentials.Acls} (edit to change who may do what)");
-            await output.WriteLineAsync($"      export SCHED_TOKEN=$(cat {credentials.AdminTokenFile})");
+            await output.WriteLineAsync($"      export SCHED_TLS_CA={credentials.CaFile} SCHED_TOKEN=$(cat {credentials.AdminTokenFile})");
         }
         else
         {
-            await output.WriteLineAsync("security: off (--insecure): anyone who reaches the master's port owns this cluster");
+            await output.WriteLineAsync("security: off (--insecure): plaintext, and anyone who reaches the master's port owns this cluster");
         }
         await output.WriteLineAsync($"try:  schedctl agents    schedctl run -- echo hello    (export SCHED_MASTER={cluster.MasterList} if not on the default port)");
         if (cluster.JobsAddress is { } jobs)

@@ -163,7 +163,7 @@ public static class RunCommand
             {
                 if (client.FrameworkId is null)
                 {
-                    throw new CliException(MasterConnection.Unreachable(options.Masters));
+                    throw new CliException(await MasterConnection.UnreachableAsync([.. options.Masters], options.Channel?.Tls is not null, null));
                 }
                 throw new CliException($"no offer could fit the task ({OfferWanted()}) within {offerWait.TotalSeconds:0} s; check 'schedctl agents' for free resources");
             }

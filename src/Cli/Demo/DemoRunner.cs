@@ -51,6 +51,10 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
                 StartTimeout = TimeSpan.FromSeconds(30),
             }, overall.Token);
             _view.Step($"Master on {cluster.MasterList}; agents {string.Join(", ", cluster.AgentInfo.Select(a => a.Address))}; work dir {cluster.WorkDir}");
+            if (cluster.Credentials is { } credentials)
+            {
+                _view.Step($"Secure: TLS on every endpoint (throwaway CA {credentials.CaFile}), tokens and ACLs; the demo acts as the operator 'admin'");
+            }
 
             var batch = new BatchScheduler(new BatchJob { Name = "batch", Count = settings.BatchTasks, Command = "echo batch task {i}; sleep 0.5", Cpus = 0.5, Mem = 64 });
             var service = new ServiceScheduler(new ServiceSpec { Name = "web", Instances = settings.ServiceInstances, Command = "echo web instance {i} up; exec sleep 600", Cpus = 1, Mem = 256, KillGrace = TimeSpan.FromSeconds(1) });
@@ -59,7 +63,7 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
             var runs = new[] { batchDriver.RunAsync(overall.Token), serviceDriver.RunAsync(overall.Token) };
             _view.Step($"Frameworks: 'demo-batch' (role batch: {settings.BatchTasks} × 'sleep 0.5', 0.5 cpu each) and 'demo-service' (role service: {settings.ServiceInstances} long-running instances, 1 cpu each)");
 
-            using var connection = new MasterConnection(cluster.MasterAddresses, TimeSpan.FromSeconds(3), new Scheduler.Channels.GrpcChannelSettings { BearerToken = cluster.AdminToken });
+            using var connection = new MasterConnection(cluster.MasterAddresses, TimeSpan.FromSeconds(3), cluster.AdminChannel());
             var watch = new Watch(batch, service, serviceDriver, runs);
             if (_view.Interactive)
             {
@@ -145,7 +149,7 @@ public sealed class DemoRunner(DemoSettings settings, TextWriter output, bool in
         Masters = cluster.MasterAddresses,
         Framework = new FrameworkInfo { Name = name, Roles = { role }, FailoverTimeoutSeconds = 10, Capabilities = { FrameworkCapability.PartitionAware } },
         CallTimeout = TimeSpan.FromSeconds(5),
-        Token = cluster.AdminToken,
+        Channel = cluster.AdminChannel(),
     };
 
     /// <summary>Advances the script (kill an instance once the batch is under way); true when done.</summary>
