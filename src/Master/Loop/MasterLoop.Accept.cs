@@ -7,12 +7,14 @@ using TaskStatus = Sched.V1.TaskStatus;
 namespace Scheduler.Master.Loop;
 
 /// <summary>
-/// What happens on Accept, start to end: the offers are checked (<see cref="CheckOffers"/>), the
-/// operations are planned in order against what the offers hold (<see cref="Plan"/>: each task by
-/// <see cref="LaunchChecks"/>, each RESERVE/UNRESERVE/CREATE/DESTROY by
-/// <see cref="ResourceOperations"/>; both are pure and never call back), and only then is the
-/// plan committed: conversions applied, tasks tracked and launched on the agent, refusals answered,
-/// leftovers returned to the allocator with the call's filter.
+/// What happens on Accept, start to end: the offers are checked (<see cref="CheckOffers"/>, the
+/// <see cref="OfferBook"/> and <see cref="AgentBook"/>), the operations are planned in order
+/// against what the offers hold (<see cref="Plan"/>: each task by <see cref="LaunchChecks"/>, each
+/// RESERVE/UNRESERVE/CREATE/DESTROY by <see cref="ResourceOperations"/>; both are pure and never
+/// call back), and only then is the plan committed: offers retired, conversions applied, tasks
+/// recorded in the <see cref="TaskBook"/> and sent to the agent's link in one LaunchTasks message,
+/// refusals answered, leftovers returned to the allocator with the call's filter. The task's
+/// updates then arrive in <c>OnStatusUpdate</c> (MasterLoop.Tasks.cs).
 /// </summary>
 public sealed partial class MasterLoop
 {
@@ -233,50 +235,14 @@ public sealed partial class MasterLoop
         return steps;
     }
 
-    /// <summary>Looks up the offers of an Accept; returns the usable ones and, if any is not
-    /// usable, what is wrong (naming the offer id).</summary>
+    /// <summary>Looks up the offers of an Accept (<see cref="OfferBook.Usable"/>) and checks that
+    /// their agent is connected; returns the usable ones and, if any is not, what is wrong.</summary>
     private (List<OutstandingOffer> Offers, string? Problem) CheckOffers(FrameworkEntry fw, IEnumerable<string> ids)
     {
-        var offers = new List<OutstandingOffer>();
-        string? problem = null;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var id in ids)
+        var (offers, problem) = _offers.Usable(fw.Id, ids);
+        if (problem is null && (!_agents.TryGet(offers[0].Offer.AgentId, out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining)))
         {
-            if (!seen.Add(id))
-            {
-                problem ??= $"offer {id} is listed twice in offer_ids; list each offer once";
-                continue;
-            }
-            if (_offers.TryGet(id, out var offer))
-            {
-                if (offer.Offer.FrameworkId != fw.Id)
-                {
-                    problem ??= $"offer {id} belongs to another framework; use only offers sent to you";
-                }
-                else
-                {
-                    offers.Add(offer);
-                }
-                continue;
-            }
-            var retired = _offers.RetiredReason(id);
-            problem ??= retired is null
-                ? $"offer {id} is unknown to this master; use offer ids from Event.offers"
-                : $"offer {id} is no longer valid: {retired}; wait for a new offer";
-        }
-        if (problem is null)
-        {
-            var agents = offers.Select(o => o.Offer.AgentId).Distinct(StringComparer.Ordinal).ToList();
-            if (agents.Count > 1)
-            {
-                var a = offers.First(o => o.Offer.AgentId == agents[0]);
-                var b = offers.First(o => o.Offer.AgentId == agents[1]);
-                problem = $"offers {a.Offer.Id} (agent {agents[0]}) and {b.Offer.Id} (agent {agents[1]}) are on different agents; accept offers of one agent per call";
-            }
-            else if (!_agents.TryGet(agents[0], out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining))
-            {
-                problem = $"agent {agents[0]} of the offers is not connected; wait for new offers";
-            }
+            problem = $"agent {offers[0].Offer.AgentId} of the offers is not connected; wait for new offers";
         }
         return (offers, problem);
     }

@@ -18,10 +18,13 @@ public sealed partial class MasterLoop
         }
         var fwId = update.FrameworkId.Length > 0 ? update.FrameworkId : status.FrameworkId;
         status.FrameworkId = fwId;
+        var fw = _frameworks.Find(fwId);
+        var live = fw is null ? null : _tasks.Live(fwId, status.TaskId);
+        var done = fw is null || live is not null ? null : _tasks.LatestCompleted(fwId, status.TaskId);
         // An agent speaks only for the tasks it runs: an update naming another agent, or for a task
         // the master knows on another agent, is dropped (and acknowledged, so the sender's queue
         // drains) instead of changing the task or reaching its framework.
-        if (ForeignUpdate(agent, fwId, status) is { } foreign)
+        if (ForeignUpdate(agent, status, live ?? done) is { } foreign)
         {
             MasterLog.ForeignStatusUpdate(_logger, agent.Id, status.TaskId, fwId, foreign);
             AcknowledgeFor(agent, fwId, status);
@@ -29,24 +32,24 @@ public sealed partial class MasterLoop
         }
         status.AgentId = agent.Id;
         _metrics.StatusUpdate(status.State);
-        if (!_frameworks.TryGet(fwId, out var fw))
+        if (fw is null)
         {
             // Nobody will acknowledge it: the framework is gone. Acknowledge for it so the agent's
             // queue drains.
             AcknowledgeFor(agent, fwId, status);
             return;
         }
-        if (_tasks.TryGetLive(fwId, status.TaskId, out var task))
+        if (live is not null)
         {
-            task.State = status.State;
-            task.SetStatus(status);
+            live.State = status.State;
+            live.SetStatus(status);
             if (TaskLifecycle.IsTerminal(status.State))
             {
-                _tasks.Complete(task);
-                Recover(fwId, task.AgentId, task.Resources, null);
+                _tasks.Complete(live);
+                Recover(fwId, live.AgentId, live.Resources, null);
             }
         }
-        else if (_tasks.LatestCompleted(fwId, status.TaskId) is { } done && done.StatusUuidIs(status.Uuid))
+        else if (done is not null && done.StatusUuidIs(status.Uuid))
         {
             // A re-sent terminal update: forward again (at-least-once) without changing state.
             done.StatusAcknowledged = false;
@@ -58,19 +61,15 @@ public sealed partial class MasterLoop
         }
     }
 
-    /// <summary>Why <paramref name="agent"/> may not report <paramref name="status"/>, or null.</summary>
-    private string? ForeignUpdate(AgentEntry agent, string frameworkId, TaskStatus status)
+    /// <summary>Why <paramref name="agent"/> may not report <paramref name="status"/> about
+    /// <paramref name="known"/> (the task as the master has it, live or completed), or null.</summary>
+    private static string? ForeignUpdate(AgentEntry agent, TaskStatus status, TaskEntry? known)
     {
         if (status.AgentId.Length > 0 && status.AgentId != agent.Id)
         {
             return $"it names agent {status.AgentId}";
         }
-        if (!_frameworks.Contains(frameworkId))
-        {
-            return null;
-        }
-        var owner = (_tasks.Live(frameworkId, status.TaskId) ?? _tasks.LatestCompleted(frameworkId, status.TaskId))?.AgentId;
-        return owner is not null && owner != agent.Id ? $"the task runs on agent {owner}" : null;
+        return known is not null && known.AgentId != agent.Id ? $"the task runs on agent {known.AgentId}" : null;
     }
 
     private static void AcknowledgeFor(AgentEntry agent, string frameworkId, TaskStatus status)

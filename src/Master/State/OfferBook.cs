@@ -53,6 +53,54 @@ public sealed class OfferBook
         return offer;
     }
 
+    /// <summary>
+    /// The outstanding offers among <paramref name="ids"/> that belong to
+    /// <paramref name="frameworkId"/>, and, if the list as a whole cannot be accepted, what is
+    /// wrong, naming the offer: an id listed twice, unknown, retired (and why), another
+    /// framework's, or offers on different agents. Changes nothing.
+    /// </summary>
+    public (List<OutstandingOffer> Offers, string? Problem) Usable(string frameworkId, IEnumerable<string> ids)
+    {
+        var offers = new List<OutstandingOffer>();
+        string? problem = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in ids)
+        {
+            if (!seen.Add(id))
+            {
+                problem ??= $"offer {id} is listed twice in offer_ids; list each offer once";
+                continue;
+            }
+            if (_offers.TryGetValue(id, out var offer))
+            {
+                if (offer.Offer.FrameworkId != frameworkId)
+                {
+                    problem ??= $"offer {id} belongs to another framework; use only offers sent to you";
+                }
+                else
+                {
+                    offers.Add(offer);
+                }
+                continue;
+            }
+            var retired = RetiredReason(id);
+            problem ??= retired is null
+                ? $"offer {id} is unknown to this master; use offer ids from Event.offers"
+                : $"offer {id} is no longer valid: {retired}; wait for a new offer";
+        }
+        if (problem is null)
+        {
+            var agents = offers.Select(o => o.Offer.AgentId).Distinct(StringComparer.Ordinal).ToList();
+            if (agents.Count > 1)
+            {
+                var a = offers.First(o => o.Offer.AgentId == agents[0]);
+                var b = offers.First(o => o.Offer.AgentId == agents[1]);
+                problem = $"offers {a.Offer.Id} (agent {agents[0]}) and {b.Offer.Id} (agent {agents[1]}) are on different agents; accept offers of one agent per call";
+            }
+        }
+        return (offers, problem);
+    }
+
     /// <summary>The outstanding offers on one agent (a copy: retiring them while iterating is fine).</summary>
     public List<OutstandingOffer> ForAgent(string agentId) => _byAgent.TryGetValue(agentId, out var set) ? [.. set] : [];
 
