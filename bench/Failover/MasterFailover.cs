@@ -217,7 +217,19 @@ internal sealed class MasterFailover
                 problems.Add("no offer after the kill");
             }
             // Every task must still run, exactly once.
-            var tasks = await channel.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
+            GetTasksResponse tasks;
+            try
+            {
+                tasks = await channel.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+                // The new leader lost its leadership again (the lease flapped under load): ask whoever leads now.
+                spurious++;
+                problems.Add($"{newLeader} lost its leadership during the recovery ({e.Status.Detail})");
+                var current = await WaitForLeaderAsync(survivors, channels, exclude: null);
+                tasks = await channels[current].AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
+            }
             var running = tasks.Tasks.Where(t => t.State == TaskState.TaskRunning).Select(t => t.Info.TaskId).Distinct().Count();
             if (running != _tasks || tasks.Tasks.Count != _tasks)
             {
