@@ -79,12 +79,64 @@ public sealed partial class HierarchicalDrfAllocator
            && role.KidCount == 1 && role.Own.KidCount == 0 && role.Offerable == 0
            && role.Allocated.All(v => v == 0) && role.Quota.IsIdle;
 
-    /// <summary>Adds or removes an agent total: cluster totals (shares) and reservations (quota consumption).</summary>
+    /// <summary>
+    /// Releases the candidate pools (<see cref="PoolTable.Candidates"/>) that no agent total and no
+    /// holding has resources in, then prunes the roles only they held: a reservation removed from
+    /// every agent leaves neither its pool nor its role behind. The holdings are scanned only when
+    /// some candidate has no total cell left, which is rare (a reservation gone, a role's last
+    /// reserved agent removed, an operation naming a reservation no agent has).
+    /// </summary>
+    private void ReleaseUnusedPools()
+    {
+        if (_pools.Candidates.Count == 0)
+        {
+            return;
+        }
+
+        var unused = _pools.Candidates.Concat(_heldWithoutTotal).Where(p => p.TotalRefs == 0).ToHashSet();
+        _pools.Candidates.Clear();
+        _heldWithoutTotal.Clear();
+        if (unused.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var agent in _agentList)
+        {
+            foreach (var holding in agent.Holdings)
+            {
+                for (var i = 0; i < holding.Count && unused.Count > 0; i++)
+                {
+                    if (unused.Remove(_pools[holding[i].Pool]))
+                    {
+                        // Held without a total (a total shrank under an allocation): looked at
+                        // again with the next candidates.
+                        _heldWithoutTotal.Add(_pools[holding[i].Pool]);
+                    }
+                }
+            }
+        }
+
+        foreach (var pool in unused)
+        {
+            PruneIfIdle(_pools.Release(pool));
+        }
+    }
+
+    /// <summary>Adds or removes an agent total: cluster totals (shares), reservations (quota
+    /// consumption) and the pools' counts of total cells.</summary>
     private void AccountTotal(Bag total, int sign)
     {
         for (var i = 0; i < total.Count; i++)
         {
             ref var c = ref total[i];
+            var pool = _pools[c.Pool];
+            pool.TotalRefs += sign;
+            if (pool.TotalRefs == 0 && pool.Index != 0)
+            {
+                _pools.Candidates.Add(pool);
+            }
+
             if (!c.IsScalar)
             {
                 continue;

@@ -37,6 +37,7 @@ public sealed partial class HierarchicalDrfAllocator
         }
 
         ExpireFilters(now);
+        ReleaseUnusedPools();
         if (!_fullPass && _candidates.Count == 0)
         {
             return [];

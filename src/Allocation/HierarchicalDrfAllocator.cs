@@ -28,6 +28,12 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
     private readonly Random _random;
     private readonly NameTable _names = new();
     private readonly PoolTable _pools = new();
+
+    /// <summary>Pools no agent total has but a holding still had at the last release.</summary>
+    private readonly HashSet<Pool> _heldWithoutTotal = [];
+
+    /// <summary>Pools interned now, the unreserved one included (for tests of the table's growth).</summary>
+    internal int PoolCount => _pools.Count;
     private readonly IRoleSorter _sorter;
     private readonly QuotaLedger _quota = new();
     private readonly GrantWalk _walk;

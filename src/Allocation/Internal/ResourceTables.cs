@@ -54,15 +54,19 @@ internal sealed class NameTable
 /// </summary>
 internal sealed class Pool
 {
-    public Pool(int index, Reservation? reservation, DiskInfo? disk, RoleNode? role)
+    public Pool(int index, string key, Reservation? reservation, DiskInfo? disk, RoleNode? role)
     {
         Index = index;
+        Key = key;
         Reservation = reservation;
         Disk = disk;
         Role = role;
     }
 
     public int Index { get; }
+
+    /// <summary>The pool's identity (<see cref="ResourceIdentity.Key(Reservation?, DiskInfo?)"/>).</summary>
+    public string Key { get; }
 
     public Reservation? Reservation { get; }
 
@@ -72,45 +76,89 @@ internal sealed class Pool
     public RoleNode? Role { get; }
 
     public bool IsUnreserved => Role is null;
+
+    /// <summary>Cells of agent totals in this pool (kept by the allocator's total accounting).</summary>
+    public int TotalRefs { get; set; }
 }
 
-/// <summary>Interns pools. Pool 0 is "unreserved, no disk info".</summary>
+/// <summary>
+/// Interns pools. Pool 0 is "unreserved, no disk info" and stays; any other pool is released once
+/// no agent total and no holding has resources in it (<see cref="Release"/>), and its index is
+/// reused, so the table follows the reservations that exist rather than all that ever did.
+/// </summary>
 internal sealed class PoolTable
 {
     private readonly Dictionary<string, Pool> _byKey = new(StringComparer.Ordinal);
-    private readonly List<Pool> _pools = [];
+    private readonly List<Pool?> _pools = [];
+    private readonly Stack<int> _freeIndices = new();
 
     public PoolTable()
     {
-        var unreserved = new Pool(0, null, null, null);
+        var unreserved = new Pool(0, "", null, null, null);
         _pools.Add(unreserved);
         _byKey.Add("", unreserved);
     }
 
-    public Pool this[int index] => _pools[index];
+    public Pool this[int index] => _pools[index] ?? throw new InvalidOperationException($"Pool {index} was released while resources still named it.");
 
-    public int Count => _pools.Count;
+    /// <summary>Pools in the table (the unreserved one included).</summary>
+    public int Count => _byKey.Count;
+
+    /// <summary>Pools that may hold nothing any more: new ones, and ones whose last agent-total
+    /// cell went. <see cref="Release"/> decides.</summary>
+    public HashSet<Pool> Candidates { get; } = [];
 
     public Pool Intern(Reservation? reservation, DiskInfo? disk, Func<string, RoleNode> roleOf)
     {
         if (reservation is null && disk is null)
         {
-            return _pools[0];
+            return _pools[0]!;
         }
 
         var key = ResourceIdentity.Key(reservation, disk);
         if (!_byKey.TryGetValue(key, out var pool))
         {
-            pool = new Pool(_pools.Count, reservation?.Clone(), disk?.Clone(), reservation is null ? null : roleOf(reservation.Role));
+            var index = _freeIndices.Count > 0 ? _freeIndices.Pop() : _pools.Count;
+            pool = new Pool(index, key, reservation?.Clone(), disk?.Clone(), reservation is null ? null : roleOf(reservation.Role));
             if (pool.Role is { } role)
             {
                 role.PoolRefs++;
             }
 
-            _pools.Add(pool);
+            if (index == _pools.Count)
+            {
+                _pools.Add(pool);
+            }
+            else
+            {
+                _pools[index] = pool;
+            }
+
             _byKey.Add(key, pool);
+            Candidates.Add(pool);
         }
 
         return pool;
+    }
+
+    /// <summary>Forgets <paramref name="pool"/> (nothing may name it any more); returns the role
+    /// whose reference it dropped, if any.</summary>
+    public RoleNode? Release(Pool pool)
+    {
+        if (pool.Index == 0 || !ReferenceEquals(_pools[pool.Index], pool))
+        {
+            return null;
+        }
+
+        _pools[pool.Index] = null;
+        _byKey.Remove(pool.Key);
+        _freeIndices.Push(pool.Index);
+        Candidates.Remove(pool);
+        if (pool.Role is { } role)
+        {
+            role.PoolRefs--;
+        }
+
+        return pool.Role;
     }
 }

@@ -218,8 +218,7 @@ internal sealed class RoleNode : ContainerNode
     /// <summary>An operator set this role's weight (it is kept even when nothing else holds it).</summary>
     public bool WeightSet { get; set; }
 
-    /// <summary>Reservation pools naming this role (pools are interned for good, so such a role is
-    /// never pruned).</summary>
+    /// <summary>Reservation pools naming this role (a pool is released once no agent has resources in it).</summary>
     public int PoolRefs { get; set; }
 
     /// <summary>Whether this role is <paramref name="ancestor"/> or below it.</summary>
