@@ -107,7 +107,7 @@ public sealed partial class MasterLoop
                 Refuse(fw, task, agentId, TaskState.TaskDropped, TaskStatus.Types.Reason.ResourcesExceeded, overLimit, now);
                 continue;
             }
-            var (secrets, secretProblem) = SecretsProblem(fw, task, step.Role!) is { } badSecret ? (null, badSecret) : OpenSecrets(task, step.Role!);
+            var (secrets, secretProblem) = _secrets.TaskProblem(fw.Info.Roles, task, step.Role!) is { } badSecret ? (null, badSecret) : _secrets.Open(Security.Secrets, task, step.Role!);
             if (secretProblem is not null)
             {
                 remaining[step.Role!].Add(task.Resources);
