@@ -70,15 +70,17 @@ public sealed class LinkLoop(MasterSelection selection, TimeProvider time)
     /// <summary>
     /// Sends <paramref name="register"/> on a new <paramref name="call"/> and returns the master's
     /// first message: <c>registered</c>, or <c>shutdown</c> (the agent was marked gone; the caller
-    /// acts on it and ends the loop). Throws the call's status when the master ends the stream
+    /// acts on it and ends the loop). For agents and test doubles alike, with or without a loop.
+    /// Throws the call's status when the master ends the stream
     /// first, a <see cref="TimeoutException"/> when it does not answer within
     /// <paramref name="timeout"/> (null: no limit), and an <see cref="InvalidOperationException"/>
     /// for any other first message.
     /// </summary>
-    public async Task<MasterMessage> RegisterAsync(AsyncDuplexStreamingCall<AgentMessage, MasterMessage> call, AgentMessage register, string address, TimeSpan? timeout, CancellationToken session)
+    public static async Task<MasterMessage> RegisterAsync(AsyncDuplexStreamingCall<AgentMessage, MasterMessage> call, AgentMessage register, string address, TimeSpan? timeout, TimeProvider time, CancellationToken session)
     {
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(register);
+        ArgumentNullException.ThrowIfNull(time);
         using var deadline = timeout is { } t ? new CancellationTokenSource(t, time) : new CancellationTokenSource();
         using var registering = CancellationTokenSource.CreateLinkedTokenSource(session, deadline.Token);
         try

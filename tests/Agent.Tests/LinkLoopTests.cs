@@ -62,7 +62,7 @@ public sealed class LinkLoopTests : IAsyncLifetime
         var refusal = await loop.RunAsync(async (address, onRegistered, ct) =>
         {
             using var call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: ct));
-            var first = await loop.RegisterAsync(call, new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = new AgentInfo { Hostname = "h" } } }, address, TimeSpan.FromMilliseconds(500), ct);
+            var first = await LinkLoop.RegisterAsync(call, new AgentMessage { Register = new AgentMessage.Types.Register { AgentInfo = new AgentInfo { Hostname = "h" } } }, address, TimeSpan.FromMilliseconds(500), TimeProvider.System, ct);
             Assert.Equal(MasterMessage.MessageOneofCase.Registered, first.MessageCase);
             registered++;
             onRegistered();
@@ -92,7 +92,7 @@ public sealed class LinkLoopTests : IAsyncLifetime
         {
             using var call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: ct));
             started.TrySetResult();
-            await loop.RegisterAsync(call, new AgentMessage { Register = new AgentMessage.Types.Register() }, address, timeout: null, ct);
+            await LinkLoop.RegisterAsync(call, new AgentMessage { Register = new AgentMessage.Types.Register() }, address, timeout: null, TimeProvider.System, ct);
         }, null, null, stop.Token);
         await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await stop.CancelAsync();

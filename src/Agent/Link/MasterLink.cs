@@ -38,7 +38,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         try
         {
             var refusal = await loop.RunAsync(
-                (address, registered, ct) => SessionAsync(loop, address, registered, ct),
+                SessionAsync,
                 (address, leader) => AgentLog.NotLeader(logger, address, leader),
                 (address, e) => AgentLog.LinkLost(logger, address, e.Message),
                 cancellationToken);
@@ -66,7 +66,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
     }
 
     /// <summary>One connection: returns (or throws the reason) when it breaks.</summary>
-    private async Task SessionAsync(LinkLoop loop, string address, Action registered, CancellationToken cancellationToken)
+    private async Task SessionAsync(string address, Action registered, CancellationToken cancellationToken)
     {
         if (!_channels.TryGetValue(address, out var channel))
         {
@@ -75,7 +75,7 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: session.Token));
-        var first = await loop.RegisterAsync(call, new AgentMessage { Register = core.BuildRegister(agentInfo()) }, address, options.RegistrationTimeout, session.Token);
+        var first = await LinkLoop.RegisterAsync(call, new AgentMessage { Register = core.BuildRegister(agentInfo()) }, address, options.RegistrationTimeout, time, session.Token);
         if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
         {
             await ShutDownAsync(first.Shutdown);

@@ -50,7 +50,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
     {
         var loop = new LinkLoop(new MasterSelection([.. host.Options.Masters], TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10), new Random(Hostname.GetHashCode(StringComparison.Ordinal))), host.Options.TimeProvider);
         var refusal = await loop.RunAsync(
-            (address, registered, ct) => SessionAsync(loop, address, registered, ct),
+            SessionAsync,
             redirected: null,
             lost: (_, _) => Interlocked.Increment(ref host.Counters.Reconnects),
             cancellationToken).ConfigureAwait(false);
@@ -60,7 +60,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         }
     }
 
-    private async Task SessionAsync(LinkLoop loop, string address, Action registered, CancellationToken cancellationToken)
+    private async Task SessionAsync(string address, Action registered, CancellationToken cancellationToken)
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var call = (address == channel.Target ? channel : host.ChannelFor(address))
@@ -70,7 +70,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         {
             register = new AgentMessage { Register = BuildRegister() };
         }
-        var first = await loop.RegisterAsync(call, register, address, timeout: null, session.Token).ConfigureAwait(false);
+        var first = await LinkLoop.RegisterAsync(call, register, address, timeout: null, host.Options.TimeProvider, session.Token).ConfigureAwait(false);
         if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
         {
             // Marked gone: a simulated agent has nothing to kill; it stops, as a refusal.
