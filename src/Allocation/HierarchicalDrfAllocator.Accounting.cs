@@ -250,6 +250,17 @@ public sealed partial class HierarchicalDrfAllocator
         if (touchedUnreserved)
         {
             _quota.RefreshPath(client.Role.Quota);
+            if (sign < 0 && _limitCut.Count > 0)
+            {
+                // Room under a limit came back (maybe on an agent that can no longer be offered):
+                // the agents the limit held back from may now be offered.
+                foreach (var agent in _limitCut)
+                {
+                    Enqueue(agent);
+                }
+
+                _limitCut.Clear();
+            }
         }
     }
 }

@@ -205,9 +205,10 @@ public sealed partial class HierarchicalDrfAllocator
             var amount = cell.Milli;
             if (pool.IsUnreserved && _isQuotaName[cell.Name])
             {
-                if (role.Quota.LimitOnPath)
+                if (role.Quota.LimitOnPath && QuotaLedger.LimitRemaining(role.Quota, cell.Name) is var remaining && remaining < amount)
                 {
-                    amount = Math.Min(amount, QuotaLedger.LimitRemaining(role.Quota, cell.Name));
+                    amount = remaining;
+                    _limitCut.Add(agent);
                 }
 
                 if (_quota.RequiredHeadroom(cell.Name) > 0)

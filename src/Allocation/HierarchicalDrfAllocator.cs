@@ -44,6 +44,11 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
     private readonly List<FrameworkEntry?> _frameworkByIndex = [];
     private readonly Stack<int> _freeFrameworkIndices = new();
     private readonly List<AgentEntry> _candidates = [];
+
+    /// <summary>Agents whose free quota scalars a role's limit held back when they were last
+    /// visited: they are queued again when some role's consumption falls, or they would stay
+    /// unoffered while the agent that freed the room is gone (unreachable, removed).</summary>
+    private readonly HashSet<AgentEntry> _limitCut = [];
     private readonly PriorityQueue<AgentEntry, long> _expiryQueue = new();
     private int _staleExpiries;
     private readonly long[][] _globalMinimum;
@@ -153,6 +158,7 @@ public sealed partial class HierarchicalDrfAllocator : IAllocator
         }
 
         DetachFree(state);
+        _limitCut.Remove(state);
         foreach (var holding in state.Holdings)
         {
             ChangeAllocation(holding.Client, holding.Resources, -1);

@@ -197,6 +197,13 @@ public sealed partial class MasterLoop
         }
         _allocator.AddAgent(Spec(agent), used);
         agent.InAllocator = true;
+        if (used.Count > 0 && !_quotaBook.IsEmpty)
+        {
+            // Tasks the master learns of only now (after a failover) count against their roles'
+            // limits: offers made while they were unknown must not keep a role above its limit.
+            EnforceQuotaLimits(used.Select(u => u.Role).Distinct(StringComparer.Ordinal)
+                .SelectMany(_quotaBook.LimitsOver).DistinctBy(q => q.Role).ToList());
+        }
 
         if (isNew || !wasActive || droppedReservations || rebound)
         {

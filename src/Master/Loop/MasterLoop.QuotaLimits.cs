@@ -9,7 +9,8 @@ namespace Scheduler.Master.Loop;
 /// its outstanding offers. The allocator keeps new grants within the limit; these methods keep the
 /// rest of the master honest when the limit moves under resources already handed out: a lower
 /// limit rescinds the offers above it, refuses to go below what tasks already hold unless forced,
-/// and Accept checks the limit again for offers that were in flight.
+/// and Accept checks the limit again for offers that were in flight. Tasks an agent reports when
+/// it re-registers after a failover rescind the offers they take a role above its limit.
 /// </summary>
 public sealed partial class MasterLoop
 {
@@ -33,7 +34,8 @@ public sealed partial class MasterLoop
     }
 
     /// <summary>Rescinds offers of each role with a limit (and its subroles) until what the role
-    /// holds plus what it is offered is within the limit again.</summary>
+    /// holds plus what it is offered is within the limit again (after the limit was lowered, or
+    /// after an agent returned with tasks the master did not know).</summary>
     private void EnforceQuotaLimits(IEnumerable<QuotaInfo> quotas)
     {
         foreach (var q in quotas.Where(q => q.Limits.Count > 0))
@@ -56,7 +58,7 @@ public sealed partial class MasterLoop
                     continue;
                 }
                 AddScalars(used, offer.Offer.Resources, -1);
-                RescindOffer(offer, $"rescinded: role '{q.Role}' would exceed its lowered quota limit of {over}");
+                RescindOffer(offer, $"rescinded: role '{q.Role}' would exceed its quota limit of {over}");
             }
         }
     }

@@ -242,7 +242,7 @@ public sealed class MasterModel : IAsyncDisposable
                 {
                     return $"agent {agent.Info.Hostname} reported {taskId} {state}, but framework {fw.Info.Name} never heard of the task";
                 }
-                if (seen.State != state)
+                if (seen.State != state && !ForgottenAfterDelivery(agent, fw, (fwId, taskId), state, seen))
                 {
                     return $"agent {agent.Info.Hostname} last reported {taskId} {state}, but framework {fw.Info.Name} last heard {seen.State} ({seen.Message})";
                 }
@@ -250,4 +250,16 @@ public sealed class MasterModel : IAsyncDisposable
         }
         return null;
     }
+
+    /// <summary>
+    /// The master keeps no tasks in its registry (they are rebuilt from re-registering agents), and
+    /// an agent forgets a task once its terminal update is acknowledged: after a failover the master
+    /// truthfully answers a kill or a reconciliation of such a task with TASK_UNKNOWN. That answer
+    /// is a later view of a delivered update, not a lost one, when the framework heard the agent's
+    /// terminal state and the agent no longer holds the task.
+    /// </summary>
+    private static bool ForgottenAfterDelivery(DirectAgent agent, DirectFramework fw, (string Framework, string Task) key, TaskState reported, Sched.V1.TaskStatus seen) =>
+        seen.State == TaskState.TaskUnknown && TaskLifecycle.IsTerminal(reported)
+        && !agent.Tasks.ContainsKey(key) && !agent.Unacked.ContainsKey(key)
+        && fw.Events.Any(e => e.EventCase == Event.EventOneofCase.Update && e.Update.Status.TaskId == key.Task && e.Update.Status.State == reported);
 }
