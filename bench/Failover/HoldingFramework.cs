@@ -29,7 +29,7 @@ internal sealed class HoldingFramework : IAsyncDisposable
     private long _subscribedAfterKill;
     private long _offerAfterKill;
 
-    public HoldingFramework(IList<string> masters, string name, int total, Microsoft.Extensions.Logging.ILogger? logger)
+    public HoldingFramework(IList<string> masters, string name, int total, Microsoft.Extensions.Logging.ILogger? logger, Scheduler.Channels.GrpcChannelSettings? channel = null)
     {
         _total = total;
         _prefix = name + "-t";
@@ -38,6 +38,8 @@ internal sealed class HoldingFramework : IAsyncDisposable
             Masters = masters,
             Framework = new FrameworkInfo { Name = name, Roles = { "bench" }, FailoverTimeoutSeconds = 600 },
             CallTimeout = TimeSpan.FromSeconds(30),
+            Channel = channel ?? new Scheduler.Channels.GrpcChannelSettings(),
+            Token = null,
             Logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
         });
     }

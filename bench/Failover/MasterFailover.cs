@@ -37,6 +37,10 @@ internal sealed class MasterFailover
     private readonly int _leaseTtlSeconds;
     private readonly TimeSpan _hold;
 
+    /// <summary>Run secure, as <c>schedctl dev up</c> does: TLS on every endpoint (a throwaway CA),
+    /// mutual TLS and tokens for the agents, a token for the framework, ACLs on the masters.</summary>
+    public bool Secure { get; init; }
+
     /// <param name="leaseTtlSeconds">The masters' <c>--lease-ttl</c>.</param>
     /// <param name="hold">How long the loaded cluster runs before the kill (spurious leader changes are counted meanwhile).</param>
     public MasterFailover(int agents, int tasks, int leaseTtlSeconds, TimeSpan hold, Action<string> log)
@@ -75,12 +79,17 @@ internal sealed class MasterFailover
                 throw new FileNotFoundException($"schedctl.dll not found next to the benchmark ({dll}); build bench/Failover (it references src/Cli).");
             }
             var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+            // Secure: the credentials a dev cluster makes (CA, certificates, token key, ACLs, tokens).
+            var credentials = Secure ? DevCredentials.Ensure(baseDir) : null;
+            string[] security = credentials is null ? ["--insecure-allow-anonymous"] :
+                ["--token-key", credentials.TokenKey, "--acls", credentials.Acls, "--tls-cert", credentials.DaemonTls("master").Certificate!, "--tls-key", credentials.DaemonTls("master").Key!, "--tls-ca", credentials.CaFile];
+            var operatorChannel = credentials?.AdminChannel() ?? new GrpcChannelSettings();
             for (var i = 0; i < 3; i++)
             {
                 var workDir = Path.Combine(baseDir, "master" + i.ToString(CultureInfo.InvariantCulture));
                 Directory.CreateDirectory(workDir);
                 masters.Add(DaemonProcess.Start("master" + i.ToString(CultureInfo.InvariantCulture),
-                    ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--insecure-allow-anonymous", "--etcd", etcdUrls, "--lease-ttl", _leaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
+                    ["master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, .. security, "--etcd", etcdUrls, "--lease-ttl", _leaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
                      "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)],
                     Path.Combine(workDir, "master.log"), command: [dotnet, dll]));
             }
@@ -91,7 +100,7 @@ internal sealed class MasterFailover
             }
             foreach (var a in addresses)
             {
-                channels[a] = GrpcChannels.ForAddress(a);
+                channels[a] = GrpcChannels.ForAddress(a, operatorChannel);
             }
             var leader = await WaitForLeaderAsync(addresses, channels, exclude: null);
             var leaderIndex = addresses.IndexOf(leader);
@@ -103,10 +112,15 @@ internal sealed class MasterFailover
                 Masters = addresses,
                 Count = _agents,
                 Resources = "cpus:2;mem:2048;disk:10000",
+                Channel = credentials is null ? null : new GrpcChannelSettings
+                {
+                    BearerToken = File.ReadAllText(credentials.AgentTokenFile).Trim(),
+                    Tls = Scheduler.Channels.Tls.ClientTls.FromFiles(credentials.DaemonTls("agent")),
+                },
             });
             agents.Start();
             await agents.WaitForRegistrationAsync(Deadline);
-            framework = new HoldingFramework(addresses, "failover-bench", _tasks, _sdkLogger);
+            framework = new HoldingFramework(addresses, "failover-bench", _tasks, _sdkLogger, credentials?.AdminChannel());
             framework.Start();
             await framework.AllRunning.WaitAsync(Deadline);
             var frameworkId = framework.FrameworkId ?? throw new InvalidOperationException("the framework has no id");
@@ -203,7 +217,19 @@ internal sealed class MasterFailover
                 problems.Add("no offer after the kill");
             }
             // Every task must still run, exactly once.
-            var tasks = await channel.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
+            GetTasksResponse tasks;
+            try
+            {
+                tasks = await channel.AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            {
+                // The new leader lost its leadership again (the lease flapped under load): ask whoever leads now.
+                spurious++;
+                problems.Add($"{newLeader} lost its leadership during the recovery ({e.Status.Detail})");
+                var current = await WaitForLeaderAsync(survivors, channels, exclude: null);
+                tasks = await channels[current].AsyncUnaryCall(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = frameworkId }, new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(10))).ResponseAsync;
+            }
             var running = tasks.Tasks.Where(t => t.State == TaskState.TaskRunning).Select(t => t.Info.TaskId).Distinct().Count();
             if (running != _tasks || tasks.Tasks.Count != _tasks)
             {

@@ -323,12 +323,27 @@ async Task MasterFailoverAsync()
     const int agentCount = 200;
     const int taskCount = 2000;
     var mfRounds = IntOption("--rounds") ?? (quick ? 1 : 3);
-    var bench = new Scheduler.Bench.Failover.MasterFailover(agentCount, taskCount, leaseTtlSeconds, TimeSpan.FromSeconds(holdSeconds), Log);
-    var outcomes = new List<Scheduler.Bench.Failover.MasterFailoverRound>();
+    // Plaintext and secure (TLS, mutual TLS for agents, tokens, ACLs) rounds alternate, so that
+    // load from elsewhere on the machine hits both alike.
+    var plain = new Scheduler.Bench.Failover.MasterFailover(agentCount, taskCount, leaseTtlSeconds, TimeSpan.FromSeconds(holdSeconds), Log);
+    var secure = new Scheduler.Bench.Failover.MasterFailover(agentCount, taskCount, leaseTtlSeconds, TimeSpan.FromSeconds(holdSeconds), Log) { Secure = true };
+    var plainOutcomes = new List<Scheduler.Bench.Failover.MasterFailoverRound>();
+    var secureOutcomes = new List<Scheduler.Bench.Failover.MasterFailoverRound>();
     for (var round = 0; round < mfRounds; round++)
     {
-        outcomes.Add(await bench.RunRoundAsync(round));
+        plainOutcomes.Add(await plain.RunRoundAsync(round));
+        Log($"round {round} secure:");
+        secureOutcomes.Add(await secure.RunRoundAsync(round));
     }
+    Report("master_failover", plainOutcomes, false);
+    Report("master_failover_secure", secureOutcomes, true);
+}
+
+void Report(string scenario, List<Scheduler.Bench.Failover.MasterFailoverRound> outcomes, bool secure)
+{
+    const int agentCount = 200;
+    const int taskCount = 2000;
+    var mfRounds = outcomes.Count;
     List<double> Of(Func<Scheduler.Bench.Failover.MasterFailoverRound, double> f) => [.. outcomes.Select(f)];
     var metrics = new Dictionary<string, double>();
     foreach (var (name, values) in new[]
@@ -349,11 +364,12 @@ async Task MasterFailoverAsync()
     metrics["spurious_leader_changes"] = outcomes.Sum(o => o.SpuriousLeaderChanges);
     foreach (var o in outcomes.Where(o => o.Failure is not null))
     {
-        Log($"master_failover round failed: {o.Failure}");
+        Log($"{scenario} round failed: {o.Failure}");
     }
-    Add("master_failover", new()
+    Add(scenario, new()
     {
         ["lease_ttl_s"] = leaseTtlSeconds, ["hold_s"] = holdSeconds, ["rounds"] = mfRounds, ["masters"] = 3, ["etcd_members"] = 3, ["agents"] = agentCount, ["tasks"] = taskCount,
+        ["tls"] = secure, ["authentication"] = secure,
     }, metrics);
 }
 

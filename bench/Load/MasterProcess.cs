@@ -17,13 +17,28 @@ internal sealed class MasterProcess : IAsyncDisposable
     private readonly DaemonProcess _process;
     private readonly GrpcChannel _channel;
 
-    private MasterProcess(DaemonProcess process, string workDir, string address)
+    private MasterProcess(DaemonProcess process, string workDir, string address, DevCredentials? credentials)
     {
         _process = process;
         WorkDir = workDir;
         Address = address;
-        _channel = GrpcChannels.ForAddress(address); // one connection for every health reading
+        Credentials = credentials;
+        _channel = GrpcChannels.ForAddress(address, OperatorChannel()); // one connection for every health reading
     }
+
+    /// <summary>The credentials of a secure master (TLS, tokens, ACLs, as <c>dev up</c> makes
+    /// them); null for a plaintext one that serves anonymous callers.</summary>
+    public DevCredentials? Credentials { get; }
+
+    /// <summary>Channel settings of the operator (and of the load frameworks): the admin token over TLS when secure.</summary>
+    public GrpcChannelSettings OperatorChannel() => Credentials?.AdminChannel() ?? new GrpcChannelSettings();
+
+    /// <summary>Channel settings of the simulated agents: the agents' token and client certificate when secure.</summary>
+    public GrpcChannelSettings? AgentChannel() => Credentials is null ? null : new GrpcChannelSettings
+    {
+        BearerToken = File.ReadAllText(Credentials.AgentTokenFile).Trim(),
+        Tls = Scheduler.Channels.Tls.ClientTls.FromFiles(Credentials.DaemonTls("agent")),
+    };
 
     public string Address { get; }
 
@@ -31,7 +46,8 @@ internal sealed class MasterProcess : IAsyncDisposable
 
     public int Pid => _process.Pid;
 
-    public static async Task<MasterProcess> StartAsync(IEnumerable<string> extraArgs)
+    /// <param name="secure">Run with TLS, a token key and ACLs (credentials made in the work dir).</param>
+    public static async Task<MasterProcess> StartAsync(IEnumerable<string> extraArgs, bool secure = false)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "schedctl.dll");
         if (!File.Exists(dll))
@@ -41,15 +57,20 @@ internal sealed class MasterProcess : IAsyncDisposable
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         var workDir = Path.Combine(Path.GetTempPath(), "sched-load-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(workDir);
+        Directory.CreateDirectory(Path.Combine(workDir, "master"));
+        var credentials = secure ? DevCredentials.Ensure(Path.Combine(workDir, "credentials")) : null;
+        var master = credentials?.DaemonTls("master");
         var args = new List<string>
         {
-            "master", "run", "--listen", "127.0.0.1:0", "--work-dir", workDir, "--insecure-allow-anonymous",
+            "master", "run", "--listen", "127.0.0.1:0", "--work-dir", Path.Combine(workDir, "master"),
             "--watch-parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
         };
+        args.AddRange(credentials is null ? ["--insecure-allow-anonymous"] :
+            ["--token-key", credentials.TokenKey, "--acls", credentials.Acls, "--tls-cert", master!.Certificate!, "--tls-key", master.Key!, "--tls-ca", credentials.CaFile]);
         args.AddRange(extraArgs);
         var process = DaemonProcess.Start("master", args, Path.Combine(workDir, "master.log"), command: [dotnet, dll]);
         var address = await process.WaitForAsync(process.Listening, "its listening address", TimeSpan.FromSeconds(60), CancellationToken.None);
-        return new MasterProcess(process, workDir, address);
+        return new MasterProcess(process, workDir, address, credentials);
     }
 
     /// <summary>User + system CPU seconds of the master so far.</summary>

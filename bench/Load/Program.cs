@@ -34,6 +34,9 @@ var holdAgentsSeconds = Arg("--hold-agents-s") ?? 0;
 // Simulated agents share HTTP/2 connections (SimulatedAgentOptions.AgentsPerChannel); real
 // agents each have their own, which the last point of the sweep measures.
 var agentsPerConnection = Math.Max(1, Arg("--agents-per-connection") ?? 200);
+// --secure: every point runs twice, plaintext and then secure (TLS on every connection, agents with
+// client certificates and tokens, frameworks with tokens, ACLs on the master), side by side.
+var secureToo = args.Contains("--secure");
 
 // The sweep (up to 50,000 agents, where one cycle's offers exceed a single message), one paced point (launch latency at half the 10,000/s target rate), and the largest
 // point again with a connection per agent.
@@ -45,19 +48,30 @@ List<(int Agents, int Tasks, int Rate, int PerConnection)> grid = agentsArg is n
 var results = new JsonArray();
 var rows = new List<string[]>();
 var failures = 0;
-foreach (var (agents, tasks, rate, perConnection) in grid)
+foreach (var (agents, tasks, rate, perConnection, secure) in grid.SelectMany(g => secureToo ? new[] { (g.Agents, g.Tasks, g.Rate, g.PerConnection, false), (g.Agents, g.Tasks, g.Rate, g.PerConnection, true) } : [(g.Agents, g.Tasks, g.Rate, g.PerConnection, false)]))
 {
-    var (metrics, ok, note) = await RunPointAsync(agents, tasks, rate, perConnection);
+    var (metrics, ok, note) = await RunPointAsync(agents, tasks, rate, perConnection, secure);
     failures += ok ? 0 : 1;
+    var scenario = $"agents{agents}_tasks{tasks}" + (rate > 0 ? $"_rate{rate}" : "") + (perConnection != 200 ? $"_per_connection{perConnection}" : "");
+    if (secure && results.LastOrDefault() is JsonObject plain && plain["scenario"]?.GetValue<string>() == scenario && plain["metrics"] is JsonObject plainMetrics)
+    {
+        foreach (var key in new[] { "launches_per_s", "churn_launches_per_s", "status_updates_per_s" })
+        {
+            if (plainMetrics[key] is JsonValue p && p.TryGetValue<double>(out var before) && before > 0 && metrics[key] is JsonValue q && q.TryGetValue<double>(out var after))
+            {
+                metrics[key + "_ratio_vs_plaintext"] = Math.Round(after / before, 3);
+            }
+        }
+    }
     results.Add(new JsonObject
     {
-        ["scenario"] = $"agents{agents}_tasks{tasks}" + (rate > 0 ? $"_rate{rate}" : "") + (perConnection != 200 ? $"_per_connection{perConnection}" : ""),
-        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs, ["launch_rate_per_s"] = rate, ["agents_per_connection"] = perConnection },
+        ["scenario"] = scenario + (secure ? "_secure" : ""),
+        ["params"] = new JsonObject { ["agents"] = agents, ["tasks"] = tasks, ["frameworks"] = frameworks, ["task_ms"] = taskMs, ["cap_s"] = capSeconds, ["status_retry_ms"] = retryMs, ["launch_rate_per_s"] = rate, ["agents_per_connection"] = perConnection, ["tls_and_authentication"] = secure },
         ["metrics"] = metrics,
         ["complete"] = ok,
         ["note"] = note,
     });
-    rows.Add([agents.ToString(CultureInfo.InvariantCulture), tasks.ToString(CultureInfo.InvariantCulture), rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "burst",
+    rows.Add([agents.ToString(CultureInfo.InvariantCulture) + (secure ? " (secure)" : ""), tasks.ToString(CultureInfo.InvariantCulture), rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "burst",
         F(metrics, "launches_per_s"), F(metrics, "launch_ms_p50"), F(metrics, "launch_ms_p99"), F(metrics, "status_updates_per_s"),
         F(metrics, "offers_per_s"), F(metrics, "master_cpu_s_per_1000_tasks"), F(metrics, "master_peak_rss_mib"),
         F(metrics, "master_bytes_per_running_task"), F(metrics, "master_gc_heap_bytes_per_running_task"), F(metrics, "master_bytes_per_agent"),
@@ -93,13 +107,13 @@ void Log(string line)
     Console.Error.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
 }
 
-async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCount, int taskCount, int rate, int perConnection)
+async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCount, int taskCount, int rate, int perConnection, bool secure)
 {
     var metrics = new JsonObject();
     var notes = new List<string>();
     var ok = true;
-    await using var master = await MasterProcess.StartAsync([]);
-    Log($"point {agentCount} agents x {taskCount} tasks, {perConnection} agents per connection: master {master.Address} (pid {master.Pid})");
+    await using var master = await MasterProcess.StartAsync([], secure);
+    Log($"point {agentCount} agents x {taskCount} tasks, {perConnection} agents per connection{(secure ? ", secure (TLS, tokens, ACLs)" : "")}: master {master.Address} (pid {master.Pid})");
     var rssIdle = master.MemoryBytes("VmRSS");
     var heapIdle = await master.LiveHeapBytesAsync();
     var perAgentTasks = (int)Math.Ceiling(taskCount / (double)agentCount * 1.25) + 10;
@@ -113,6 +127,7 @@ async Task<(JsonObject Metrics, bool Ok, string Note)> RunPointAsync(int agentCo
         StatusRetry = TimeSpan.FromMilliseconds(Math.Max(1, retryMs)),
         StatusRetryMax = TimeSpan.FromMilliseconds(Math.Max(10_000, retryMs)),
         AgentsPerChannel = perConnection,
+        Channel = master.AgentChannel(),
     });
     var sw = Stopwatch.StartNew();
     host.Start();
@@ -201,7 +216,7 @@ async Task<PhaseResult> PhaseAsync(MasterProcess master, SimulatedAgentHost host
     var per = taskCount / frameworks;
     for (var i = 0; i < frameworks; i++)
     {
-        frameworksList.Add(new LoadFramework(master.Address, $"load{(untilTerminal ? "c" : "h")}{i}", i == frameworks - 1 ? taskCount - per * (frameworks - 1) : per, runMs, rate / frameworks));
+        frameworksList.Add(new LoadFramework(master.Address, $"load{(untilTerminal ? "c" : "h")}{i}", i == frameworks - 1 ? taskCount - per * (frameworks - 1) : per, runMs, rate / frameworks, master.OperatorChannel()));
     }
     var cpu0 = master.CpuSeconds();
     var start = Stopwatch.GetTimestamp();

@@ -20,7 +20,8 @@ internal static class BenchProgram
         if (args.Contains("--serve"))
         {
             var auth = Array.IndexOf(args, "--auth");
-            return await BenchServer.ServeAsync(auth >= 0 && auth + 1 < args.Length ? args[auth + 1] : null);
+            var tls = Array.IndexOf(args, "--tls");
+            return await BenchServer.ServeAsync(auth >= 0 && auth + 1 < args.Length ? args[auth + 1] : null, tls >= 0 && tls + 1 < args.Length ? args[tls + 1] : null);
         }
         var quick = args.Contains("--quick");
         var json = args.Contains("--json");
@@ -51,6 +52,15 @@ internal static class BenchProgram
             token = keys.Issue("bench", TimeSpan.FromHours(2), DateTimeOffset.UtcNow);
         }
         targets.Add(("ours+auth", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve", "--auth", keyFile])));
+        // And with TLS too, on a throwaway CA: the secure path a dev cluster runs.
+        using (var ca = Scheduler.Channels.Tls.CertificateIssuer.Create("bench CA", DateTimeOffset.UtcNow, TimeSpan.FromDays(1)))
+        using (var serverCertificate = ca.IssueForLoopback("bench"))
+        {
+            ca.WriteAuthority(Path.Combine(keyDir.FullName, "ca.pem"));
+            Scheduler.Channels.Tls.CertificateIssuer.WritePem(serverCertificate, Path.Combine(keyDir.FullName, "server.pem"), Path.Combine(keyDir.FullName, "server-key.pem"));
+        }
+        var clientTls = Scheduler.Channels.Tls.ClientTls.FromFiles(Path.Combine(keyDir.FullName, "ca.pem"));
+        targets.Add(("ours+tls+auth", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve", "--auth", keyFile, "--tls", keyDir.FullName])));
         var (cppPath, err) = await CppServer.BuildAsync(repoRoot);
         if (cppPath is not null)
         {
@@ -66,7 +76,11 @@ internal static class BenchProgram
         var streaming = new Dictionary<string, double>();
         var latency = new List<(string Name, double Fraction, double Rate, double P50, double P99, double Achieved)>();
         double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
-        var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port, new GrpcChannelSettings { BearerToken = t.Name == "ours+auth" ? token : null }));
+        var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port, new GrpcChannelSettings
+        {
+            BearerToken = t.Name.EndsWith("+auth", StringComparison.Ordinal) ? token : null,
+            Tls = t.Name.Contains("+tls", StringComparison.Ordinal) ? clientTls : null,
+        }));
         try
         {
             foreach (var (name, channel) in channels)
@@ -122,6 +136,13 @@ internal static class BenchProgram
             unaryMetrics["auth_ratio_vs_ours"] = unary.GetValueOrDefault("ours") > 0 ? Math.Round(authUnary / unary["ours"], 3) : 0;
             streamMetrics["ours_auth_msgs_per_s"] = Round(streaming.GetValueOrDefault("ours+auth"));
             streamMetrics["auth_ratio_vs_ours"] = streaming.GetValueOrDefault("ours") > 0 ? Math.Round(streaming.GetValueOrDefault("ours+auth") / streaming["ours"], 3) : 0;
+        }
+        if (unary.TryGetValue("ours+tls+auth", out var tlsUnary))
+        {
+            unaryMetrics["ours_tls_auth_calls_per_s"] = Round(tlsUnary);
+            unaryMetrics["tls_auth_ratio_vs_ours"] = unary.GetValueOrDefault("ours") > 0 ? Math.Round(tlsUnary / unary["ours"], 3) : 0;
+            streamMetrics["ours_tls_auth_msgs_per_s"] = Round(streaming.GetValueOrDefault("ours+tls+auth"));
+            streamMetrics["tls_auth_ratio_vs_ours"] = streaming.GetValueOrDefault("ours") > 0 ? Math.Round(streaming.GetValueOrDefault("ours+tls+auth") / streaming["ours"], 3) : 0;
         }
         if (unary.TryGetValue("cpp", out var cppUnary))
         {

@@ -17,9 +17,15 @@ internal static class BenchServer
 
     /// <param name="tokenKey">With a token key file: every call must present a bearer token it
     /// signed (ASP.NET Core's JWT bearer handler and the authentication interceptor, as a master).</param>
-    public static async Task<int> ServeAsync(string? tokenKey = null)
+    /// <param name="tlsDir">With a directory holding <c>server.pem</c>, <c>server-key.pem</c> and
+    /// <c>ca.pem</c>: serves TLS with that certificate (as a daemon given --tls-*).</param>
+    public static async Task<int> ServeAsync(string? tokenKey = null, string? tlsDir = null)
     {
         var options = new GrpcServerOptions();
+        if (tlsDir is not null)
+        {
+            options.Tls = ServerTls.FromFiles(new Scheduler.Channels.Tls.TlsFiles(Path.Combine(tlsDir, "server.pem"), Path.Combine(tlsDir, "server-key.pem"), Path.Combine(tlsDir, "ca.pem")));
+        }
         if (tokenKey is not null)
         {
             var keys = Scheduler.Security.TokenKeys.LoadOrCreate(tokenKey);

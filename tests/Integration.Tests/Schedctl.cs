@@ -27,7 +27,10 @@ public static class Schedctl
             info.ArgumentList.Add(a);
         }
         info.Environment["DOTNET_NOLOGO"] = "1";
+        // What a test gives, and nothing from the environment it runs in.
         info.Environment.Remove("SCHED_MASTER");
+        info.Environment.Remove("SCHED_TOKEN");
+        info.Environment.Remove("SCHED_TLS_CA");
         return await RunProcessAsync(info, timeout);
     }
 

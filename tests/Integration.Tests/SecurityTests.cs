@@ -227,6 +227,39 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
     }
 
     [Fact]
+    public async Task Schedctl_given_the_dev_clusters_ca_and_admin_token_can_act_and_without_the_ca_is_told_what_to_give()
+    {
+        var dir = secure.Cluster.WorkDir;
+        var ca = Path.Combine(dir, "tls", "ca.pem");
+        Assert.Equal(ca, secure.Cluster.CaFile);
+        // The daemons' certificates name the loopback host every way a client may call it.
+        using (var master = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(dir, "tls", "master.pem"))))
+        {
+            var names = master.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>().Single();
+            Assert.Contains("localhost", names.EnumerateDnsNames());
+            Assert.Contains(System.Net.IPAddress.Loopback, names.EnumerateIPAddresses());
+            Assert.Contains(System.Net.IPAddress.IPv6Loopback, names.EnumerateIPAddresses());
+        }
+        var adminToken = Path.Combine(dir, "admin.token");
+        var withoutCa = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "--master", secure.Master, "--token-file", adminToken, "agents");
+        Assert.True(withoutCa.ExitCode != 0, withoutCa.ToString());
+        Assert.Contains("serves TLS and this client has no CA to check it with: give the cluster's CA file with --tls-ca or SCHED_TLS_CA", withoutCa.Stderr, StringComparison.Ordinal);
+        var withCa = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "--master", secure.Master, "--token-file", adminToken, "--tls-ca", ca, "agents", "--json");
+        Assert.True(withCa.ExitCode == 0, withCa.ToString());
+        Assert.Contains(secure.AgentId, withCa.Stdout, StringComparison.Ordinal);
+        // A CA of another cluster: the master's certificate does not chain to it.
+        var otherCa = Path.Combine(dir, "test-certificates", "other-ca.pem");
+        using (var other = Scheduler.Channels.Tls.CertificateIssuer.Create("another cluster", DateTimeOffset.UtcNow, TimeSpan.FromDays(1)))
+        {
+            other.WriteAuthority(otherCa);
+        }
+        var wrongCa = await Schedctl.RunAsync(TimeSpan.FromSeconds(60), "--master", secure.Master, "--token-file", adminToken, "--tls-ca", otherCa, "agents");
+        Assert.True(wrongCa.ExitCode != 0, wrongCa.ToString());
+        Assert.DoesNotContain(secure.AgentId, wrongCa.Stdout, StringComparison.Ordinal);
+        Assert.Contains("serves a certificate that does not chain to the CA given", wrongCa.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Sandboxes_are_served_over_tls_to_their_owner_superusers_and_acl_holders_only()
     {
         await using var alice = new TestFramework(secure.Master, "alice-sandbox", role: "eng", token: secure.Tokens["alice"], tls: secure.Tls);

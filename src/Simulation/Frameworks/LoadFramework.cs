@@ -52,7 +52,8 @@ public sealed class LoadFramework : IAsyncDisposable
     /// <param name="ratePerSecond">0: accept every offer as it comes (burst). Otherwise launch at
     /// this steady rate: offers wait in a queue and each Accept launches a slice of 5 ms worth of
     /// tasks at its due time (the rest of the offer goes back to the allocator unfiltered).</param>
-    public LoadFramework(string master, string name, int total, int runMs, int ratePerSecond = 0)
+    /// <param name="channel">Transport and credentials (TLS, token); null: plaintext, no token.</param>
+    public LoadFramework(string master, string name, int total, int runMs, int ratePerSecond = 0, Scheduler.Channels.GrpcChannelSettings? channel = null)
     {
         _total = total;
         _runMs = runMs;
@@ -68,6 +69,8 @@ public sealed class LoadFramework : IAsyncDisposable
             Framework = new FrameworkInfo { Name = name, Roles = { "load" }, FailoverTimeoutSeconds = 600 },
             CallTimeout = TimeSpan.FromSeconds(60),
             AutoAcknowledge = false,
+            Channel = channel ?? new Scheduler.Channels.GrpcChannelSettings(),
+            Token = null,
         });
     }
 
