@@ -74,6 +74,8 @@ internal static class BenchProgram
 
         var unary = new Dictionary<string, double>();
         var streaming = new Dictionary<string, double>();
+        var serverCpuUs = new Dictionary<string, double>();
+        var clientCpuUs = new Dictionary<string, double>();
         var latency = new List<(string Name, double Fraction, double Rate, double P50, double P99, double Achieved)>();
         double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
         var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port, new GrpcChannelSettings
@@ -93,7 +95,21 @@ internal static class BenchProgram
             {
                 foreach (var (name, channel) in channels)
                 {
+                    var server = targets.First(t => t.Name == name).Server;
+                    var serverCpu0 = server.CpuSeconds();
+                    var clientCpu0 = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
                     var u = await UnaryThroughputAsync(channel, concurrency, TimeSpan.FromSeconds(seconds));
+                    // CPU time per call: unlike calls/s, it hardly changes when other processes
+                    // compete for the cores, so it shows what authentication and TLS cost.
+                    var calls = u * seconds;
+                    if (calls > 0)
+                    {
+                        var serverUs = (server.CpuSeconds() - serverCpu0) * 1e6 / calls;
+                        var clientUs = (Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - clientCpu0) * 1e6 / calls;
+                        serverCpuUs[name] = Math.Min(serverCpuUs.GetValueOrDefault(name, double.MaxValue), serverUs);
+                        clientCpuUs[name] = Math.Min(clientCpuUs.GetValueOrDefault(name, double.MaxValue), clientUs);
+                        Log($"round {round} {name}: {serverUs:F1} µs server CPU and {clientUs:F1} µs client CPU per call");
+                    }
                     unary[name] = Math.Max(unary.GetValueOrDefault(name), u);
                     Log($"round {round} {name}: unary {u:F0} calls/s (concurrency {concurrency})");
                     var st = await StreamingThroughputAsync(channel, streams, events);
@@ -143,6 +159,22 @@ internal static class BenchProgram
             unaryMetrics["tls_auth_ratio_vs_ours"] = unary.GetValueOrDefault("ours") > 0 ? Math.Round(tlsUnary / unary["ours"], 3) : 0;
             streamMetrics["ours_tls_auth_msgs_per_s"] = Round(streaming.GetValueOrDefault("ours+tls+auth"));
             streamMetrics["tls_auth_ratio_vs_ours"] = streaming.GetValueOrDefault("ours") > 0 ? Math.Round(streaming.GetValueOrDefault("ours+tls+auth") / streaming["ours"], 3) : 0;
+        }
+        foreach (var (name, us) in serverCpuUs)
+        {
+            var key = name.Replace("+", "_", StringComparison.Ordinal);
+            unaryMetrics[key + "_server_cpu_us_per_call"] = Math.Round(us, 1);
+            unaryMetrics[key + "_client_cpu_us_per_call"] = Math.Round(clientCpuUs.GetValueOrDefault(name), 1);
+        }
+        if (serverCpuUs.TryGetValue("ours", out var plainUs) && plainUs > 0)
+        {
+            foreach (var name in new[] { "ours+auth", "ours+tls+auth" })
+            {
+                if (serverCpuUs.TryGetValue(name, out var us))
+                {
+                    unaryMetrics[name.Replace("+", "_", StringComparison.Ordinal)[5..] + "_server_cpu_ratio_vs_ours"] = Math.Round(us / plainUs, 3);
+                }
+            }
         }
         if (unary.TryGetValue("cpp", out var cppUnary))
         {

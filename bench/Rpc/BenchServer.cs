@@ -16,7 +16,7 @@ internal static class BenchServer
     private static readonly Event Heartbeat = new() { Heartbeat = new Event.Types.Heartbeat() };
 
     /// <param name="tokenKey">With a token key file: every call must present a bearer token it
-    /// signed (ASP.NET Core's JWT bearer handler and the authentication interceptor, as a master).</param>
+    /// signed (the bearer-token authentication scheme and the authentication interceptor, as a master).</param>
     /// <param name="tlsDir">With a directory holding <c>server.pem</c>, <c>server-key.pem</c> and
     /// <c>ca.pem</c>: serves TLS with that certificate (as a daemon given --tls-*).</param>
     public static async Task<int> ServeAsync(string? tokenKey = null, string? tlsDir = null)

@@ -58,6 +58,11 @@ public sealed class MasterConnection : IDisposable
             }
             catch (RpcException e)
             {
+                // A TLS mismatch may also end a call with INTERNAL (the connection closed mid-handshake).
+                if (e.StatusCode == StatusCode.Internal && await TransportProbe.ExplainAsync(_masters.Current, Settings.Tls is not null, e) is { } why)
+                {
+                    throw new CliException("cannot reach the master: " + why);
+                }
                 throw Describe(method, e, _masters.Current);
             }
         }

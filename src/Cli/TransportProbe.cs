@@ -40,7 +40,7 @@ public static class TransportProbe
         {
             return null;
         }
-        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(2));
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(5));
         using var tcp = new TcpClient();
         try
         {

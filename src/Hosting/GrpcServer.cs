@@ -1,7 +1,6 @@
 using System.Net;
 using Grpc.AspNetCore.Server;
 using Grpc.AspNetCore.Server.Model;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
@@ -144,21 +143,9 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<GrpcServiceOptions>, StrictDecompression.Setup>();
         if (options.Authentication?.Tokens is { } tokens)
         {
-            builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(o =>
-            {
-                o.MapInboundClaims = false;
-                o.TokenValidationParameters = tokens;
-                o.TokenHandlers.Clear();
-                o.TokenHandlers.Add(new CachingTokenHandler());
-                o.Events = new JwtBearerEvents
-                {
-                    OnAuthenticationFailed = c =>
-                    {
-                        c.HttpContext.Items[AuthenticationInterceptor.TokenFailureKey] = TokenFailure(c.Exception);
-                        return Task.CompletedTask;
-                    },
-                };
-            });
+            builder.Services.AddSingleton(new BearerTokenCache());
+            builder.Services.AddAuthentication(BearerTokenOptions.Scheme)
+                .AddScheme<BearerTokenOptions, BearerTokenHandler>(BearerTokenOptions.Scheme, o => o.Tokens = tokens);
         }
         services.Register(builder.Services);
         var app = builder.Build();
@@ -217,7 +204,7 @@ public sealed class GrpcServer : IAsyncDisposable
     }
 
     /// <summary>Why a token was refused, in a caller's words.</summary>
-    private static string TokenFailure(Exception e) => e switch
+    internal static string TokenFailure(Exception e) => e switch
     {
         Microsoft.IdentityModel.Tokens.SecurityTokenExpiredException expired => $"it expired at {expired.Expires:yyyy-MM-dd'T'HH:mm:ss'Z'}; ask an operator for a new one ('schedctl token create')",
         Microsoft.IdentityModel.Tokens.SecurityTokenNotYetValidException => "it is not valid yet (check the clocks)",

@@ -260,6 +260,43 @@ public sealed class SecurityTests(SecureCluster secure) : IClassFixture<SecureCl
     }
 
     [Fact]
+    public async Task A_python_grpcio_framework_given_the_ca_and_a_token_runs_a_task_and_without_the_token_is_refused()
+    {
+        var stubs = Path.Combine(secure.Cluster.WorkDir, "python-stubs");
+        Directory.CreateDirectory(stubs);
+        var plugin = (await Schedctl.RunProcessAsync(new System.Diagnostics.ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", "command -v grpc_python_plugin" } }, TimeSpan.FromSeconds(10))).Stdout.Trim();
+        Assert.False(string.IsNullOrEmpty(plugin), "grpc_python_plugin is not installed (protobuf-compiler-grpc)");
+        var protos = Path.Combine(Schedctl.RepoRoot, "protos");
+        var protoc = new System.Diagnostics.ProcessStartInfo("protoc") { ArgumentList = { "-I", protos, "--python_out=" + stubs, "--grpc_out=" + stubs, "--plugin=protoc-gen-grpc=" + plugin } };
+        foreach (var file in Directory.GetFiles(Path.Combine(protos, "sched", "v1"), "*.proto"))
+        {
+            protoc.ArgumentList.Add(file);
+        }
+        var generated = await Schedctl.RunProcessAsync(protoc, TimeSpan.FromSeconds(60));
+        Assert.True(generated.ExitCode == 0, generated.ToString());
+        File.WriteAllText(Path.Combine(stubs, "sched", "__init__.py"), "");
+        File.WriteAllText(Path.Combine(stubs, "sched", "v1", "__init__.py"), "");
+        var script = Path.Combine(Schedctl.RepoRoot, "tests", "Integration.Tests", "python", "hello_framework.py");
+        System.Diagnostics.ProcessStartInfo Python(string? token)
+        {
+            var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { ArgumentList = { script, stubs, secure.Master } };
+            info.Environment["SCHED_TLS_CA"] = secure.Cluster.CaFile;
+            info.Environment["SCHED_TOKEN"] = token ?? "";
+            return info;
+        }
+        // The CA as DIR/tls/ca.pem and the admin token as standard metadata: a whole framework's life.
+        var run = await Schedctl.RunProcessAsync(Python(secure.Tokens["admin"]), TimeSpan.FromSeconds(90));
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("acknowledged py-", run.Stdout, StringComparison.Ordinal);
+        Assert.EndsWith("done", run.Stdout.Trim(), StringComparison.Ordinal);
+        // Over TLS but without a token: GetHealth is public, Subscribe is refused with what to present.
+        var anonymous = await Schedctl.RunProcessAsync(Python(null), TimeSpan.FromSeconds(60));
+        Assert.True(anonymous.ExitCode != 0, anonymous.ToString());
+        Assert.Contains("UNAUTHENTICATED", anonymous.Stderr, StringComparison.Ordinal);
+        Assert.Contains("authorization: Bearer TOKEN", anonymous.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Sandboxes_are_served_over_tls_to_their_owner_superusers_and_acl_holders_only()
     {
         await using var alice = new TestFramework(secure.Master, "alice-sandbox", role: "eng", token: secure.Tokens["alice"], tls: secure.Tls);

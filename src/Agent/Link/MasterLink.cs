@@ -3,7 +3,6 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Protocol.Masters;
 using Grpc.Core;
 using Scheduler.Channels;
 using Scheduler.LinkClient;
@@ -35,47 +34,27 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             await Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
             return 0;
         }
-        var selection = new MasterSelection(options.Masters, options.ReconnectMin, options.ReconnectMax, random);
+        var loop = new LinkLoop(new MasterSelection(options.Masters, options.ReconnectMin, options.ReconnectMax, random), time);
         try
         {
-            while (!cancellationToken.IsCancellationRequested)
+            var refusal = await loop.RunAsync(
+                SessionAsync,
+                (address, leader) => AgentLog.NotLeader(logger, address, leader),
+                (address, e) => AgentLog.LinkLost(logger, address, e.Message),
+                cancellationToken);
+            switch (refusal)
             {
-                var address = selection.Next();
-                TimeSpan delay;
-                try
-                {
-                    await SessionAsync(address, selection.Connected, cancellationToken);
-                    delay = selection.Failed(address);
-                }
-                catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.Unauthenticated)
-                {
-                    AgentLog.Refused(logger, address, e.Status.Detail);
-                    announcements.Complain($"agent refused by master {address}: {e.Status.Detail}");
-                    return 3;
-                }
-                catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
-                {
-                    AgentLog.RegistrationRejected(logger, address, e.Status.Detail);
-                    announcements.Complain($"agent registration rejected by {address}: {e.Status.Detail}");
+                case null:
+                    return 0;
+                case { IsRejection: true }:
+                    AgentLog.RegistrationRejected(logger, refusal.Address, refusal.Detail);
+                    announcements.Complain($"agent registration rejected by {refusal.Address}: {refusal.Detail}");
                     return 4;
-                }
-                catch (RpcException e) when (NotLeader.Is(e, out var leader))
-                {
-                    AgentLog.NotLeader(logger, address, leader);
-                    delay = selection.Redirected(address, leader);
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception e)
-                {
-                    AgentLog.LinkLost(logger, address, e.Message);
-                    delay = selection.Failed(address);
-                }
-                await Task.Delay(delay, time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                default:
+                    AgentLog.Refused(logger, refusal.Address, refusal.Detail);
+                    announcements.Complain($"agent refused by master {refusal.Address}: {refusal.Detail}");
+                    return 3;
             }
-            return 0;
         }
         finally
         {
@@ -96,7 +75,11 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         }
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var call = channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: session.Token));
-        var first = await AwaitRegisteredAsync(address, call, session);
+        var first = await LinkLoop.RegisterAsync(call, new AgentMessage { Register = core.BuildRegister(agentInfo()) }, address, options.RegistrationTimeout, time, session.Token);
+        if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
+        {
+            await ShutDownAsync(first.Shutdown);
+        }
         core.SetAgentId(first.Registered.AgentId);
         core.Volumes.Sync(first.Registered.CheckpointedResources);
         if (!_announced)
@@ -134,37 +117,6 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
         {
             core.Updates.HeadReady -= OnHead;
         }
-    }
-
-    /// <summary>Sends the registration and waits for the master's first message, at most
-    /// <see cref="AgentOptions.RegistrationTimeout"/>: a master that does not answer in time is left
-    /// (the caller tries the next one).</summary>
-    private async Task<MasterMessage> AwaitRegisteredAsync(string address, AsyncDuplexStreamingCall<AgentMessage, MasterMessage> call, CancellationTokenSource session)
-    {
-        using var deadline = new CancellationTokenSource(options.RegistrationTimeout, time);
-        using var registering = CancellationTokenSource.CreateLinkedTokenSource(session.Token, deadline.Token);
-        try
-        {
-            await call.RequestStream.WriteAsync(new AgentMessage { Register = core.BuildRegister(agentInfo()) }, registering.Token);
-            if (!await call.ResponseStream.MoveNext(registering.Token))
-            {
-                throw new RpcException(call.GetStatus(), call.GetTrailers());
-            }
-        }
-        catch (Exception e) when (deadline.IsCancellationRequested && !session.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
-        {
-            throw new TimeoutException($"master {address} did not answer the registration within {options.RegistrationTimeout.TotalSeconds:0.#} s; trying the next master");
-        }
-        var first = call.ResponseStream.Current;
-        if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
-        {
-            await ShutDownAsync(first.Shutdown);
-        }
-        if (first.MessageCase != MasterMessage.MessageOneofCase.Registered)
-        {
-            throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
-        }
-        return first;
     }
 
     /// <summary>The agent was marked gone: kills every task (their supervisors finish the kills

@@ -42,7 +42,7 @@ public sealed partial class MasterLoop
         var tasks = request.Operations.Where(o => o.OperationCase == Operation.OperationOneofCase.Launch).SelectMany(o => o.Launch.Tasks).ToList();
         var now = NowSeconds;
 
-        var (offers, offerProblem) = CheckOffers(fw, request.OfferIds);
+        var (offers, agent, offerProblem) = CheckOffers(fw, request.OfferIds);
         if (offerProblem is not null)
         {
             // Usable offers in a refused call go back to the allocator without a filter.
@@ -62,8 +62,7 @@ public sealed partial class MasterLoop
             return Task.CompletedTask;
         }
 
-        var agentId = offers[0].Offer.AgentId;
-        var agent = _agents.Find(agentId)!;
+        var agentId = agent!.Id;
         // What the offers hold, per allocation role.
         var remaining = new Dictionary<string, ResourceBag>(StringComparer.Ordinal);
         foreach (var offer in offers)
@@ -107,7 +106,7 @@ public sealed partial class MasterLoop
                 Refuse(fw, task, agentId, TaskState.TaskDropped, TaskStatus.Types.Reason.ResourcesExceeded, overLimit, now);
                 continue;
             }
-            var (secrets, secretProblem) = SecretsProblem(fw, task, step.Role!) is { } badSecret ? (null, badSecret) : OpenSecrets(task, step.Role!);
+            var (secrets, secretProblem) = _secrets.TaskProblem(fw.Info.Roles, task, step.Role!) is { } badSecret ? (null, badSecret) : _secrets.Open(Security.Secrets, task, step.Role!);
             if (secretProblem is not null)
             {
                 remaining[step.Role!].Add(task.Resources);
@@ -236,15 +235,21 @@ public sealed partial class MasterLoop
     }
 
     /// <summary>Looks up the offers of an Accept (<see cref="OfferBook.Usable"/>) and checks that
-    /// their agent is connected; returns the usable ones and, if any is not, what is wrong.</summary>
-    private (List<OutstandingOffer> Offers, string? Problem) CheckOffers(FrameworkEntry fw, IEnumerable<string> ids)
+    /// their agent is connected; returns the usable offers, their agent when it is connected, and,
+    /// if anything is not usable, what is wrong.</summary>
+    private (List<OutstandingOffer> Offers, AgentEntry? Agent, string? Problem) CheckOffers(FrameworkEntry fw, IEnumerable<string> ids)
     {
         var (offers, problem) = _offers.Usable(fw.Id, ids);
-        if (problem is null && (!_agents.TryGet(offers[0].Offer.AgentId, out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining)))
+        if (problem is not null)
         {
-            problem = $"agent {offers[0].Offer.AgentId} of the offers is not connected; wait for new offers";
+            return (offers, null, problem);
         }
-        return (offers, problem);
+        var agentId = offers[0].Offer.AgentId;
+        if (!_agents.TryGet(agentId, out var agent) || agent.Link is null || agent.Status is not (AgentStatus.AgentActive or AgentStatus.AgentDraining))
+        {
+            return (offers, null, $"agent {agentId} of the offers is not connected; wait for new offers");
+        }
+        return (offers, agent, null);
     }
 
     /// <summary>Records a launched task (STAGING) on its framework and agent; returns the info to

@@ -173,7 +173,18 @@ public sealed partial class MasterLoop
         {
             RescindOffer(offer, $"rescinded: agent {id} re-registered");
         }
-        var used = AdoptReportedTasks(agent, register, previousTasks, authoritative: agent.RegisteredThisTerm);
+        // Kills of reported tasks wait for `registered`, the first message of every stream (an
+        // agent drops a stream that starts otherwise, re-registers, and would be killed first again).
+        var kills = _killsAfterRegistered = [];
+        List<AllocationUse> used;
+        try
+        {
+            used = AdoptReportedTasks(agent, register, previousTasks, authoritative: agent.RegisteredThisTerm);
+        }
+        finally
+        {
+            _killsAfterRegistered = null;
+        }
         agent.RegisteredThisTerm = true;
         if (agent.InAllocator)
         {
@@ -201,6 +212,10 @@ public sealed partial class MasterLoop
                 CheckpointedResources = { agent.Checkpointed },
             },
         });
+        foreach (var kill in kills)
+        {
+            session.Outbox.Send(kill);
+        }
         if (isNew || !wasActive && previousTasks.Count == 0)
         {
             MasterLog.AgentRegistered(_logger, id, info.Hostname, agent.TotalBag().ToString());
@@ -241,7 +256,7 @@ public sealed partial class MasterLoop
                 if (_frameworks.IsRemoved(fwId))
                 {
                     MasterLog.KillingUnknownTask(_logger, agent.Id, reportedTask.TaskId, fwId, "belongs to a removed framework");
-                    agent.Link!.Outbox.Send(new MasterMessage
+                    SendAfterRegistered(agent, new MasterMessage
                     {
                         ShutdownFramework = new MasterMessage.Types.ShutdownFramework { FrameworkId = fwId, Reason = TaskStatus.Types.Reason.FrameworkRemoved },
                     });
@@ -315,13 +330,29 @@ public sealed partial class MasterLoop
         return used;
     }
 
+    /// <summary>Kills and framework shutdowns decided while a registration is handled, sent after its `registered`.</summary>
+    private List<MasterMessage>? _killsAfterRegistered;
+
     private void KillUnknownTask(AgentEntry agent, string frameworkId, string taskId, string why)
     {
         MasterLog.KillingUnknownTask(_logger, agent.Id, taskId, frameworkId, why);
-        agent.Link!.Outbox.Send(new MasterMessage
+        SendAfterRegistered(agent, new MasterMessage
         {
             Kill = new MasterMessage.Types.KillTask { FrameworkId = frameworkId, TaskId = taskId, Reason = TaskStatus.Types.Reason.TaskUnknown },
         });
+    }
+
+    /// <summary>Sends to the agent, after `registered` when a registration is being handled.</summary>
+    private void SendAfterRegistered(AgentEntry agent, MasterMessage message)
+    {
+        if (_killsAfterRegistered is { } later)
+        {
+            later.Add(message);
+        }
+        else
+        {
+            agent.Link!.Outbox.Send(message);
+        }
     }
 
     /// <summary>Marks unreachable every active agent silent for longer than the agent timeout.</summary>

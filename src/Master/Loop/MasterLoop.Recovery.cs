@@ -17,7 +17,7 @@ public sealed partial class MasterLoop
     {
         var now = Now;
         _frameworkGraceUntil = now + _options.AgentReregisterTimeout;
-        LoadSecrets(snapshot);
+        _secrets.Load(snapshot);
         foreach (var record in snapshot.Agents.Values)
         {
             if (record.State == AgentRecord.Types.State.Gone)

@@ -11,10 +11,14 @@ using TaskStatus = Sched.V1.TaskStatus;
 namespace Scheduler.Master.Loop;
 
 /// <summary>
-/// The single writer of a leading master's state: agents, frameworks, offers, tasks and the
-/// allocator. One task consumes a channel of <see cref="IMasterCommand"/>s; RPC handlers and
-/// timers only post commands and await their results. Nothing here takes a lock.
-/// A loop lives for one leadership term: when leadership ends it closes every stream.
+/// The single writer of a leading master's state. One task consumes a channel of
+/// <see cref="IMasterCommand"/>s; RPC handlers and timers only post commands and await their
+/// results. The state is held by owners, each behind a narrow interface — <see cref="AgentBook"/>,
+/// <see cref="FrameworkBook"/>, <see cref="TaskBook"/>, <see cref="OfferBook"/>,
+/// <see cref="QuotaBook"/>, <see cref="SecretBook"/> — and the allocator; the commands (the
+/// partial files MasterLoop.*.cs, one per concern) decide what happens and tell each owner its
+/// part. Owners never call each other, the allocator, the registry or an outbox. Nothing here
+/// takes a lock. A loop lives for one leadership term: when leadership ends it closes every stream.
 /// </summary>
 public sealed partial class MasterLoop
 {
@@ -32,6 +36,7 @@ public sealed partial class MasterLoop
     private readonly TaskBook _tasks;
     private readonly OfferBook _offers = new();
     private readonly QuotaBook _quotaBook = new();
+    private readonly SecretBook _secrets = new();
     private readonly List<Outbox<OperatorEvent>> _operatorSubscribers = [];
     private readonly string _offerPrefix;
     private readonly SemaphoreSlim _wake = new(0);

@@ -79,21 +79,16 @@ public sealed class TaskBook(MasterOptions options)
     public bool RemoveLive(TaskEntry task)
     {
         ArgumentNullException.ThrowIfNull(task);
-        if (!_byFramework.TryGetValue(task.FrameworkId, out var f) || !f.Live.TryGetValue(task.TaskId, out var live) || live != task)
-        {
-            return false;
-        }
-        f.Live.Remove(task.TaskId);
-        _byAgent[task.AgentId].Remove(task);
-        LiveCount--;
-        return true;
+        return _byFramework.TryGetValue(task.FrameworkId, out var f) && RemoveLive(f, task);
     }
 
     /// <summary>The task ended: it leaves the live indexes (if it was live) and joins the history.</summary>
     public void Complete(TaskEntry task)
     {
-        RemoveLive(task);
-        AddCompleted(task);
+        ArgumentNullException.ThrowIfNull(task);
+        var f = Framework(task.FrameworkId);
+        RemoveLive(f, task);
+        AddCompleted(f, task);
     }
 
     /// <summary>Adds an ended task to its framework's history (replacing an earlier one of the
@@ -106,28 +101,7 @@ public sealed class TaskBook(MasterOptions options)
         {
             throw new InvalidOperationException($"task '{task.TaskId}' of framework {task.FrameworkId} is live; complete it instead");
         }
-        if (task.State == TaskState.TaskFinished)
-        {
-            f.Finished++;
-        }
-        else
-        {
-            f.Failed++;
-        }
-        if (f.CompletedById.Remove(task.TaskId, out var previous))
-        {
-            f.Completed.Remove(previous);
-        }
-        f.Completed.AddLast(task);
-        f.CompletedById[task.TaskId] = task;
-        while (f.Completed.Count > options.MaxCompletedTasksPerFramework && f.Completed.First is { } first)
-        {
-            f.Completed.RemoveFirst();
-            if (f.CompletedById.TryGetValue(first.Value.TaskId, out var t) && t == first.Value)
-            {
-                f.CompletedById.Remove(first.Value.TaskId);
-            }
-        }
+        AddCompleted(f, task);
     }
 
     /// <summary>Stops tracking every live task on an agent (it is gone or forgotten); returns them,
@@ -160,6 +134,44 @@ public sealed class TaskBook(MasterOptions options)
         }
         _byFramework.Remove(frameworkId);
         return f.Completed;
+    }
+
+    private bool RemoveLive(FrameworkTasks f, TaskEntry task)
+    {
+        if (!f.Live.TryGetValue(task.TaskId, out var live) || live != task)
+        {
+            return false;
+        }
+        f.Live.Remove(task.TaskId);
+        _byAgent[task.AgentId].Remove(task);
+        LiveCount--;
+        return true;
+    }
+
+    private void AddCompleted(FrameworkTasks f, TaskEntry task)
+    {
+        if (task.State == TaskState.TaskFinished)
+        {
+            f.Finished++;
+        }
+        else
+        {
+            f.Failed++;
+        }
+        if (f.CompletedById.Remove(task.TaskId, out var previous))
+        {
+            f.Completed.Remove(previous);
+        }
+        f.Completed.AddLast(task);
+        f.CompletedById[task.TaskId] = task;
+        while (f.Completed.Count > options.MaxCompletedTasksPerFramework && f.Completed.First is { } first)
+        {
+            f.Completed.RemoveFirst();
+            if (f.CompletedById.TryGetValue(first.Value.TaskId, out var t) && t == first.Value)
+            {
+                f.CompletedById.Remove(first.Value.TaskId);
+            }
+        }
     }
 
     private FrameworkTasks Framework(string frameworkId)

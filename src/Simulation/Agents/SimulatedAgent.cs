@@ -3,7 +3,6 @@ using System.Globalization;
 using Google.Protobuf.Collections;
 using Sched.V1;
 using Scheduler.Protocol;
-using Scheduler.Protocol.Masters;
 using Grpc.Core;
 using Scheduler.Channels;
 using Scheduler.LinkClient;
@@ -46,44 +45,22 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         }
     }
 
-    private MasterSelection? _selection;
-
     /// <summary>Connects, and reconnects with jittered backoff, until cancelled or refused.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var selection = _selection = new MasterSelection([.. host.Options.Masters], TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10), new Random(Hostname.GetHashCode(StringComparison.Ordinal)));
-        while (!cancellationToken.IsCancellationRequested)
+        var loop = new LinkLoop(new MasterSelection([.. host.Options.Masters], TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10), new Random(Hostname.GetHashCode(StringComparison.Ordinal))), host.Options.TimeProvider);
+        var refusal = await loop.RunAsync(
+            SessionAsync,
+            redirected: null,
+            lost: (_, _) => Interlocked.Increment(ref host.Counters.Reconnects),
+            cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
         {
-            var address = selection.Next();
-            TimeSpan delay;
-            try
-            {
-                await SessionAsync(address, cancellationToken).ConfigureAwait(false);
-                delay = selection.Failed(address);
-            }
-            catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument)
-            {
-                host.Refused($"{Hostname}: master {address} refused the agent: {e.Status.Detail}");
-                return;
-            }
-            catch (RpcException e) when (NotLeader.Is(e, out var leader))
-            {
-                delay = selection.Redirected(address, leader);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception)
-            {
-                delay = selection.Failed(address);
-                Interlocked.Increment(ref host.Counters.Reconnects);
-            }
-            await Task.Delay(delay, host.Options.TimeProvider, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            host.Refused($"{Hostname}: master {refusal.Address} refused the agent: {refusal.Detail}");
         }
     }
 
-    private async Task SessionAsync(string address, CancellationToken cancellationToken)
+    private async Task SessionAsync(string address, Action registered, CancellationToken cancellationToken)
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var call = (address == channel.Target ? channel : host.ChannelFor(address))
@@ -93,15 +70,11 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         {
             register = new AgentMessage { Register = BuildRegister() };
         }
-        await call.RequestStream.WriteAsync(register, session.Token).ConfigureAwait(false);
-        if (!await call.ResponseStream.MoveNext(session.Token).ConfigureAwait(false))
+        var first = await LinkLoop.RegisterAsync(call, register, address, timeout: null, host.Options.TimeProvider, session.Token).ConfigureAwait(false);
+        if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
         {
-            throw new RpcException(call.GetStatus(), call.GetTrailers());
-        }
-        var first = call.ResponseStream.Current;
-        if (first.MessageCase != MasterMessage.MessageOneofCase.Registered)
-        {
-            throw new InvalidOperationException($"master sent {first.MessageCase} before registered");
+            // Marked gone: a simulated agent has nothing to kill; it stops, as a refusal.
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, first.Shutdown.Message));
         }
         int generation;
         lock (_gate)
@@ -123,7 +96,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
             EnsurePumpLocked();
         }
         host.Registered(this);
-        _selection?.Connected();
+        registered();
         // Stagger heartbeats across agents so they do not all arrive in the same tick.
         host.Wheel.Schedule(_heartbeatInterval * Random.Shared.NextDouble(), this, SimTimerKind.Heartbeat, "", generation.ToString(CultureInfo.InvariantCulture));
         try

@@ -1,9 +1,12 @@
 """A framework written directly against protos/ with grpcio (no SDK).
 
 Usage: hello_framework.py STUB_DIR MASTER_HOST:PORT
+With SCHED_TLS_CA (a CA file) it connects over TLS trusting that CA; with SCHED_TOKEN it presents
+the token as standard `authorization: Bearer TOKEN` metadata on every call.
 Checks the master with Operator.GetHealth, subscribes, launches one task on the first offer that fits, acknowledges every status update
 that carries a uuid, and tears the framework down once the task finished.
 """
+import os
 import sys
 import uuid
 
@@ -13,7 +16,15 @@ import grpc  # noqa: E402
 from sched.v1 import common_pb2, operator_pb2, operator_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc  # noqa: E402
 
 master = sys.argv[2]
-channel = grpc.insecure_channel(master)
+ca_file, token = os.environ.get("SCHED_TLS_CA"), os.environ.get("SCHED_TOKEN")
+if ca_file:
+    with open(ca_file, "rb") as f:
+        credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+    if token:
+        credentials = grpc.composite_channel_credentials(credentials, grpc.access_token_call_credentials(token))
+    channel = grpc.secure_channel(master, credentials)
+else:
+    channel = grpc.insecure_channel(master)
 health = operator_pb2_grpc.OperatorStub(channel).GetHealth(operator_pb2.GetHealthRequest(), timeout=10)
 if not health.healthy:
     sys.exit(f"master {master} reports unhealthy: {health}")

@@ -5,6 +5,7 @@ using Scheduler.Protocol;
 using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
 using Scheduler.Channels;
+using Scheduler.LinkClient;
 
 namespace Scheduler.Master.Tests.Harness;
 
@@ -85,19 +86,14 @@ public sealed class TestAgentLink : IAsyncDisposable
         var messages = Messages;
         var call = _call;
         var token = _linkStop.Token;
+        // The agent's own handshake: a refusal throws the master's status.
+        var registered = await LinkLoop.RegisterAsync(call, new AgentMessage { Register = register }, "the master", TimeSpan.FromSeconds(20), TimeProvider.System, token);
+        messages.Add(registered);
         _pump = Task.Run(() => PumpAsync(call, messages, token));
-        try
+        if (registered.MessageCase != MasterMessage.MessageOneofCase.Registered)
         {
-            await WriteAsync(new AgentMessage { Register = register });
+            throw new InvalidOperationException($"the master answered the registration with {registered.MessageCase}");
         }
-        catch (RpcException)
-        {
-            // The master may end the call before the write completes (refusal): its status is
-            // what the response stream reports.
-            await _pump;
-            throw messages.Ended ?? new InvalidOperationException("the stream ended without a status");
-        }
-        var registered = await messages.TakeAsync(m => m.MessageCase == MasterMessage.MessageOneofCase.Registered, what: "registered");
         Info.Id = registered.Registered.AgentId;
         Registered = registered.Registered;
         _heartbeats = Task.Run(() => HeartbeatAsync(registered.Registered.HeartbeatIntervalSeconds, token));
