@@ -14,7 +14,11 @@ public sealed partial class SchedulerClient
 
     /// <summary>
     /// Applies operations to offers (all on one agent). Tasks that cannot be launched come back as
-    /// TASK_ERROR/TASK_DROPPED updates, not as an exception.
+    /// TASK_ERROR/TASK_DROPPED updates, not as an exception. When the call fails because the
+    /// connection to the master broke (<see cref="RpcException"/>, UNAVAILABLE), the master may or
+    /// may not have launched the tasks: the call is not repeated (its offers died with that
+    /// master's term, and a new master would answer TASK_DROPPED for tasks that may be running),
+    /// so reconcile them; a task never launched is then answered TASK_UNKNOWN.
     /// </summary>
     /// <param name="offerIds">The offers used.</param>
     /// <param name="operations">LAUNCH, RESERVE, UNRESERVE, CREATE, DESTROY, applied in order.</param>
@@ -31,7 +35,7 @@ public sealed partial class SchedulerClient
                 r.Filters = new Filters { RefuseSeconds = seconds };
             }
             return r;
-        }, cancellationToken);
+        }, cancellationToken, repeatable: false);
 
     /// <summary>Launches <paramref name="tasks"/> on one offer; what is left of it is declined.</summary>
     /// <param name="offer">The offer (its agent receives the tasks).</param>
@@ -315,7 +319,14 @@ public sealed partial class SchedulerClient
         }
     }
 
-    private async Task CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, Func<Event.Types.Subscribed, TRequest> build, CancellationToken cancellationToken)
+    /// <summary>
+    /// Calls the master with the current subscription's ids. When the subscription was replaced
+    /// while the call was in flight, the call is made once more with the new one — unless it is
+    /// not <paramref name="repeatable"/> and may have taken effect: a master that refused it (a
+    /// stale stream id, or not the leader) did nothing, but one whose connection broke mid-call
+    /// may have applied it.
+    /// </summary>
+    private async Task CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, Func<Event.Types.Subscribed, TRequest> build, CancellationToken cancellationToken, bool repeatable = true)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
@@ -328,7 +339,8 @@ public sealed partial class SchedulerClient
                 return;
             }
             catch (RpcException e) when (attempt == 0 && e.StatusCode is StatusCode.FailedPrecondition or StatusCode.Unavailable
-                && !ReferenceEquals(CurrentSubscription, subscription))
+                && !ReferenceEquals(CurrentSubscription, subscription)
+                && (repeatable || e.StatusCode == StatusCode.FailedPrecondition || MasterDirectory.LeaderHint(e) is not null))
             {
                 // The subscription was replaced while the call was in flight: retry once with the new stream id.
                 SdkLog.RacedResubscription(_logger, method.Name, e.StatusCode);

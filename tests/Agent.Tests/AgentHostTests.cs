@@ -163,6 +163,45 @@ public class AgentHostTests
         }
     }
 
+    [Fact]
+    public async Task Tasks_launched_on_a_link_that_drops_meanwhile_are_in_the_next_registration()
+    {
+        // The master takes a task it launched on the old stream but does not find in the next
+        // registration for dropped; so the agent must have taken the whole launch (a large one
+        // here, slow on a loaded host) before it registers again, although its link timed out
+        // in the middle of it.
+        const int Tasks = 2000;
+        await using var master = await TestMasterEndpoint.StartAsync();
+        master.RegisteredIntervalSeconds = 0.5;
+        var work = Directory.CreateTempSubdirectory("agent-relink-").FullName;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var options = new AgentOptions { WorkDir = work, Resources = "cpus:2;mem:1024", Isolation = "none" };
+        options.Masters.Add(master.Address);
+        var run = AgentHost.RunAsync(options, cts.Token);
+        try
+        {
+            await NextAsync(master, AgentMessage.MessageOneofCase.Register, cts.Token);
+            var launch = new MasterMessage.Types.LaunchTasks { Framework = AgentHarness.Framework };
+            for (var i = 0; i < Tasks; i++)
+            {
+                launch.Tasks.Add(new TaskInfo { TaskId = $"t{i}", AgentId = "agent-1", Container = new ContainerInfo { Type = ContainerInfo.Types.Type.Mock } });
+            }
+            await master.SendAsync(new MasterMessage { Launch = launch });
+            // From now on the master is silent: the link times out (3 × 0.5 s + 0.2 s) while the
+            // agent is still launching.
+            master.Silent = true;
+            var again = (await NextAsync(master, AgentMessage.MessageOneofCase.Register, cts.Token)).Register;
+            var listed = again.Tasks.Select(t => t.TaskId).ToHashSet(StringComparer.Ordinal);
+            Assert.Equal(Tasks, listed.Count);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(60)));
+            Directory.Delete(work, true);
+        }
+    }
+
     private static async Task<AgentMessage> NextAsync(TestMasterEndpoint master, AgentMessage.MessageOneofCase kind, CancellationToken ct)
     {
         while (true)

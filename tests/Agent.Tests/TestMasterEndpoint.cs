@@ -36,6 +36,9 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
     /// <summary>The heartbeat interval announced in pings (0: none).</summary>
     public double PingIntervalSeconds { get; set; }
 
+    /// <summary>While set, heartbeats are not answered (a master that went silent).</summary>
+    public bool Silent { get; set; }
+
     public static async Task<TestMasterEndpoint> StartAsync(string? redirectTo = null)
     {
         var m = new TestMasterEndpoint(redirectTo);
@@ -97,7 +100,7 @@ public sealed class TestMasterEndpoint : IAsyncDisposable
         while (await requests.MoveNext(ct))
         {
             var m = requests.Current;
-            if (m.MessageCase == AgentMessage.MessageOneofCase.Heartbeat)
+            if (m.MessageCase == AgentMessage.MessageOneofCase.Heartbeat && !Silent)
             {
                 await WriteAsync(new MasterMessage { Ping = new MasterMessage.Types.Ping { Sequence = m.Heartbeat.Sequence, HeartbeatIntervalSeconds = PingIntervalSeconds } });
             }

@@ -224,6 +224,63 @@ public sealed class SchedulerClientTests
     }
 
     [Fact]
+    public async Task An_accept_cut_off_by_a_dying_master_is_not_repeated_on_the_next_one()
+    {
+        // The old master may have launched the tasks before it died: repeated on the new master,
+        // the Accept's stale offers would be answered TASK_DROPPED for tasks that may be running,
+        // and a framework trusting that launches them twice.
+        var old = await ScriptedMaster.StartAsync();
+        var oldGone = false;
+        try
+        {
+            await using var next = await ScriptedMaster.StartAsync();
+            var held = new TaskCompletionSource();
+            old.BeforeAnswer = call => call is AcceptRequest ? held.Task : Task.CompletedTask;
+            await using var client = new SchedulerClient(Options(old.Address, next.Address));
+            client.Start();
+            var first = await old.NextSubscriptionAsync();
+            first.SendSubscribed("fw-1", "s1");
+            await client.WaitForSubscriptionAsync().WaitAsync(Wait);
+
+            var offer = new Offer { Id = "o1", AgentId = "a1", Role = "*" };
+            offer.Resources.Add(new Resource { Name = "cpus", Scalar = 1 });
+            offer.Resources.Add(new Resource { Name = "mem", Scalar = 128 });
+            var launch = client.LaunchAsync(offer, [new TaskBuilder("t1").Shell("true").Cpus(1).Mem(128).Build(offer)]);
+            Assert.Equal("s1", (await old.NextCallAsync<AcceptRequest>()).StreamId);
+
+            // The framework moves to the next master while the Accept is in flight; then the old
+            // master dies with the call unanswered.
+            old.RedirectTo = next.Address;
+            first.Close();
+            (await next.NextSubscriptionAsync()).SendSubscribed("fw-1", "s2");
+            await WaitForStreamAsync(client, "s2");
+            await old.DisposeAsync();
+            oldGone = true;
+
+            var e = await Assert.ThrowsAsync<RpcException>(() => launch.WaitAsync(Wait));
+            Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+            await client.DeclineAsync(["o2"]);
+            Assert.IsType<DeclineRequest>(await next.NextCallAsync<IMessage>());
+        }
+        finally
+        {
+            if (!oldGone)
+            {
+                await old.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task WaitForStreamAsync(SchedulerClient client, string streamId)
+    {
+        using var timeout = new CancellationTokenSource(Wait);
+        while (client.StreamId != streamId)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), timeout.Token); // polling the client's state, bounded by Wait
+        }
+    }
+
+    [Fact]
     public async Task Calls_wait_for_a_subscription_and_fail_clearly_without_one()
     {
         var options = Options("127.0.0.1:1");

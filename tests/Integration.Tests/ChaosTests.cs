@@ -134,6 +134,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var last = "";
         await Poll.UntilAsync(async () =>
         {
+            // A broken book fails at once (it does not heal by waiting) and says what broke.
+            Assert.True(keeper.Violations.Count == 0, $"{when}: {string.Join("; ", keeper.Violations.Take(5))}");
             last = await ShortfallAsync(masters, keeper);
             return last.Length == 0;
         }, within, () => $"full strength {when} (last shortfall: {last})", TimeSpan.FromMilliseconds(100));
@@ -185,20 +187,68 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 }
             }
         }
-        var tasks = (await leader.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = keeper.FrameworkId })).Tasks;
-        var duplicate = tasks.GroupBy(t => t.TaskId).FirstOrDefault(g => g.Count() > 1);
+        // The framework's view first: it only ever lags the master's (the master changes a task's
+        // state before it forwards the update), so a task RUNNING on the master that the framework
+        // had already given up is never an artefact of the order of the two reads.
+        var view = keeper.Snapshot();
+        var tasks = (await leader.CallAsync(OperatorMethods.GetTasks, new GetTasksRequest { FrameworkId = keeper.FrameworkId, IncludeCompleted = true })).Tasks;
+        var current = tasks.Where(t => !t.State.IsTerminal()).ToList();
+        var duplicate = current.GroupBy(t => t.TaskId).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
             keeper.Violate($"task {duplicate.Key} is on {duplicate.Count()} agents: {string.Join(", ", duplicate.Select(t => t.AgentId))}");
         }
-        var running = tasks.Where(t => t.State == TaskState.TaskRunning).ToDictionary(t => t.TaskId, t => t.AgentId);
-        var mine = keeper.Running();
-        if (running.Count != Target || mine.Count != Target)
+        var onMaster = current.GroupBy(t => t.TaskId).ToDictionary(g => g.Key, g => g.First());
+        var ended = tasks.Where(t => t.State.IsTerminal()).GroupBy(t => t.TaskId).ToDictionary(g => g.Key, g => g.Last());
+        var now = DateTimeOffset.UtcNow;
+
+        // Some tasks end on their own all the time. Their terminal updates and the launches that
+        // replace them are in flight at almost any instant of a loaded machine, so they do not
+        // count against full strength as long as they are recent (younger than the recovery bound):
+        // a task the master has FINISHED whose update the framework has not acknowledged yet, and
+        // the replacement of such a task while it starts. Nothing else is excused.
+        var awaiting = view.NaturalEndings.Count(t => now - t < FullStrength);
+        if (awaiting < view.NaturalEndings.Count)
         {
-            return $"master shows {running.Count} running, framework {mine.Count}, of {Target}";
+            return $"{view.NaturalEndings.Count - awaiting} task(s) that ended on their own not replaced within {FullStrength.TotalSeconds:0} s";
         }
-        var differ = mine.FirstOrDefault(kv => !running.TryGetValue(kv.Key, out var agent) || agent != kv.Value);
-        return differ.Key is null ? "" : $"task {differ.Key}: framework has it RUNNING on {differ.Value}, master on {running.GetValueOrDefault(differ.Key) ?? "none"}";
+        var live = view.Tasks.Where(t => !Keeper.Ended(t.State)).ToList();
+        if (live.Count + awaiting != Target)
+        {
+            return $"the framework holds {live.Count} live tasks and {awaiting} to replace, of {Target}";
+        }
+        var liveIds = live.Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
+        var extra = onMaster.Values.Where(t => t.State == TaskState.TaskRunning && !liveIds.Contains(t.TaskId)).Select(t => t.TaskId).Take(3).ToList();
+        if (extra.Count > 0)
+        {
+            return $"RUNNING on the master but not live for the framework: {string.Join("; ", extra.Select(id => $"{id} ({keeper.Describe(id)})"))}";
+        }
+        var running = 0;
+        var inFlight = 0;
+        foreach (var t in live)
+        {
+            var m = onMaster.GetValueOrDefault(t.Id);
+            if (t.State == TaskState.TaskRunning && m is { State: TaskState.TaskRunning } && m.AgentId == t.Agent)
+            {
+                running++;
+            }
+            else if (t.State == TaskState.TaskRunning && t.EndsOnItsOwn && m is null && ended.TryGetValue(t.Id, out var done)
+                && done.State == TaskState.TaskFinished && now - DateTimeOffset.FromUnixTimeMilliseconds((long)(done.Status.Timestamp * 1000)) < FullStrength)
+            {
+                inFlight++; // it finished; the update is on its way to the framework
+            }
+            else if (t.Replaces && now - t.LaunchedAt < FullStrength && t.State is TaskState.TaskStaging or TaskState.TaskStarting
+                && (m is null || m.AgentId == t.Agent) && !ended.ContainsKey(t.Id))
+            {
+                inFlight++; // the replacement of a task that ended on its own, starting
+            }
+            else
+            {
+                var master = m is not null ? $"{m.State} on {m.AgentId}" : ended.TryGetValue(t.Id, out var e) ? $"{e.State} ({e.Status?.Reason}: {e.Status?.Message})" : "not known";
+                return $"{running} running; task {t.Id}: framework has it {t.State} on {t.Agent}, master {master}";
+            }
+        }
+        return "";
     }
 
     /// <summary>
@@ -216,6 +266,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         private readonly List<string> _violations = [];
         private readonly Random _random = new(7);
         private readonly int _target;
+        private readonly Queue<DateTimeOffset> _naturalEndings = new();
         private int _next;
         private int _ended;
         private TaskCompletionSource _reconciled = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -270,6 +321,27 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
         }
 
+        /// <summary>The framework's view: every task it launched, and when each task that ended on
+        /// its own (and is not replaced yet) ended.</summary>
+        public KeeperView Snapshot()
+        {
+            lock (_lock)
+            {
+                return new KeeperView(
+                    [.. _tasks.Select(kv => new TaskView(kv.Key, kv.Value.State, kv.Value.Agent ?? "", kv.Value.EndsOnItsOwn, kv.Value.Replaces, kv.Value.LaunchedAt))],
+                    [.. _naturalEndings]);
+            }
+        }
+
+        /// <summary>The framework's view of a task: its state and the last update's reason and message.</summary>
+        public string Describe(string taskId)
+        {
+            lock (_lock)
+            {
+                return _tasks.TryGetValue(taskId, out var t) ? $"framework: {t.State}, {t.LastUpdate}" : "never launched by the framework";
+            }
+        }
+
         /// <summary>Explicit reconciliation of every live task; each must be answered RUNNING on its agent.</summary>
         public async Task ReconcileAllAsync(TimeSpan within)
         {
@@ -316,6 +388,20 @@ public sealed class ChaosTests(ITestOutputHelper output)
             {
                 switch (e.EventCase)
                 {
+                    case Event.EventOneofCase.Subscribed:
+                        // A new leader knows only the tasks its agents report: a launch the old
+                        // leader accepted but never delivered is news to nobody. As every framework
+                        // should after a failover, ask about the tasks not heard of since launch.
+                        List<(string, string)> staging;
+                        lock (_lock)
+                        {
+                            staging = [.. _tasks.Where(kv => kv.Value.State == TaskState.TaskStaging).Select(kv => (kv.Key, kv.Value.Agent!))];
+                        }
+                        if (staging.Count > 0)
+                        {
+                            _ = ReconcileLaterAsync(staging);
+                        }
+                        break;
                     case Event.EventOneofCase.Offers:
                         await OnOffersAsync(e.Offers.Offers_);
                         break;
@@ -343,6 +429,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
                     var left = new OfferResources(offer);
                     while (live + launch.Count < _target)
                     {
+                        // The first launches replace tasks that ended on their own, oldest first.
+                        var replaces = _naturalEndings.Count > launch.Count;
                         var id = "c" + _next.ToString(CultureInfo.InvariantCulture);
                         // One task in five ends on its own after 5–40 s and is replaced.
                         TimeSpan? runFor = _random.Next(5) == 0 ? TimeSpan.FromSeconds(5 + _random.Next(35)) : null;
@@ -352,7 +440,11 @@ public sealed class ChaosTests(ITestOutputHelper output)
                         }
                         _next++;
                         launch.Add(task);
-                        _tasks[id] = new Tracked { State = TaskState.TaskStaging, Agent = offer.AgentId };
+                        _tasks[id] = new Tracked { State = TaskState.TaskStaging, Agent = offer.AgentId, EndsOnItsOwn = runFor is not null, Replaces = replaces, LaunchedAt = DateTimeOffset.UtcNow };
+                    }
+                    for (var i = 0; i < launch.Count && _naturalEndings.Count > 0; i++)
+                    {
+                        _naturalEndings.Dequeue();
                     }
                 }
                 try
@@ -379,15 +471,44 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
         }
 
+        /// <summary>
+        /// Reconciles tasks whose launch call failed until each has been heard of: the master does
+        /// not answer while the task's agent may still re-register with it, so one question may
+        /// stay unanswered (a task it never saw launched is then TASK_UNKNOWN on asking again).
+        /// </summary>
         private async Task ReconcileLaterAsync(List<(string, string)> tasks)
         {
-            try
+            while (!_stop.IsCancellationRequested)
             {
-                await _client.WaitForSubscriptionAsync().WaitAsync(TimeSpan.FromSeconds(30), _stop.Token);
-                await _client.ReconcileAsync(tasks, _stop.Token);
-            }
-            catch (Exception e) when (e is RpcException or SchedulerException or OperationCanceledException or TimeoutException)
-            {
+                List<(string, string)> unheard;
+                lock (_lock)
+                {
+                    unheard = tasks.Where(t => _tasks[t.Item1].State == TaskState.TaskStaging).ToList();
+                }
+                if (unheard.Count == 0)
+                {
+                    return;
+                }
+                try
+                {
+                    await _client.WaitForSubscriptionAsync().WaitAsync(TimeSpan.FromSeconds(30), _stop.Token);
+                    await _client.ReconcileAsync(unheard, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is RpcException or SchedulerException or TimeoutException)
+                {
+                }
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token); // the interval between questions
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
         }
 
@@ -402,7 +523,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 }
                 if (_awaitingReconcile.Contains(status.TaskId) && status.Reason == TaskStatus.Types.Reason.Reconciliation)
                 {
-                    if (status.State != TaskState.TaskRunning || status.AgentId != task.Agent)
+                    var finishedMeanwhile = task.EndsOnItsOwn && status.State == TaskState.TaskFinished;
+                    if ((status.State != TaskState.TaskRunning && !finishedMeanwhile) || status.AgentId != task.Agent)
                     {
                         _violations.Add($"reconciliation of running task {status.TaskId} on {task.Agent} answered {status.State} on {status.AgentId}");
                     }
@@ -430,9 +552,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
                     task.Agent = status.AgentId;
                 }
                 task.State = status.State;
+                task.LastUpdate = $"{status.Reason} from {status.Source}: {status.Message}";
                 if (Ended(status.State))
                 {
                     _ended++;
+                    if (task.EndsOnItsOwn && status.State == TaskState.TaskFinished)
+                    {
+                        _naturalEndings.Enqueue(DateTimeOffset.UtcNow);
+                    }
                     if (_awaitingReconcile.Remove(status.TaskId) && _awaitingReconcile.Count == 0)
                     {
                         _reconciled.TrySetResult();
@@ -442,7 +569,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         }
 
         /// <summary>Over for the framework: terminal, or unknown to the master (never launched).</summary>
-        private static bool Ended(TaskState state) => state.IsTerminal() || state == TaskState.TaskUnknown;
+        public static bool Ended(TaskState state) => state.IsTerminal() || state == TaskState.TaskUnknown;
 
         private sealed class Tracked
         {
@@ -451,6 +578,22 @@ public sealed class ChaosTests(ITestOutputHelper output)
             public string? Agent { get; set; }
 
             public string? RanOn { get; set; }
+
+            public string LastUpdate { get; set; } = "";
+
+            /// <summary>Launched to end on its own after a while.</summary>
+            public bool EndsOnItsOwn { get; init; }
+
+            /// <summary>Launched to replace a task that ended on its own.</summary>
+            public bool Replaces { get; init; }
+
+            public DateTimeOffset LaunchedAt { get; init; }
         }
     }
 }
+
+/// <summary>A copy of the chaos framework's books at one instant.</summary>
+internal sealed record KeeperView(IReadOnlyList<TaskView> Tasks, IReadOnlyList<DateTimeOffset> NaturalEndings);
+
+/// <summary>One task as the chaos framework sees it.</summary>
+internal sealed record TaskView(string Id, TaskState State, string Agent, bool EndsOnItsOwn, bool Replaces, DateTimeOffset LaunchedAt);

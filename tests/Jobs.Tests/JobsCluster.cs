@@ -1,9 +1,9 @@
 using Scheduler.Channels;
 using System.Globalization;
-using Grpc.Net.Client;
 using Sched.V1;
 using Scheduler.Cli.Cluster;
 using Scheduler.Integration.Tests;
+using Scheduler.FrameworkSdk;
 using Scheduler.Protocol;
 
 namespace Scheduler.Jobs.Tests;
@@ -27,7 +27,7 @@ public class JobsCluster : ClusterFixture
 
     private readonly List<DaemonProcess> _instances = [];
 
-    private GrpcChannel? _channel;
+    private MasterDirectory? _jobsDirectory;
 
     public async Task StartJobsAsync()
     {
@@ -50,13 +50,14 @@ public class JobsCluster : ClusterFixture
         return new JobsInstance(process, address);
     }
 
-    /// <summary>Points <see cref="Jobs"/> at the Jobs API at <paramref name="address"/>.</summary>
+    /// <summary>Points <see cref="Jobs"/> at the Jobs API at <paramref name="address"/>; like
+    /// <c>schedctl job</c>, it follows a standby instance's redirect to the active one.</summary>
     public void UseJobs(string address)
     {
         JobsAddress = address;
-        _channel?.Dispose();
-        _channel = GrpcChannels.ForAddress(address);
-        Jobs = new Sched.V1.Jobs.JobsClient(_channel);
+        _jobsDirectory?.Dispose();
+        _jobsDirectory = new MasterDirectory([address]);
+        Jobs = new Sched.V1.Jobs.JobsClient(new JobsApiInvoker(_jobsDirectory));
     }
 
     public async Task KillJobsAsync()
@@ -97,7 +98,7 @@ public class JobsCluster : ClusterFixture
         {
             await process.DisposeAsync();
         }
-        _channel?.Dispose();
+        _jobsDirectory?.Dispose();
         await base.DisposeAsync();
     }
 }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Scheduler.Channels;
 using Sched.V1;
+using Scheduler.Integration.Tests;
 using Scheduler.LocalEtcd;
 using Scheduler.Protocol;
 
@@ -54,13 +55,19 @@ public sealed class JobsFailoverTests : IAsyncLifetime
         var tasks = before.Instances.Select(i => i.TaskId).Order(StringComparer.Ordinal).ToList();
         var frameworkId = before.Instances[0].FrameworkId;
 
-        // The standby refuses and names the active instance (the CLI follows the trailer).
+        // The standby refuses and names the active instance; schedctl, given the standby's
+        // address, follows the trailer to the active one.
         using (var channel = GrpcChannels.ForAddress(standby.Address))
         {
             var refused = await Assert.ThrowsAsync<RpcException>(async () => await new Sched.V1.Jobs.JobsClient(channel).ListJobsAsync(new ListJobsRequest()));
             Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
             Assert.Equal(active.Address, refused.Trailers.GetValue(MetadataKeys.Leader));
         }
+        var status = await Schedctl.RunAsync(Timeout, "--master", _cluster.MasterAddress, "job", "status", "keep", "--jobs", standby.Address);
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.All(tasks, t => Assert.Contains(t, status.Stdout, StringComparison.Ordinal));
+        _cluster.UseJobs(standby.Address);
+        Assert.Equal(tasks, (await _cluster.JobAsync("keep")).Instances.Select(i => i.TaskId).Order(StringComparer.Ordinal));
 
         await _cluster.KillJobsAsync(active.Process);
         Assert.Same(standby, await ActiveAsync([standby]));

@@ -106,6 +106,11 @@ public sealed class MasterLink(AgentCore core, AgentOptions options, Func<AgentI
             var reader = ReadLoopAsync(call.ResponseStream, outbound.Writer, () => lastPing = time.GetTimestamp(), interval, session.Token);
             var done = await Task.WhenAny(writer, heartbeats, updates, reader);
             await session.CancelAsync();
+            // The next registration lists the agent's tasks, and the master takes a task it sent
+            // on this stream but does not find in that list for dropped. So the reader must be
+            // done before this session ends: on a loaded host it may still be acting on a message
+            // it received before the cancel (a launch among them).
+            await Task.WhenAll(writer, heartbeats, updates, reader).ContinueWith(_ => { }, TaskScheduler.Default);
             await done; // surfaces the reason (RpcException etc.)
         }
         finally
