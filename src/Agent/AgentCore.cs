@@ -343,7 +343,8 @@ public sealed partial class AgentCore : IAsyncDisposable
             : $"task '{task.TaskId}' would run as user '{user}', which this agent does not allow (--allowed-task-users {string.Join(",", _options.AllowedTaskUsers)}); set command.user to one of those, or run it on another agent";
     }
 
-    private static bool IsSafeId(string id) => id.Length is > 0 and <= 200 && id is not ("." or "..") && !id.Contains('/', StringComparison.Ordinal) && !id.Contains('\0', StringComparison.Ordinal);
+    /// <summary>Whether <paramref name="id"/> (a framework or task id) can name a sandbox directory.</summary>
+    internal static bool IsSafeId(string id) => id.Length is > 0 and <= 200 && id is not ("." or "..") && !id.Contains('/', StringComparison.Ordinal) && !id.Contains('\0', StringComparison.Ordinal);
 
     private static string NewContainerId() => "c" + Guid.NewGuid().ToString("N")[..20];
 

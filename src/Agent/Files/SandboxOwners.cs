@@ -24,7 +24,7 @@ public sealed class SandboxOwners
     /// sandboxes (nothing when empty: a framework of an anonymous cluster).</summary>
     public void Record(string frameworkId, string principal)
     {
-        if (string.IsNullOrEmpty(principal) || !IsName(frameworkId) || (_known.TryGetValue(frameworkId, out var known) && known == principal))
+        if (string.IsNullOrEmpty(principal) || !AgentCore.IsSafeId(frameworkId) || (_known.TryGetValue(frameworkId, out var known) && known == principal))
         {
             return;
         }
@@ -38,7 +38,7 @@ public sealed class SandboxOwners
     /// <summary>The owner of <paramref name="frameworkId"/>'s sandboxes; null when none is known.</summary>
     public string? OwnerOf(string frameworkId)
     {
-        if (!IsName(frameworkId))
+        if (!AgentCore.IsSafeId(frameworkId))
         {
             return null;
         }
@@ -57,5 +57,4 @@ public sealed class SandboxOwners
         return owner.Length == 0 ? null : _known.GetOrAdd(frameworkId, owner);
     }
 
-    private static bool IsName(string id) => id.Length is > 0 and <= 200 && id is not ("." or "..") && id.IndexOfAny(['/', '\0']) < 0;
 }

@@ -115,8 +115,9 @@ public sealed record DevCredentials(string TokenKey, string Acls, string AdminTo
     {
         if (File.Exists(path))
         {
-            var (who, _) = keys.ValidateAsync(File.ReadAllText(path).Trim()).GetAwaiter().GetResult();
-            var expiry = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(File.ReadAllText(path).Trim()).ValidTo;
+            var kept = File.ReadAllText(path).Trim();
+            var (who, _) = keys.ValidateAsync(kept).GetAwaiter().GetResult();
+            var expiry = who is null ? DateTime.MinValue : new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(kept).ValidTo;
             if (who == principal && expiry > now.UtcDateTime.AddDays(1))
             {
                 return;
