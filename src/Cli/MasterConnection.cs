@@ -107,7 +107,7 @@ public sealed class MasterConnection : IDisposable
             StatusCode.Unimplemented => new CliException($"{address ?? "the master"} does not serve {method.FullName}: is --master pointing at a master of an older version, or at another service?"),
             StatusCode.Internal or StatusCode.Unavailable when e.Status.Detail.Contains("SSL connection could not be established", StringComparison.OrdinalIgnoreCase) =>
                 new CliException(e.Status.Detail.Contains("certificate", StringComparison.OrdinalIgnoreCase)
-                    ? $"{address ?? "the server"} serves a certificate that does not chain to the CA given (--tls-ca or SCHED_TLS_CA), or that does not name the host: give the cluster's CA file (a dev cluster's is DIR/tls/ca.pem)"
+                    ? TransportProbe.UntrustedCertificate(address ?? "the server")
                     : $"could not start TLS with {address ?? "the server"} ({e.Status.Detail}): does it serve TLS? For a cluster run without TLS (dev up --insecure) leave out --tls-ca and SCHED_TLS_CA"),
             StatusCode.Internal when e.Status.Detail.Contains("HTTP/1", StringComparison.OrdinalIgnoreCase) || e.Status.Detail.Contains("Bad gRPC response", StringComparison.OrdinalIgnoreCase) =>
                 new CliException($"{address ?? "the server"} is not a gRPC master ({e.Status.Detail}): check --master or SCHED_MASTER (masters listen on 5050 by default)"),

@@ -20,7 +20,7 @@ public static class TransportProbe
         var detail = failure is null ? "" : failure.Status.Detail + " " + failure.Status.DebugException?.ToString();
         if (clientUsesTls && detail.Contains("certificate", StringComparison.OrdinalIgnoreCase))
         {
-            return $"{address} serves a certificate that does not chain to the CA given (--tls-ca or SCHED_TLS_CA), or that does not name the host: give the cluster's CA file (a dev cluster's is DIR/tls/ca.pem)";
+            return UntrustedCertificate(address);
         }
         var servesTls = await ServesTlsAsync(address);
         return (clientUsesTls, servesTls) switch
@@ -30,6 +30,10 @@ public static class TransportProbe
             _ => null,
         };
     }
+
+    /// <summary>What to say of a server whose certificate the client's CA does not accept.</summary>
+    public static string UntrustedCertificate(string address) =>
+        $"{address} serves a certificate that does not chain to the CA given (--tls-ca or SCHED_TLS_CA), or that does not name the host: give the cluster's CA file (a dev cluster's is DIR/tls/ca.pem)";
 
     /// <summary>True when the port shows a TLS certificate, false when it answers otherwise,
     /// null when nothing answers.</summary>

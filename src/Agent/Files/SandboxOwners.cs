@@ -56,5 +56,4 @@ public sealed class SandboxOwners
         }
         return owner.Length == 0 ? null : _known.GetOrAdd(frameworkId, owner);
     }
-
 }
