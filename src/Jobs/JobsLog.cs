@@ -7,7 +7,7 @@ internal static partial class JobsLog
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Job {Job}: {Message}")]
     public static partial void JobEvent(ILogger logger, string job, string message);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Killing task {TaskId}: no instance of any job owns it")]
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Killing task {TaskId}: no instance of any job runs it")]
     public static partial void OrphanTask(ILogger logger, string taskId);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Jobs API listening on {Address}")]

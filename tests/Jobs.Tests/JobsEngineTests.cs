@@ -56,4 +56,37 @@ public sealed class JobsEngineTests : IAsyncLifetime
         Assert.NotEqual(first.TaskId, second.TaskId);
         Assert.Equal("staging", Assert.Single(_engine.Get("web", history: false).Job.Instances).State);
     }
+
+    [Fact]
+    public void A_replaced_task_reported_ended_again_neither_restarts_nor_fails_the_rollout()
+    {
+        const string Web = """
+            name: web
+            type: service
+            task: {command: 'sleep 600', env: {V: "{V}"}, resources: {cpus: 0.5, mem: 32}}
+            """;
+        _engine.Submit(Web.Replace("{V}", "1", StringComparison.Ordinal), "web.yaml");
+        var first = Assert.Single(Assert.Single(_engine.Place([AnOffer("o1")]).Launches).Value);
+        _engine.Observe(new TaskStatus { TaskId = first.TaskId, AgentId = "agent-1", State = TaskState.TaskRunning });
+
+        _engine.Submit(Web.Replace("{V}", "2", StringComparison.Ordinal), "web.yaml");
+        var kill = Assert.Single(_engine.Tick().Kills);
+        Assert.Equal(first.TaskId, kill.TaskId);
+        var killed = new TaskStatus { TaskId = first.TaskId, AgentId = "agent-1", State = TaskState.TaskKilled, Message = "the task was killed" };
+        _engine.Observe(killed);
+        // The same end once more (the agent resent it to a new leader), then a stale report of it running.
+        Assert.Empty(_engine.Observe(killed).Kills);
+        var stale = Assert.Single(_engine.Observe(new TaskStatus { TaskId = first.TaskId, AgentId = "agent-1", State = TaskState.TaskRunning }).Kills);
+        Assert.Equal(first.TaskId, stale.TaskId);
+
+        var job = _engine.Get("web", history: true).Job;
+        var instance = Assert.Single(job.Instances);
+        Assert.Equal(("pending", 2u, 0u), (instance.State, instance.Version, instance.Attempts));
+        Assert.DoesNotContain(job.Events, e => e.Message.Contains("rollout failed", StringComparison.Ordinal) || e.Message.Contains("restart", StringComparison.Ordinal));
+
+        var second = Assert.Single(Assert.Single(_engine.Place([AnOffer("o2")]).Launches).Value);
+        _engine.Observe(new TaskStatus { TaskId = second.TaskId, AgentId = "agent-1", State = TaskState.TaskRunning });
+        _engine.Tick();
+        Assert.Contains(_engine.Get("web", history: true).Job.Events, e => e.Message == "version 2 rolled out: 1 instances healthy");
+    }
 }

@@ -117,12 +117,17 @@ public sealed partial class JobsEngine
         var actions = new EngineActions();
         lock (_lock)
         {
-            var owner = _state.Jobs.Values.SelectMany(j => j.Instances.Select(i => (Job: j, Instance: i))).FirstOrDefault(x => x.Instance.TaskId == status.TaskId);
+            // An instance keeps its last task's id after the task ended (to show it); only an
+            // instance whose task is still live owns the updates.
+            var owner = _state.Jobs.Values.SelectMany(j => j.Instances.Select(i => (Job: j, Instance: i)))
+                .FirstOrDefault(x => x.Instance.TaskId == status.TaskId && InstanceStates.HasTask(x.Instance.State));
             if (owner.Instance is null)
             {
-                // A task of ours that no instance owns any more (a replaced or purged instance's
-                // task, reported again after a failover): it must not run beside its replacement.
-                if (!status.State.IsTerminal())
+                // A task no instance runs any more: a replaced or purged instance's task, or one whose
+                // end the instance has seen already. A terminal update again is a repeat (an agent
+                // resends an update a failed master never acknowledged, a reconciliation answers it)
+                // and changes nothing; a task reported alive must not run beside its replacement.
+                if (!status.State.IsTerminal() && status.State != TaskState.TaskUnknown)
                 {
                     JobsLog.OrphanTask(_logger, status.TaskId);
                     actions.Kills.Add((status.TaskId, status.AgentId, TimeSpan.FromSeconds(1)));
@@ -135,7 +140,7 @@ public sealed partial class JobsEngine
             {
                 i.Healthy = status.Healthy;
             }
-            if (status.State == TaskState.TaskUnknown && InstanceStates.HasTask(i.State))
+            if (status.State == TaskState.TaskUnknown)
             {
                 // The master answers TASK_UNKNOWN only for a task that cannot be running (its agent
                 // is registered without it, or no agent could hold it): a launch that was stored
