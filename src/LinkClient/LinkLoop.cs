@@ -1,4 +1,6 @@
 using Grpc.Core;
+using Polly;
+using Polly.Retry;
 using Sched.V1;
 using Scheduler.Protocol.Masters;
 
@@ -14,16 +16,27 @@ public sealed record LinkRefusal(string Address, StatusCode Code, string Detail)
 }
 
 /// <summary>
-/// The agent's side of <c>AgentLink.Connect</c> that the agent daemon and the simulated agents
-/// share: which master to try next and when (<see cref="MasterSelection"/>), how a session's end
-/// is read (a refusal stops the loop; a leader hint is followed; anything else is retried with
-/// backoff), and the registration handshake (<see cref="RegisterAsync"/>). What a session does
-/// once registered — heartbeats, updates, the master's messages — stays with its owner.
+/// The agent's side of <c>AgentLink.Connect</c> that the agent daemon, the simulated agents and the
+/// test doubles share: which master to try next and when (<see cref="MasterSelection"/>), how a
+/// session's end is read (a refusal stops the loop; a leader hint is followed; anything else is
+/// retried after the selection's delay, by a Polly retry), and the registration handshake
+/// (<see cref="RegisterAsync"/>). A registered session is a <see cref="LinkSession"/>.
 /// </summary>
 public sealed class LinkLoop(MasterSelection selection, TimeProvider time)
 {
     /// <summary>The master selection (a session calls <see cref="MasterSelection.Connected"/> through the callback it is given).</summary>
     public MasterSelection Selection { get; } = selection;
+
+    /// <summary>
+    /// Runs <see cref="LinkSession"/>s of <paramref name="participant"/> against the selected
+    /// master, on the channel <paramref name="channelFor"/> gives for its address, as
+    /// <see cref="RunAsync(Func{string, Action, CancellationToken, Task}, Action{string, string?}?, Action{string, Exception}?, CancellationToken)"/> does.
+    /// </summary>
+    public Task<LinkRefusal?> RunAsync(Func<string, ChannelBase> channelFor, ILinkParticipant participant, LinkSessionOptions options, Action<string, string?>? redirected, Action<string, Exception>? lost, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(channelFor);
+        return RunAsync((address, registered, token) => LinkSession.RunAsync(channelFor(address), address, participant, options, registered, token), redirected, lost, cancellationToken);
+    }
 
     /// <summary>
     /// Runs <paramref name="session"/> (address, callback to call once registered, token) against
@@ -35,36 +48,52 @@ public sealed class LinkLoop(MasterSelection selection, TimeProvider time)
     public async Task<LinkRefusal?> RunAsync(Func<string, Action, CancellationToken, Task> session, Action<string, string?>? redirected, Action<string, Exception>? lost, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(session);
-        while (!cancellationToken.IsCancellationRequested)
+        LinkRefusal? refusal = null;
+        var retry = new ResiliencePipelineBuilder<TimeSpan?> { TimeProvider = time }.AddRetry(new RetryStrategyOptions<TimeSpan?>
+        {
+            MaxRetryAttempts = int.MaxValue,
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is not null),
+            DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result),
+        }).Build();
+        try
+        {
+            await retry.ExecuteAsync(AttemptAsync, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled while waiting to retry.
+        }
+        return refusal;
+
+        // One session; returns the delay before the next one (null: stop).
+        async ValueTask<TimeSpan?> AttemptAsync(CancellationToken token)
         {
             var address = Selection.Next();
-            TimeSpan delay;
             try
             {
-                await session(address, Selection.Connected, cancellationToken).ConfigureAwait(false);
-                delay = Selection.Failed(address);
+                await session(address, Selection.Connected, token).ConfigureAwait(false);
+                return Selection.Failed(address);
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.InvalidArgument)
             {
-                return new LinkRefusal(address, e.StatusCode, e.Status.Detail);
+                refusal = new LinkRefusal(address, e.StatusCode, e.Status.Detail);
+                return null;
             }
             catch (RpcException e) when (NotLeader.Is(e, out var leader))
             {
                 redirected?.Invoke(address, leader);
-                delay = Selection.Redirected(address, leader);
+                return Selection.Redirected(address, leader);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 return null;
             }
             catch (Exception e)
             {
                 lost?.Invoke(address, e);
-                delay = Selection.Failed(address);
+                return Selection.Failed(address);
             }
-            await Task.Delay(delay, time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
         }
-        return null;
     }
 
     /// <summary>

@@ -38,6 +38,7 @@ public enum AclAction
     RegisterAgent,
     CreateToken,
     ManageSecrets,
+    ManageJobs,
 }
 
 /// <summary>Names and object kinds of <see cref="AclAction"/>.</summary>
@@ -64,6 +65,7 @@ public static class AclActions
         (AclAction.RegisterAgent, "register_agents", ObjectKind.Agent, "register (and re-register) agents"),
         (AclAction.CreateToken, "create_tokens", ObjectKind.Principal, "issue tokens for the principal"),
         (AclAction.ManageSecrets, "manage_secrets", ObjectKind.Role, "set, list and remove the role's secrets"),
+        (AclAction.ManageJobs, "manage_jobs", ObjectKind.Role, "submit, see, scale, restart and stop the role's jobs through the Jobs API"),
     ];
 
     private static readonly Dictionary<string, AclAction> ByName = Table.ToDictionary(t => t.Name, t => t.Action, StringComparer.Ordinal);

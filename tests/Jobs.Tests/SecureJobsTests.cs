@@ -20,6 +20,13 @@ public sealed class SecureJobsTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
+        // The dev cluster's policy plus one rule: alice manages the jobs of role eng (and its sub-roles).
+        await File.WriteAllTextAsync(Path.Combine(_dir, "acls.yaml"), DevCredentials.DefaultAcls.Replace("default: deny", """
+              - principals: [alice]
+                actions: [manage_jobs]
+                objects: [eng]
+            default: deny
+            """, StringComparison.Ordinal));
         _cluster = await LocalCluster.StartAsync(new LocalClusterOptions
         {
             Agents = 1,
@@ -107,5 +114,78 @@ public sealed class SecureJobsTests : IAsyncLifetime
         var framework = Assert.Single((await op.GetFrameworksAsync(new GetFrameworksRequest())).Frameworks, f => f.Info.Name == "jobs");
         Assert.Equal("admin", framework.Info.Principal);
         await jobs.StopJobAsync(new StopJobRequest { Name = "capped", Purge = true });
+    }
+
+    [Fact]
+    public async Task A_principal_manages_through_the_jobs_api_only_the_jobs_of_roles_the_acls_give_it()
+    {
+        var cluster = _cluster!;
+        var tls = Scheduler.Channels.Tls.ClientTls.FromFiles(cluster.CaFile);
+        using var admin = GrpcChannels.ForAddress(cluster.MasterList, cluster.AdminChannel());
+        var op = new Operator.OperatorClient(admin);
+        var aliceToken = (await op.CreateTokenAsync(new CreateTokenRequest { Principal = "alice", TtlSeconds = 600 })).Token;
+
+        // The masters answer the checks the Jobs API asks of them.
+        using (var asAlice = GrpcChannels.ForAddress(cluster.MasterList, new GrpcChannelSettings { BearerToken = aliceToken, Tls = tls }))
+        {
+            var aliceOp = new Operator.OperatorClient(asAlice);
+            var who = await aliceOp.WhoAmIAsync(new WhoAmIRequest
+            {
+                Checks = { new AclCheck { Action = "manage_jobs", Object = "eng/batch" }, new AclCheck { Action = "manage_jobs", Object = "ops" } },
+            });
+            Assert.Equal(("alice", false), (who.Principal, who.Superuser));
+            Assert.Equal([true, false], who.Allowed);
+            var bad = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await aliceOp.WhoAmIAsync(new WhoAmIRequest { Checks = { new AclCheck { Action = "manage_job", Object = "eng" } } }));
+            Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, bad.StatusCode);
+            Assert.Contains("unknown action 'manage_job'", bad.Status.Detail, StringComparison.Ordinal);
+            Assert.Contains("manage_jobs", bad.Status.Detail, StringComparison.Ordinal);
+        }
+
+        static string Job(string name, string role) => $$"""
+            name: {{name}}
+            type: service
+            role: {{role}}
+            task: {command: 'sleep 600', resources: {cpus: 0.1, mem: 16}, kill_grace: 1s}
+            """;
+        using var adminJobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!, cluster.AdminChannel());
+        var adminJobs = new Sched.V1.Jobs.JobsClient(adminJobsChannel);
+        await adminJobs.SubmitJobAsync(new SubmitJobRequest { JobFile = Job("ops-web", "ops") });
+
+        using var aliceJobsChannel = GrpcChannels.ForAddress(cluster.JobsAddress!, new GrpcChannelSettings { BearerToken = aliceToken, Tls = tls });
+        var alice = new Sched.V1.Jobs.JobsClient(aliceJobsChannel);
+        await alice.SubmitJobAsync(new SubmitJobRequest { JobFile = Job("eng-web", "eng") });
+        await alice.ScaleJobAsync(new ScaleJobRequest { Name = "eng-web", Count = 2 });
+        JobInfo? seen = null;
+        await Poll.UntilAsync(async () =>
+        {
+            seen = (await alice.GetJobAsync(new GetJobRequest { Name = "eng-web" })).Job;
+            return seen.Instances.Count(i => i.State == "running") == 2;
+        }, Timeout, () => $"alice's two instances running; last seen: {seen}", TimeSpan.FromMilliseconds(200));
+
+        // Her listing holds her role's jobs only; another role's job is refused by name, and so is
+        // a job file for that role, new or moving her own job there.
+        Assert.Equal(["eng-web"], (await alice.ListJobsAsync(new ListJobsRequest())).Jobs.Select(j => j.Name));
+        Assert.Equal(["eng-web", "ops-web"], (await adminJobs.ListJobsAsync(new ListJobsRequest())).Jobs.Select(j => j.Name).Order(StringComparer.Ordinal));
+        foreach (var call in new Func<Task>[]
+        {
+            async () => await alice.GetJobAsync(new GetJobRequest { Name = "ops-web" }),
+            async () => await alice.StopJobAsync(new StopJobRequest { Name = "ops-web" }),
+            async () => await alice.SubmitJobAsync(new SubmitJobRequest { JobFile = Job("ops-two", "ops") }),
+            async () => await alice.SubmitJobAsync(new SubmitJobRequest { JobFile = Job("eng-web", "ops") }),
+            async () => await alice.PlanJobAsync(new PlanJobRequest { JobFile = Job("ops-web", "eng") }),
+        })
+        {
+            var e = await Assert.ThrowsAsync<Grpc.Core.RpcException>(call);
+            Assert.Equal(Grpc.Core.StatusCode.PermissionDenied, e.StatusCode);
+            Assert.Contains("principal 'alice' may not manage jobs of role 'ops'", e.Status.Detail, StringComparison.Ordinal);
+            Assert.Contains("manage_jobs", e.Status.Detail, StringComparison.Ordinal);
+        }
+        Assert.Equal("ops", (await adminJobs.GetJobAsync(new GetJobRequest { Name = "ops-web" })).Job.Summary.Role);
+        Assert.Equal("eng", (await adminJobs.GetJobAsync(new GetJobRequest { Name = "eng-web" })).Job.Summary.Role);
+        var unknown = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await adminJobs.GetJobAsync(new GetJobRequest { Name = "ops-two" }));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, unknown.StatusCode);
+
+        await alice.StopJobAsync(new StopJobRequest { Name = "eng-web", Purge = true });
+        await adminJobs.StopJobAsync(new StopJobRequest { Name = "ops-web", Purge = true });
     }
 }

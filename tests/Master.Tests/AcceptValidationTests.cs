@@ -126,23 +126,45 @@ public sealed class AcceptValidationTests
     }
 
     [Fact]
-    public async Task Duplicate_task_id_is_refused()
+    public async Task Duplicate_task_id_is_refused_with_the_live_tasks_state_never_a_terminal_one()
     {
         var (cluster, agent, fw, offer) = await SetupAsync();
         await using var scope = cluster;
         agent.AutoFinish = false;
         await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("dup", offer, Res.Of(1, 100)), TestFramework.MockTask("dup", offer, Res.Of(1, 100))]);
-        var second = await fw.NextUpdateAsync("dup", TaskState.TaskError);
-        Assert.Equal(TaskStatus.Types.Reason.DuplicateTaskId, second.Reason);
+        var second = await fw.NextUpdateAsync(s => s.TaskId == "dup" && s.Reason == TaskStatus.Types.Reason.DuplicateTaskId, what: "the refusal of the second 'dup'");
+        Assert.Equal(TaskState.TaskStaging, second.State);
         Assert.Contains("'dup'", second.Message, StringComparison.Ordinal);
+        Assert.Contains("already used by a live task", second.Message, StringComparison.Ordinal);
         await fw.NextUpdateAsync("dup", TaskState.TaskStarting);
 
-        // Again in a later call, while the first "dup" is live.
+        // Again in a later call, while the first "dup" is live: the answer is its state, STARTING.
         await fw.ReviveAsync();
         var next = await fw.NextOfferAsync();
         await fw.AcceptAsync([next.Id], [TestFramework.MockTask("dup", next, Res.Of(1, 100))]);
-        var third = await fw.NextUpdateAsync("dup", TaskState.TaskError);
-        Assert.Equal(TaskStatus.Types.Reason.DuplicateTaskId, third.Reason);
+        var third = await fw.NextUpdateAsync(s => s.TaskId == "dup" && s.Reason == TaskStatus.Types.Reason.DuplicateTaskId, what: "the refusal of the third 'dup'");
+        Assert.Equal(TaskState.TaskStarting, third.State);
+        Assert.Empty(third.Uuid);
+        await cluster.Master.AssertAccountingAsync();
+    }
+
+    [Fact]
+    public async Task An_accept_repeated_with_spent_offers_answers_the_live_task_not_task_dropped()
+    {
+        var (cluster, agent, fw, offer) = await SetupAsync();
+        await using var scope = cluster;
+        agent.AutoFinish = false;
+        await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("web", offer, Res.Of(1, 100))]);
+        await fw.NextUpdateAsync("web", TaskState.TaskStarting);
+
+        // The same call again (as a framework repeats an Accept whose answer it lost): its offer is spent.
+        await fw.AcceptAsync([offer.Id], [TestFramework.MockTask("web", offer, Res.Of(1, 100)), TestFramework.MockTask("web2", offer, Res.Of(1, 100))]);
+        var repeat = await fw.NextUpdateAsync(s => s.TaskId == "web" && s.Reason == TaskStatus.Types.Reason.DuplicateTaskId, what: "the answer for the live 'web'");
+        Assert.Equal(TaskState.TaskStarting, repeat.State);
+        Assert.Contains(offer.Id, repeat.Message, StringComparison.Ordinal);
+        var fresh = await fw.NextUpdateAsync("web2", TaskState.TaskDropped);
+        Assert.Equal(TaskStatus.Types.Reason.InvalidOffers, fresh.Reason);
+        Assert.True(await fw.Events.NoneWithinAsync(e => e.EventCase == Event.EventOneofCase.Update && e.Update.Status.TaskId == "web" && e.Update.Status.State != TaskState.TaskStarting, TimeSpan.FromMilliseconds(200)));
         await cluster.Master.AssertAccountingAsync();
     }
 

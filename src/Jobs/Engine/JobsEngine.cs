@@ -308,6 +308,15 @@ public sealed partial class JobsEngine
         }
     }
 
+    /// <summary>The role of a job's current version; null when there is no such job.</summary>
+    public string? RoleOf(string name)
+    {
+        lock (_lock)
+        {
+            return _specs.TryGetValue(name, out var spec) ? spec.Role : null;
+        }
+    }
+
     public ListJobsResponse List()
     {
         lock (_lock)

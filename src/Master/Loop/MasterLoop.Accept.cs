@@ -271,14 +271,26 @@ public sealed partial class MasterLoop
     /// <summary>Answers a task that will not be launched with a master-generated terminal update.</summary>
     private void Refuse(FrameworkEntry fw, TaskInfo task, string agentId, TaskState state, TaskStatus.Types.Reason reason, string message, double now)
     {
+        _metrics.TaskInvalid(state);
+        if (task.TaskId.Length > 0 && _tasks.Live(fw.Id, task.TaskId) is { } live)
+        {
+            // The id names a live task (launched earlier, perhaps by an Accept a failed master
+            // took and this call repeats): a terminal state would tell the framework that task
+            // ended, and it would launch it again beside the running one. The refusal carries the
+            // live task's own state instead.
+            var current = Reconciled(fw, live, now);
+            current.Reason = TaskStatus.Types.Reason.DuplicateTaskId;
+            current.Message = $"launch refused ({message}): task id '{task.TaskId}' belongs to a live task of this framework, whose last known state this is";
+            fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = current } });
+            return;
+        }
         var record = TaskEntry.Launched(task, fw.Id, agentId, "", [.. task.Resources], state);
         var status = record.MasterStatus(state, reason, message, now);
         record.SetStatus(status);
-        if (task.TaskId.Length > 0 && !_tasks.IsLive(fw.Id, task.TaskId))
+        if (task.TaskId.Length > 0)
         {
             _tasks.AddCompleted(record);
         }
-        _metrics.TaskInvalid(state);
         fw.Subscription?.Outbox.Send(new Event { Update = new Event.Types.Update { Status = status } });
     }
 }

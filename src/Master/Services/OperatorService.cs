@@ -195,12 +195,22 @@ public sealed class OperatorService(MasterRuntime runtime) : Operator.OperatorBa
     public override Task<WhoAmIResponse> WhoAmI(WhoAmIRequest request, ServerCallContext context)
     {
         var caller = MasterSecurity.CallerOf(context);
-        return Task.FromResult(new WhoAmIResponse
+        var response = new WhoAmIResponse
         {
             Principal = caller.Principal,
             AuthenticatedBy = caller.Kind.ToString().ToLowerInvariant(),
             Superuser = runtime.Security.Enforced && runtime.Security.IsSuperuser(caller),
-        });
+        };
+        for (var i = 0; i < request.Checks.Count; i++)
+        {
+            var check = request.Checks[i];
+            if (!AclActions.TryParse(check.Action, out var action))
+            {
+                throw MasterErrors.InvalidArgument($"checks[{i}]: unknown action '{check.Action}'; the actions are {string.Join(", ", AclActions.Names)}");
+            }
+            response.Allowed.Add(runtime.Security.Allows(caller, action, check.Object));
+        }
+        return Task.FromResult(response);
     }
 
     public override Task<CreateTokenResponse> CreateToken(CreateTokenRequest request, ServerCallContext context)

@@ -3,8 +3,6 @@ using System.Globalization;
 using Google.Protobuf.Collections;
 using Sched.V1;
 using Scheduler.Protocol;
-using Grpc.Core;
-using Scheduler.Channels;
 using Scheduler.LinkClient;
 
 namespace Scheduler.Simulation;
@@ -14,21 +12,14 @@ namespace Scheduler.Simulation;
 /// behaviour. Status updates wait in an in-memory per-task queue (head of line, re-sent until
 /// acknowledged); nothing is checkpointed, so a restarted simulation starts afresh.
 /// </summary>
-internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcChannel channel)
+internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcChannel channel) : ILinkParticipant
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SimTask> _tasks = new(StringComparer.Ordinal);
     private readonly List<AgentMessage.Types.StatusUpdate> _outbox = [];
     private readonly Dictionary<string, FrameworkInfo> _frameworks = new(StringComparer.Ordinal);
-    private AsyncDuplexStreamingCall<AgentMessage, MasterMessage>? _call;
-    private CancellationTokenSource? _session;
-    private int _generation;
-    private bool _pumping;
-    private bool _heartbeatDue;
-    private ulong _heartbeatSequence;
-    private long _lastMessage;
-    private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(1);
-    private TimeSpan _scheduledInterval = TimeSpan.FromSeconds(1);
+    // The registered session, while there is one (updates are queued only for it).
+    private LinkSession? _session;
 
     public string AgentId { get; private set; } = "";
 
@@ -50,7 +41,9 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
     {
         var loop = new LinkLoop(new MasterSelection([.. host.Options.Masters], TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10), new Random(Hostname.GetHashCode(StringComparison.Ordinal))), host.Options.TimeProvider);
         var refusal = await loop.RunAsync(
-            SessionAsync,
+            address => address == channel.Target ? channel : host.ChannelFor(address),
+            this, // marked gone, a simulated agent has nothing to kill: it stops, as a refusal
+            new LinkSessionOptions { Time = host.Options.TimeProvider, HeartbeatStagger = Random.Shared },
             redirected: null,
             lost: (_, _) => Interlocked.Increment(ref host.Counters.Reconnects),
             cancellationToken).ConfigureAwait(false);
@@ -60,31 +53,20 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         }
     }
 
-    private async Task SessionAsync(string address, Action registered, CancellationToken cancellationToken)
+    public AgentMessage.Types.Register BuildRegister()
     {
-        using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var call = (address == channel.Target ? channel : host.ChannelFor(address))
-            .AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: session.Token));
-        AgentMessage register;
         lock (_gate)
         {
-            register = new AgentMessage { Register = BuildRegister() };
+            return BuildRegisterLocked();
         }
-        var first = await LinkLoop.RegisterAsync(call, register, address, timeout: null, host.Options.TimeProvider, session.Token).ConfigureAwait(false);
-        if (first.MessageCase == MasterMessage.MessageOneofCase.Shutdown)
-        {
-            // Marked gone: a simulated agent has nothing to kill; it stops, as a refusal.
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, first.Shutdown.Message));
-        }
-        int generation;
+    }
+
+    public void OnRegistered(MasterMessage.Types.Registered registered, LinkSession session)
+    {
         lock (_gate)
         {
-            AgentId = first.Registered.AgentId;
-            _heartbeatInterval = _scheduledInterval = TimeSpan.FromSeconds(first.Registered.HeartbeatIntervalSeconds > 0 ? first.Registered.HeartbeatIntervalSeconds : 1);
-            _call = call;
+            AgentId = registered.AgentId;
             _session = session;
-            generation = ++_generation;
-            _lastMessage = host.Options.TimeProvider.GetTimestamp();
             _outbox.Clear();
             foreach (var (key, task) in _tasks)
             {
@@ -93,36 +75,42 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
                     SendHeadLocked(key, task);
                 }
             }
-            EnsurePumpLocked();
+            WakeWriterLocked();
         }
         host.Registered(this);
-        registered();
-        // Stagger heartbeats across agents so they do not all arrive in the same tick.
-        host.Wheel.Schedule(_heartbeatInterval * Random.Shared.NextDouble(), this, SimTimerKind.Heartbeat, "", generation.ToString(CultureInfo.InvariantCulture));
-        try
+    }
+
+    public void OnEnded(LinkSession session, Exception? reason)
+    {
+        lock (_gate)
         {
-            while (await call.ResponseStream.MoveNext(session.Token).ConfigureAwait(false))
+            if (_session == session)
             {
-                Volatile.Write(ref _lastMessage, host.Options.TimeProvider.GetTimestamp());
-                Handle(call.ResponseStream.Current);
-            }
-            throw new RpcException(call.GetStatus(), call.GetTrailers());
-        }
-        finally
-        {
-            lock (_gate)
-            {
-                if (_generation == generation)
-                {
-                    _call = null;
-                    _session = null;
-                    _outbox.Clear();
-                }
+                _session = null;
+                _outbox.Clear();
             }
         }
     }
 
-    private AgentMessage.Types.Register BuildRegister()
+    /// <summary>The next batch of updates for the writer (up to MaxBatch).</summary>
+    public AgentMessage? TakeOutgoing()
+    {
+        lock (_gate)
+        {
+            if (_outbox.Count == 0)
+            {
+                return null;
+            }
+            var n = Math.Min(_outbox.Count, host.Options.MaxBatch);
+            var batch = new AgentMessage.Types.StatusUpdates();
+            batch.Updates.AddRange(_outbox.GetRange(0, n));
+            _outbox.RemoveRange(0, n);
+            Interlocked.Increment(ref host.Counters.Batches);
+            return new AgentMessage { StatusUpdates = batch };
+        }
+    }
+
+    private AgentMessage.Types.Register BuildRegisterLocked()
     {
         var info = new AgentInfo
         {
@@ -159,18 +147,12 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         return register;
     }
 
-    private void Handle(MasterMessage m)
+    public ValueTask HandleAsync(MasterMessage m, LinkSession session, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             switch (m.MessageCase)
             {
-                case MasterMessage.MessageOneofCase.Ping:
-                    if (m.Ping.HeartbeatIntervalSeconds > 0)
-                    {
-                        _heartbeatInterval = TimeSpan.FromSeconds(m.Ping.HeartbeatIntervalSeconds); // the master's current interval
-                    }
-                    break;
                 case MasterMessage.MessageOneofCase.Launch:
                     LaunchLocked(m.Launch.Framework, m.Launch.Tasks);
                     break;
@@ -196,12 +178,13 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
                     ReconcileLocked(m.Reconcile.TaskIds);
                     break;
                 default:
-                    // ping: liveness already recorded; framework messages and operations: a mock
-                    // executor has nothing to do with them.
+                    // ping: the session adopted its interval; framework messages and operations: a
+                    // mock executor has nothing to do with them.
                     break;
             }
-            EnsurePumpLocked();
+            WakeWriterLocked();
         }
+        return ValueTask.CompletedTask;
     }
 
     private void LaunchLocked(FrameworkInfo framework, RepeatedField<TaskInfo> tasks)
@@ -371,7 +354,7 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
     private void SendHeadLocked(string key, SimTask task)
     {
         var head = task.Pending.Peek();
-        if (_call is not null)
+        if (_session is not null)
         {
             _outbox.Add(new AgentMessage.Types.StatusUpdate { FrameworkId = task.FrameworkId, Status = head });
             Interlocked.Increment(ref host.Counters.UpdatesSent);
@@ -387,25 +370,11 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
         {
             switch (timer.Kind)
             {
-                case SimTimerKind.Heartbeat:
-                    if (_call is null || _generation.ToString(CultureInfo.InvariantCulture) != timer.Token)
-                    {
-                        return;
-                    }
-                    if (host.Options.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastMessage)) > HeartbeatInterval.AllowedSilence(_scheduledInterval, _heartbeatInterval))
-                    {
-                        _session?.Cancel(); // 3 pings missed: the master is lost; reconnect
-                        return;
-                    }
-                    _heartbeatDue = true;
-                    _scheduledInterval = _heartbeatInterval;
-                    host.Wheel.Schedule(_heartbeatInterval, this, SimTimerKind.Heartbeat, "", timer.Token);
-                    break;
                 case SimTimerKind.Retry:
                     if (_tasks.TryGetValue(timer.Key, out var retried) && retried.RetrySeq == timer.Seq && retried.Pending.Count > 0 && retried.Pending.Peek().Uuid == timer.Token)
                     {
                         retried.Attempt = timer.Attempt + 1;
-                        if (_call is not null)
+                        if (_session is not null)
                         {
                             Interlocked.Increment(ref host.Counters.Resends);
                         }
@@ -425,76 +394,15 @@ internal sealed class SimulatedAgent(SimulatedAgentHost host, int index, GrpcCha
                     }
                     break;
             }
-            EnsurePumpLocked();
+            WakeWriterLocked();
         }
     }
 
-    private void EnsurePumpLocked()
+    private void WakeWriterLocked()
     {
-        if (_pumping || _call is null || (_outbox.Count == 0 && !_heartbeatDue))
+        if (_outbox.Count > 0)
         {
-            return;
-        }
-        _pumping = true;
-        _ = Task.Run(PumpAsync);
-    }
-
-    /// <summary>Writes heartbeats and batched updates on the stream, one write at a time.</summary>
-    private async Task PumpAsync()
-    {
-        while (true)
-        {
-            AgentMessage message;
-            AsyncDuplexStreamingCall<AgentMessage, MasterMessage> call;
-            CancellationTokenSource? session;
-            lock (_gate)
-            {
-                if (_call is null)
-                {
-                    _pumping = false;
-                    return;
-                }
-                call = _call;
-                session = _session;
-                if (_heartbeatDue)
-                {
-                    _heartbeatDue = false;
-                    message = new AgentMessage { Heartbeat = new AgentMessage.Types.Heartbeat { Sequence = ++_heartbeatSequence } };
-                }
-                else if (_outbox.Count > 0)
-                {
-                    var n = Math.Min(_outbox.Count, host.Options.MaxBatch);
-                    var batch = new AgentMessage.Types.StatusUpdates();
-                    batch.Updates.AddRange(_outbox.GetRange(0, n));
-                    _outbox.RemoveRange(0, n);
-                    message = new AgentMessage { StatusUpdates = batch };
-                    Interlocked.Increment(ref host.Counters.Batches);
-                }
-                else
-                {
-                    _pumping = false;
-                    return;
-                }
-            }
-            try
-            {
-                await call.RequestStream.WriteAsync(message, session?.Token ?? CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                lock (_gate)
-                {
-                    _pumping = false;
-                    try
-                    {
-                        session?.Cancel();
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                    }
-                }
-                return;
-            }
+            _session?.Wake();
         }
     }
 

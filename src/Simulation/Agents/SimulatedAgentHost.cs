@@ -38,11 +38,12 @@ public sealed class SimulatedAgentCounters
 
 /// <summary>
 /// Runs many simulated agents in one process. Each agent speaks the real AgentLink protocol over
-/// its own <c>Connect</c> stream (register, heartbeats, batched status updates re-sent until
-/// acknowledged, launch/kill/shutdown/reconcile handling) with the mock executor's semantics
-/// (<c>mock.run_ms</c>, <c>mock.exit_code</c>, <c>mock.fail_start</c>, <c>mock.ignore_sigterm</c>);
-/// the master cannot tell them from real agents running MOCK tasks. All timers (heartbeats,
-/// re-sends, run times) share one timer wheel. Nothing is written to disk: a simulated agent
+/// its own <c>Connect</c> stream, a <c>LinkSession</c> as the agent's (register, heartbeats,
+/// batched status updates re-sent until acknowledged, launch/kill/shutdown/reconcile handling)
+/// with the mock executor's semantics (<c>mock.run_ms</c>, <c>mock.exit_code</c>,
+/// <c>mock.fail_start</c>, <c>mock.ignore_sigterm</c>); the master cannot tell them from real
+/// agents running MOCK tasks. The agents' own timers (re-sends, run times, kill deadlines) share
+/// one timer wheel. Nothing is written to disk: a simulated agent
 /// needs no durability, so its update queues live in memory only.
 /// </summary>
 public sealed class SimulatedAgentHost : IAsyncDisposable

@@ -3,7 +3,6 @@ namespace Scheduler.Simulation;
 /// <summary>What a <see cref="TimerWheel"/> entry does when it fires.</summary>
 internal enum SimTimerKind
 {
-    Heartbeat,
     Retry,
     Finish,
     KillDeadline,
@@ -14,7 +13,7 @@ internal sealed record SimTimer(long DueTick, SimulatedAgent Agent, SimTimerKind
 
 /// <summary>
 /// A hashed timer wheel driven by one <see cref="PeriodicTimer"/>: every simulated agent's
-/// heartbeats, status-update retries and task run times share it, so thousands of agents and
+/// status-update retries, task run times and kill deadlines share it, so thousands of agents and
 /// hundreds of thousands of tasks cost one timer, not one <c>Task.Delay</c> each.
 /// </summary>
 internal sealed class TimerWheel

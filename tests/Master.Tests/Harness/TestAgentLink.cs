@@ -1,33 +1,28 @@
 using Grpc.Net.Client;
-using Google.Protobuf;
 using Sched.V1;
 using Scheduler.Protocol;
-using Grpc.Core;
 using TaskStatus = Sched.V1.TaskStatus;
-using Scheduler.Channels;
 using Scheduler.LinkClient;
 
 namespace Scheduler.Master.Tests.Harness;
 
 /// <summary>
-/// A test double of an agent: speaks AgentLink over a real stream, registers with the given
-/// resources, heartbeats, and answers launches by sending STARTING → RUNNING → FINISHED (or
-/// what the test scripts). Unacknowledged updates are re-sent every <see cref="ResendInterval"/>,
-/// like the real agent, until the master forwards an ack with the same uuid.
+/// A test double of an agent: speaks AgentLink over a real stream in the agents' own
+/// <see cref="LinkSession"/> (handshake, heartbeats, writer, reader), registers with the given
+/// resources, and answers launches by sending STARTING → RUNNING → FINISHED (or what the test
+/// scripts). Unacknowledged updates are re-sent every <see cref="ResendInterval"/>, like the real
+/// agent, until the master forwards an ack with the same uuid. Unlike an agent it keeps a stream
+/// whose master went silent (the test decides when to let go), and it connects once per
+/// <see cref="ConnectAsync"/>, without a loop.
 /// </summary>
-public sealed class TestAgentLink : IAsyncDisposable
+public sealed class TestAgentLink : IAsyncDisposable, ILinkParticipant
 {
     private readonly GrpcChannel _channel;
     private readonly CancellationTokenSource _stop = new();
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
     // Per task, the updates not yet acknowledged; only the head is (re-)sent, as the real agent does.
     private readonly Dictionary<string, Queue<TaskStatus>> _queues = new();
     private readonly Lock _gate = new();
-    private AsyncDuplexStreamingCall<AgentMessage, MasterMessage>? _call;
-    private Task _pump = Task.CompletedTask;
-    private Task _heartbeats = Task.CompletedTask;
-    private Task _resender = Task.CompletedTask;
-    private CancellationTokenSource _linkStop = new();
+    private LinkSession? _session;
 
     public TestAgentLink(GrpcChannel channel, IEnumerable<Resource> resources, string hostname = "test-host")
     {
@@ -43,7 +38,7 @@ public sealed class TestAgentLink : IAsyncDisposable
     /// <summary>The master's answer to the latest registration.</summary>
     public MasterMessage.Types.Registered? Registered { get; private set; }
 
-    /// <summary>Everything the master sent, in order.</summary>
+    /// <summary>Everything the master sent on the latest stream, in order.</summary>
     public EventLog<MasterMessage> Messages { get; private set; } = new();
 
     /// <summary>Live tasks, for re-registration.</summary>
@@ -55,8 +50,6 @@ public sealed class TestAgentLink : IAsyncDisposable
     public bool AutoRun { get; set; } = true;
 
     public bool AutoFinish { get; set; } = true;
-
-    public bool SendHeartbeats { get; set; } = true;
 
     public TimeSpan ResendInterval { get; set; } = TimeSpan.FromMilliseconds(300);
 
@@ -71,49 +64,20 @@ public sealed class TestAgentLink : IAsyncDisposable
         }
     }
 
-    /// <summary>Opens a stream and registers (re-registers with the known id and tasks); returns
-    /// the master's first answer.</summary>
+    /// <summary>Ends the current stream, opens a new one and registers (re-registers with the known
+    /// id and tasks); returns the master's answer. A refusal throws the master's status, as does a
+    /// <c>shutdown</c> (FAILED_PRECONDITION).</summary>
     public async Task<MasterMessage.Types.Registered> ConnectAsync()
     {
-        await _linkStop.CancelAsync();
-        _call?.Dispose();
-        _linkStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        await DisconnectAsync();
         Messages = new EventLog<MasterMessage>();
-        _call = _channel.AsyncDuplexStreamingCall(AgentLinkMethods.Connect, new CallOptions(cancellationToken: _linkStop.Token));
-        var register = new AgentMessage.Types.Register { AgentInfo = Info };
-        register.Tasks.AddRange(Tasks.Values);
-        register.Frameworks.AddRange(Frameworks);
-        var messages = Messages;
-        var call = _call;
-        var token = _linkStop.Token;
-        // The agent's own handshake: a refusal throws the master's status.
-        var registered = await LinkLoop.RegisterAsync(call, new AgentMessage { Register = register }, "the master", TimeSpan.FromSeconds(20), TimeProvider.System, token);
-        messages.Add(registered);
-        _pump = Task.Run(() => PumpAsync(call, messages, token));
-        if (registered.MessageCase != MasterMessage.MessageOneofCase.Registered)
-        {
-            throw new InvalidOperationException($"the master answered the registration with {registered.MessageCase}");
-        }
-        Info.Id = registered.Registered.AgentId;
-        Registered = registered.Registered;
-        _heartbeats = Task.Run(() => HeartbeatAsync(registered.Registered.HeartbeatIntervalSeconds, token));
-        _resender = Task.Run(() => ResendAsync(token));
-        return registered.Registered;
+        var session = await LinkSession.OpenAsync(_channel, "the master", this,
+            new LinkSessionOptions { RegistrationTimeout = TimeSpan.FromSeconds(20), LeaveSilentMaster = false }, _stop.Token);
+        return session.Registered;
     }
 
     /// <summary>Stops heartbeats and drops the stream (as a crashed agent or broken network would).</summary>
-    public async Task DisconnectAsync()
-    {
-        await _linkStop.CancelAsync();
-        _call?.Dispose();
-        try
-        {
-            await Task.WhenAll(_pump, _heartbeats, _resender);
-        }
-        catch (Exception)
-        {
-        }
-    }
+    public Task DisconnectAsync() => _session?.StopAsync() ?? Task.CompletedTask;
 
     /// <summary>Sends one status update for a task (a fresh uuid), to be re-sent until acknowledged.</summary>
     public async Task<TaskStatus> SendStatusAsync(string frameworkId, string taskId, TaskState state, TaskStatus.Types.Reason reason = TaskStatus.Types.Reason.Unspecified, bool track = true)
@@ -158,56 +122,51 @@ public sealed class TestAgentLink : IAsyncDisposable
         return status;
     }
 
-    public Task SendUpdatesAsync(IEnumerable<TaskStatus> statuses)
-    {
-        var updates = new AgentMessage.Types.StatusUpdates();
-        updates.Updates.AddRange(statuses.Select(s => new AgentMessage.Types.StatusUpdate { FrameworkId = s.FrameworkId, Status = s }));
-        return WriteAsync(new AgentMessage { StatusUpdates = updates });
-    }
+    public Task SendUpdatesAsync(IEnumerable<TaskStatus> statuses) => WriteAsync(Updates(statuses));
 
-    public async Task WriteAsync(AgentMessage message)
-    {
-        await _writeGate.WaitAsync();
-        try
-        {
-            await _call!.RequestStream.WriteAsync(message);
-        }
-        finally
-        {
-            _writeGate.Release();
-        }
-    }
+    /// <summary>Sends <paramref name="message"/> on the current stream; completes once it is written.</summary>
+    public Task WriteAsync(AgentMessage message) =>
+        (_session ?? throw new InvalidOperationException("the test agent is not connected; call ConnectAsync first")).SendAsync(message);
 
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        _call?.Dispose();
-        try
-        {
-            await Task.WhenAll(_pump, _heartbeats, _resender);
-        }
-        catch (Exception)
-        {
-        }
+        await DisconnectAsync();
     }
 
-    private async Task PumpAsync(AsyncDuplexStreamingCall<AgentMessage, MasterMessage> call, EventLog<MasterMessage> messages, CancellationToken token)
+    AgentMessage.Types.Register ILinkParticipant.BuildRegister()
     {
-        try
-        {
-            while (await call.ResponseStream.MoveNext(token))
-            {
-                var message = call.ResponseStream.Current;
-                messages.Add(message);
-                await OnMessageAsync(message);
-            }
-            messages.End(null);
-        }
-        catch (Exception e)
-        {
-            messages.End(e);
-        }
+        var register = new AgentMessage.Types.Register { AgentInfo = Info };
+        register.Tasks.AddRange(Tasks.Values);
+        register.Frameworks.AddRange(Frameworks);
+        return register;
     }
+
+    void ILinkParticipant.OnRegistered(MasterMessage.Types.Registered registered, LinkSession session)
+    {
+        // Set before the session's reader starts: the replies to what it reads go on this stream.
+        _session = session;
+        Messages.Add(new MasterMessage { Registered = registered });
+        Info.Id = registered.AgentId;
+        Registered = registered;
+    }
+
+    Task ILinkParticipant.OnShutdownAsync(MasterMessage.Types.Shutdown shutdown)
+    {
+        Messages.Add(new MasterMessage { Shutdown = shutdown });
+        return Task.CompletedTask;
+    }
+
+    void ILinkParticipant.OnEnded(LinkSession session, Exception? reason) => Messages.End(reason);
+
+    async ValueTask ILinkParticipant.HandleAsync(MasterMessage message, LinkSession session, CancellationToken cancellationToken)
+    {
+        Messages.Add(message);
+        await OnMessageAsync(message);
+    }
+
+    /// <summary>Re-sends the head of every task's unacknowledged updates every <see cref="ResendInterval"/>.</summary>
+    Task? ILinkParticipant.RunAlongsideAsync(LinkSession session, CancellationToken cancellationToken) => ResendAsync(session, cancellationToken);
 
     private async Task OnMessageAsync(MasterMessage message)
     {
@@ -285,45 +244,27 @@ public sealed class TestAgentLink : IAsyncDisposable
         }
     }
 
-    private async Task HeartbeatAsync(double intervalSeconds, CancellationToken token)
+    private async Task ResendAsync(LinkSession session, CancellationToken token)
     {
-        ulong sequence = 0;
-        try
+        while (true)
         {
-            while (!token.IsCancellationRequested)
+            await Task.Delay(ResendInterval, token);
+            List<TaskStatus> pending;
+            lock (_gate)
             {
-                await Task.Delay(TimeSpan.FromSeconds(intervalSeconds), token);
-                if (SendHeartbeats)
-                {
-                    await WriteAsync(new AgentMessage { Heartbeat = new AgentMessage.Types.Heartbeat { Sequence = ++sequence } });
-                }
+                pending = [.. _queues.Values.Where(q => q.Count > 0).Select(q => q.Peek())];
             }
-        }
-        catch (Exception)
-        {
+            if (pending.Count > 0)
+            {
+                session.Post(Updates(pending));
+            }
         }
     }
 
-    private async Task ResendAsync(CancellationToken token)
+    private static AgentMessage Updates(IEnumerable<TaskStatus> statuses)
     {
-        try
-        {
-            while (!token.IsCancellationRequested)
-            {
-                await Task.Delay(ResendInterval, token);
-                List<TaskStatus> pending;
-                lock (_gate)
-                {
-                    pending = [.. _queues.Values.Where(q => q.Count > 0).Select(q => q.Peek())];
-                }
-                if (pending.Count > 0)
-                {
-                    await SendUpdatesAsync(pending);
-                }
-            }
-        }
-        catch (Exception)
-        {
-        }
+        var updates = new AgentMessage.Types.StatusUpdates();
+        updates.Updates.AddRange(statuses.Select(s => new AgentMessage.Types.StatusUpdate { FrameworkId = s.FrameworkId, Status = s }));
+        return new AgentMessage { StatusUpdates = updates };
     }
 }
