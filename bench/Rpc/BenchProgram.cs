@@ -35,6 +35,15 @@ internal static class BenchProgram
         {
             rounds = 0;
         }
+        // --unary-only: only the unary rounds (no streaming, no latency); --no-cpp: without the
+        // reference C++ server. Together they compare plain, token and TLS+token quickly.
+        var unaryOnly = args.Contains("--unary-only");
+        var withCpp = !args.Contains("--no-cpp");
+        var roundsIndex = Array.IndexOf(args, "--rounds");
+        if (roundsIndex >= 0 && roundsIndex + 1 < args.Length)
+        {
+            rounds = int.Parse(args[roundsIndex + 1], System.Globalization.CultureInfo.InvariantCulture);
+        }
         const int concurrency = 64;
         const int streams = 4;
         var events = quick ? 100_000 : 400_000;
@@ -52,6 +61,12 @@ internal static class BenchProgram
             token = keys.Issue("bench", TimeSpan.FromHours(2), DateTimeOffset.UtcNow);
         }
         targets.Add(("ours+auth", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve", "--auth", keyFile])));
+        // --token-header: also the plain server sent the token it does not check (what the
+        // header's bytes alone cost, apart from checking it).
+        if (args.Contains("--token-header"))
+        {
+            targets.Add(("ours+hdr", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve"])));
+        }
         // And with TLS too, on a throwaway CA: the secure path a dev cluster runs.
         using (var ca = Scheduler.Channels.Tls.CertificateIssuer.Create("bench CA", DateTimeOffset.UtcNow, TimeSpan.FromDays(1)))
         using (var serverCertificate = ca.IssueForLoopback("bench"))
@@ -61,7 +76,7 @@ internal static class BenchProgram
         }
         var clientTls = Scheduler.Channels.Tls.ClientTls.FromFiles(Path.Combine(keyDir.FullName, "ca.pem"));
         targets.Add(("ours+tls+auth", await ServerProcess.StartAsync(self.File, [.. self.Args, "--serve", "--auth", keyFile, "--tls", keyDir.FullName])));
-        var (cppPath, err) = await CppServer.BuildAsync(repoRoot);
+        var (cppPath, err) = withCpp ? await CppServer.BuildAsync(repoRoot) : (null, "not run (--no-cpp)");
         if (cppPath is not null)
         {
             targets.Add(("cpp", await ServerProcess.StartAsync(cppPath, [])));
@@ -69,7 +84,10 @@ internal static class BenchProgram
         else
         {
             cppError = err;
-            Console.Error.WriteLine("C++ reference server unavailable: " + err);
+            if (withCpp)
+            {
+                Console.Error.WriteLine("C++ reference server unavailable: " + err);
+            }
         }
 
         var unary = new Dictionary<string, double>();
@@ -80,7 +98,7 @@ internal static class BenchProgram
         double[] fractions = quick ? [0.5] : [0.1, 0.25, 0.5];
         var channels = targets.ToDictionary(t => t.Name, t => GrpcChannels.ForAddress("127.0.0.1:" + t.Server.Port, new GrpcChannelSettings
         {
-            BearerToken = t.Name.EndsWith("+auth", StringComparison.Ordinal) ? token : null,
+            BearerToken = t.Name.EndsWith("+auth", StringComparison.Ordinal) || t.Name == "ours+hdr" ? token : null,
             Tls = t.Name.Contains("+tls", StringComparison.Ordinal) ? clientTls : null,
         }));
         try
@@ -112,6 +130,10 @@ internal static class BenchProgram
                     }
                     unary[name] = Math.Max(unary.GetValueOrDefault(name), u);
                     Log($"round {round} {name}: unary {u:F0} calls/s (concurrency {concurrency})");
+                    if (unaryOnly)
+                    {
+                        continue;
+                    }
                     var st = await StreamingThroughputAsync(channel, streams, events);
                     streaming[name] = Math.Max(streaming.GetValueOrDefault(name), st);
                     Log($"round {round} {name}: streaming {st:F0} msgs/s ({streams} streams x {events})");
@@ -119,7 +141,7 @@ internal static class BenchProgram
             }
             // Open-loop latency at fractions of each server's own closed-loop peak (50% is the
             // target figure; the lower ones show where queueing starts on this machine).
-            foreach (var (name, channel) in channels)
+            foreach (var (name, channel) in channels.Where(_ => !unaryOnly))
             {
                 foreach (var fraction in fixedRate is null ? fractions : [0])
                 {

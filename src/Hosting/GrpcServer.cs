@@ -115,6 +115,12 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Services.AddRouting();
         var logging = new CallLoggingInterceptor(loggerFactory.CreateLogger("Scheduler.Hosting.Calls"));
         builder.Services.AddSingleton(logging);
+        // Interceptors registered as singletons are used as they are; others Grpc.AspNetCore
+        // would create anew for every call.
+        if (options.Authentication is { } authentication)
+        {
+            builder.Services.AddSingleton(new AuthenticationInterceptor(authentication));
+        }
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
@@ -127,9 +133,9 @@ public sealed class GrpcServer : IAsyncDisposable
                 o.Interceptors.Add<InstanceInterceptor>(interceptor);
             }
             // Innermost: the configured interceptors (an audit, say) see the calls it refuses.
-            if (options.Authentication is { } authentication)
+            if (options.Authentication is not null)
             {
-                o.Interceptors.Add<AuthenticationInterceptor>(authentication);
+                o.Interceptors.Add<AuthenticationInterceptor>();
             }
         });
         if (options.EnableReflection)
@@ -141,18 +147,8 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Services.RemoveAll(typeof(IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(IServiceMethodProvider<>), typeof(StrictParsingMethodProvider<>));
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<GrpcServiceOptions>, StrictDecompression.Setup>();
-        if (options.Authentication?.Tokens is { } tokens)
-        {
-            builder.Services.AddSingleton(new BearerTokenCache());
-            builder.Services.AddAuthentication(BearerTokenOptions.Scheme)
-                .AddScheme<BearerTokenOptions, BearerTokenHandler>(BearerTokenOptions.Scheme, o => o.Tokens = tokens);
-        }
         services.Register(builder.Services);
         var app = builder.Build();
-        if (options.Authentication?.Tokens is not null)
-        {
-            app.UseAuthentication();
-        }
         app.UseRouting();
         services.Map(app);
         if (options.EnableReflection)
@@ -202,17 +198,6 @@ public sealed class GrpcServer : IAsyncDisposable
         }
         return https;
     }
-
-    /// <summary>Why a token was refused, in a caller's words.</summary>
-    internal static string TokenFailure(Exception e) => e switch
-    {
-        Microsoft.IdentityModel.Tokens.SecurityTokenExpiredException expired => $"it expired at {expired.Expires:yyyy-MM-dd'T'HH:mm:ss'Z'}; ask an operator for a new one ('schedctl token create')",
-        Microsoft.IdentityModel.Tokens.SecurityTokenNotYetValidException => "it is not valid yet (check the clocks)",
-        Microsoft.IdentityModel.Tokens.SecurityTokenSignatureKeyNotFoundException or Microsoft.IdentityModel.Tokens.SecurityTokenInvalidSignatureException => "it was not signed by this cluster's token key",
-        Microsoft.IdentityModel.Tokens.SecurityTokenInvalidIssuerException or Microsoft.IdentityModel.Tokens.SecurityTokenInvalidAudienceException => "it was not issued for this cluster",
-        Microsoft.IdentityModel.Tokens.SecurityTokenMalformedException or ArgumentException => "it is not a well-formed token",
-        _ => "it is not valid (" + e.GetType().Name + ")",
-    };
 
     /// <summary>Stops accepting calls, lets running ones end for up to
     /// <see cref="GrpcServerOptions.StopTimeout"/>, then aborts what is left.</summary>

@@ -3,10 +3,9 @@ using Microsoft.IdentityModel.Tokens;
 namespace Scheduler.Hosting;
 
 /// <summary>
-/// How a <see cref="GrpcServer"/> authenticates callers: bearer tokens checked by an ASP.NET Core
-/// authentication scheme (<see cref="BearerTokenHandler"/>: the <c>authorization: Bearer …</c>
-/// metadata), and client certificates the
-/// TLS layer validated. Every call except the public ones must present one; the others answer
+/// How a <see cref="GrpcServer"/> authenticates callers (<see cref="AuthenticationInterceptor"/>):
+/// bearer tokens (the <c>authorization: Bearer …</c> metadata) checked by <see cref="BearerTokens"/>,
+/// and client certificates the TLS layer validated. Every call except the public ones must present one; the others answer
 /// UNAUTHENTICATED saying what to present.
 /// </summary>
 public sealed class ServerAuthentication

@@ -29,7 +29,8 @@ public sealed class HandlerEvents
 /// <c>fail</c> (RpcException FAILED_PRECONDITION with the x-detail or UTF-8 x-detail-bin text and
 /// trailers), <c>throw</c> (an InvalidOperationException), <c>sleep</c> (waits for the call's
 /// cancellation and reports it under x-id), <c>deadline</c> (answers the milliseconds left until
-/// the deadline the server sees, or "none"), <c>big</c> (a response of x-size bytes).
+/// the deadline the server sees, or "none"), <c>caller</c> (answers the authenticated caller:
+/// its principal as role, its kind as version), <c>big</c> (a response of x-size bytes).
 /// </summary>
 public sealed class TestOperator(HandlerEvents events) : Operator.OperatorBase
 {
@@ -62,6 +63,9 @@ public sealed class TestOperator(HandlerEvents events) : Operator.OperatorBase
                 {
                     Role = context.Deadline == DateTime.MaxValue ? "none" : (context.Deadline - DateTime.UtcNow).TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture),
                 };
+            case "caller":
+                var caller = AuthenticationInterceptor.CallerOf(context);
+                return new GetHealthResponse { Role = caller.Display, Version = caller.Kind.ToString() };
             case "big":
                 return new GetHealthResponse { Version = new string('x', int.Parse(headers.GetValue("x-size")!, CultureInfo.InvariantCulture)) };
         }
