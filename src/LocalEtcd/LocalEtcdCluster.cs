@@ -141,6 +141,19 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
     /// <summary>Process id of member <paramref name="index"/>, or null when it is not running.</summary>
     public int? ProcessId(int index) => IsRunning(index) ? _members[index].Process!.Id : null;
 
+    /// <summary>The name of member <paramref name="index"/> (<c>m0</c>, <c>m1</c>…).</summary>
+    public string MemberName(int index) => _members[index].Name;
+
+    /// <summary>The log file of member <paramref name="index"/>.</summary>
+    public string LogFile(int index) => Path.Combine(Directory, _members[index].Name + ".log");
+
+    /// <summary>The last lines member <paramref name="index"/> wrote (at most 20).</summary>
+    public string RecentOutput(int index) => Tail(_members[index]);
+
+    /// <summary>Completes with the exit code of member <paramref name="index"/>'s current process
+    /// when it exits, a kill by this cluster included (-1 when the code cannot be read).</summary>
+    public Task<int> Exited(int index) => _members[index].Exit.Task;
+
     /// <summary>Kills member <paramref name="index"/> (SIGKILL) and waits for it to exit.</summary>
     public async Task KillAsync(int index)
     {
@@ -287,6 +300,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         }
         var log = new StreamWriter(Path.Combine(Directory, m.Name + ".log"), append: true) { AutoFlush = true };
         var process = new Process { StartInfo = psi };
+        var exit = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnLine(object? sender, DataReceivedEventArgs e)
         {
             if (e.Data is null)
@@ -315,6 +329,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         process.Exited += (_, _) =>
         {
             LiveMembers.TryRemove(KeyValuePair.Create(process.Id, process));
+            exit.TrySetResult(ExitCodeOf(process));
         };
         process.EnableRaisingEvents = true;
         if (!process.Start())
@@ -325,6 +340,7 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         m.Process = process;
+        m.Exit = exit;
         m.LogFile?.Dispose();
         m.LogFile = log;
     }
@@ -370,6 +386,18 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
             return p.Id;
         }
         catch (InvalidOperationException)
+        {
+            return -1;
+        }
+    }
+
+    private static int ExitCodeOf(Process p)
+    {
+        try
+        {
+            return p.ExitCode;
+        }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException)
         {
             return -1;
         }
@@ -437,6 +465,8 @@ public sealed class LocalEtcdCluster : IAsyncDisposable
         public string DataDir { get; } = dataDir;
 
         public Process? Process { get; set; }
+
+        public TaskCompletionSource<int> Exit { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public StreamWriter? LogFile { get; set; }
 

@@ -39,6 +39,13 @@ public sealed partial class DevUpTests(ITestOutputHelper output)
             var notice = await printed($"master{index + 1} (pid {pid}) exited with code 137").WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Contains(Path.Combine(workDir, $"master{index + 1}.log"), notice, StringComparison.Ordinal);
             Assert.False(devUp.HasExited, "dev up stopped although two masters were left");
+
+            // An etcd member (run by the local etcd cluster runner, under DIR/etcd) that dies is reported too.
+            var member = Assert.Single(ProcessesUnder(Path.Combine(workDir, "etcd", "m2") + " ", "--initial-cluster-token"));
+            DaemonProcess.Signal(member, 9);
+            var etcdNotice = await printed($"etcd m2 (pid {member}) exited with code 137").WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Contains(Path.Combine(workDir, "etcd", "m2.log"), etcdNotice, StringComparison.Ordinal);
+            Assert.False(devUp.HasExited, "dev up stopped although two etcd members and two masters were left");
         }
         finally
         {

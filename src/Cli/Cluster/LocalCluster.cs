@@ -1,6 +1,5 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using Scheduler.LocalEtcd;
 
 namespace Scheduler.Cli.Cluster;
 
@@ -50,11 +49,10 @@ public sealed class LocalClusterOptions
 /// </summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
-    private static readonly string[] EtcdPaths = ["/usr/bin/etcd", "/usr/local/bin/etcd"];
     private readonly List<DaemonProcess> _masters = [];
     private readonly List<DaemonProcess> _agents = [];
     private readonly bool _ownsWorkDir;
-    private readonly List<DaemonProcess> _etcd = [];
+    private LocalEtcdCluster? _etcd;
     private DaemonProcess? _jobs;
     private int _stopped;
 
@@ -202,52 +200,34 @@ public sealed class LocalCluster : IAsyncDisposable
     private async Task<string> StartEtcdAsync(LocalClusterOptions o, CancellationToken ct)
     {
         // A three-member etcd, as in production: the masters' leases and the registry survive the
-        // loss of one member.
-        const int Members = 3;
-        var etcd = EtcdPaths.FirstOrDefault(File.Exists)
-            ?? throw new CliException("--masters > 1 needs etcd (apt-get install etcd-server)");
-        var clients = Enumerable.Range(0, Members).Select(_ => FreePort()).ToArray();
-        var peers = Enumerable.Range(0, Members).Select(_ => FreePort()).ToArray();
-        var initialCluster = string.Join(",", peers.Select((p, i) => $"etcd{i + 1}=http://127.0.0.1:{p}"));
-        var token = "sched-dev-" + Guid.NewGuid().ToString("N")[..8];
-        for (var i = 0; i < Members; i++)
+        // loss of one member. Its data dirs and logs go to DIR/etcd (m0, m0.log, …).
+        try
         {
-            var name = $"etcd{i + 1}";
-            _etcd.Add(DaemonProcess.Start(name, [
-                "--name", name, "--data-dir", Path.Combine(WorkDir, name),
-                "--listen-client-urls", $"http://127.0.0.1:{clients[i]}", "--advertise-client-urls", $"http://127.0.0.1:{clients[i]}",
-                "--listen-peer-urls", $"http://127.0.0.1:{peers[i]}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{peers[i]}",
-                "--initial-cluster", initialCluster, "--initial-cluster-state", "new", "--initial-cluster-token", token,
-            ], Path.Combine(WorkDir, name + ".log"), o.OnLine, [etcd]));
-        }
-        using var probe = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        probe.CancelAfter(o.StartTimeout);
-        for (var i = 0; i < Members; i++)
-        {
-            while (true)
+            _etcd = await LocalEtcdCluster.StartAsync(new LocalEtcdClusterOptions
             {
-                if (_etcd[i].Exited.IsCompleted)
-                {
-                    throw new CliException($"etcd member {i + 1} did not start: " + _etcd[i].RecentOutput);
-                }
-                try
-                {
-                    using var tcp = new TcpClient();
-                    await tcp.ConnectAsync(IPAddress.Loopback, clients[i], probe.Token);
-                    break;
-                }
-                catch (SocketException)
-                {
-                    await Task.Delay(100, probe.Token);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    throw new CliException($"etcd member {i + 1} did not listen within {o.StartTimeout.TotalSeconds:0} s: " + _etcd[i].RecentOutput);
-                }
-            }
+                Members = 3,
+                BaseDirectory = Path.Combine(WorkDir, "etcd"),
+                StartTimeout = o.StartTimeout,
+                Log = EtcdLines(o.OnLine),
+            }, ct);
         }
-        return string.Join(",", clients.Select(c => $"http://127.0.0.1:{c}"));
+        catch (EtcdNotInstalledException e)
+        {
+            throw new CliException($"--masters > 1 needs etcd: {e.Message}");
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            throw new CliException($"the local etcd did not start: {e.Message} (logs under {Path.Combine(WorkDir, "etcd")})");
+        }
+        return string.Join(",", _etcd.Endpoints.Select(e => e.Contains("://", StringComparison.Ordinal) ? e : "http://" + e));
     }
+
+    /// <summary>The etcd runner's lines ("[etcd m0] text") for <paramref name="onLine"/>, under the member's name like the other daemons' lines.</summary>
+    private static Action<string>? EtcdLines(Action<string, string>? onLine) => onLine is null ? null : line =>
+    {
+        var end = line.StartsWith('[') ? line.IndexOf("] ", StringComparison.Ordinal) : -1;
+        onLine(end > 1 ? line[1..end] : "etcd", end > 1 ? line[(end + 2)..] : line);
+    };
 
     /// <summary>
     /// Reports each daemon (etcd, master, agent) that exits on its own, with its exit code, its last
@@ -257,7 +237,16 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task WatchDaemonsAsync(Action<string> report, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(report);
-        var running = _etcd.Concat(_masters).Concat(_agents).ToList();
+        var running = new List<Watched>();
+        if (_etcd is { } etcd)
+        {
+            for (var i = 0; i < etcd.Count; i++)
+            {
+                var member = i;
+                running.Add(new Watched("etcd " + etcd.MemberName(member), etcd.ProcessId(member) ?? -1, etcd.Exited(member), () => etcd.RecentOutput(member), etcd.LogFile(member), IsMaster: false));
+            }
+        }
+        running.AddRange(_masters.Concat(_agents).Select(d => new Watched(d.Name, d.Pid, d.Exited, () => d.RecentOutput, Path.Combine(WorkDir, d.Name + ".log"), _masters.Contains(d))));
         var mastersLeft = _masters.Count;
         while (running.Count > 0 && mastersLeft > 0)
         {
@@ -268,19 +257,12 @@ public sealed class LocalCluster : IAsyncDisposable
             {
                 return;
             }
-            mastersLeft -= _masters.Contains(daemon) ? 1 : 0;
-            var last = daemon.RecentOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
+            mastersLeft -= daemon.IsMaster ? 1 : 0;
+            var last = daemon.RecentOutput().Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
             report($"{daemon.Name} (pid {daemon.Pid}) exited with code {await exited}" +
                 (string.IsNullOrEmpty(last) ? "" : $"; its last line: {last}") +
-                $"; full log: {Path.Combine(WorkDir, daemon.Name + ".log")}");
+                $"; full log: {daemon.LogFile}");
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Stops agents with their task supervisors and tasks (<see cref="AgentTeardown"/>),
@@ -297,7 +279,10 @@ public sealed class LocalCluster : IAsyncDisposable
         }
         await Task.WhenAll(_agents.Select((a, i) => AgentTeardown.StopAsync(a, AgentWorkDir(i), TimeSpan.FromSeconds(5))));
         await Task.WhenAll(_masters.Select(m => m.DisposeAsync().AsTask()));
-        await Task.WhenAll(_etcd.Select(e => e.DisposeAsync().AsTask()));
+        if (_etcd is not null)
+        {
+            await _etcd.DisposeAsync();
+        }
         if (_ownsWorkDir)
         {
             for (var attempt = 0; attempt < 5; attempt++)
@@ -318,4 +303,7 @@ public sealed class LocalCluster : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>A daemon <see cref="WatchDaemonsAsync"/> reports on.</summary>
+    private sealed record Watched(string Name, int Pid, Task<int> Exited, Func<string> RecentOutput, string LogFile, bool IsMaster);
 }

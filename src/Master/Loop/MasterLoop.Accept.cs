@@ -121,7 +121,7 @@ public sealed partial class MasterLoop
         }
         if (applied.Operations.Count > 0)
         {
-            applied.CheckpointedResources.AddRange(agent.Checkpointed);
+            applied.CheckpointedResources.AddRange(agent.Resources.Checkpointed);
             // The agent learns of the operations before any launch that uses their results.
             agent.Link?.Outbox.Send(new MasterMessage { ApplyOperations = applied });
             durable = PersistDurably(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));

@@ -141,7 +141,8 @@ public sealed partial class MasterLoop
         var droppedReservations = false;
         if (!_agents.TryGet(id, out var agent))
         {
-            agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable, TotalResources = ShareAgentInfo(info) };
+            agent = new AgentEntry(info) { RegisteredTime = NowSeconds, Status = AgentStatus.AgentUnreachable };
+            agent.Resources.Configure(ShareAgentInfo(info));
             _agents.Add(agent);
             agent.InAllocator = false;
         }
@@ -152,7 +153,7 @@ public sealed partial class MasterLoop
                 old.Outbox.Close(MasterErrors.FailedPrecondition("the agent re-registered on a newer stream"));
             }
             agent.Info = info;
-            droppedReservations = RecomputeTotal(agent);
+            droppedReservations = Configure(agent);
         }
         var rebound = Security.Enforced && agent.Principal != session.Principal;
         if (rebound)
@@ -190,11 +191,7 @@ public sealed partial class MasterLoop
         {
             _allocator.RemoveAgent(id);
         }
-        agent.Granted.Subtract(agent.Granted.Clone());
-        foreach (var u in used)
-        {
-            agent.Granted.Add(u.Resources);
-        }
+        agent.Resources.ResetGranted(used.Select(u => u.Resources));
         _allocator.AddAgent(Spec(agent), used);
         agent.InAllocator = true;
         if (used.Count > 0 && !_quotaBook.IsEmpty)
@@ -216,7 +213,7 @@ public sealed partial class MasterLoop
                 AgentId = id,
                 HeartbeatIntervalSeconds = _liveness.HeartbeatInterval.TotalSeconds,
                 Master = Self,
-                CheckpointedResources = { agent.Checkpointed },
+                CheckpointedResources = { agent.Resources.Checkpointed },
             },
         });
         foreach (var kill in kills)
@@ -225,7 +222,7 @@ public sealed partial class MasterLoop
         }
         if (isNew || !wasActive && previousTasks.Count == 0)
         {
-            MasterLog.AgentRegistered(_logger, id, info.Hostname, agent.TotalBag().ToString());
+            MasterLog.AgentRegistered(_logger, id, info.Hostname, agent.Resources.TotalBag().ToString());
             Emit(new OperatorEvent { AgentAdded = new OperatorEvent.Types.AgentAdded { Agent = AgentState(agent) } });
         }
         else

@@ -284,9 +284,8 @@ public sealed partial class MasterLoop
         var offered = new ResourceBag(_offers.ForAgent(agent.Id).SelectMany(o => o.Offer.Resources));
         var tasks = _tasks.OnAgent(agent.Id);
         var allocated = new ResourceBag(tasks.SelectMany(t => t.Resources));
-        var total = agent.TotalBag();
-        var available = total.Clone();
-        available.Subtract(agent.Granted);
+        var total = agent.Resources.TotalBag();
+        var available = agent.Resources.Unused();
         var state = new AgentState
         {
             Info = agent.Info,

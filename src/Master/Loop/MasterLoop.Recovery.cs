@@ -30,10 +30,9 @@ public sealed partial class MasterLoop
                 Status = AgentStatus.AgentUnreachable,
                 Draining = record.Draining,
                 UnreachableSince = record.UnreachableSince > 0 ? DateTimeOffset.FromUnixTimeMilliseconds((long)(record.UnreachableSince * 1000)) : now,
-                Checkpointed = [.. record.CheckpointedResources],
                 Principal = record.Principal,
             };
-            RecomputeTotal(agent);
+            Configure(agent, record.CheckpointedResources);
             _agents.Add(agent);
             if (record.State == AgentRecord.Types.State.Admitted)
             {
@@ -116,9 +115,9 @@ public sealed partial class MasterLoop
         [.. fw.Info.MinAllocatableResources],
         [.. fw.SuppressedRoles]);
 
-    /// <summary>The agent for the allocator. Its resources are <see cref="AgentEntry.TotalResources"/>
+    /// <summary>The agent for the allocator. Its resources are <see cref="AgentResources.Total"/>
     /// itself, not a copy: that list is replaced, never mutated.</summary>
-    private static AgentSpec Spec(AgentEntry agent) => new(agent.Id, agent.Info.Hostname, agent.TotalResources, agent.Info.Attributes, agent.Draining);
+    private static AgentSpec Spec(AgentEntry agent) => new(agent.Id, agent.Info.Hostname, agent.Resources.Total, agent.Info.Attributes, agent.Draining);
 
     private static FrameworkRecord ToRecord(FrameworkEntry fw) => new()
     {
@@ -129,7 +128,7 @@ public sealed partial class MasterLoop
 
     private static AgentRecord ToRecord(AgentEntry agent) => new()
     {
-        CheckpointedResources = { agent.Checkpointed },
+        CheckpointedResources = { agent.Resources.Checkpointed },
         Info = agent.Info,
         State = agent.Status == AgentStatus.AgentUnreachable ? AgentRecord.Types.State.Unreachable
             : agent.Status == AgentStatus.AgentGone ? AgentRecord.Types.State.Gone

@@ -74,7 +74,7 @@ public sealed partial class MasterLoop
             {
                 throw MasterErrors.InvalidArgument($"{label} is a persistent volume; its framework must DESTROY it first");
             }
-            if (ReservationMismatch(agent, r, label) is { } mismatch)
+            if (agent.Resources.ReservationMismatch(agent.Id, r, label) is { } mismatch)
             {
                 throw MasterErrors.FailedPrecondition(mismatch);
             }
@@ -85,30 +85,6 @@ public sealed partial class MasterLoop
         }
         return ApplyOperatorConversion(agent, from, to, new Operation { Unreserve = new Operation.Types.Unreserve { Resources = { from } } }, "unreserve",
             total => new UnreserveResourcesResponse { Total = { total } });
-    }
-
-    /// <summary>Why <paramref name="r"/> names no reservation the agent holds: another principal's
-    /// or other labels on the same role (say which, so the caller can give them), or none for the
-    /// role at all. Null when the agent holds such a reservation (it may still be in use).</summary>
-    private static string? ReservationMismatch(AgentEntry agent, Resource r, string label)
-    {
-        var sameRole = agent.TotalResources
-            .Where(t => t.Name == r.Name && t.Disk is null && t.Reservation is { Type: Reservation.Types.Type.Dynamic } res && res.Role == r.Reservation.Role)
-            .ToList();
-        if (sameRole.Count == 0)
-        {
-            return $"{label}: agent {agent.Id} holds no dynamic reservation of {r.Name} for role '{r.Reservation.Role}' ('schedctl reservations' lists what it holds)";
-        }
-        if (sameRole.Any(t => t.Reservation.Equals(r.Reservation)))
-        {
-            return null;
-        }
-        var held = sameRole[0].Reservation;
-        if (held.Principal != r.Reservation.Principal)
-        {
-            return $"{label}: the reservation of {r.Name} for role '{r.Reservation.Role}' on agent {agent.Id} was made by principal '{held.Principal}', not '{r.Reservation.Principal}'; unreserve it with --principal {(held.Principal.Length == 0 ? "''" : held.Principal)}";
-        }
-        return $"{label}: the reservation of {r.Name} for role '{r.Reservation.Role}' on agent {agent.Id} has other labels or refinements; give it as 'schedctl reservations --json' (GetAgents) shows it";
     }
 
     private AgentEntry ReservableAgent(string agentId, IReadOnlyCollection<Resource> resources, string verb)
@@ -136,21 +112,18 @@ public sealed partial class MasterLoop
         {
             RescindOffer(offer, $"rescinded: an operator is changing reservations on agent {agent.Id}");
         }
-        var available = agent.TotalBag();
-        available.Subtract(agent.Granted);
-        if (available.FindShortfall(from) is { } shortfall)
+        if (agent.Resources.Unused().FindShortfall(from) is { } shortfall)
         {
             throw MasterErrors.FailedPrecondition($"cannot {verb} on agent {agent.Id}: the resources are not unused ({shortfall.Replace("offered", "unused", StringComparison.Ordinal)}); wait for tasks to end or ask for less");
         }
-        agent.Checkpointed = CheckpointedResources.Convert(agent.Checkpointed, from, to);
-        RecomputeTotal(agent);
+        Dropped(agent, agent.Resources.Convert(from, to));
         _allocator.UpdateAgent(Spec(agent));
         agent.Link?.Outbox.Send(new MasterMessage
         {
-            ApplyOperations = new MasterMessage.Types.ApplyOperations { Operations = { operation }, CheckpointedResources = { agent.Checkpointed } },
+            ApplyOperations = new MasterMessage.Types.ApplyOperations { Operations = { operation }, CheckpointedResources = { agent.Resources.Checkpointed } },
         });
         var durable = PersistDurably(RegistryWrite.Put(RegistryRecords.AgentKey(agent.Id), ToRecord(agent)));
-        return (answer(agent.TotalResources), durable);
+        return (answer(agent.Resources.Total), durable);
     }
 
     /// <summary>Commits one planned conversion: allocator (allocation and total), the master's
@@ -160,10 +133,8 @@ public sealed partial class MasterLoop
         var from = c.From.Select(r => WithRole(r, c.Role)).ToList();
         var to = c.To.Select(r => WithRole(r, c.Role)).ToList();
         _allocator.UpdateAllocation(fw.Id, agent.Id, from, to);
-        agent.Granted.Subtract(from);
-        agent.Granted.Add(to);
-        agent.Checkpointed = CheckpointedResources.Convert(agent.Checkpointed, c.From, c.To);
-        RecomputeTotal(agent);
+        agent.Resources.ConvertGranted(from, to);
+        Dropped(agent, agent.Resources.Convert(c.From, c.To));
         _allocator.UpdateAgent(Spec(agent));
         MasterLog.OperationApplied(_logger, agent.Id, c.Operation.OperationCase, fw.Id, c.Role, new ResourceBag(c.From), new ResourceBag(c.To));
     }
@@ -175,24 +146,18 @@ public sealed partial class MasterLoop
         return copy;
     }
 
-    /// <summary>Total = configured resources with the checkpointed ones applied. Checkpointed
-    /// resources that no longer fit the agent's configuration are dropped (and logged); returns
-    /// whether any was (the caller persists the agent record).</summary>
-    private bool RecomputeTotal(AgentEntry agent)
+    /// <summary>Gives the agent its (re-reported) configuration, shared with agents of the same
+    /// shape, and the checkpointed resources restored from the registry when given; returns whether
+    /// some checkpointed resource no longer fit and was dropped (the caller persists the record).</summary>
+    private bool Configure(AgentEntry agent, IEnumerable<Resource>? checkpointed = null) =>
+        Dropped(agent, agent.Resources.Configure(ShareAgentInfo(agent.Info), checkpointed));
+
+    private bool Dropped(AgentEntry agent, IReadOnlyList<Resource> dropped)
     {
-        if (agent.Checkpointed.Count == 0)
-        {
-            // Nothing applied: the configured list itself, shared with agents of the same shape.
-            agent.TotalResources = ShareAgentInfo(agent.Info);
-            return false;
-        }
-        var total = CheckpointedResources.Apply(agent.Info.Resources, agent.Checkpointed, out var applied, out var dropped);
         if (dropped.Count > 0)
         {
             MasterLog.CheckpointedResourcesDropped(_logger, agent.Id, new ResourceBag(dropped));
-            agent.Checkpointed = applied;
         }
-        agent.TotalResources = total;
         return dropped.Count > 0;
     }
 }

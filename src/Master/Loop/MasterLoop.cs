@@ -253,7 +253,7 @@ public sealed partial class MasterLoop
             _agents.TryGet(grant.AgentId, out var agent);
             if (agent is not null)
             {
-                agent.Granted.Add(grant.Resources);
+                agent.Resources.Grant(grant.Resources);
             }
             if (agent is null || agent.Status != AgentStatus.AgentActive && agent.Status != AgentStatus.AgentDraining
                 || !_frameworks.TryGet(grant.FrameworkId, out var fw) || fw.Subscription is null)
@@ -303,7 +303,7 @@ public sealed partial class MasterLoop
         }
         if (_agents.TryGet(agentId, out var agent))
         {
-            agent.Granted.Subtract(resources);
+            agent.Resources.Release(resources);
         }
         _allocator.RecoverResources(frameworkId, agentId, resources, refuseFor);
     }

@@ -137,7 +137,7 @@ internal static class ResourceOperations
             throw MasterErrors.InvalidArgument($"{label}: volume '{id}': {pathProblem}");
         }
         var role = r.Reservation.Role;
-        if (agent.Checkpointed.Any(c => c.Disk?.Persistence?.Id == id && c.Reservation?.Role == role) || !created.Add((role, id)))
+        if (agent.Resources.HoldsVolume(id, role) || !created.Add((role, id)))
         {
             throw MasterErrors.InvalidArgument($"{label}: a volume '{id}' of role '{role}' already exists on agent {agent.Id}; choose another persistence id");
         }
@@ -172,7 +172,7 @@ internal static class ResourceOperations
             var task = user?.TaskId ?? usedByPlanned[(role, id)];
             throw MasterErrors.InvalidArgument($"{label}: volume '{id}' is in use by task '{task}'; kill the task and wait for it to end before destroying the volume");
         }
-        if (!created.Contains((role, id)) && !agent.Checkpointed.Any(c => c.Disk?.Persistence?.Id == id && (c.Reservation?.Role ?? "") == role))
+        if (!created.Contains((role, id)) && !agent.Resources.HoldsVolume(id, role))
         {
             throw MasterErrors.InvalidArgument($"{label}: agent {agent.Id} has no volume '{id}' of role '{role}'; destroy only volumes the offers show");
         }

@@ -115,7 +115,7 @@ public sealed class AgentBook
         var cluster = new ResourceBag();
         foreach (var agent in _agents.Values.Where(a => a.Status is AgentStatus.AgentActive or AgentStatus.AgentDraining))
         {
-            cluster.Add(agent.TotalResources);
+            cluster.Add(agent.Resources.Total);
         }
         return cluster;
     }

@@ -69,22 +69,8 @@ public sealed class AgentEntry(AgentInfo info)
     /// <summary>Whether the allocator knows the agent (false for registry entries not yet back).</summary>
     public bool InAllocator { get; set; }
 
-    /// <summary>The agent's total as resources: its configured resources with the dynamic
-    /// reservations and persistent volumes of <see cref="Checkpointed"/> applied. Until some are
-    /// applied, the configured list itself, shared with agents of the same shape. Replaced when
-    /// it changes, never mutated: the allocator holds the same list.</summary>
-    public IReadOnlyList<Resource> TotalResources { get; set; } = info.Resources;
-
-    /// <summary>A new bag of <see cref="TotalResources"/>, the caller's to change. Built on demand
-    /// (operator views, reservations, quota checks): a master keeps no bag of every agent's total.</summary>
-    public ResourceBag TotalBag() => new(TotalResources);
-
-    /// <summary>Dynamic reservations and persistent volumes on the agent (persisted in the registry
-    /// as <c>AgentRecord.checkpointed_resources</c>).</summary>
-    public List<Resource> Checkpointed { get; set; } = [];
-
-    /// <summary>What the allocator has handed out on this agent and not got back (offers + tasks).</summary>
-    public ResourceBag Granted { get; } = new();
+    /// <summary>Its configured, checkpointed, total and granted resources, and their rules.</summary>
+    public AgentResources Resources { get; } = new(info.Resources);
 }
 
 /// <summary>One AgentLink.Connect stream. <see cref="AgentId"/> is written by the master loop;

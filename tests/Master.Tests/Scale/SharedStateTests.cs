@@ -48,7 +48,7 @@ public sealed class SharedStateTests
         var b = await cluster.AddAgentAsync(cpus: 8, mem: 16384, hostname: "rack1-b");
         var other = await cluster.AddAgentAsync(cpus: 2, mem: 16384, hostname: "small");
         async Task<(IReadOnlyList<Resource> Total, IReadOnlyList<Resource> Configured)> Held(string id) =>
-            await cluster.Master.Loop.InvokeAsync(l => l.FindAgent(id) is { } e ? (e.TotalResources, (IReadOnlyList<Resource>)e.Info.Resources) : throw new InvalidOperationException($"no agent {id}"));
+            await cluster.Master.Loop.InvokeAsync(l => l.FindAgent(id) is { } e ? (e.Resources.Total, (IReadOnlyList<Resource>)e.Info.Resources) : throw new InvalidOperationException($"no agent {id}"));
 
         var (totalA, configuredA) = await Held(a.AgentId);
         var (totalB, configuredB) = await Held(b.AgentId);
